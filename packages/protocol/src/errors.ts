@@ -1,0 +1,192 @@
+// The error catalogue shared by gateway, node and client. Every error has a code (data,
+// not message text), one gRPC status and a `retryable` flag: true when sending the same
+// call again is safe and may succeed.
+import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { ErrorDetail } from './generated/easyremote/v1/common.js';
+
+export const ERROR_TRAILER = 'easyremote-error-bin';
+
+export type ErrorCode =
+  | 'REMOTE_ERROR'
+  | 'FUNCTION_NOT_FOUND'
+  | 'NO_NODE_AVAILABLE'
+  | 'OVERLOADED'
+  | 'DEADLINE_EXCEEDED'
+  | 'CANCELLED'
+  | 'NODE_LOST'
+  | 'INVALID_ARGUMENT'
+  | 'UNAUTHENTICATED'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'BUDGET_EXCEEDED'
+  | 'REGISTRATION_REFUSED'
+  | 'INTERNAL';
+
+interface CodeInfo {
+  status: GrpcStatus;
+  retryable: boolean;
+}
+
+export const ERROR_CODES: Readonly<Record<ErrorCode, CodeInfo>> = {
+  REMOTE_ERROR: { status: GrpcStatus.UNKNOWN, retryable: false },
+  FUNCTION_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, retryable: false },
+  NO_NODE_AVAILABLE: { status: GrpcStatus.UNAVAILABLE, retryable: true },
+  OVERLOADED: { status: GrpcStatus.RESOURCE_EXHAUSTED, retryable: true },
+  DEADLINE_EXCEEDED: { status: GrpcStatus.DEADLINE_EXCEEDED, retryable: false },
+  CANCELLED: { status: GrpcStatus.CANCELLED, retryable: false },
+  // The node may or may not have run the call: only the caller knows whether repeating it is safe.
+  NODE_LOST: { status: GrpcStatus.UNAVAILABLE, retryable: false },
+  INVALID_ARGUMENT: { status: GrpcStatus.INVALID_ARGUMENT, retryable: false },
+  UNAUTHENTICATED: { status: GrpcStatus.UNAUTHENTICATED, retryable: false },
+  PAYLOAD_TOO_LARGE: { status: GrpcStatus.RESOURCE_EXHAUSTED, retryable: false },
+  BUDGET_EXCEEDED: { status: GrpcStatus.FAILED_PRECONDITION, retryable: false },
+  REGISTRATION_REFUSED: { status: GrpcStatus.ALREADY_EXISTS, retryable: false },
+  INTERNAL: { status: GrpcStatus.INTERNAL, retryable: false },
+};
+
+export interface EasyRemoteErrorFields {
+  retryAfterMs?: number;
+  nodeId?: string;
+  remoteName?: string;
+  remoteStack?: string;
+  cause?: unknown;
+}
+
+export class EasyRemoteError extends Error {
+  readonly code: ErrorCode;
+  readonly grpcStatus: GrpcStatus;
+  readonly retryable: boolean;
+  readonly retryAfterMs?: number;
+  readonly nodeId?: string;
+
+  constructor(code: ErrorCode, message: string, fields: EasyRemoteErrorFields = {}) {
+    super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.grpcStatus = ERROR_CODES[code].status;
+    this.retryable = ERROR_CODES[code].retryable;
+    if (fields.retryAfterMs !== undefined) this.retryAfterMs = fields.retryAfterMs;
+    if (fields.nodeId !== undefined && fields.nodeId !== '') this.nodeId = fields.nodeId;
+  }
+
+  toDetail(): ErrorDetail {
+    return {
+      code: this.code,
+      message: this.message,
+      remoteName: '',
+      remoteStack: '',
+      retryAfterMs: this.retryAfterMs ?? 0,
+      nodeId: this.nodeId ?? '',
+      retryable: this.retryable,
+    };
+  }
+}
+
+/** A handler threw: the remote error's class name, message and stack, as data. */
+export class RemoteError extends EasyRemoteError {
+  readonly remoteName: string;
+  readonly remoteStack: string;
+  constructor(message: string, fields: EasyRemoteErrorFields = {}) {
+    super('REMOTE_ERROR', message, fields);
+    this.remoteName = fields.remoteName ?? 'Error';
+    this.remoteStack = fields.remoteStack ?? '';
+  }
+  override toDetail(): ErrorDetail {
+    return { ...super.toDetail(), remoteName: this.remoteName, remoteStack: this.remoteStack };
+  }
+}
+
+function defineError(code: ErrorCode) {
+  return class extends EasyRemoteError {
+    constructor(message: string, fields: EasyRemoteErrorFields = {}) {
+      super(code, message, fields);
+    }
+  };
+}
+
+export class FunctionNotFound extends defineError('FUNCTION_NOT_FOUND') {}
+export class NoNodeAvailable extends defineError('NO_NODE_AVAILABLE') {}
+export class Overloaded extends defineError('OVERLOADED') {}
+export class DeadlineExceeded extends defineError('DEADLINE_EXCEEDED') {}
+export class Cancelled extends defineError('CANCELLED') {}
+export class NodeLost extends defineError('NODE_LOST') {}
+export class InvalidArgument extends defineError('INVALID_ARGUMENT') {}
+export class Unauthenticated extends defineError('UNAUTHENTICATED') {}
+export class PayloadTooLarge extends defineError('PAYLOAD_TOO_LARGE') {}
+export class BudgetExceeded extends defineError('BUDGET_EXCEEDED') {}
+export class RegistrationRefused extends defineError('REGISTRATION_REFUSED') {}
+export class InternalError extends defineError('INTERNAL') {}
+
+const CLASS_BY_CODE: Record<Exclude<ErrorCode, 'REMOTE_ERROR'>, new (m: string, f?: EasyRemoteErrorFields) => EasyRemoteError> = {
+  FUNCTION_NOT_FOUND: FunctionNotFound,
+  NO_NODE_AVAILABLE: NoNodeAvailable,
+  OVERLOADED: Overloaded,
+  DEADLINE_EXCEEDED: DeadlineExceeded,
+  CANCELLED: Cancelled,
+  NODE_LOST: NodeLost,
+  INVALID_ARGUMENT: InvalidArgument,
+  UNAUTHENTICATED: Unauthenticated,
+  PAYLOAD_TOO_LARGE: PayloadTooLarge,
+  BUDGET_EXCEEDED: BudgetExceeded,
+  REGISTRATION_REFUSED: RegistrationRefused,
+  INTERNAL: InternalError,
+};
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.prototype.hasOwnProperty.call(ERROR_CODES, code);
+}
+
+/** Rebuilds the typed error from its wire form. */
+export function errorFromDetail(detail: ErrorDetail): EasyRemoteError {
+  const fields: EasyRemoteErrorFields = {
+    nodeId: detail.nodeId,
+    remoteName: detail.remoteName,
+    remoteStack: detail.remoteStack,
+  };
+  if (detail.retryAfterMs > 0) fields.retryAfterMs = detail.retryAfterMs;
+  if (detail.code === 'REMOTE_ERROR') return new RemoteError(detail.message, fields);
+  const Cls = isErrorCode(detail.code) ? CLASS_BY_CODE[detail.code as keyof typeof CLASS_BY_CODE] : InternalError;
+  return new Cls(detail.message, fields);
+}
+
+/** Wraps anything thrown into a catalogue error (unknown throwables become INTERNAL). */
+export function toEasyRemoteError(err: unknown): EasyRemoteError {
+  if (err instanceof EasyRemoteError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new InternalError(message, { cause: err });
+}
+
+/** The gRPC error object a server handler passes to its callback / `destroy`. */
+export function toServiceError(err: EasyRemoteError): Partial<ServiceError> {
+  const metadata = new Metadata();
+  metadata.set(ERROR_TRAILER, Buffer.from(ErrorDetail.encode(err.toDetail()).finish()));
+  if (err.retryAfterMs !== undefined) metadata.set('retry-after-ms', String(err.retryAfterMs));
+  return { code: err.grpcStatus, details: `${err.code}: ${err.message}`, metadata };
+}
+
+const STATUS_TO_CODE: Partial<Record<GrpcStatus, ErrorCode>> = {
+  [GrpcStatus.NOT_FOUND]: 'FUNCTION_NOT_FOUND',
+  [GrpcStatus.UNAVAILABLE]: 'NO_NODE_AVAILABLE',
+  [GrpcStatus.RESOURCE_EXHAUSTED]: 'PAYLOAD_TOO_LARGE',
+  [GrpcStatus.DEADLINE_EXCEEDED]: 'DEADLINE_EXCEEDED',
+  [GrpcStatus.CANCELLED]: 'CANCELLED',
+  [GrpcStatus.INVALID_ARGUMENT]: 'INVALID_ARGUMENT',
+  [GrpcStatus.UNAUTHENTICATED]: 'UNAUTHENTICATED',
+};
+
+/** Turns a gRPC client-side error into the catalogue error it carries (or the closest one). */
+export function fromServiceError(err: ServiceError): EasyRemoteError {
+  const raw = err.metadata?.get(ERROR_TRAILER)?.[0];
+  if (raw !== undefined && typeof raw !== 'string') {
+    try {
+      return errorFromDetail(ErrorDetail.decode(raw));
+    } catch {
+      // fall through to the status code: a damaged trailer must not hide the error
+    }
+  }
+  const code = STATUS_TO_CODE[err.code as GrpcStatus] ?? 'INTERNAL';
+  const message = err.details || err.message;
+  if (code === 'NO_NODE_AVAILABLE' && /connect|No connection|unavailable/i.test(message)) {
+    return new NoNodeAvailable(`gateway unreachable: ${message}`, { cause: err });
+  }
+  return new CLASS_BY_CODE[code as Exclude<ErrorCode, 'REMOTE_ERROR'>](message, { cause: err });
+}
