@@ -1,0 +1,109 @@
+// The contract every load-balancing strategy implements. A strategy sees only the
+// candidates the router already filtered (healthy, not draining, not ejected, meeting
+// the function's hard requirements, not full) and picks one, or none.
+
+/** Live figures a node last reported. Absent until the first heartbeat with telemetry. */
+export interface TelemetrySnapshot {
+  /** 0..100 */
+  cpuPercent: number;
+  memoryUsedBytes: number;
+  memoryTotalBytes: number;
+  gpus: ReadonlyArray<{ index: number; utilizationPercent: number; vramUsedBytes: number; vramTotalBytes: number }>;
+  /** Clock time (ms) the gateway received it. */
+  receivedAt: number;
+}
+
+/** What the node declared about itself at registration. */
+export interface NodeCapabilities {
+  cpuCores: number;
+  memoryTotalBytes: number;
+  gpus: ReadonlyArray<{ index: number; model: string; vramTotalBytes: number }>;
+  labels: Readonly<Record<string, string>>;
+  costPerHour: number;
+}
+
+/** Per (node, function) history kept by the gateway from finished calls. */
+export interface ProviderHistory {
+  /** Calls finished (success or failure). */
+  completed: number;
+  failures: number;
+  /** EWMA of total latency seen at the gateway (ms); 0 when there is no history. */
+  ewmaLatencyMs: number;
+  /** EWMA of execution time reported by the node (ms); 0 when there is no history. */
+  ewmaExecMs: number;
+}
+
+/** One provider of the function being routed. */
+export interface Candidate {
+  readonly nodeId: string;
+  readonly capabilities: NodeCapabilities;
+  readonly telemetry: TelemetrySnapshot | undefined;
+  /** Round-trip time of the node's stream (ping/pong), ms; undefined before the first pong. */
+  readonly rttMs: number | undefined;
+  /** Calls of this function on this node in flight at the gateway. */
+  readonly inFlight: number;
+  /** Calls of any function on this node in flight at the gateway. */
+  readonly nodeInFlight: number;
+  /** The node's declared concurrency limit for this function (0 = unlimited). */
+  readonly maxConcurrent: number;
+  /** Calls queued on the node for this function, as last reported. */
+  readonly queued: number;
+  /** From the function's declaration on this node. */
+  readonly costPerHour: number;
+  readonly performanceTier: number;
+  /** Slow-start factor in (0, 1]: 1 once the node has been in rotation a while. */
+  readonly weight: number;
+  readonly history: ProviderHistory;
+}
+
+/** Per-call inputs a strategy may use. Time and randomness are injected. */
+export interface SelectContext {
+  readonly functionName: string;
+  /** Uniform in [0, 1). */
+  readonly random: () => number;
+  /** Milliseconds; monotonic enough for rates and ages. */
+  readonly now: () => number;
+  readonly affinityKey?: string;
+  /** Relative size of the work (1 = typical); smart_adaptive uses it. */
+  readonly complexity: number;
+  /** Size of the MessagePack arguments, bytes. */
+  readonly requestBytes: number;
+  readonly preferences: Preferences;
+}
+
+export interface Preferences {
+  /** Prefer candidates whose `location` label equals this. */
+  preferLocation?: string;
+  /** Drop candidates whose expected latency exceeds this (ms). */
+  maxLatencyMs?: number;
+  /** Budget for one call, in the cost unit of costPerHour (per-call cost). */
+  maxCost?: number;
+}
+
+/** What the router reports back after a call the strategy routed finishes. */
+export interface Outcome {
+  readonly nodeId: string;
+  readonly ok: boolean;
+  /** Time at the gateway from dispatch to the last reply (ms). */
+  readonly latencyMs: number;
+  /** Execution time reported by the node (ms). */
+  readonly execMs: number;
+  /** The candidate as it was when selected (features at decision time). */
+  readonly candidate: Candidate;
+  readonly context: SelectContext;
+}
+
+export interface Strategy {
+  readonly name: string;
+  select(candidates: readonly Candidate[], context: SelectContext): Candidate | undefined;
+  /** Optional learning hook: called once per finished call routed by this strategy. */
+  observe?(outcome: Outcome): void;
+  /** Optional state for operators (e.g. dynamic's current choice and why). */
+  describe?(): Record<string, unknown>;
+}
+
+/** Options a strategy receives: the function's load-balancing config object. */
+export type StrategyOptions = Readonly<Record<string, unknown>>;
+
+/** Strategies keep per-function state, so the router builds one instance per function. */
+export type StrategyFactory = (options: StrategyOptions) => Strategy;

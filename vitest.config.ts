@@ -1,0 +1,24 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+
+export default defineConfig({
+  // Legacy (experimentalDecorators) semantics, as tsconfig.base.json declares for tsc.
+  oxc: { decorator: { legacy: true } },
+  resolve: {
+    alias: {
+      '@easyremote/protocol': src('protocol'),
+      '@easyremote/node': src('node'),
+      '@easyremote/client': src('client'),
+      '@easyremote/gateway': src('gateway'),
+    },
+  },
+  test: {
+    include: ['test/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+    reporters: ['default'],
+  },
+});
