@@ -36,6 +36,11 @@ export interface Register {
   functions: FunctionSpec[];
   capabilities: Capabilities | undefined;
   protocolVersion: number;
+  /**
+   * Random per node process. A reconnect from the same instance replaces its own stale
+   * session at once; a different instance claiming a connected node id is refused.
+   */
+  instanceId: string;
 }
 
 export interface FunctionSpec {
@@ -440,7 +445,7 @@ export const NodeFrame: MessageFns<NodeFrame> = {
 };
 
 function createBaseRegister(): Register {
-  return { nodeId: "", token: "", functions: [], capabilities: undefined, protocolVersion: 0 };
+  return { nodeId: "", token: "", functions: [], capabilities: undefined, protocolVersion: 0, instanceId: "" };
 }
 
 export const Register: MessageFns<Register> = {
@@ -459,6 +464,9 @@ export const Register: MessageFns<Register> = {
     }
     if (message.protocolVersion !== 0) {
       writer.uint32(40).uint32(message.protocolVersion);
+    }
+    if (message.instanceId !== "") {
+      writer.uint32(50).string(message.instanceId);
     }
     return writer;
   },
@@ -516,6 +524,14 @@ export const Register: MessageFns<Register> = {
             message.protocolVersion = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.instanceId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -545,6 +561,11 @@ export const Register: MessageFns<Register> = {
         : isSet(object.protocol_version)
         ? globalThis.Number(object.protocol_version)
         : 0,
+      instanceId: isSet(object.instanceId)
+        ? globalThis.String(object.instanceId)
+        : isSet(object.instance_id)
+        ? globalThis.String(object.instance_id)
+        : "",
     };
   },
 
@@ -565,6 +586,9 @@ export const Register: MessageFns<Register> = {
     if (message.protocolVersion !== 0) {
       obj.protocolVersion = Math.round(message.protocolVersion);
     }
+    if (message.instanceId !== "") {
+      obj.instanceId = message.instanceId;
+    }
     return obj;
   },
 
@@ -580,6 +604,7 @@ export const Register: MessageFns<Register> = {
       ? Capabilities.fromPartial(object.capabilities)
       : undefined;
     message.protocolVersion = object.protocolVersion ?? 0;
+    message.instanceId = object.instanceId ?? "";
     return message;
   },
 };

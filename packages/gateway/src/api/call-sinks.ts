@@ -1,0 +1,41 @@
+// Adapters from the dispatcher's CallSink to grpc-js server calls.
+import type * as grpc from '@grpc/grpc-js';
+import { toServiceError, type CallReply, type CallRequest, type EasyRemoteError, type StreamReply } from '@easyremote/protocol';
+import type { CallSink } from '../calls/call-sink.js';
+
+export function unarySink(callback: grpc.sendUnaryData<CallReply>): CallSink {
+  return {
+    result: (payload, nodeId, cached) => callback(null, { result: payload, nodeId, cached }),
+    chunk: () => true,
+    progress: () => undefined,
+    end: () => callback(null, { result: Buffer.alloc(0), nodeId: '', cached: false }),
+    error: (err: EasyRemoteError) => callback(toServiceError(err) as grpc.ServiceError),
+    onDrain: () => undefined,
+  };
+}
+
+export function streamSink(call: grpc.ServerWritableStream<CallRequest, StreamReply>): CallSink {
+  let closed = false;
+  call.on('cancelled', () => (closed = true));
+  return {
+    result: (payload) => {
+      if (closed) return;
+      call.write({ result: payload });
+      call.end();
+    },
+    chunk: (payload) => (closed ? true : call.write({ chunk: payload })),
+    progress: (fraction, message) => {
+      if (!closed) call.write({ progress: { fraction, message } });
+    },
+    end: () => {
+      if (!closed) call.end();
+    },
+    error: (err) => {
+      if (!closed) call.destroy(toServiceError(err) as unknown as Error);
+    },
+    onDrain: (listener) => {
+      if (closed) return;
+      call.once('drain', listener);
+    },
+  };
+}

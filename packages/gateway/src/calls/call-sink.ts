@@ -1,0 +1,12 @@
+import type { EasyRemoteError } from '@easyremote/protocol';
+
+/** Where a call's outcome goes: a gRPC unary callback, a server stream, or a test. */
+export interface CallSink {
+  result(payload: Buffer, nodeId: string, cached: boolean): void;
+  /** Returns false when the consumer is slow; `onDrain` then fires once it can take more. */
+  chunk(payload: Buffer): boolean;
+  progress(fraction: number, message: string): void;
+  end(): void;
+  error(err: EasyRemoteError): void;
+  onDrain(listener: () => void): void;
+}

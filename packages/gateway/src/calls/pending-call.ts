@@ -1,0 +1,37 @@
+import type { CallOptions } from '@easyremote/protocol';
+import type { FunctionEntry } from '../registry/function-entry.js';
+import type { Attempt } from './attempt.js';
+import type { CallSink } from './call-sink.js';
+
+/** A client call from arrival to its final reply, across however many attempts it takes. */
+export class PendingCall {
+  attempt: Attempt | undefined;
+  attempts = 0;
+  /** Nodes already tried (set on the first retry only). */
+  tried: Set<string> | undefined;
+  chunks = 0;
+  responseBytes = 0;
+  done = false;
+  timer: NodeJS.Timeout | undefined;
+  strategy = '';
+  /** First dispatch time (ms); queue wait = dispatchedAt - arrivedAt. */
+  dispatchedAt = 0;
+  execMs = 0;
+  /** Node of the last attempt ('' if none ran). */
+  nodeId = '';
+
+  constructor(
+    readonly id: number,
+    readonly entry: FunctionEntry,
+    readonly args: Buffer,
+    readonly options: CallOptions | undefined,
+    readonly metadata: Record<string, string>,
+    /** Absolute epoch-ms deadline; 0 = none. */
+    readonly deadline: number,
+    readonly streaming: boolean,
+    readonly wantProgress: boolean,
+    readonly sink: CallSink,
+    readonly arrivedAt: number,
+    readonly client: string,
+  ) {}
+}

@@ -1,0 +1,62 @@
+// A node's offer of one function. It is the Candidate strategies see: live figures are
+// read through getters, so routing a call allocates no per-candidate objects.
+import type { FunctionSpec } from '@easyremote/protocol';
+import type { Candidate, ProviderHistory } from '../strategies/strategy.js';
+import type { NodeSession } from './node-session.js';
+
+/** Weight of the newest sample in the latency averages. */
+export const EWMA_ALPHA = 0.2;
+
+export class Provider implements Candidate {
+  inFlight = 0;
+  readonly history: ProviderHistory = { completed: 0, failures: 0, ewmaLatencyMs: 0, ewmaExecMs: 0 };
+  /** Slow-start factor; the gateway refreshes it (health issue). */
+  weight = 1;
+
+  constructor(
+    readonly session: NodeSession,
+    public spec: FunctionSpec,
+  ) {}
+
+  get nodeId() {
+    return this.session.nodeId;
+  }
+  get capabilities() {
+    return this.session.capabilities;
+  }
+  get telemetry() {
+    return this.session.telemetry;
+  }
+  get rttMs() {
+    return this.session.rttMs;
+  }
+  get nodeInFlight() {
+    return this.session.inFlight;
+  }
+  get maxConcurrent() {
+    return this.spec.maxConcurrent;
+  }
+  get queued() {
+    return this.session.reported.get(this.spec.name)?.queued ?? 0;
+  }
+  get costPerHour() {
+    return this.spec.costPerHour || this.session.capabilities.costPerHour;
+  }
+  get performanceTier() {
+    return this.spec.performanceTier || 1;
+  }
+
+  /** Room for one more call: the node's slots plus its queue. */
+  get full(): boolean {
+    const max = this.spec.maxConcurrent;
+    return max > 0 && this.inFlight >= max + this.spec.queueSize;
+  }
+
+  recordOutcome(ok: boolean, latencyMs: number, execMs: number): void {
+    const h = this.history;
+    h.completed++;
+    if (!ok) h.failures++;
+    h.ewmaLatencyMs = h.ewmaLatencyMs === 0 ? latencyMs : h.ewmaLatencyMs + EWMA_ALPHA * (latencyMs - h.ewmaLatencyMs);
+    if (execMs > 0) h.ewmaExecMs = h.ewmaExecMs === 0 ? execMs : h.ewmaExecMs + EWMA_ALPHA * (execMs - h.ewmaExecMs);
+  }
+}

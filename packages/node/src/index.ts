@@ -1,0 +1,5 @@
+export { ComputeNode, type ComputeNodeOptions, type NodeEvents } from './compute-node.js';
+export { remote, remoteMethodsOf } from './remote.js';
+export { currentCall, tryCurrentCall, type CallContext } from './context.js';
+export type { RemoteOptions, LoadBalancing } from './options.js';
+export { Backoff, type BackoffOptions } from './backoff.js';

@@ -1,0 +1,13 @@
+// CI check: the committed generated code must match what `buf generate` makes from proto/.
+import { execFileSync } from 'node:child_process';
+
+execFileSync('pnpm', ['exec', 'buf', 'generate'], { stdio: 'inherit' });
+try {
+  execFileSync('git', ['diff', '--exit-code', '--stat', '--', 'packages/protocol/src/generated'], { stdio: 'inherit' });
+  const untracked = execFileSync('git', ['ls-files', '--others', '--exclude-standard', 'packages/protocol/src/generated']).toString().trim();
+  if (untracked) throw new Error(`untracked generated files:\n${untracked}`);
+} catch (err) {
+  console.error('generated code is out of date: run `pnpm generate` and commit the result');
+  process.exit(1);
+}
+console.log('generated code is current');
