@@ -57,6 +57,9 @@ export class Client {
       shared ??
       (new GatewayClient(address, grpc.credentials.createInsecure(), {
         ...KEEPALIVE_OPTIONS,
+        // A restarted gateway is found again within about a second, not grpc's default two minutes.
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 1000,
         'grpc.max_receive_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
         'grpc.max_send_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
         ...options.channelOptions,
