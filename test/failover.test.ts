@@ -68,7 +68,18 @@ describe('a gateway restart', () => {
     await waitFor('the node to re-register', () => gw.nodes().some((n) => n.nodeId === 'survivor'), 10_000);
     // The client's channel reconnects on its own backoff (at most 1 s apart).
     const t0 = Date.now();
-    await waitFor('a call to succeed', () => client.ping().then((v) => v === 'pong', () => false), 5_000, 100);
+    await waitFor(
+      'a call to succeed',
+      async () => {
+        try {
+          return (await client.ping()) === 'pong';
+        } catch {
+          return false;
+        }
+      },
+      5_000,
+      100,
+    );
     expect(Date.now() - t0).toBeLessThan(3000);
     expect(await client.ping()).toBe('pong');
 

@@ -1,0 +1,66 @@
+// Shared by the benchmarks: child processes, percentiles, and BENCHMARKS.md sections.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const children = new Set<ChildProcess>();
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+
+/** Runs a TypeScript file as a child process and resolves when it prints `ready` (or a line matching). */
+export async function spawnTs(file: string, env: Record<string, string> = {}, ready = /^ready/): Promise<{ child: ChildProcess; line: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`${file} did not get ready in 30 s`)), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (const line of buf.split('\n')) {
+        if (ready.test(line)) {
+          clearTimeout(timer);
+          resolve({ child, line });
+        }
+      }
+      if (buf.length > 10_000) buf = buf.slice(-1000);
+    });
+    child.on('exit', (code) => reject(new Error(`${file} exited with ${code} before it was ready`)));
+  });
+}
+
+export function stopAll(): void {
+  for (const c of children) c.kill('SIGKILL');
+}
+
+/** Nearest-rank percentile of unsorted samples. */
+export function percentile(samples: number[], p: number): number {
+  if (samples.length === 0) return NaN;
+  const sorted = Float64Array.from(samples).sort();
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export function machine(): string {
+  const c = cpus();
+  return `${c[0]?.model ?? 'unknown CPU'}, ${c.length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`;
+}
+
+export function table(header: string[], rows: Array<Array<string | number>>): string {
+  const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
+  for (const r of rows) lines.push(`| ${r.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+/** Replaces the section between `<!-- bench:NAME -->` markers in BENCHMARKS.md (adds it if missing). */
+export function writeSection(name: string, body: string): void {
+  const file = `${ROOT}/BENCHMARKS.md`;
+  const start = `<!-- bench:${name} -->`;
+  const end = `<!-- /bench:${name} -->`;
+  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\nEvery figure comes from `pnpm bench` (or the per-benchmark command named in its section) on the machine named there. Figures are ratios against a baseline measured in the same run, because the machines are shared and noisy.\n';
+  const block = `${start}\n${body.trim()}\n${end}`;
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  text = i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length) : `${text.trimEnd()}\n\n${block}\n`;
+  writeFileSync(file, text);
+}
