@@ -1,0 +1,137 @@
+import { CostAwareStrategy, costPerHourOf, type CostAwareOptions } from './cost-aware.js';
+import { LatencyBasedStrategy, type LatencyBasedOptions } from './latency-based.js';
+import { ResourceAwareStrategy, type ResourceAwareOptions } from './resource-aware.js';
+import { SmartAdaptiveStrategy, type SmartAdaptiveOptions } from './smart-adaptive.js';
+import type { Candidate, Outcome, SelectContext, Strategy } from './strategy.js';
+
+/** Seed 002: above 80 % average CPU, placing work where resources are free matters most. */
+export const DEFAULT_CPU_THRESHOLD = 0.8;
+/** Average call latency (ms) above which latency is what to optimise. */
+export const DEFAULT_LATENCY_THRESHOLD_MS = 500;
+/** Share of the budget spent after which cost is what to optimise. */
+export const DEFAULT_BUDGET_THRESHOLD = 0.8;
+/** Weight of the newest call in the latency average: about the last ten calls count. */
+const LATENCY_EWMA_ALPHA = 0.2;
+/** A condition that caused a switch holds until its metric falls below 90 % of the
+ *  threshold, so a metric hovering at the threshold does not flip strategies every call. */
+const HYSTERESIS = 0.9;
+const MS_PER_HOUR = 3_600_000;
+
+type InnerName = 'resource_aware' | 'latency_based' | 'cost_aware' | 'smart_adaptive';
+
+export interface DynamicOptions extends ResourceAwareOptions, LatencyBasedOptions, CostAwareOptions, SmartAdaptiveOptions {
+  cpuThreshold?: number;
+  latencyThresholdMs?: number;
+  /** Total spend allowed for this function, in the unit of costPerHour. */
+  budget?: number;
+  budgetThreshold?: number;
+}
+
+/**
+ * Seed 002's DynamicLoadBalancer: picks the strategy from live metrics, checked in order on
+ * every call:
+ *   average CPU of the candidates > cpuThreshold          → resource_aware
+ *   EWMA of observed call latency > latencyThresholdMs   → latency_based
+ *   spent / budget > budgetThreshold                     → cost_aware
+ *   otherwise                                             → smart_adaptive
+ * Spend is summed from observed calls (cost per hour × execution time). Every inner strategy
+ * sees every result, so the one switched to is already trained. Spending past the budget is
+ * not refused here: that is what cost_aware's per-call maxCost is for.
+ */
+export class DynamicStrategy implements Strategy {
+  readonly name = 'dynamic';
+  private readonly inner: Readonly<Record<InnerName, Strategy>>;
+  private readonly cpuThreshold: number;
+  private readonly latencyThresholdMs: number;
+  private readonly budget: number | undefined;
+  private readonly budgetThreshold: number;
+  private current: InnerName = 'smart_adaptive';
+  private reason = 'initial: no metrics yet';
+  private since: number | null = null;
+  private averageCpu: number | undefined;
+  private averageLatencyMs: number | undefined;
+  private spent = 0;
+
+  constructor(options: DynamicOptions = {}) {
+    this.inner = {
+      resource_aware: new ResourceAwareStrategy(options),
+      latency_based: new LatencyBasedStrategy(options),
+      cost_aware: new CostAwareStrategy(options),
+      smart_adaptive: new SmartAdaptiveStrategy(options),
+    };
+    this.cpuThreshold = options.cpuThreshold ?? DEFAULT_CPU_THRESHOLD;
+    this.latencyThresholdMs = options.latencyThresholdMs ?? DEFAULT_LATENCY_THRESHOLD_MS;
+    this.budget = options.budget !== undefined && options.budget > 0 ? options.budget : undefined;
+    this.budgetThreshold = options.budgetThreshold ?? DEFAULT_BUDGET_THRESHOLD;
+  }
+
+  select(candidates: readonly Candidate[], context: SelectContext): Candidate | undefined {
+    if (candidates.length === 0) return undefined;
+    this.averageCpu = meanCpu(candidates);
+    const [next, reason] = this.decide();
+    if (next !== this.current || this.since === null) {
+      this.current = next;
+      this.since = context.now();
+    }
+    this.reason = reason;
+    return this.inner[this.current].select(candidates, context);
+  }
+
+  observe(outcome: Outcome): void {
+    this.averageLatencyMs =
+      this.averageLatencyMs === undefined
+        ? outcome.latencyMs
+        : this.averageLatencyMs + LATENCY_EWMA_ALPHA * (outcome.latencyMs - this.averageLatencyMs);
+    const ms = outcome.execMs > 0 ? outcome.execMs : outcome.latencyMs;
+    this.spent += (costPerHourOf(outcome.candidate) * ms) / MS_PER_HOUR;
+    for (const s of Object.values(this.inner)) s.observe?.(outcome);
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      current: this.current,
+      reason: this.reason,
+      since: this.since,
+      metrics: {
+        averageCpu: this.averageCpu ?? null,
+        averageLatencyMs: this.averageLatencyMs ?? null,
+        spent: this.spent,
+        budget: this.budget ?? null,
+      },
+    };
+  }
+
+  private decide(): [InnerName, string] {
+    const over = (value: number, threshold: number, holding: InnerName) =>
+      value > (this.current === holding ? threshold * HYSTERESIS : threshold);
+    const cpu = this.averageCpu;
+    if (cpu !== undefined && over(cpu, this.cpuThreshold, 'resource_aware')) {
+      return ['resource_aware', `average CPU ${pct(cpu)} is above ${pct(this.cpuThreshold)}`];
+    }
+    const latency = this.averageLatencyMs;
+    if (latency !== undefined && over(latency, this.latencyThresholdMs, 'latency_based')) {
+      return ['latency_based', `average latency ${Math.round(latency)} ms is above ${this.latencyThresholdMs} ms`];
+    }
+    if (this.budget !== undefined && over(this.spent / this.budget, this.budgetThreshold, 'cost_aware')) {
+      return ['cost_aware', `${pct(this.spent / this.budget)} of the budget ${this.budget} is spent (threshold ${pct(this.budgetThreshold)})`];
+    }
+    return ['smart_adaptive', 'CPU, latency and budget are within their thresholds'];
+  }
+}
+
+/** Mean CPU fraction over the candidates that have reported telemetry. */
+function meanCpu(candidates: readonly Candidate[]): number | undefined {
+  let sum = 0;
+  let count = 0;
+  for (const c of candidates) {
+    if (c.telemetry !== undefined) {
+      sum += c.telemetry.cpuPercent / 100;
+      count += 1;
+    }
+  }
+  return count === 0 ? undefined : sum / count;
+}
+
+function pct(fraction: number): string {
+  return `${Math.round(fraction * 100)}%`;
+}

@@ -1,0 +1,14 @@
+import type { Candidate, Strategy } from './strategy.js';
+
+/**
+ * Always the first candidate (seed 001's baseline). The router keeps candidates in a
+ * stable order, so this concentrates every call on one node until it leaves: useful for
+ * an active/standby pair, and as the yardstick the other strategies are measured against.
+ */
+export class PickFirstStrategy implements Strategy {
+  readonly name = 'pick_first';
+
+  select(candidates: readonly Candidate[]): Candidate | undefined {
+    return candidates[0];
+  }
+}
