@@ -34,6 +34,7 @@ import { validateOptions, type RemoteOptions } from './options.js';
 import { isGeneratorFunction, toSpec, type Handler, type RegisteredFunction } from './registered-function.js';
 import { remoteMethodsOf } from './remote.js';
 import { Scheduler, type Job } from './scheduler.js';
+import { SystemTelemetryProvider, TelemetrySampler, type StaticCapabilities, type TelemetryProvider } from './telemetry/index.js';
 
 const NodeLinkClient = grpc.makeGenericClientConstructor(NodeLinkService, 'NodeLink');
 
@@ -54,6 +55,13 @@ export interface ComputeNodeOptions {
   maxConcurrent?: number;
   /** Overrides the heartbeat interval the gateway asks for. */
   heartbeatMs?: number;
+  /**
+   * Where CPU/memory/GPU figures come from: systeminformation by default, an injected
+   * provider in tests and simulations, or false to send none.
+   */
+  telemetry?: TelemetryProvider | false;
+  /** How often telemetry is sampled, ms (default 1000). */
+  telemetryIntervalMs?: number;
   backoff?: BackoffOptions;
   /** Extra grpc-js channel options. */
   channelOptions?: grpc.ChannelOptions;
@@ -97,12 +105,17 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
   private maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES;
   private firstRegistration?: { resolve: () => void; reject: (e: Error) => void; promise: Promise<void> };
   private drained?: Promise<void>;
+  private readonly sampler: TelemetrySampler | undefined;
+  private readonly telemetry: TelemetryProvider | undefined;
+  private capabilities: StaticCapabilities = { cpuCores: 0, memoryTotalBytes: 0, gpus: [] };
 
   constructor(private readonly options: ComputeNodeOptions) {
     super();
     this.nodeId = options.nodeId ?? `${hostname()}-${process.pid}`;
     this.scheduler = new Scheduler(options.maxConcurrent ?? Infinity);
     this.backoff = new Backoff(options.backoff);
+    this.telemetry = options.telemetry === false ? undefined : (options.telemetry ?? new SystemTelemetryProvider());
+    this.sampler = this.telemetry ? new TelemetrySampler(this.telemetry, { intervalMs: options.telemetryIntervalMs }) : undefined;
     this.client = new NodeLinkClient(options.gateway, grpc.credentials.createInsecure(), {
       ...KEEPALIVE_OPTIONS,
       'grpc.max_receive_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
@@ -148,8 +161,23 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     let reject!: (e: Error) => void;
     const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
     this.firstRegistration = { resolve, reject, promise };
-    this.connect();
+    this.state = 'connecting';
+    void this.prepareTelemetry().then(() => {
+      if (this.state === 'connecting') this.connect();
+    });
     return promise;
+  }
+
+  /** Static capabilities once, and a first sample, before the first registration. */
+  private async prepareTelemetry(): Promise<void> {
+    if (!this.telemetry || !this.sampler) return;
+    try {
+      this.capabilities = await this.telemetry.capabilities();
+    } catch {
+      // Register without capabilities rather than not at all.
+    }
+    this.sampler.start();
+    await this.sampler.runOnce();
   }
 
   get isRegistered(): boolean {
@@ -208,9 +236,9 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
         token: this.options.token ?? '',
         functions: [...this.functions.values()].map(toSpec),
         capabilities: {
-          cpuCores: 0,
-          memoryTotalBytes: 0,
-          gpus: [],
+          cpuCores: this.capabilities.cpuCores,
+          memoryTotalBytes: this.capabilities.memoryTotalBytes,
+          gpus: this.capabilities.gpus,
           labels: this.options.labels ?? {},
           costPerHour: this.options.costPerHour ?? 0,
         },
@@ -241,6 +269,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
 
   private shutdown(reason: string): void {
     this.state = 'stopped';
+    this.sampler?.stop();
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.reconnectTimer);
     for (const call of this.calls.values()) this.abortCall(call, new Cancelled(`node ${this.nodeId} ${reason}`));
@@ -311,14 +340,15 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
 
   private sendHeartbeat(): void {
     const functions = [...this.functions.values()].map((f) => ({ name: f.name, inFlight: f.owner.running, queued: f.owner.queue.length }));
+    const t = this.sampler?.latest();
     this.send({
       heartbeat: {
-        cpuPercent: 0,
-        memoryUsedBytes: 0,
-        memoryTotalBytes: 0,
-        gpus: [],
+        cpuPercent: t?.cpuPercent ?? 0,
+        memoryUsedBytes: t?.memoryUsedBytes ?? 0,
+        memoryTotalBytes: t?.memoryTotalBytes ?? 0,
+        gpus: t?.gpus ?? [],
         functions,
-        hasTelemetry: false,
+        hasTelemetry: t !== undefined,
       },
     });
   }

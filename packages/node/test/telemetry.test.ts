@@ -22,11 +22,16 @@ function fakeSource(init: {
   mem?: () => { total: number; available: number; active: number };
   controllers?: () => GraphicsControllerInfo[];
 }) {
-  const calls = { currentLoad: 0, mem: 0, graphics: 0 };
+  const calls = { cpuTimes: 0, mem: 0, graphics: 0 };
+  // Tick counters that advance 1000 ticks per sample, `cpu` percent of them busy.
+  const ticks = { busy: 0, total: 0 };
   const source: SystemInfoSource = {
-    async currentLoad() {
-      calls.currentLoad += 1;
-      return { currentLoad: (init.cpu ?? (() => 10))() };
+    cpuTimes() {
+      calls.cpuTimes += 1;
+      const busy = ticks.busy + (init.cpu ?? (() => 10))() * 10;
+      const total = ticks.total + 1000;
+      if (Number.isFinite(busy)) Object.assign(ticks, { busy, total });
+      return [{ times: { user: busy, nice: 0, sys: 0, irq: 0, idle: total - busy } }];
     },
     async mem() {
       calls.mem += 1;
@@ -116,7 +121,7 @@ describe('SystemTelemetryProvider with a faked systeminformation', () => {
     now = 4_999;
     expect((await provider.sample()).gpus[0]?.vramUsedBytes).toBe(1_000 * MIB);
     expect(calls.graphics).toBe(1);
-    expect(calls.currentLoad).toBe(2);
+    expect(calls.cpuTimes).toBe(2);
 
     now = 5_000;
     expect((await provider.sample()).gpus[0]?.vramUsedBytes).toBe(2_000 * MIB);
@@ -154,7 +159,9 @@ describe('SystemTelemetryProvider with a faked systeminformation', () => {
     await expect(provider.sample()).resolves.toEqual(good);
 
     const broken: SystemInfoSource = {
-      currentLoad: () => Promise.reject(new Error('no /proc')),
+      cpuTimes: () => {
+        throw new Error('no /proc');
+      },
       mem: () => {
         throw new Error('sync throw');
       },

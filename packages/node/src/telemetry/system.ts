@@ -2,16 +2,13 @@
 //
 // Cost on the development machine (2 vCPU AMD EPYC VM, Linux, Node 20.20, no GPU),
 // timed with performance.now() and process.cpuUsage(), three runs:
-//   steady sample(): mean of 20 calls 250 ms apart: 9.0-9.5 ms wall, 3.7-4.1 ms CPU.
-//   first sample():  ~520 ms wall, 8-13 ms CPU (si.currentLoad() primes its counters
-//                    and measures over 500 ms rather than report the average since boot).
+//   steady sample(): about 1 ms wall (os.cpus() ~0.35 ms, /proc/meminfo ~0.4 ms).
 //   capabilities() with GPU discovery: 26-34 ms wall, 19-36 ms CPU.
-// Nearly all of a steady sample is si.currentLoad(): on Linux it runs
-// execSync('cat /proc/stat | grep cpu') to read steal time, which blocks the event loop
-// for ~7-12 ms per sample (os.cpus() alone costs ~0.35 ms). Memory is one async read of
-// /proc/meminfo (~0.4 ms). That is why sampling belongs on a timer (TelemetrySampler),
-// never on the call path. si.currentLoad() also returns its cached figure when called
-// again within 200 ms, so sampling faster than 5 Hz gains nothing.
+// CPU utilisation is the busy share of os.cpus() tick counters between two samples.
+// systeminformation's currentLoad() was measured first: it runs
+// execSync('cat /proc/stat | grep cpu') to read steal time, blocking the event loop for
+// ~7-12 ms per sample, once a second, on every node; steal time is not worth that.
+// Sampling belongs on a timer (TelemetrySampler), never on the call path.
 //
 // si.graphics() costs the most per call: on Linux it shells out to lspci, clinfo,
 // xdpyinfo and xrandr (~14 ms wall / 6 ms CPU here, where none is installed) and runs
@@ -50,7 +47,8 @@ export interface GraphicsControllerInfo {
 
 /** The subset of `systeminformation` used here; injectable so tests can fake a GPU box. */
 export interface SystemInfoSource {
-  currentLoad(): Promise<{ currentLoad: number }>;
+  /** Per-core tick counters; when absent, os.cpus(). */
+  cpuTimes?(): Array<{ times: os.CpuInfo['times'] }>;
   mem(): Promise<{ total: number; available: number; active: number }>;
   graphics(): Promise<{ controllers: GraphicsControllerInfo[] }>;
 }
@@ -73,6 +71,7 @@ export class SystemTelemetryProvider implements TelemetryProvider {
   private readonly gpuRefreshMs: number;
   private readonly now: () => number;
   private readonly cpuCores: () => number;
+  private lastCpuTicks: { busy: number; total: number } | undefined;
 
   private lastCpuPercent = 0;
   private lastMemoryUsedBytes = 0;
@@ -115,8 +114,20 @@ export class SystemTelemetryProvider implements TelemetryProvider {
 
   private async readCpu(): Promise<void> {
     try {
-      const load = await this.source.currentLoad();
-      if (Number.isFinite(load.currentLoad)) this.lastCpuPercent = clamp(load.currentLoad, 0, 100);
+      let busy = 0;
+      let total = 0;
+      for (const { times } of this.source.cpuTimes?.() ?? os.cpus()) {
+        const all = times.user + times.nice + times.sys + times.irq + times.idle;
+        total += all;
+        busy += all - times.idle;
+      }
+      if (!Number.isFinite(busy) || !Number.isFinite(total)) return;
+      const prev = this.lastCpuTicks;
+      this.lastCpuTicks = { busy, total };
+      // The first sample has no interval: it reports the average since boot.
+      const dTotal = prev ? total - prev.total : total;
+      const dBusy = prev ? busy - prev.busy : busy;
+      if (dTotal > 0) this.lastCpuPercent = clamp((100 * dBusy) / dTotal, 0, 100);
     } catch {
       // Keep the last good figure: a heartbeat with a stale CPU figure beats none.
     }

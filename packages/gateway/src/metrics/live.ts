@@ -1,0 +1,297 @@
+// Live figures for the dashboard and for routing decisions that want "now", kept in
+// memory and updated once per finished call. History comes from SQLite (stats.ts);
+// this answers "what is happening in the last minute" without touching the disk.
+//
+// Each key (the whole gateway, each function, each node) has a ring of buckets covering
+// the window. Recording is O(1): find the bucket for the current time, reset it if it
+// belongs to an older lap of the ring, bump its counters and one histogram bin.
+//
+// Latency accuracy: values go into a fixed log-scale histogram whose bin edges grow by
+// HISTOGRAM_GROWTH per bin from HISTOGRAM_MIN_MS up to HISTOGRAM_MAX_MS. A percentile is
+// the geometric middle of the bin holding the nearest-rank value, clamped into the
+// window's exact min and max, so it is within sqrt(HISTOGRAM_GROWTH) - 1 (about 2.5%)
+// of the true nearest-rank value for values between the bounds. Below HISTOGRAM_MIN_MS
+// everything is one bin (reported as the exact window minimum); above HISTOGRAM_MAX_MS
+// everything is one bin (reported as the exact window maximum). Counts, error counts,
+// min, max and mean are exact over the buckets in the window.
+import type { CallRecord } from './call-record.js';
+
+export const DEFAULT_WINDOW_MS = 60_000;
+export const DEFAULT_BUCKET_MS = 1_000;
+export const HISTOGRAM_MIN_MS = 0.01;
+export const HISTOGRAM_MAX_MS = 3_600_000;
+export const HISTOGRAM_GROWTH = 1.05;
+
+const LOG_GROWTH = Math.log(HISTOGRAM_GROWTH);
+/** Bin 0 holds everything under HISTOGRAM_MIN_MS; the last bin everything from HISTOGRAM_MAX_MS. */
+const BIN_COUNT = 2 + Math.ceil(Math.log(HISTOGRAM_MAX_MS / HISTOGRAM_MIN_MS) / LOG_GROWTH);
+
+function binOf(ms: number): number {
+  if (!(ms >= HISTOGRAM_MIN_MS)) return 0; // also catches NaN
+  return Math.min(BIN_COUNT - 1, 1 + Math.floor(Math.log(ms / HISTOGRAM_MIN_MS) / LOG_GROWTH));
+}
+
+function binMiddle(bin: number): number {
+  if (bin === 0) return 0;
+  return HISTOGRAM_MIN_MS * Math.pow(HISTOGRAM_GROWTH, bin - 0.5);
+}
+
+/** The fields of a finished call the live figures use. */
+export type LiveCall = Pick<CallRecord, 'functionName' | 'nodeId' | 'success' | 'totalMs'>;
+
+export interface WindowFigures {
+  calls: number;
+  errors: number;
+  /** (calls - errors) / calls, 0..1; 0 when there were no calls. */
+  successRate: number;
+  /** calls / window length in seconds. */
+  ratePerSecond: number;
+  /** Total time seen at the gateway (what the caller waited). */
+  avgMs: number;
+  minMs: number;
+  maxMs: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+}
+
+export interface NodeCounter {
+  nodeId: string;
+  calls: number;
+  errors: number;
+  /** calls / calls served by all nodes since start (or since the node counters were last reset). */
+  share: number;
+}
+
+export interface LiveSnapshot {
+  at: number;
+  windowMs: number;
+  overall: WindowFigures;
+  functions: Array<WindowFigures & { functionName: string }>;
+  nodes: Array<WindowFigures & { nodeId: string }>;
+  distribution: NodeCounter[];
+}
+
+export interface LiveMetricsOptions {
+  windowMs?: number;
+  bucketMs?: number;
+  clock?: () => number;
+}
+
+class Bucket {
+  epoch = -1;
+  calls = 0;
+  errors = 0;
+  sumMs = 0;
+  minMs = Infinity;
+  maxMs = -Infinity;
+  // Sparse: a one-second bucket usually sees a handful of distinct bins.
+  readonly bins = new Map<number, number>();
+
+  reset(epoch: number): void {
+    this.epoch = epoch;
+    this.calls = 0;
+    this.errors = 0;
+    this.sumMs = 0;
+    this.minMs = Infinity;
+    this.maxMs = -Infinity;
+    this.bins.clear();
+  }
+}
+
+const EMPTY: WindowFigures = { calls: 0, errors: 0, successRate: 0, ratePerSecond: 0, avgMs: 0, minMs: 0, maxMs: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0 };
+
+class SlidingWindow {
+  private readonly buckets: Array<Bucket | undefined>;
+
+  constructor(private readonly size: number) {
+    this.buckets = new Array<Bucket | undefined>(size);
+  }
+
+  /** `value` is a finite non-negative latency and `bin` its histogram bin, worked out once per call by the caller. */
+  add(epoch: number, ok: boolean, value: number, bin: number): void {
+    const slot = epoch % this.size;
+    let bucket = this.buckets[slot];
+    if (bucket === undefined) {
+      bucket = new Bucket();
+      this.buckets[slot] = bucket;
+    }
+    if (bucket.epoch !== epoch) {
+      // A slot holding a later lap means the clock stepped back past the window: too old to count.
+      if (bucket.epoch > epoch) return;
+      bucket.reset(epoch);
+    }
+    bucket.calls++;
+    if (!ok) bucket.errors++;
+    bucket.sumMs += value;
+    if (value < bucket.minMs) bucket.minMs = value;
+    if (value > bucket.maxMs) bucket.maxMs = value;
+    bucket.bins.set(bin, (bucket.bins.get(bin) ?? 0) + 1);
+  }
+
+  read(nowEpoch: number, windowSeconds: number): WindowFigures {
+    let calls = 0;
+    let errors = 0;
+    let sumMs = 0;
+    let minMs = Infinity;
+    let maxMs = -Infinity;
+    const live: Bucket[] = [];
+    for (const bucket of this.buckets) {
+      if (bucket === undefined || bucket.epoch <= nowEpoch - this.size || bucket.epoch > nowEpoch || bucket.calls === 0) continue;
+      live.push(bucket);
+      calls += bucket.calls;
+      errors += bucket.errors;
+      sumMs += bucket.sumMs;
+      if (bucket.minMs < minMs) minMs = bucket.minMs;
+      if (bucket.maxMs > maxMs) maxMs = bucket.maxMs;
+    }
+    if (calls === 0) return EMPTY;
+    const hist = new Uint32Array(BIN_COUNT);
+    for (const bucket of live) for (const [bin, n] of bucket.bins) hist[bin] += n;
+    const percentile = (p: number): number => {
+      const rank = Math.max(1, Math.ceil((p * calls) / 100));
+      let seen = 0;
+      for (let bin = 0; bin < BIN_COUNT; bin++) {
+        seen += hist[bin];
+        if (seen >= rank) return Math.min(maxMs, Math.max(minMs, binMiddle(bin)));
+      }
+      return maxMs;
+    };
+    return {
+      calls,
+      errors,
+      successRate: (calls - errors) / calls,
+      ratePerSecond: calls / windowSeconds,
+      avgMs: sumMs / calls,
+      minMs,
+      maxMs,
+      p50Ms: percentile(50),
+      p95Ms: percentile(95),
+      p99Ms: percentile(99),
+    };
+  }
+
+  isEmpty(nowEpoch: number): boolean {
+    return this.buckets.every((b) => b === undefined || b.calls === 0 || b.epoch <= nowEpoch - this.size);
+  }
+}
+
+export class LiveMetrics {
+  private readonly bucketMs: number;
+  private readonly size: number;
+  private readonly clock: () => number;
+  private readonly all: SlidingWindow;
+  private readonly byFunction = new Map<string, SlidingWindow>();
+  private readonly byNode = new Map<string, SlidingWindow>();
+  private readonly counters = new Map<string, { calls: number; errors: number }>();
+  private servedCalls = 0;
+
+  readonly windowMs: number;
+
+  constructor(options: LiveMetricsOptions = {}) {
+    this.bucketMs = options.bucketMs ?? DEFAULT_BUCKET_MS;
+    const windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
+    if (!(this.bucketMs > 0) || !(windowMs >= this.bucketMs)) {
+      throw new RangeError(`live metrics need 0 < bucketMs <= windowMs, got bucketMs=${this.bucketMs} windowMs=${windowMs}`);
+    }
+    this.size = Math.ceil(windowMs / this.bucketMs);
+    this.windowMs = this.size * this.bucketMs;
+    this.clock = options.clock ?? Date.now;
+    this.all = new SlidingWindow(this.size);
+  }
+
+  /** Counts one finished call at the current clock time. O(1) amortised. */
+  record(call: LiveCall): void {
+    const epoch = Math.floor(this.clock() / this.bucketMs);
+    if (epoch < 0) return;
+    const ok = call.success;
+    const ms = Number.isFinite(call.totalMs) && call.totalMs > 0 ? call.totalMs : 0;
+    const bin = binOf(ms);
+    this.all.add(epoch, ok, ms, bin);
+    let fn = this.byFunction.get(call.functionName);
+    if (fn === undefined) {
+      fn = new SlidingWindow(this.size);
+      this.byFunction.set(call.functionName, fn);
+    }
+    fn.add(epoch, ok, ms, bin);
+    // A call that reached no node (cache hit, not found) says nothing about any node.
+    if (call.nodeId === '') return;
+    let node = this.byNode.get(call.nodeId);
+    if (node === undefined) {
+      node = new SlidingWindow(this.size);
+      this.byNode.set(call.nodeId, node);
+    }
+    node.add(epoch, ok, ms, bin);
+    let counter = this.counters.get(call.nodeId);
+    if (counter === undefined) {
+      counter = { calls: 0, errors: 0 };
+      this.counters.set(call.nodeId, counter);
+    }
+    counter.calls++;
+    if (!ok) counter.errors++;
+    this.servedCalls++;
+  }
+
+  overall(): WindowFigures {
+    return this.all.read(this.nowEpoch(), this.windowMs / 1000);
+  }
+
+  forFunction(functionName: string): WindowFigures {
+    return this.byFunction.get(functionName)?.read(this.nowEpoch(), this.windowMs / 1000) ?? EMPTY;
+  }
+
+  forNode(nodeId: string): WindowFigures {
+    return this.byNode.get(nodeId)?.read(this.nowEpoch(), this.windowMs / 1000) ?? EMPTY;
+  }
+
+  /** Cumulative per-node counters, busiest first. */
+  distribution(): NodeCounter[] {
+    const out: NodeCounter[] = [];
+    for (const [nodeId, c] of this.counters) {
+      out.push({ nodeId, calls: c.calls, errors: c.errors, share: this.servedCalls > 0 ? c.calls / this.servedCalls : 0 });
+    }
+    return out.sort((a, b) => b.calls - a.calls || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+  }
+
+  /** Everything at once, leaving out functions and nodes with no calls in the window. */
+  snapshot(): LiveSnapshot {
+    const nowEpoch = this.nowEpoch();
+    const seconds = this.windowMs / 1000;
+    const functions: LiveSnapshot['functions'] = [];
+    for (const [functionName, w] of this.byFunction) {
+      const figures = w.read(nowEpoch, seconds);
+      if (figures.calls > 0) functions.push({ functionName, ...figures });
+    }
+    const nodes: LiveSnapshot['nodes'] = [];
+    for (const [nodeId, w] of this.byNode) {
+      const figures = w.read(nowEpoch, seconds);
+      if (figures.calls > 0) nodes.push({ nodeId, ...figures });
+    }
+    return { at: this.clock(), windowMs: this.windowMs, overall: this.all.read(nowEpoch, seconds), functions, nodes, distribution: this.distribution() };
+  }
+
+  /** Drops a node's window and counters (it left for good); its past calls leave the distribution. */
+  forgetNode(nodeId: string): void {
+    this.byNode.delete(nodeId);
+    const c = this.counters.get(nodeId);
+    if (c !== undefined) {
+      this.servedCalls -= c.calls;
+      this.counters.delete(nodeId);
+    }
+  }
+
+  forgetFunction(functionName: string): void {
+    this.byFunction.delete(functionName);
+  }
+
+  /** Frees the windows of functions and nodes idle for a whole window; counters stay. */
+  prune(): void {
+    const nowEpoch = this.nowEpoch();
+    for (const [k, w] of this.byFunction) if (w.isEmpty(nowEpoch)) this.byFunction.delete(k);
+    for (const [k, w] of this.byNode) if (w.isEmpty(nowEpoch)) this.byNode.delete(k);
+  }
+
+  private nowEpoch(): number {
+    return Math.floor(this.clock() / this.bucketMs);
+  }
+}
