@@ -84,7 +84,8 @@ let node: ComputeNode;
 let client: DynamicClient;
 
 beforeAll(async () => {
-  gw = await startGateway();
+  // No waiting room at the gateway: the node's own maxConcurrent + queueSize bound is what is tested.
+  gw = await startGateway({ queueSize: 0 });
   node = await startNode(gw.address, (n) => n.serve(new Lab()), { nodeId: 'lab-1' });
   client = connect(gw.address);
 });

@@ -31,9 +31,14 @@ import {
 import { bearerToken, callerMetadata } from './api/metadata.js';
 import { streamSink, unarySink } from './api/call-sinks.js';
 import type { CallSink } from './calls/call-sink.js';
+import { AdmissionQueue, DEFAULT_GATEWAY_QUEUE_SIZE } from './calls/admission-queue.js';
 import { Dispatcher, type DispatcherHooks } from './calls/dispatcher.js';
 import { PendingCall } from './calls/pending-call.js';
-import type { FunctionConfig } from './registry/function-entry.js';
+import { NodeHealthMonitor, type NodeHealth } from './health/health-monitor.js';
+import { OutlierDetector, type OutlierDetectorOptions } from './health/outlier-detector.js';
+import { DEFAULT_SLOW_START_WINDOW_MS } from './health/slow-start.js';
+import { DEFAULT_STRATEGY, type FunctionConfigOverride, type FunctionEntry } from './registry/function-entry.js';
+import { hasStrategy, strategyNames } from './strategies/registry.js';
 import { NodeSession } from './registry/node-session.js';
 import { Registry } from './registry/registry.js';
 import { Router } from './routing/router.js';
@@ -42,6 +47,8 @@ export const DEFAULT_PORT = 50051;
 export const DEFAULT_HOST = '127.0.0.1';
 /** Time limit for calls when neither the caller nor the function sets one. */
 export const DEFAULT_CALL_TIMEOUT_MS = 300_000;
+/** Retries after a lost node or a node-side refusal, for functions that set none. */
+export const DEFAULT_RETRY_COUNT = 2;
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 export interface GatewayOptions {
@@ -58,10 +65,22 @@ export interface GatewayOptions {
   /** Largest args or result payload, bytes. */
   maxPayloadBytes?: number;
   defaultTimeoutMs?: number;
-  /** Attempts per call (first try plus retries). */
-  maxAttempts?: number;
-  /** Gateway-side configuration per function; overrides what nodes declare. */
-  functions?: Record<string, Partial<FunctionConfig>>;
+  /** Retries per call for functions whose healthCheck sets no retryCount. */
+  retryCount?: number;
+  /** Strategy for functions that name none. */
+  defaultStrategy?: string;
+  /** Gateway-side configuration per function; overrides what nodes declare, calls override it. */
+  functions?: Record<string, FunctionConfigOverride>;
+  /** Calls per function that wait at the gateway when every provider is full (0 = refuse at once). */
+  queueSize?: number;
+  /** A node whose load (max of CPU and slot use) reaches this is avoided while others have room. */
+  availableThreshold?: number;
+  /** Ramp-up window for a node that joins or returns (ms; 0 = off). */
+  slowStartMs?: number;
+  /** Passive outlier detection (circuit breaking) per node and function. */
+  outlierDetection?: Omit<OutlierDetectorOptions, 'providersOf' | 'now'>;
+  /** This gateway's location label (preferLocal: true prefers nodes with the same). */
+  location?: string;
   auth?: {
     /** Tokens nodes must present in the register frame (or `authorization: Bearer`). */
     nodeTokens?: string[];
@@ -74,22 +93,22 @@ export interface GatewayOptions {
   log?: (line: string) => void;
 }
 
-export interface NodeSummary {
-  nodeId: string;
-  state: string;
+export interface NodeSummary extends NodeHealth {
   peer: string;
-  joinedAt: number;
-  lastSeenMsAgo: number;
-  inFlight: number;
-  rttMs: number | undefined;
+  /** Seconds since the node joined. */
+  uptimeS: number;
   functions: string[];
-  labels: Record<string, string>;
+  capabilities: NodeSession['capabilities'];
 }
+
+export type NodeEventKind = 'joined' | 'left' | 'lost' | 'ejected' | 'readmitted' | 'draining' | 'refused';
 
 export interface GatewayEvents {
   'node-joined': [NodeSession];
   'node-left': [NodeSession, string];
   'node-refused': [string, EasyRemoteError];
+  /** Every node lifecycle and health event, for metrics and operators. */
+  'node-event': [{ kind: NodeEventKind; nodeId: string; functionName: string; detail: string }];
 }
 
 export class Gateway extends EventEmitter<GatewayEvents> {
@@ -97,6 +116,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly registry: Registry;
   readonly dispatcher: Dispatcher;
   readonly router: Router;
+  readonly detector: OutlierDetector;
+  readonly health: NodeHealthMonitor;
+  readonly admission: AdmissionQueue;
   private readonly server: grpc.Server;
   private readonly heartbeatMs: number;
   private readonly leaseMs: number;
@@ -115,9 +137,30 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.log = options.log ?? ((line) => console.error(`[gateway] ${line}`));
-    this.registry = new Registry(options.functions);
-    this.router = new Router({ random: options.random ?? Math.random, now: () => performance.now() });
-    this.dispatcher = new Dispatcher({ router: this.router, maxAttempts: options.maxAttempts });
+    const defaultStrategy = options.defaultStrategy ?? DEFAULT_STRATEGY;
+    for (const [fn, cfg] of Object.entries<FunctionConfigOverride>({ '(default)': { strategy: defaultStrategy }, ...options.functions })) {
+      for (const name of [cfg.strategy, cfg.fallbackStrategy]) {
+        if (name && !hasStrategy(name)) throw new TypeError(`gateway config for ${fn}: unknown strategy ${JSON.stringify(name)}; known: ${strategyNames().join(', ')}`);
+      }
+    }
+    this.registry = new Registry(options.functions, { strategy: defaultStrategy, retryCount: options.retryCount ?? DEFAULT_RETRY_COUNT });
+    const now = () => performance.now();
+    this.detector = new OutlierDetector({ ...options.outlierDetection, now, providersOf: (fn) => this.registry.functions.get(fn)?.providers.size ?? 0 });
+    this.health = new NodeHealthMonitor(this.registry, this.detector, { leaseMs: this.leaseMs, availableThreshold: options.availableThreshold, now });
+    this.router = new Router({
+      random: options.random ?? Math.random,
+      now,
+      location: options.location,
+      routable: (p, fn, healthCheck) => this.health.leaseAlive(p.session) && (!healthCheck || this.detector.isRoutable(p.session.nodeId, fn)),
+      available: (p) => this.health.available(p),
+    });
+    this.dispatcher = new Dispatcher({ router: this.router });
+    this.admission = new AdmissionQueue(
+      options.queueSize ?? DEFAULT_GATEWAY_QUEUE_SIZE,
+      (entry) => this.hasRoom(entry),
+      (call) => this.dispatcher.redispatch(call),
+    );
+    this.wireHealth();
     const limit = this.maxPayloadBytes + ENVELOPE_SLACK_BYTES;
     this.server = new grpc.Server({
       ...KEEPALIVE_OPTIONS,
@@ -133,10 +176,63 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
   }
 
+  private hasRoom(entry: FunctionEntry): boolean {
+    for (const p of entry.providers.values()) {
+      if (p.session.state === 'active' && !p.full && this.health.routable(p, entry.name)) return true;
+    }
+    return false;
+  }
+
+  /** Outlier detection, admission queue and node events, hooked onto calls and the registry. */
+  private wireHealth(): void {
+    const event = (kind: NodeEventKind, nodeId: string, functionName = '', detail = '') => this.emit('node-event', { kind, nodeId, functionName, detail });
+    this.addHooks({
+      attemptStarted: (a) => {
+        if (this.detector.state(a.provider.session.nodeId, a.call.entry.name) === 'half_open') this.detector.onDispatch(a.provider.session.nodeId, a.call.entry.name);
+      },
+      attemptFinished: ({ attempt, ok, countsForHealth, latencyMs, execMs }) => {
+        const nodeId = attempt.provider.session.nodeId;
+        const fn = attempt.call.entry.name;
+        if (!attempt.call.entry.config.healthCheck.enabled) {
+          // not watched
+        } else if (countsForHealth || ok) this.detector.record(nodeId, fn, ok);
+        else this.detector.releaseProbe(nodeId, fn);
+        if (attempt.snapshot && attempt.context) {
+          attempt.call.entry.strategy(attempt.strategy).observe?.({ nodeId, ok, latencyMs, execMs, candidate: attempt.snapshot, context: attempt.context });
+        }
+        this.admission.pump(attempt.call.entry);
+      },
+      callFinished: (call) => {
+        if (call.queued) this.admission.remove(call);
+      },
+      enqueue: (call) => {
+        if (!this.admission.enqueue(call)) return false;
+        call.queued = true;
+        return true;
+      },
+    });
+    this.registry.on('provider-added', (entry) => this.admission.pump(entry));
+    this.registry.on('config-conflict', (entry, conflict) => this.log(`warning: ${conflict}`));
+    this.detector.on('ejected', (e) => {
+      this.log(`node ${e.nodeId} ejected for ${e.functionName} (${e.reason}) for ${Math.round(e.untilMs - performance.now())} ms`);
+      event('ejected', e.nodeId, e.functionName, e.reason);
+    });
+    this.detector.on('readmitted', (e) => {
+      this.log(`node ${e.nodeId} readmitted for ${e.functionName}`);
+      event('readmitted', e.nodeId, e.functionName);
+      const entry = this.registry.functions.get(e.functionName);
+      if (entry) this.admission.pump(entry);
+    });
+    this.on('node-joined', (s) => event('joined', s.nodeId, '', s.peer));
+    this.on('node-left', (s, how) => event(how === 'left' ? 'left' : 'lost', s.nodeId, '', s.endReason));
+    this.on('node-refused', (nodeId, err) => event('refused', nodeId, '', err.message));
+  }
+
   /** Hooks for later subsystems (metrics, health, admission). */
   addHooks(hooks: DispatcherHooks): void {
     const prev = this.dispatcher.hooks;
     this.dispatcher.hooks = {
+      attemptStarted: chain(prev.attemptStarted, hooks.attemptStarted),
       attemptFinished: chain(prev.attemptFinished, hooks.attemptFinished),
       callFinished: chain(prev.callFinished, hooks.callFinished),
       enqueue: hooks.enqueue ?? prev.enqueue,
@@ -188,18 +284,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
   }
 
+  /** Every connected node with its health, load, telemetry and functions. */
   nodes(): NodeSummary[] {
     const now = performance.now();
     return [...this.registry.sessions.values()].map((s) => ({
-      nodeId: s.nodeId,
-      state: s.state,
+      ...this.health.health(s),
       peer: s.peer,
-      joinedAt: s.joinedAt,
-      lastSeenMsAgo: Math.round(now - s.lastSeen),
-      inFlight: s.inFlight,
-      rttMs: s.rttMs,
+      uptimeS: Math.round((now - s.joinedAt) / 1000),
       functions: [...this.registry.functions.values()].filter((f) => f.providers.get(s.nodeId)?.session === s).map((f) => f.name),
-      labels: { ...s.capabilities.labels },
+      capabilities: s.capabilities,
     }));
   }
 
@@ -209,6 +302,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (s === undefined || s.state !== 'active') return false;
     s.state = 'draining';
     s.send({ drain: { reason: 'operator' } });
+    this.emit('node-event', { kind: 'draining', nodeId, functionName: '', detail: 'operator' });
     return true;
   }
 
@@ -358,6 +452,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       performance.now(),
       peer,
     );
+    session.slowStartMs = this.options.slowStartMs ?? DEFAULT_SLOW_START_WINDOW_MS;
     this.registry.sessions.set(session.nodeId, session);
     this.registry.setFunctions(session, reg.functions);
     this.sendRegistered(session);
@@ -386,7 +481,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       const rtt = performance.now() - frame.pong.nonce / 1000;
       if (rtt >= 0 && rtt < 60_000) session.rttMs = session.rttMs === undefined ? rtt : session.rttMs + 0.2 * (rtt - session.rttMs);
     } else if (frame.drain) {
-      if (session.state === 'active') session.state = 'draining';
+      if (session.state === 'active') {
+        session.state = 'draining';
+        this.emit('node-event', { kind: 'draining', nodeId: session.nodeId, functionName: '', detail: 'node' });
+      }
     }
   }
 
@@ -397,6 +495,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     session.endReason = why;
     this.registry.remove(session);
     this.dispatcher.onSessionLost(session, why);
+    this.detector.forgetNode(session.nodeId);
     this.log(`node ${session.nodeId} ${clean ? 'left' : `lost (${why})`}`);
     this.emit('node-left', session, clean ? 'left' : 'lost');
   }

@@ -1,5 +1,5 @@
 import type { Provider } from '../registry/provider.js';
-import type { SelectContext } from '../strategies/strategy.js';
+import type { Candidate, SelectContext } from '../strategies/strategy.js';
 import type { PendingCall } from './pending-call.js';
 
 /** One try of a call on one node. Replies name its id; a reply for an id no longer known is dropped. */
@@ -8,6 +8,10 @@ export class Attempt {
   owedCredit = 0;
   /** The consumer is slow: credit waits for its drain. */
   blocked = false;
+  /** healthCheck.timeout timer, when the function sets one. */
+  timer: NodeJS.Timeout | undefined;
+  /** The candidate's figures when it was picked, kept only for strategies that learn. */
+  snapshot: Candidate | undefined;
 
   constructor(
     readonly id: number,

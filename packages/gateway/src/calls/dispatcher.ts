@@ -19,13 +19,11 @@ import type { Router } from '../routing/router.js';
 import { Attempt } from './attempt.js';
 import type { PendingCall } from './pending-call.js';
 
-/** Attempts per call: the first plus retries after node loss or a node-side refusal. */
-export const DEFAULT_MAX_ATTEMPTS = 3;
 
 /** Errors raised before the handler ran: always safe to try on another node. */
 const NOT_STARTED = new Set(['OVERLOADED', 'FUNCTION_NOT_FOUND']);
-/** Errors that say nothing about the node's health (the caller's or the handler's own doing). */
-const NOT_NODE_FAULT = new Set(['INVALID_ARGUMENT', 'REMOTE_ERROR', 'PAYLOAD_TOO_LARGE', 'CANCELLED']);
+/** Errors that say nothing about the node's health (see health/outlier-detector.ts). */
+const NOT_NODE_FAULT = new Set(['INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE', 'CANCELLED', 'OVERLOADED', 'FUNCTION_NOT_FOUND']);
 
 export interface AttemptOutcome {
   readonly attempt: Attempt;
@@ -37,6 +35,8 @@ export interface AttemptOutcome {
 }
 
 export interface DispatcherHooks {
+  /** An attempt was sent to a node. */
+  attemptStarted?(attempt: Attempt): void;
   /** Every finished attempt (for strategy learning and outlier detection). */
   attemptFinished?(outcome: AttemptOutcome): void;
   /** Every finished call (for metrics); errorCode '' on success. */
@@ -50,7 +50,6 @@ export interface DispatcherHooks {
 
 export interface DispatcherOptions {
   router: Router;
-  maxAttempts?: number;
   initialCredit?: number;
   hooks?: DispatcherHooks;
 }
@@ -59,14 +58,12 @@ export class Dispatcher {
   private nextAttemptId = 1;
   private readonly attempts = new Map<number, Attempt>();
   private readonly router: Router;
-  private readonly maxAttempts: number;
   private readonly initialCredit: number;
   private readonly creditBatch: number;
   hooks: DispatcherHooks;
 
   constructor(options: DispatcherOptions) {
     this.router = options.router;
-    this.maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     this.initialCredit = options.initialCredit ?? DEFAULT_STREAM_CREDIT;
     this.creditBatch = Math.max(1, this.initialCredit >> 1);
     this.hooks = options.hooks ?? {};
@@ -104,6 +101,7 @@ export class Dispatcher {
     }
     const now = performance.now();
     const attempt = new Attempt(this.nextAttemptId++, call, provider, now, decision.strategy, decision.context);
+    if (call.entry.strategy(decision.strategy).observe) attempt.snapshot = provider.snapshot();
     if (call.dispatchedAt === 0) call.dispatchedAt = now;
     call.attempt = attempt;
     call.attempts++;
@@ -111,6 +109,9 @@ export class Dispatcher {
     this.attempts.set(attempt.id, attempt);
     provider.session.attempts.set(attempt.id, attempt);
     provider.inFlight++;
+    const attemptTimeout = call.entry.config.healthCheck.timeout;
+    if (attemptTimeout > 0) attempt.timer = setTimeout(() => this.attemptTimedOut(attempt, attemptTimeout), attemptTimeout);
+    this.hooks.attemptStarted?.(attempt);
     provider.session.send({
       invoke: {
         attemptId: attempt.id,
@@ -221,8 +222,19 @@ export class Dispatcher {
     }
   }
 
+  /** healthCheck.timeout: the node took too long for this attempt. */
+  private attemptTimedOut(a: Attempt, timeoutMs: number): void {
+    const call = a.call;
+    if (call.done || call.attempt !== a) return;
+    const nodeId = a.provider.session.nodeId;
+    this.abandonAttempt(call, 'attempt-timeout');
+    if (call.entry.config.idempotent && call.chunks === 0 && this.retry(call, nodeId)) return;
+    this.fail(call, new DeadlineExceeded(`${call.entry.name} on node ${nodeId} exceeded its healthCheck timeout of ${timeoutMs} ms`, { nodeId }));
+  }
+
   private retry(call: PendingCall, failedNode: string): boolean {
-    if (call.attempts >= this.maxAttempts) return false;
+    // healthCheck.retryCount (the gateway's default when the function sets none).
+    if (call.attempts > call.entry.config.healthCheck.retryCount) return false;
     (call.tried ??= new Set()).add(failedNode);
     this.dispatch(call);
     return true;
@@ -254,11 +266,12 @@ export class Dispatcher {
     a.provider.session.attempts.delete(a.id);
     a.provider.session.send({ cancel: { attemptId: a.id, reason } });
     // A deadline the node did not meet counts against it; a client's cancel does not.
-    this.closeAttempt(a, false, reason === 'deadline', 0);
+    this.closeAttempt(a, false, reason === 'deadline' || reason === 'attempt-timeout', 0);
   }
 
   private closeAttempt(a: Attempt, ok: boolean, countsForHealth: boolean, execMs: number): void {
     const latencyMs = performance.now() - a.dispatchedAt;
+    clearTimeout(a.timer);
     a.provider.inFlight--;
     a.provider.recordOutcome(ok, latencyMs, execMs);
     if (a.call.attempt === a) a.call.attempt = undefined;

@@ -19,6 +19,8 @@ export class PendingCall {
   execMs = 0;
   /** Node of the last attempt ('' if none ran). */
   nodeId = '';
+  /** Waiting in the gateway's admission queue. */
+  queued = false;
 
   constructor(
     readonly id: number,

@@ -3,17 +3,18 @@
 // with synthetic traffic. Ejection is per function, because a node whose `train_model`
 // runs out of VRAM may still serve `resize_image` perfectly well.
 //
-// What counts as a failure is the gateway's decision, not this file's. The gateway
-// records as failures only outcomes that say something about the node:
+// What counts as a failure is the gateway's decision (calls/dispatcher.ts,
+// NOT_NODE_FAULT). It records as failures the outcomes that can be about the node:
 //   NODE_LOST (stream broke or lease expired mid-call), DEADLINE_EXCEEDED when the node
-//   held the call past its deadline, OVERLOADED / RESOURCE_EXHAUSTED reported by the
-//   node, INTERNAL (the node runtime misbehaved).
-// It does NOT record as failures:
-//   INVALID_ARGUMENT (the caller sent a bad request) and REMOTE_ERROR (the handler threw:
-//   deterministic for those arguments, it would throw on any node, and ejecting nodes for
-//   it would let one bad caller empty the pool). Nor client cancellations. Such outcomes
-//   are either recorded as ok (the node answered correctly) or not recorded at all; a
-//   half-open probe that ends that way must then be handed back with releaseProbe().
+//   held the call past its deadline, INTERNAL, and REMOTE_ERROR: a handler that throws on
+//   one node and not on the others (out of VRAM, a missing driver) is exactly the node
+//   "whose function keeps failing". A handler that rejects bad input should throw
+//   InvalidArgument, which does not count; the max ejected share bounds the damage a
+//   caller whose arguments make every node throw can do.
+// It does NOT record: INVALID_ARGUMENT, PAYLOAD_TOO_LARGE, client cancellations, and
+//   node-side refusals before the handler ran (OVERLOADED, FUNCTION_NOT_FOUND), which
+//   are capacity or timing, not health. A half-open probe that ends that way is handed
+//   back with releaseProbe().
 //
 // Pair lifecycle:
 //   closed ──(failures)──▶ open ──(ejection time passes)──▶ half_open

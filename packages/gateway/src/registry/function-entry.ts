@@ -1,5 +1,7 @@
-// A function name and everything the gateway knows about serving it.
+// A function name and everything the gateway knows about serving it: providers, the
+// resolved configuration and one strategy instance per strategy name.
 import type { FunctionSpec } from '@easyremote/protocol';
+import { parseRequirements, type ParsedRequirement } from '../routing/requirements.js';
 import type { Strategy } from '../strategies/strategy.js';
 import { createStrategy } from '../strategies/registry.js';
 import { Provider } from './provider.js';
@@ -7,12 +9,33 @@ import type { NodeSession } from './node-session.js';
 
 export const DEFAULT_STRATEGY = 'round_robin';
 
+export interface HealthCheckConfig {
+  /** Outlier ejection applies to this function (default true). */
+  enabled: boolean;
+  /** Per-attempt time limit (ms, 0 = none): a node that takes longer is cancelled, counted as failing, and an idempotent call moves on. */
+  timeout: number;
+  /** Retries after a lost node, a node-side refusal or an attempt timeout. */
+  retryCount: number;
+}
+
+export interface PreferencesConfig {
+  /** true: prefer nodes in the gateway's own location; a string: that location. */
+  preferLocal?: boolean | string;
+  /** Skip nodes whose expected latency is above this (ms). */
+  maxLatency?: number;
+  /** Budget per call (cost_aware). */
+  costLimit?: number;
+}
+
 /** The function-level settings, resolved from declarations and gateway configuration. */
 export interface FunctionConfig {
   strategy: string;
   fallbackStrategy: string;
   /** Options object handed to the strategy (the loadBalancing config). */
   strategyOptions: Record<string, unknown>;
+  healthCheck: HealthCheckConfig;
+  requirements: Record<string, string>;
+  preferences: PreferencesConfig;
   idempotent: boolean;
   timeoutMs: number;
   kind: 'unary' | 'stream';
@@ -21,33 +44,74 @@ export interface FunctionConfig {
   version: string;
 }
 
+/** What a gateway configuration file may set per function (every field optional). */
+export type FunctionConfigOverride = Partial<Omit<FunctionConfig, 'healthCheck' | 'preferences' | 'kind'>> & {
+  healthCheck?: Partial<HealthCheckConfig>;
+  preferences?: PreferencesConfig;
+};
+
+export interface ConfigDefaults {
+  /** Strategy for functions that name none. */
+  strategy: string;
+  /** Retries when a function's healthCheck names none. */
+  retryCount: number;
+}
+
 export class FunctionEntry {
   readonly providers = new Map<string, Provider>();
-  config: FunctionConfig;
+  config!: FunctionConfig;
+  requirements: ParsedRequirement[] = [];
+  /** Set when providers declared different configurations (the first one's wins). */
+  conflict = '';
   private readonly strategies = new Map<string, Strategy>();
+  private configKey = '';
 
   constructor(
     readonly name: string,
     first: FunctionSpec,
-    private readonly override: Partial<FunctionConfig> = {},
+    private readonly override: FunctionConfigOverride,
+    private readonly defaults: ConfigDefaults,
   ) {
-    this.config = FunctionEntry.resolve(first, override);
+    this.apply(FunctionEntry.resolve(first, override, defaults), first.loadBalancingJson);
   }
 
-  static resolve(spec: FunctionSpec, override: Partial<FunctionConfig>): FunctionConfig {
+  /** Node declaration, overridden by the gateway's configuration. Throws InvalidArgument on bad requirements. */
+  static resolve(spec: FunctionSpec, override: FunctionConfigOverride, defaults: ConfigDefaults): FunctionConfig {
     const lb: Record<string, unknown> = spec.loadBalancingJson ? JSON.parse(spec.loadBalancingJson) : {};
+    const lbHealth = (lb.healthCheck ?? {}) as Partial<HealthCheckConfig>;
+    const lbPrefs = (lb.preferences ?? {}) as PreferencesConfig;
+    const lbReqs = (lb.requirements ?? {}) as Record<string, string>;
     return {
-      strategy: (lb.strategy as string) || DEFAULT_STRATEGY,
-      fallbackStrategy: (lb.fallbackStrategy as string) || '',
-      strategyOptions: lb,
-      idempotent: spec.idempotent,
-      timeoutMs: spec.timeoutMs,
+      strategy: override.strategy || (lb.strategy as string) || defaults.strategy,
+      fallbackStrategy: override.fallbackStrategy ?? ((lb.fallbackStrategy as string) || ''),
+      strategyOptions: { ...lb, ...override.strategyOptions },
+      healthCheck: {
+        enabled: override.healthCheck?.enabled ?? lbHealth.enabled ?? true,
+        timeout: override.healthCheck?.timeout ?? lbHealth.timeout ?? 0,
+        retryCount: override.healthCheck?.retryCount ?? lbHealth.retryCount ?? defaults.retryCount,
+      },
+      requirements: { ...spec.requirements, ...lbReqs, ...override.requirements },
+      preferences: { ...lbPrefs, ...override.preferences },
+      idempotent: override.idempotent ?? spec.idempotent,
+      timeoutMs: override.timeoutMs ?? spec.timeoutMs,
       kind: spec.kind === 'stream' ? 'stream' : 'unary',
-      cacheable: spec.cacheable,
-      cacheTtlMs: spec.cacheTtlMs,
-      version: spec.version,
-      ...override,
+      cacheable: override.cacheable ?? spec.cacheable,
+      cacheTtlMs: override.cacheTtlMs ?? spec.cacheTtlMs,
+      version: override.version ?? spec.version,
     };
+  }
+
+  /** The parts of a declaration that make up the function's configuration (not per-node capacity or cost). */
+  static declarationKey(spec: FunctionSpec): string {
+    return JSON.stringify([spec.kind, spec.idempotent, spec.timeoutMs, spec.cacheable, spec.cacheTtlMs, spec.version, spec.requirements, spec.loadBalancingJson]);
+  }
+
+  private apply(config: FunctionConfig, lbJson: string): void {
+    this.requirements = parseRequirements(config.requirements);
+    const key = JSON.stringify([config.strategy, config.fallbackStrategy, lbJson]);
+    if (key !== this.configKey) this.strategies.clear();
+    this.configKey = key;
+    this.config = config;
   }
 
   addProvider(session: NodeSession, spec: FunctionSpec): Provider {
@@ -61,10 +125,20 @@ export class FunctionEntry {
     return provider;
   }
 
-  /** The function's declaration is the first provider's; later ones only add capacity. */
-  refreshConfig(): void {
-    const first = this.providers.values().next().value;
-    if (first) this.config = FunctionEntry.resolve(first.spec, this.override);
+  /**
+   * The rule for providers that declare different configurations: the earliest
+   * registered provider still connected defines the function; the others only add
+   * capacity. Returns a description of the disagreement ('' when all agree).
+   */
+  refreshConfig(): string {
+    const all = [...this.providers.values()];
+    const first = all[0];
+    if (first === undefined) return '';
+    this.apply(FunctionEntry.resolve(first.spec, this.override, this.defaults), first.spec.loadBalancingJson);
+    const key = FunctionEntry.declarationKey(first.spec);
+    const differing = all.filter((p) => FunctionEntry.declarationKey(p.spec) !== key).map((p) => p.nodeId);
+    this.conflict = differing.length > 0 ? `${differing.join(', ')} declare ${this.name} differently from ${first.nodeId}; ${first.nodeId}'s declaration is used` : '';
+    return this.conflict;
   }
 
   /** One strategy instance per (function, strategy name): strategies keep per-function state. */

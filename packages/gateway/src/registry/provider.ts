@@ -2,6 +2,8 @@
 // read through getters, so routing a call allocates no per-candidate objects.
 import type { FunctionSpec } from '@easyremote/protocol';
 import type { Candidate, ProviderHistory } from '../strategies/strategy.js';
+import { performance } from 'node:perf_hooks';
+import { slowStartWeight } from '../health/slow-start.js';
 import type { NodeSession } from './node-session.js';
 
 /** Weight of the newest sample in the latency averages. */
@@ -10,8 +12,6 @@ export const EWMA_ALPHA = 0.2;
 export class Provider implements Candidate {
   inFlight = 0;
   readonly history: ProviderHistory = { completed: 0, failures: 0, ewmaLatencyMs: 0, ewmaExecMs: 0 };
-  /** Slow-start factor; the gateway refreshes it (health issue). */
-  weight = 1;
 
   constructor(
     readonly session: NodeSession,
@@ -42,6 +42,10 @@ export class Provider implements Candidate {
   get costPerHour() {
     return this.spec.costPerHour || this.session.capabilities.costPerHour;
   }
+  /** Slow start: a node that just joined (or came back) ramps up to full weight. */
+  get weight() {
+    return this.session.slowStartMs > 0 ? slowStartWeight(this.session.joinedAt, performance.now(), this.session.slowStartMs) : 1;
+  }
   get performanceTier() {
     return this.spec.performanceTier || 1;
   }
@@ -50,6 +54,24 @@ export class Provider implements Candidate {
   get full(): boolean {
     const max = this.spec.maxConcurrent;
     return max > 0 && this.inFlight >= max + this.spec.queueSize;
+  }
+
+  /** The live figures frozen into a plain Candidate (features at decision time). */
+  snapshot(): Candidate {
+    return {
+      nodeId: this.nodeId,
+      capabilities: this.capabilities,
+      telemetry: this.telemetry,
+      rttMs: this.rttMs,
+      inFlight: this.inFlight,
+      nodeInFlight: this.nodeInFlight,
+      maxConcurrent: this.maxConcurrent,
+      queued: this.queued,
+      costPerHour: this.costPerHour,
+      performanceTier: this.performanceTier,
+      weight: this.weight,
+      history: { ...this.history },
+    };
   }
 
   recordOutcome(ok: boolean, latencyMs: number, execMs: number): void {

@@ -2,7 +2,8 @@
 import { EventEmitter } from 'node:events';
 import { InvalidArgument, type FunctionSpec } from '@easyremote/protocol';
 import { hasStrategy, strategyNames } from '../strategies/registry.js';
-import { FunctionEntry, type FunctionConfig } from './function-entry.js';
+import { parseRequirements } from '../routing/requirements.js';
+import { FunctionEntry, type ConfigDefaults, type FunctionConfigOverride } from './function-entry.js';
 import type { NodeSession } from './node-session.js';
 
 const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$/;
@@ -11,13 +12,20 @@ const NODE_ID_PATTERN = /^[A-Za-z0-9_.:@\-]{1,128}$/;
 export interface RegistryEvents {
   'function-added': [FunctionEntry];
   'function-removed': [string];
+  /** Providers of a function declared different configurations (a warning). */
+  'config-conflict': [FunctionEntry, string];
+  /** A function gained a provider (capacity may have freed up for waiting calls). */
+  'provider-added': [FunctionEntry];
 }
 
 export class Registry extends EventEmitter<RegistryEvents> {
   readonly sessions = new Map<string, NodeSession>();
   readonly functions = new Map<string, FunctionEntry>();
 
-  constructor(private readonly overrides: Record<string, Partial<FunctionConfig>> = {}) {
+  constructor(
+    private readonly overrides: Record<string, FunctionConfigOverride> = {},
+    private readonly defaults: ConfigDefaults = { strategy: 'round_robin', retryCount: 2 },
+  ) {
     super();
   }
 
@@ -35,6 +43,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
       if (seen.has(spec.name)) throw new InvalidArgument(`function ${spec.name} is listed twice`);
       seen.add(spec.name);
       if (spec.kind !== 'unary' && spec.kind !== 'stream') throw new InvalidArgument(`function ${spec.name}: kind must be unary or stream, got ${JSON.stringify(spec.kind)}`);
+      try {
+        parseRequirements(spec.requirements);
+      } catch (err) {
+        throw new InvalidArgument(`function ${spec.name}: ${(err as Error).message}`);
+      }
       if (spec.loadBalancingJson) {
         let lb: unknown;
         try {
@@ -43,6 +56,14 @@ export class Registry extends EventEmitter<RegistryEvents> {
           throw new InvalidArgument(`function ${spec.name}: loadBalancing is not valid JSON`);
         }
         if (typeof lb !== 'object' || lb === null || Array.isArray(lb)) throw new InvalidArgument(`function ${spec.name}: loadBalancing must be an object`);
+        const reqs = (lb as { requirements?: unknown }).requirements;
+        if (reqs !== undefined) {
+          try {
+            parseRequirements(reqs as Record<string, string>);
+          } catch (err) {
+            throw new InvalidArgument(`function ${spec.name}: ${(err as Error).message}`);
+          }
+        }
         for (const key of ['strategy', 'fallbackStrategy'] as const) {
           const name = (lb as Record<string, unknown>)[key];
           if (name !== undefined && (typeof name !== 'string' || !hasStrategy(name))) {
@@ -62,14 +83,17 @@ export class Registry extends EventEmitter<RegistryEvents> {
     for (const spec of specs) {
       let entry = this.functions.get(spec.name);
       if (entry === undefined) {
-        entry = new FunctionEntry(spec.name, spec, this.overrides[spec.name]);
+        entry = new FunctionEntry(spec.name, spec, this.overrides[spec.name] ?? {}, this.defaults);
         this.functions.set(spec.name, entry);
         entry.addProvider(session, spec);
         this.emit('function-added', entry);
       } else {
+        const before = entry.conflict;
         entry.addProvider(session, spec);
-        entry.refreshConfig();
+        const conflict = entry.refreshConfig();
+        if (conflict && conflict !== before) this.emit('config-conflict', entry, conflict);
       }
+      this.emit('provider-added', entry);
     }
   }
 

@@ -1,0 +1,104 @@
+// The gateway's picture of each node: alive (lease), ejected functions, load, RTT and
+// telemetry, with the reason whenever a node is not healthy or not available.
+import type { Registry } from '../registry/registry.js';
+import type { NodeSession } from '../registry/node-session.js';
+import type { Provider } from '../registry/provider.js';
+import type { TelemetrySnapshot } from '../strategies/strategy.js';
+import type { OutlierDetector } from './outlier-detector.js';
+
+/** A node whose load is at or above this is not `available` (strategies steer away). */
+export const DEFAULT_AVAILABLE_THRESHOLD = 0.9;
+
+export interface NodeHealth {
+  nodeId: string;
+  state: string;
+  /** Lease alive, not draining, and not ejected for every function it serves. */
+  healthy: boolean;
+  /** Healthy and load under the threshold. */
+  available: boolean;
+  /** 0..1: the larger of CPU utilisation and the share of its call slots in use. */
+  load: number;
+  /** Why not healthy / available; '' when both. */
+  reason: string;
+  lastSeenMsAgo: number;
+  rttMs: number | undefined;
+  inFlight: number;
+  telemetry: TelemetrySnapshot | undefined;
+  /** Functions this node is currently ejected for. */
+  ejected: string[];
+}
+
+export interface HealthMonitorOptions {
+  leaseMs: number;
+  availableThreshold?: number;
+  now: () => number;
+}
+
+export class NodeHealthMonitor {
+  private readonly threshold: number;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly detector: OutlierDetector,
+    private readonly options: HealthMonitorOptions,
+  ) {
+    this.threshold = options.availableThreshold ?? DEFAULT_AVAILABLE_THRESHOLD;
+  }
+
+  leaseAlive(session: NodeSession): boolean {
+    return this.options.now() - session.lastSeen <= this.options.leaseMs;
+  }
+
+  /** Per call: may this provider get a new call of this function? */
+  routable(provider: Provider, functionName: string): boolean {
+    return this.leaseAlive(provider.session) && this.detector.isRoutable(provider.session.nodeId, functionName);
+  }
+
+  /** Soft filter: providers whose node is loaded beyond the threshold, while others are not. */
+  available(provider: Provider): boolean {
+    return this.load(provider.session) < this.threshold;
+  }
+
+  load(session: NodeSession): number {
+    const cpu = session.telemetry ? session.telemetry.cpuPercent / 100 : 0;
+    let slots = 0;
+    let used = 0;
+    for (const entry of this.registry.functions.values()) {
+      const p = entry.providers.get(session.nodeId);
+      if (p === undefined || p.session !== session || p.spec.maxConcurrent === 0) continue;
+      slots += p.spec.maxConcurrent;
+      used += Math.min(p.inFlight, p.spec.maxConcurrent);
+    }
+    return Math.max(cpu, slots > 0 ? used / slots : 0);
+  }
+
+  health(session: NodeSession): NodeHealth {
+    const now = this.options.now();
+    const functions = [...this.registry.functions.values()].filter((f) => f.providers.get(session.nodeId)?.session === session).map((f) => f.name);
+    const ejected = functions.filter((fn) => this.detector.state(session.nodeId, fn) !== 'closed');
+    const load = this.load(session);
+    const reasons: string[] = [];
+    if (!this.leaseAlive(session)) reasons.push(`no frame for ${Math.round(now - session.lastSeen)} ms (lease ${this.options.leaseMs} ms)`);
+    if (session.state !== 'active') reasons.push(session.state);
+    if (functions.length > 0 && ejected.length === functions.length) reasons.push(`ejected for ${ejected.join(', ')}`);
+    const healthy = reasons.length === 0;
+    if (healthy && load >= this.threshold) reasons.push(`load ${load.toFixed(2)} >= ${this.threshold}`);
+    return {
+      nodeId: session.nodeId,
+      state: session.state,
+      healthy,
+      available: healthy && load < this.threshold,
+      load,
+      reason: reasons.join('; '),
+      lastSeenMsAgo: Math.round(now - session.lastSeen),
+      rttMs: session.rttMs,
+      inFlight: session.inFlight,
+      telemetry: session.telemetry,
+      ejected,
+    };
+  }
+
+  all(): NodeHealth[] {
+    return [...this.registry.sessions.values()].map((s) => this.health(s));
+  }
+}
