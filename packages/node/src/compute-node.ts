@@ -34,6 +34,7 @@ import { validateOptions, type RemoteOptions } from './options.js';
 import { isGeneratorFunction, toSpec, type Handler, type RegisteredFunction } from './registered-function.js';
 import { remoteMethodsOf } from './remote.js';
 import { Scheduler, type Job } from './scheduler.js';
+import { WorkerPool } from './worker/worker-pool.js';
 import { SystemTelemetryProvider, TelemetrySampler, type StaticCapabilities, type TelemetryProvider } from './telemetry/index.js';
 
 const NodeLinkClient = grpc.makeGenericClientConstructor(NodeLinkService, 'NodeLink');
@@ -139,6 +140,30 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     const kind = options.stream || isGeneratorFunction(handler) ? 'stream' : 'unary';
     const owner = this.scheduler.owner(fnName, options.maxConcurrent, options.queueSize, options.priority ?? 0);
     this.functions.set(fnName, { name: fnName, handler, thisArg, options, kind, owner });
+    if (this.state === 'registered') this.sendRegister();
+    return this;
+  }
+
+  /**
+   * Registers a CPU-bound function that runs in worker threads: `module` is a file URL or
+   * path of an ES module and `exportName` the function it exports. Heartbeats and other
+   * calls go on while it computes; a cancelled call terminates its thread. The handler
+   * has no currentCall() context in the worker. Threads: `maxConcurrent` (default 1).
+   */
+  registerWorker(name: string, module: string | URL, exportName: string, options: RemoteOptions = {}): this {
+    const fnName = options.name ?? name;
+    if (!NAME_PATTERN.test(fnName)) throw new TypeError(`invalid function name ${JSON.stringify(fnName)}`);
+    if (options.stream) throw new TypeError(`${fnName}: worker functions cannot stream`);
+    const opts = { ...options, maxConcurrent: options.maxConcurrent ?? 1 };
+    validateOptions(fnName, opts);
+    if (this.functions.has(fnName)) throw new TypeError(`function ${fnName} is already registered on this node`);
+    const url = module instanceof URL ? module.href : module.startsWith('file:') ? module : new URL(module, `file://${process.cwd()}/`).href;
+    const pool = new WorkerPool(fnName, url, exportName, opts.maxConcurrent);
+    const owner = this.scheduler.owner(fnName, opts.maxConcurrent, opts.queueSize, opts.priority ?? 0);
+    const handler: Handler = () => {
+      throw new Error(`${fnName} runs in a worker thread`);
+    };
+    this.functions.set(fnName, { name: fnName, handler, thisArg: undefined, options: opts, kind: 'unary', owner, pool });
     if (this.state === 'registered') this.sendRegister();
     return this;
   }
@@ -270,6 +295,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
   private shutdown(reason: string): void {
     this.state = 'stopped';
     this.sampler?.stop();
+    for (const f of this.functions.values()) void f.pool?.close();
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.reconnectTimer);
     for (const call of this.calls.values()) this.abortCall(call, new Cancelled(`node ${this.nodeId} ${reason}`));
@@ -433,6 +459,13 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     const { invoke, fn, stream } = call;
     const t0 = performance.now();
     try {
+      if (fn.pool) {
+        const payload = Buffer.from(await fn.pool.run(invoke.args, call.controller.signal));
+        if (call.controller.signal.aborted || stream !== this.stream) return;
+        if (payload.length > this.maxPayloadBytes) throw new PayloadTooLarge(`${fn.name} produced ${payload.length} bytes; the gateway's limit is ${this.maxPayloadBytes} bytes`);
+        this.send({ result: { attemptId: invoke.attemptId, payload, execMs: performance.now() - t0 } });
+        return;
+      }
       let args: unknown[];
       try {
         args = invoke.args.length === 0 ? [] : decodeArgs(invoke.args);

@@ -1,6 +1,7 @@
 import type { FunctionSpec } from '@easyremote/protocol';
 import { DEFAULT_CACHE_TTL_MS, type RemoteOptions } from './options.js';
 import type { SlotOwner } from './scheduler.js';
+import type { WorkerPool } from './worker/worker-pool.js';
 
 export type Handler = (...args: any[]) => unknown;
 
@@ -11,6 +12,8 @@ export interface RegisteredFunction {
   readonly options: RemoteOptions;
   readonly kind: 'unary' | 'stream';
   readonly owner: SlotOwner;
+  /** Set for functions that run in worker threads. */
+  readonly pool?: WorkerPool;
 }
 
 const GENERATOR_CTORS = new Set(['GeneratorFunction', 'AsyncGeneratorFunction']);
@@ -40,6 +43,6 @@ export function toSpec(f: RegisteredFunction): FunctionSpec {
     priority: o.priority ?? 0,
     requirements: o.requirements ?? {},
     loadBalancingJson: lb === undefined ? '' : JSON.stringify(typeof lb === 'string' ? { strategy: lb } : lb),
-    worker: false,
+    worker: f.pool !== undefined,
   };
 }

@@ -1,0 +1,223 @@
+// Issue 3 over real processes and real gRPC: leases, ejection, draining, CPU-bound
+// handlers, admission, and live telemetry in the node list.
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from '@easyremote/client';
+import type { Gateway } from '@easyremote/gateway';
+import type { ComputeNode } from '@easyremote/node';
+import { spawnNode, startGateway, startNode, waitFor, type NodeProcess } from './support/cluster.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+describe('leases', () => {
+  it('SIGSTOP: calls fail over or fail within the lease, and SIGCONT brings the node back', async () => {
+    const gw = await startGateway({ heartbeatMs: 200, leaseMs: 1000 });
+    const procs = await Promise.all([spawnNode('worker-node', gw.address, 'stop-a'), spawnNode('worker-node', gw.address, 'stop-b')]);
+    const client = connect(gw.address);
+    cleanups.push(() => gw.stop(), () => client.close(), () => procs.forEach((p) => (p.kill('SIGCONT'), p.kill('SIGKILL'))));
+    await waitFor('two nodes', () => gw.nodes().length === 2);
+
+    // Load: idempotent and non-idempotent calls, each long enough to be caught mid-flight.
+    const results: Array<{ fn: string; ms: number; node?: string; code?: string }> = [];
+    const stopAt = Date.now() + 2500;
+    const loop = async (fn: 'slow_idem' | 'slow_once') => {
+      while (Date.now() < stopAt) {
+        const t0 = Date.now();
+        try {
+          const node = await client.call<string>(fn, [300], { timeout: 20_000 });
+          results.push({ fn, ms: Date.now() - t0, node });
+        } catch (e) {
+          results.push({ fn, ms: Date.now() - t0, code: (e as { code: string }).code });
+        }
+      }
+    };
+    const load = Promise.all([...Array(4)].map(() => loop('slow_idem')).concat([...Array(4)].map(() => loop('slow_once'))));
+    await sleep(600);
+    const victim = procs[0]!;
+    victim.kill('SIGSTOP');
+    await load;
+
+    // Nothing waited for the 20 s deadline: the lease (1 s) decided, plus one 300 ms retry.
+    expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(1000 + 300 + 1200);
+    expect(results.filter((r) => r.fn === 'slow_idem' && r.code)).toEqual([]);
+    const lost = results.filter((r) => r.code);
+    expect(lost.length).toBeGreaterThan(0);
+    expect(new Set(lost.map((r) => r.code))).toEqual(new Set(['NODE_LOST']));
+    expect(gw.nodes().map((n) => n.nodeId)).toEqual(['stop-b']);
+
+    victim.kill('SIGCONT');
+    await waitFor('stop-a to rejoin', () => gw.nodes().some((n) => n.nodeId === 'stop-a'), 10_000);
+    const served = new Set<string>();
+    for (let i = 0; i < 10; i++) served.add(await client.call<string>('whoami'));
+    expect(served).toEqual(new Set(['stop-a', 'stop-b']));
+  });
+});
+
+describe('outlier detection', () => {
+  it('ejects a failing node for that function only and readmits it after a successful probe', async () => {
+    const gw = await startGateway({ outlierDetection: { consecutiveFailures: 3, baseEjectionMs: 600, maxEjectedShare: 0.5 }, slowStartMs: 0 });
+    let broken = true;
+    const events: string[] = [];
+    gw.on('node-event', (e) => events.push(`${e.kind}:${e.nodeId}:${e.functionName}`));
+    const a = await startNode(gw.address, (n) => n.register('flaky', () => {
+      if (broken) throw new Error('CUDA out of memory');
+      return 'a';
+    }).register('other', () => 'a-other'), { nodeId: 'node-a', telemetry: false });
+    const b = await startNode(gw.address, (n) => n.register('flaky', () => 'b').register('other', () => 'b-other'), { nodeId: 'node-b', telemetry: false });
+    const client = connect(gw.address);
+    cleanups.push(() => gw.stop(), () => a.stop(), () => b.stop(), () => client.close());
+
+    const outcomes: string[] = [];
+    for (let i = 0; i < 12; i++) outcomes.push(await client.flaky().then((v: string) => v, () => 'error'));
+    // Round robin sends every other call to node-a until its third consecutive failure.
+    expect(outcomes.filter((o) => o === 'error')).toHaveLength(3);
+    expect(outcomes.slice(6)).toEqual(Array(6).fill('b'));
+    expect(events).toContain('ejected:node-a:flaky');
+    expect(gw.detector.state('node-a', 'flaky')).toBe('open');
+    // The same node still serves its other function.
+    const others = new Set<string>();
+    for (let i = 0; i < 4; i++) others.add(await client.other());
+    expect(others).toEqual(new Set(['a-other', 'b-other']));
+
+    broken = false;
+    await sleep(700); // past the 600 ms ejection: half-open, one probe allowed
+    const after = new Set<string>();
+    for (let i = 0; i < 6; i++) after.add(await client.flaky());
+    expect(after).toEqual(new Set(['a', 'b']));
+    expect(events).toContain('readmitted:node-a:flaky');
+    expect(gw.detector.state('node-a', 'flaky')).toBe('closed');
+  });
+});
+
+describe('draining', () => {
+  it.each(['operator', 'node'] as const)('draining a node under load (%s-initiated) finishes every call with zero errors', async (who) => {
+    const gw = await startGateway({ slowStartMs: 0 });
+    const work = (id: string) => (n: ComputeNode) => n.register('work', async () => (await sleep(80), id), { maxConcurrent: 4, queueSize: 4 });
+    const a = await startNode(gw.address, work('a'), { nodeId: 'drain-a', telemetry: false });
+    const b = await startNode(gw.address, work('b'), { nodeId: 'drain-b', telemetry: false });
+    const client = connect(gw.address);
+    const left: string[] = [];
+    gw.on('node-left', (s, how) => left.push(`${s.nodeId}:${how}`));
+    cleanups.push(() => gw.stop(), () => a.stop(), () => b.stop(), () => client.close());
+
+    const served: Record<string, number> = { a: 0, b: 0 };
+    const errors: unknown[] = [];
+    const stopAt = Date.now() + 1500;
+    const load = Promise.all(
+      [...Array(6)].map(async () => {
+        while (Date.now() < stopAt) {
+          try {
+            served[await client.call<string>('work')]!++;
+          } catch (e) {
+            errors.push(e);
+          }
+        }
+      }),
+    );
+    await sleep(400);
+    const servedByABefore = served.a;
+    expect(a.activeCalls).toBeGreaterThan(0);
+    if (who === 'operator') expect(gw.drainNode('drain-a')).toBe(true);
+    else void a.drain();
+    await load;
+    expect(errors).toEqual([]);
+    expect(servedByABefore).toBeGreaterThan(0);
+    await waitFor('drain-a to leave', () => left.includes('drain-a:left'));
+    expect(gw.nodes().map((n) => n.nodeId)).toEqual(['drain-b']);
+    expect(a.activeCalls).toBe(0);
+  });
+});
+
+describe('CPU-bound handlers', () => {
+  let proc: NodeProcess | undefined;
+  afterEach(() => proc?.kill('SIGKILL'));
+
+  it('a 3-second CPU-bound handler in worker mode does not get its node evicted; other calls keep completing', async () => {
+    const gw = await startGateway({ heartbeatMs: 250, leaseMs: 1000 });
+    cleanups.push(() => gw.stop());
+    const lost: string[] = [];
+    gw.on('node-left', (s) => lost.push(s.nodeId));
+    proc = await spawnNode('cpu-node', gw.address, 'cruncher');
+    const client = connect(gw.address);
+    cleanups.push(() => client.close());
+
+    const burning = client.burn_worker(3000, 'cruncher');
+    const quick: number[] = [];
+    const until = Date.now() + 2800;
+    while (Date.now() < until) {
+      const t0 = Date.now();
+      expect(await client.quick()).toBe('cruncher');
+      quick.push(Date.now() - t0);
+      await sleep(100);
+    }
+    expect(await burning).toBe('cruncher:done');
+    expect(lost).toEqual([]);
+    expect(quick.length).toBeGreaterThan(15);
+    expect(Math.max(...quick)).toBeLessThan(500);
+  });
+
+  it('without worker mode, a handler that blocks past the lease gets its node declared lost (then it rejoins)', async () => {
+    const gw = await startGateway({ heartbeatMs: 250, leaseMs: 1000 });
+    cleanups.push(() => gw.stop());
+    proc = await spawnNode('cpu-node', gw.address, 'blocker');
+    const client = connect(gw.address);
+    cleanups.push(() => client.close());
+    const t0 = Date.now();
+    await expect(client.burn_inline(2500)).rejects.toMatchObject({ code: 'NODE_LOST' });
+    expect(Date.now() - t0).toBeLessThan(2400);
+    await waitFor('blocker to rejoin', () => gw.nodes().some((n) => n.nodeId === 'blocker'), 10_000);
+    expect(await client.quick()).toBe('blocker');
+  });
+});
+
+describe('admission at the gateway', () => {
+  it('overfilling every provider gives Overloaded with retry-after; queued calls whose deadline passes get DeadlineExceeded', async () => {
+    const gw = await startGateway({ queueSize: 2 });
+    const node = await startNode(gw.address, (n) => n.register('single', async (ms: number) => (await sleep(ms), 'ok'), { maxConcurrent: 1 }), { nodeId: 'tiny', telemetry: false });
+    const client = connect(gw.address);
+    cleanups.push(() => gw.stop(), () => node.stop(), () => client.close());
+
+    const running = client.call('single', [800]);
+    await waitFor('the first call to run', () => node.activeCalls === 1);
+    const t0 = Date.now();
+    const queued = [client.call('single', [10], { timeout: 300 }), client.call('single', [10], { timeout: 300 })];
+    await waitFor('two calls queued at the gateway', () => gw.admission.size('single') === 2);
+    const refused = await client.call('single', [10]).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ name: 'Overloaded', code: 'OVERLOADED' });
+    expect((refused as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(0);
+    expect(Date.now() - t0).toBeLessThan(250);
+    for (const q of queued) await expect(q).rejects.toMatchObject({ name: 'DeadlineExceeded' });
+    expect(Date.now() - t0).toBeLessThan(800);
+    // The client's own deadline fires first; the gateway drops the expired calls right after.
+    await waitFor('the queue to empty', () => gw.admission.size('single') === 0, 1000);
+    expect(await running).toBe('ok');
+    // A queued call with time to wait runs when the slot frees up.
+    const first = client.call('single', [200]);
+    await waitFor('running', () => node.activeCalls === 1);
+    expect(await client.call('single', [10], { timeout: 5000 })).toBe('ok');
+    expect(await first).toBe('ok');
+  });
+});
+
+describe('telemetry', () => {
+  it("the gateway's node list shows live CPU, memory and (empty) GPU figures from systeminformation", async () => {
+    const gw = await startGateway({ heartbeatMs: 200 });
+    const node = await startNode(gw.address, (n) => n.register('noop', () => null), { nodeId: 'telemetry-node' });
+    cleanups.push(() => gw.stop(), () => node.stop());
+    await waitFor('a heartbeat with telemetry', () => gw.nodes()[0]?.telemetry !== undefined);
+    const [info] = gw.nodes();
+    expect(info!.capabilities.cpuCores).toBeGreaterThan(0);
+    expect(info!.capabilities.memoryTotalBytes).toBeGreaterThan(0);
+    expect(info!.telemetry!.cpuPercent).toBeGreaterThanOrEqual(0);
+    expect(info!.telemetry!.cpuPercent).toBeLessThanOrEqual(100);
+    expect(info!.telemetry!.memoryUsedBytes).toBeGreaterThan(0);
+    expect(info!.telemetry!.memoryTotalBytes).toBe(info!.capabilities.memoryTotalBytes);
+    expect(info!.telemetry!.gpus).toEqual(info!.capabilities.gpus.length === 0 ? [] : expect.any(Array));
+    expect(info).toMatchObject({ healthy: true, available: expect.any(Boolean), reason: expect.any(String) });
+    await waitFor('an RTT from ping/pong', () => gw.nodes()[0]?.rttMs !== undefined);
+    expect(gw.nodes()[0]!.rttMs).toBeLessThan(1000);
+  });
+});
