@@ -8,7 +8,7 @@ import { ComputeNode, type ComputeNodeOptions } from '@easyremote/node';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
-  const gw = new Gateway({ port: 0, log: () => undefined, ...options });
+  const gw = new Gateway({ port: 0, log: () => undefined, metrics: { path: ':memory:' }, ...options });
   await gw.start();
   return gw;
 }

@@ -12,6 +12,7 @@ import {
   ENVELOPE_SLACK_BYTES,
   EasyRemoteError,
   FunctionNotFound,
+  AdminService,
   GatewayService,
   InvalidArgument,
   KEEPALIVE_OPTIONS,
@@ -28,7 +29,16 @@ import {
   type Register,
   type StreamReply,
 } from '@easyremote/protocol';
+import { AdminApi } from './api/admin-api.js';
+import { adminHandlers } from './api/admin-service.js';
+import { HttpApi } from './api/http-server.js';
 import { bearerToken, callerMetadata } from './api/metadata.js';
+import { makeCacheKey, ResultCache } from './cache/result-cache.js';
+import { AlertLog, evaluateAlerts, type AdvisorThresholds } from './metrics/advisor.js';
+import type { CallRecord } from './metrics/call-record.js';
+import { PrometheusMetrics } from './metrics/prometheus.js';
+import { MetricsRecorder } from './metrics/recorder.js';
+import { MetricsStore, type MetricsStoreOptions } from './metrics/store.js';
 import { streamSink, unarySink } from './api/call-sinks.js';
 import type { CallSink } from './calls/call-sink.js';
 import { AdmissionQueue, DEFAULT_GATEWAY_QUEUE_SIZE } from './calls/admission-queue.js';
@@ -49,6 +59,10 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_CALL_TIMEOUT_MS = 300_000;
 /** Retries after a lost node or a node-side refusal, for functions that set none. */
 export const DEFAULT_RETRY_COUNT = 2;
+/** The embedded metrics database, relative to the working directory. */
+export const DEFAULT_METRICS_PATH = 'easyremote-metrics.db';
+/** How often alerts are evaluated. */
+export const DEFAULT_ALERT_INTERVAL_MS = 10_000;
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 export interface GatewayOptions {
@@ -81,6 +95,17 @@ export interface GatewayOptions {
   outlierDetection?: Omit<OutlierDetectorOptions, 'providersOf' | 'now'>;
   /** This gateway's location label (preferLocal: true prefers nodes with the same). */
   location?: string;
+  /**
+   * Call metrics in SQLite: the file path (default ./easyremote-metrics.db), ':memory:',
+   * or false for no database (live figures and Prometheus still work).
+   */
+  metrics?: false | (Partial<Omit<MetricsStoreOptions, 'clock' | 'onError'>> & { path?: string });
+  /** Result cache for functions declared cacheable. */
+  cache?: { maxBytes?: number };
+  /** Port of the HTTP API (/api/..., /metrics); undefined = no HTTP server, 0 = any free port. */
+  httpPort?: number;
+  /** Alert evaluation: interval, thresholds and an optional webhook that receives each new alert. */
+  alerts?: { intervalMs?: number; webhookUrl?: string; thresholds?: AdvisorThresholds };
   auth?: {
     /** Tokens nodes must present in the register frame (or `authorization: Bearer`). */
     nodeTokens?: string[];
@@ -119,6 +144,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly detector: OutlierDetector;
   readonly health: NodeHealthMonitor;
   readonly admission: AdmissionQueue;
+  readonly metrics: MetricsRecorder;
+  readonly cache: ResultCache;
+  readonly alerts: AlertLog;
+  readonly alertThresholds: AdvisorThresholds;
+  readonly api: AdminApi;
+  private http: HttpApi | undefined;
+  private httpBoundPort = 0;
+  private alertTimer: NodeJS.Timeout | undefined;
   private readonly server: grpc.Server;
   private readonly heartbeatMs: number;
   private readonly leaseMs: number;
@@ -161,6 +194,23 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       (call) => this.dispatcher.redispatch(call),
     );
     this.wireHealth();
+
+    // Opening the database first: a corrupt or unwritable file stops the gateway here, with its path in the error.
+    const store = options.metrics === false ? undefined : new MetricsStore({ ...options.metrics, path: options.metrics?.path ?? DEFAULT_METRICS_PATH, onError: (e) => this.log(`metrics: ${e.message}`) });
+    this.cache = new ResultCache({ maxBytes: options.cache?.maxBytes });
+    const prometheus = new PrometheusMetrics({
+      nodes: () => this.registry.sessions.size,
+      inFlight: () => this.dispatcher.inFlight,
+      cache: () => this.cache.stats(),
+      droppedRows: () => store?.health().droppedRows ?? 0,
+    });
+    this.metrics = new MetricsRecorder(store, prometheus);
+    this.alertThresholds = options.alerts?.thresholds ?? {};
+    this.alerts = new AlertLog({ webhookUrl: options.alerts?.webhookUrl });
+    this.alerts.on('alert', (a) => this.log(`alert ${a.severity}: ${a.message}`));
+    this.api = new AdminApi(this);
+    this.addHooks({ callFinished: (call, code, cached) => this.metrics.record(this.rowOf(call, code, cached)) });
+    this.on('node-event', (e) => this.metrics.event({ at: Date.now(), nodeId: e.nodeId, kind: e.kind, functionName: e.functionName, detail: e.detail }));
     const limit = this.maxPayloadBytes + ENVELOPE_SLACK_BYTES;
     this.server = new grpc.Server({
       ...KEEPALIVE_OPTIONS,
@@ -174,6 +224,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       call: (call: grpc.ServerUnaryCall<CallRequest, CallReply>, callback: grpc.sendUnaryData<CallReply>) => this.onCall(call, callback),
       callStream: (call: grpc.ServerWritableStream<CallRequest, StreamReply>) => this.onCallStream(call),
     });
+    this.server.addService(AdminService, adminHandlers(this.api, (md) => this.authorizeClient(md)));
   }
 
   private hasRoom(entry: FunctionEntry): boolean {
@@ -252,6 +303,65 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     );
     this.sweepTimer = setInterval(() => this.sweep(), Math.max(50, Math.min(this.heartbeatMs, this.leaseMs / 4)));
     this.sweepTimer.unref();
+    if (this.options.httpPort !== undefined) {
+      this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.authorizeClient(header === undefined ? undefined : header));
+      this.httpBoundPort = await this.http.listen(this.options.httpPort, host);
+    }
+    this.alertTimer = setInterval(() => this.evaluateAlerts(), this.options.alerts?.intervalMs ?? DEFAULT_ALERT_INTERVAL_MS);
+    this.alertTimer.unref();
+  }
+
+  /** Port of the HTTP API (after start, when httpPort was given). */
+  get httpPort(): number {
+    return this.httpBoundPort;
+  }
+
+  /** Checks the alert conditions now (also runs on a timer). */
+  evaluateAlerts(): void {
+    try {
+      this.alerts.update(evaluateAlerts(this.api.figures(), this.alertThresholds));
+    } catch (err) {
+      this.log(`alert evaluation failed: ${(err as Error).message}`);
+    }
+  }
+
+  private rowOf(call: PendingCall, errorCode: string, cached: boolean): CallRecord {
+    return {
+      finishedAt: Date.now(),
+      functionName: call.entry.name,
+      nodeId: cached ? '' : call.nodeId,
+      strategy: cached ? '' : call.strategy,
+      client: call.client,
+      queueWaitMs: call.dispatchedAt > 0 ? call.dispatchedAt - call.arrivedAt : 0,
+      execMs: cached ? 0 : call.execMs,
+      totalMs: performance.now() - call.arrivedAt,
+      success: errorCode === '',
+      errorCode,
+      cached,
+      requestBytes: call.args.length,
+      responseBytes: call.responseBytes,
+      attempts: call.attempts,
+    };
+  }
+
+  /** Calls refused before they became a PendingCall (unknown function, bad request) still leave a row. */
+  private recordRefusal(functionName: string, err: EasyRemoteError, client: string, requestBytes: number, arrivedAt: number): void {
+    this.metrics.record({
+      finishedAt: Date.now(),
+      functionName: functionName.slice(0, 128),
+      nodeId: '',
+      strategy: '',
+      client,
+      queueWaitMs: 0,
+      execMs: 0,
+      totalMs: performance.now() - arrivedAt,
+      success: false,
+      errorCode: err.code,
+      cached: false,
+      requestBytes,
+      responseBytes: 0,
+      attempts: 0,
+    });
   }
 
   get port(): number {
@@ -267,7 +377,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.sweepTimer);
+    clearInterval(this.alertTimer);
     this.dispatcher.shutdown();
+    await this.http?.close();
     for (const session of [...this.registry.sessions.values()]) {
       this.endSession(session, 'gateway-shutdown');
       session.stream.end();
@@ -282,6 +394,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         resolve();
       });
     });
+    // After the last call ended: every buffered row reaches the database.
+    this.metrics.close();
+    await this.alerts.drain();
   }
 
   /** Every connected node with its health, load, telemetry and functions. */
@@ -308,41 +423,57 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   // ---- clients -------------------------------------------------------------------------
 
-  private authorizeClient(metadata: grpc.Metadata): EasyRemoteError | undefined {
+  private authorizeClient(credentials: grpc.Metadata | string | undefined): EasyRemoteError | undefined {
     const tokens = this.options.auth?.clientTokens;
     if (!tokens || tokens.length === 0) return undefined;
-    const token = bearerToken(metadata);
+    const token = typeof credentials === 'object' ? bearerToken(credentials) : /^Bearer\s+(.+)$/i.exec(credentials?.trim() ?? '')?.[1];
     if (token === undefined) return new Unauthenticated('missing client token: send metadata authorization: Bearer <token>');
     return tokens.includes(token) ? undefined : new Unauthenticated('client token not accepted');
   }
 
-  private prepare(call: grpc.ServerUnaryCall<CallRequest, unknown> | grpc.ServerWritableStream<CallRequest, unknown>, sink: CallSink, streaming: boolean, wantProgress: boolean): PendingCall | EasyRemoteError {
-    const denied = this.authorizeClient(call.metadata);
-    if (denied) return denied;
+  private prepare(
+    call: grpc.ServerUnaryCall<CallRequest, unknown> | grpc.ServerWritableStream<CallRequest, unknown>,
+    makeSink: (cacheable: boolean) => CallSink,
+    streaming: boolean,
+    wantProgress: boolean,
+  ): PendingCall | EasyRemoteError {
+    const arrivedAt = performance.now();
     const req = call.request;
+    const refuse = (err: EasyRemoteError) => {
+      this.recordRefusal(req.function, err, call.getPeer(), req.args.length, arrivedAt);
+      return err;
+    };
+    const denied = this.authorizeClient(call.metadata);
+    if (denied) return refuse(denied);
     const entry = this.registry.functions.get(req.function);
     if (entry === undefined) {
-      return req.function ? new FunctionNotFound(`function ${JSON.stringify(req.function)} is not registered`) : new InvalidArgument('CallRequest.function is empty');
+      return refuse(req.function ? new FunctionNotFound(`function ${JSON.stringify(req.function)} is not registered`) : new InvalidArgument('CallRequest.function is empty'));
     }
     if (!streaming && entry.config.kind === 'stream') {
-      return new InvalidArgument(`${entry.name} is a stream (generator) function: call it with CallStream and iterate the values`);
+      return refuse(new InvalidArgument(`${entry.name} is a stream (generator) function: call it with CallStream and iterate the values`));
     }
     if (req.args.length > this.maxPayloadBytes) {
-      return new PayloadTooLarge(`arguments of ${req.args.length} bytes exceed the gateway's limit of ${this.maxPayloadBytes} bytes`);
+      return refuse(new PayloadTooLarge(`arguments of ${req.args.length} bytes exceed the gateway's limit of ${this.maxPayloadBytes} bytes`));
     }
     const now = Date.now();
     const callerDeadline = call.getDeadline();
     const callerMs = callerDeadline instanceof Date ? callerDeadline.getTime() : callerDeadline;
     const ownMs = now + (entry.config.timeoutMs || this.defaultTimeoutMs);
     const deadline = Number.isFinite(callerMs) ? Math.min(callerMs, ownMs) : ownMs;
-    return new PendingCall(this.nextCallId++, entry, req.args, req.options, callerMetadata(call.metadata), deadline, streaming, wantProgress, sink, performance.now(), call.getPeer());
+    const cacheable = !streaming && entry.config.cacheable && entry.config.cacheTtlMs > 0 && !req.options?.noCache;
+    return new PendingCall(this.nextCallId++, entry, req.args, req.options, callerMetadata(call.metadata), deadline, streaming, wantProgress, makeSink(cacheable), arrivedAt, call.getPeer());
   }
 
   private onCall(call: grpc.ServerUnaryCall<CallRequest, CallReply>, callback: grpc.sendUnaryData<CallReply>): void {
     try {
-      const pending = this.prepare(call, unarySink(callback), false, false);
+      let cacheSink: PromiseSink | undefined;
+      const pending = this.prepare(call, (cacheable) => (cacheable ? (cacheSink = new PromiseSink()) : unarySink(callback)), false, false);
       if (pending instanceof EasyRemoteError) {
         callback(toServiceError(pending) as grpc.ServiceError);
+        return;
+      }
+      if (cacheSink !== undefined) {
+        this.cachedCall(pending, cacheSink, unarySink(callback));
         return;
       }
       call.on('cancelled', () => this.dispatcher.cancel(pending));
@@ -352,9 +483,36 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
   }
 
+  /**
+   * A cacheable function: identical concurrent calls share one computation and later ones
+   * read the stored bytes. The computation is not tied to one caller's cancellation,
+   * since others may be waiting for it; its deadline still applies. Errors are not cached.
+   */
+  private cachedCall(pending: PendingCall, computeSink: PromiseSink, reply: CallSink): void {
+    const { entry } = pending;
+    const key = makeCacheKey(entry.name, entry.config.version, pending.args);
+    this.cache
+      .getOrCompute(key, entry.config.cacheTtlMs, () => {
+        this.dispatcher.start(pending);
+        return computeSink.promise;
+      })
+      .then(
+        ({ value, source }) => {
+          if (source !== 'computed') this.metrics.record(this.rowOf(Object.assign(pending, { responseBytes: value.length }), '', true));
+          reply.result(value, source === 'computed' ? pending.nodeId : '', source !== 'computed');
+        },
+        (err: unknown) => {
+          const e = toEasyRemoteError(err);
+          // A waiter that joined a failed computation was not recorded by the dispatcher.
+          if (!pending.done) this.metrics.record(this.rowOf(pending, e.code, false));
+          reply.error(e);
+        },
+      );
+  }
+
   private onCallStream(call: grpc.ServerWritableStream<CallRequest, StreamReply>): void {
     try {
-      const pending = this.prepare(call, streamSink(call), true, true);
+      const pending = this.prepare(call, () => streamSink(call), true, true);
       if (pending instanceof EasyRemoteError) {
         call.destroy(toServiceError(pending) as unknown as Error);
         return;
@@ -521,4 +679,28 @@ function chain<A extends unknown[]>(a: ((...args: A) => void) | undefined, b: ((
     a(...args);
     b(...args);
   };
+}
+
+/** Collects a unary outcome as a promise (the cache's compute function). */
+class PromiseSink implements CallSink {
+  private resolveFn!: (value: Buffer) => void;
+  private rejectFn!: (err: EasyRemoteError) => void;
+  readonly promise = new Promise<Buffer>((resolve, reject) => {
+    this.resolveFn = resolve;
+    this.rejectFn = reject;
+  });
+  result(payload: Buffer): void {
+    this.resolveFn(payload);
+  }
+  chunk(): boolean {
+    return true;
+  }
+  progress(): void {}
+  end(): void {
+    this.resolveFn(Buffer.alloc(0));
+  }
+  error(err: EasyRemoteError): void {
+    this.rejectFn(err);
+  }
+  onDrain(): void {}
 }

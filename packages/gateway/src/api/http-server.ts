@@ -1,0 +1,79 @@
+// The gateway's HTTP face for operators: JSON under /api/ and Prometheus text at /metrics.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { EasyRemoteError, toEasyRemoteError } from '@easyremote/protocol';
+import type { AdminApi } from './admin-api.js';
+import type { PrometheusMetrics } from '../metrics/prometheus.js';
+
+const HTTP_STATUS: Record<string, number> = { FUNCTION_NOT_FOUND: 404, INVALID_ARGUMENT: 400, UNAUTHENTICATED: 401 };
+
+export class HttpApi {
+  private readonly server: Server;
+
+  constructor(
+    private readonly api: AdminApi,
+    private readonly prometheus: PrometheusMetrics,
+    private readonly authorize: (header: string | undefined) => EasyRemoteError | undefined,
+  ) {
+    this.server = createServer((req, res) => void this.handle(req, res));
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve((this.server.address() as { port: number }).port));
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.closeAllConnections();
+      this.server.close(() => resolve());
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://gateway');
+      const denied = this.authorize(req.headers.authorization);
+      if (denied) return this.send(res, 401, { error: denied.code, message: denied.message });
+      if (url.pathname === '/metrics' && req.method === 'GET') {
+        res.writeHead(200, { 'content-type': this.prometheus.registry.contentType });
+        res.end(await this.prometheus.text());
+        return;
+      }
+      const body = this.route(req.method ?? 'GET', url);
+      if (body === undefined) return this.send(res, 404, { error: 'NOT_FOUND', message: `no route ${req.method} ${url.pathname}` });
+      this.send(res, 200, body);
+    } catch (err) {
+      const e = toEasyRemoteError(err);
+      this.send(res, HTTP_STATUS[e.code] ?? 500, { error: e.code, message: e.message });
+    }
+  }
+
+  private route(method: string, url: URL): unknown {
+    const window = url.searchParams.has('window_ms') ? Number(url.searchParams.get('window_ms')) : undefined;
+    const p = url.pathname.replace(/\/+$/, '');
+    if (method === 'GET') {
+      if (p === '/api/nodes') return this.api.nodes();
+      const node = /^\/api\/nodes\/([^/]+)$/.exec(p);
+      if (node) return this.api.node(decodeURIComponent(node[1]!));
+      if (p === '/api/functions') return this.api.functions();
+      if (p === '/api/metrics') return this.api.metrics(window);
+      if (p === '/api/stats/nodes') return this.api.nodeStats(window);
+      if (p === '/api/stats/functions') return this.api.functionStats(window);
+      if (p === '/api/recommendations') return this.api.recommendations(window);
+      if (p === '/api/alerts') return this.api.alerts();
+    }
+    if (method === 'POST') {
+      const drain = /^\/api\/nodes\/([^/]+)\/drain$/.exec(p);
+      if (drain) return this.api.drain(decodeURIComponent(drain[1]!));
+      if (p === '/api/cache/invalidate') return this.api.invalidateCache(url.searchParams.get('function') ?? '');
+    }
+    return undefined;
+  }
+
+  private send(res: ServerResponse, status: number, body: unknown): void {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? Number(v) : v)));
+  }
+}
