@@ -18,3 +18,4 @@ export {
   InternalError,
   type ErrorCode,
 } from '@easyremote/protocol';
+export { AdminClient, type NodeInfo, type FunctionInfo, type MetricsDocument, type Recommendations, type AlertsDocument, type LatencyStats } from './admin-client.js';

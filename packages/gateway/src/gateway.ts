@@ -100,8 +100,8 @@ export interface GatewayOptions {
    * or false for no database (live figures and Prometheus still work).
    */
   metrics?: false | (Partial<Omit<MetricsStoreOptions, 'clock' | 'onError'>> & { path?: string });
-  /** Result cache for functions declared cacheable. */
-  cache?: { maxBytes?: number };
+  /** Result cache for functions declared cacheable: total bytes, and the largest share one result may take. */
+  cache?: { maxBytes?: number; maxEntryShare?: number };
   /** Port of the HTTP API (/api/..., /metrics); undefined = no HTTP server, 0 = any free port. */
   httpPort?: number;
   /** Alert evaluation: interval, thresholds and an optional webhook that receives each new alert. */
@@ -197,7 +197,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
     // Opening the database first: a corrupt or unwritable file stops the gateway here, with its path in the error.
     const store = options.metrics === false ? undefined : new MetricsStore({ ...options.metrics, path: options.metrics?.path ?? DEFAULT_METRICS_PATH, onError: (e) => this.log(`metrics: ${e.message}`) });
-    this.cache = new ResultCache({ maxBytes: options.cache?.maxBytes });
+    this.cache = new ResultCache({ maxBytes: options.cache?.maxBytes, maxEntryShare: options.cache?.maxEntryShare });
     const prometheus = new PrometheusMetrics({
       nodes: () => this.registry.sessions.size,
       inFlight: () => this.dispatcher.inFlight,
