@@ -2,3 +2,9 @@ export { Gateway, DEFAULT_PORT, DEFAULT_HOST, DEFAULT_CALL_TIMEOUT_MS, type Gate
 export type { FunctionConfig } from './registry/function-entry.js';
 export { registerStrategy, createStrategy, strategyNames, hasStrategy } from './strategies/registry.js';
 export type { Candidate, SelectContext, Strategy, StrategyFactory, StrategyOptions, Outcome, Preferences, TelemetrySnapshot, NodeCapabilities, ProviderHistory } from './strategies/strategy.js';
+export { loadGatewayConfig } from './config-file.js';
+export type { FunctionConfigOverride, HealthCheckConfig, PreferencesConfig } from './registry/function-entry.js';
+export { recommendStrategy, type RecommendConstraints, type Recommendation as StrategyRecommendation } from './routing/recommend.js';
+export { parseRequirements, filterCandidates, describeExclusion } from './routing/requirements.js';
+export { AdminApi } from './api/admin-api.js';
+export type { NodeHealth } from './health/health-monitor.js';

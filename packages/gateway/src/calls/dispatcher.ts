@@ -5,6 +5,7 @@ import {
   DeadlineExceeded,
   DEFAULT_STREAM_CREDIT,
   errorFromDetail,
+  toEasyRemoteError,
   NodeLost,
   Cancelled,
   type EasyRemoteError,
@@ -91,7 +92,14 @@ export class Dispatcher {
   }
 
   private dispatch(call: PendingCall): void {
-    const decision = this.router.route(call.entry, call);
+    let decision: ReturnType<Router['route']>;
+    try {
+      decision = this.router.route(call.entry, call);
+    } catch (err) {
+      // A strategy that throws must not leave the call hanging (this may run from a node's frame).
+      this.fail(call, toEasyRemoteError(err));
+      return;
+    }
     call.strategy = decision.strategy;
     const provider = decision.provider;
     if (provider === undefined) {

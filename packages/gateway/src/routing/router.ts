@@ -7,6 +7,7 @@ import type { Provider } from '../registry/provider.js';
 import type { Candidate, Preferences, SelectContext } from '../strategies/strategy.js';
 import type { PendingCall } from '../calls/pending-call.js';
 import { describeExclusion, filterCandidates, parseRequirements, type ParsedRequirement } from './requirements.js';
+import { hasStrategy, strategyNames } from '../strategies/registry.js';
 
 /** Suggested wait before retrying when every provider is busy or none is healthy. */
 export const RETRY_AFTER_MS = 200;
@@ -38,6 +39,9 @@ export class Router {
   route(entry: FunctionEntry, call: PendingCall): RouteDecision {
     const opts = call.options;
     const strategyName = opts?.strategy || entry.config.strategy;
+    for (const name of [opts?.strategy, opts?.fallbackStrategy]) {
+      if (name && !hasStrategy(name)) return { strategy: strategyName, error: new InvalidArgument(`unknown load-balancing strategy ${JSON.stringify(name)}; known: ${strategyNames().join(', ')}`) };
+    }
     const { routable, available } = this.options;
     const healthCheck = entry.config.healthCheck.enabled;
     let candidates: Provider[] = [];
