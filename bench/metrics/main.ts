@@ -36,7 +36,7 @@ async function saturate(address: string): Promise<number> {
 }
 
 async function measure(mode: 'on' | 'off', round: number): Promise<number> {
-  const env = mode === 'off' ? { METRICS: 'off' } : { METRICS_PATH: join(dir, `calls-${round}.db`) };
+  const env: Record<string, string> = mode === 'off' ? { METRICS: 'off' } : { METRICS_PATH: join(dir, `calls-${round}.db`) };
   const gw = await spawnTs('bench/metrics/gateway.ts', env);
   const address = `127.0.0.1:${gw.line.split(' ')[1]}`;
   const node = await spawnTs('bench/overhead/node.ts', { GATEWAY: address });
