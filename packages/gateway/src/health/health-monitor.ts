@@ -59,17 +59,11 @@ export class NodeHealthMonitor {
     return this.load(provider.session) < this.threshold;
   }
 
+  /** O(1): runs per candidate on every call. */
   load(session: NodeSession): number {
     const cpu = session.telemetry ? session.telemetry.cpuPercent / 100 : 0;
-    let slots = 0;
-    let used = 0;
-    for (const entry of this.registry.functions.values()) {
-      const p = entry.providers.get(session.nodeId);
-      if (p === undefined || p.session !== session || p.spec.maxConcurrent === 0) continue;
-      slots += p.spec.maxConcurrent;
-      used += Math.min(p.inFlight, p.spec.maxConcurrent);
-    }
-    return Math.max(cpu, slots > 0 ? used / slots : 0);
+    const slots = session.slotCapacity;
+    return Math.max(cpu, slots > 0 ? Math.min(1, session.inFlight / slots) : 0);
   }
 
   health(session: NodeSession): NodeHealth {

@@ -76,6 +76,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   /** Replaces the functions a session serves (first registration or re-registration). */
   setFunctions(session: NodeSession, specs: readonly FunctionSpec[]): void {
+    session.slotCapacity = specs.some((s) => s.maxConcurrent === 0) ? 0 : specs.reduce((sum, s) => sum + s.maxConcurrent, 0);
     const wanted = new Set(specs.map((s) => s.name));
     for (const [name, entry] of this.functions) {
       if (!wanted.has(name) && entry.providers.get(session.nodeId)?.session === session) this.removeProvider(entry, session.nodeId);
