@@ -1,0 +1,122 @@
+// DESIGN.md section 4 rows not covered elsewhere: size limits, duplicate node ids,
+// tokens, and garbage on the node stream. The gateway must answer each clearly and stay up.
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Client, connect } from '@easyremote/client';
+import { ComputeNode } from '@easyremote/node';
+import { EasyRemoteError, GatewayFrame, NodeFrame } from '@easyremote/protocol';
+import { startGateway, startNode, waitFor } from './support/cluster.js';
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+describe('limits and bad input', () => {
+  it('oversized arguments and results get PAYLOAD_TOO_LARGE naming the limit; the gateway keeps serving', async () => {
+    const gw = await startGateway({ maxPayloadBytes: 10_000 });
+    const node = await startNode(gw.address, (n) => n.register('size', (bytes: number) => Buffer.alloc(bytes)).register('len', (b: Buffer) => b.length), { nodeId: 'sizer', telemetry: false });
+    const client = connect(gw.address);
+    cleanups.push(() => gw.stop(), () => node.stop(), () => client.close());
+
+    const big = await client.len(Buffer.alloc(20_000)).then(() => undefined, (e: unknown) => e);
+    expect(big).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', grpcStatus: grpc.status.RESOURCE_EXHAUSTED });
+    expect((big as Error).message).toMatch(/20\d{3} bytes exceed the gateway's limit of 10000 bytes/);
+
+    const bigResult = await client.size(50_000).then(() => undefined, (e: unknown) => e);
+    expect(bigResult).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', nodeId: 'sizer' });
+    expect((bigResult as Error).message).toMatch(/limit is 10000 bytes/);
+
+    // Far past the gRPC message limit: grpc-js refuses it, naming the sizes; still no crash.
+    const huge = await client.len(Buffer.alloc(200_000)).then(() => undefined, (e: unknown) => e);
+    expect(huge).toMatchObject({ grpcStatus: grpc.status.RESOURCE_EXHAUSTED });
+    expect((huge as Error).message).toMatch(/larger than max/);
+
+    expect(await client.len(Buffer.alloc(100))).toBe(100);
+    expect((await client.size(100)).length).toBe(100);
+  });
+});
+
+describe('registration', () => {
+  it('a second instance claiming a connected node id is refused and does not displace the first', async () => {
+    const gw = await startGateway();
+    const first = await startNode(gw.address, (n) => n.register('who', () => 'first'), { nodeId: 'same-id', telemetry: false });
+    const impostor = new ComputeNode({ gateway: gw.address, nodeId: 'same-id', telemetry: false, backoff: { initialMs: 1000, maxMs: 1000 } });
+    impostor.register('who', () => 'impostor');
+    const refused = new Promise<EasyRemoteError>((resolve) => impostor.once('refused', resolve));
+    void impostor.start().catch(() => undefined);
+    const client = connect(gw.address);
+    cleanups.push(() => gw.stop(), () => first.stop(), () => impostor.stop(), () => client.close());
+
+    const err = await refused;
+    expect(err).toMatchObject({ code: 'REGISTRATION_REFUSED', grpcStatus: grpc.status.ALREADY_EXISTS });
+    expect(err.message).toMatch(/node id same-id is already connected/);
+    for (let i = 0; i < 5; i++) expect(await client.who()).toBe('first');
+    expect(gw.nodes()).toHaveLength(1);
+  });
+
+  it('tokens: nodes and clients without the right one are refused with UNAUTHENTICATED', async () => {
+    const gw = await startGateway({ auth: { nodeTokens: ['node-secret'], clientTokens: ['client-secret'] } });
+    cleanups.push(() => gw.stop());
+    const intruder = new ComputeNode({ gateway: gw.address, nodeId: 'intruder', telemetry: false, token: 'guess' });
+    intruder.register('who', () => 'intruder');
+    await expect(intruder.start()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    const node = await startNode(gw.address, (n) => n.register('who', () => 'trusted'), { nodeId: 'trusted', telemetry: false, token: 'node-secret' });
+    cleanups.push(() => node.stop());
+
+    const anonymous = new Client(gw.address);
+    const wrong = new Client(gw.address, { token: 'nope' });
+    const right = connect(gw.address, { token: 'client-secret' });
+    cleanups.push(() => anonymous.close(), () => wrong.close(), () => right.close());
+    await expect(anonymous.call('who')).rejects.toMatchObject({ code: 'UNAUTHENTICATED', grpcStatus: grpc.status.UNAUTHENTICATED });
+    await expect(wrong.call('who')).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    expect(await right.who()).toBe('trusted');
+  });
+
+  it('refuses to listen beyond loopback without tokens unless told to', async () => {
+    const { Gateway } = await import('@easyremote/gateway');
+    await expect(new Gateway({ port: 0, host: '0.0.0.0', metrics: false }).start()).rejects.toThrow(/refusing to listen on 0\.0\.0\.0 without node and client tokens/);
+  });
+});
+
+describe('malformed node streams', () => {
+  const raw = (address: string) => new grpc.Client(address, grpc.credentials.createInsecure());
+
+  it('garbage bytes, frames before register and answers for unknown attempts leave the gateway serving', async () => {
+    const gw = await startGateway();
+    const node = await startNode(gw.address, (n) => n.register('ping', () => 'pong'), { nodeId: 'honest', telemetry: false });
+    const client = connect(gw.address);
+    cleanups.push(() => gw.stop(), () => node.stop(), () => client.close());
+
+    // 1. Bytes that are not a NodeFrame.
+    const c1 = raw(gw.address);
+    const garbage = c1.makeBidiStreamRequest('/easyremote.v1.NodeLink/Connect', (b: Buffer) => b, (b: Buffer) => b);
+    garbage.on('error', () => undefined);
+    garbage.write(Buffer.from([0xff, 0xff, 0xff, 0x07, 0x01]));
+    const garbageEnded = new Promise<grpc.StatusObject>((r) => garbage.on('status', r));
+
+    // 2. A result before any register frame.
+    const c2 = raw(gw.address);
+    const early = c2.makeBidiStreamRequest('/easyremote.v1.NodeLink/Connect', (f: NodeFrame) => Buffer.from(NodeFrame.encode(f).finish()), (b: Buffer) => GatewayFrame.decode(b));
+    early.on('error', () => undefined);
+    const replies: GatewayFrame[] = [];
+    early.on('data', (f: GatewayFrame) => replies.push(f));
+    early.write({ result: { attemptId: 1, payload: Buffer.from([0xc0]), execMs: 1 } });
+
+    expect((await garbageEnded).code).not.toBe(grpc.status.OK);
+    await waitFor('a refusal for the early frame', () => replies.length > 0);
+    expect(replies[0]!.registered).toMatchObject({ accepted: false, refusal: { code: 'INVALID_ARGUMENT', message: expect.stringMatching(/first frame .* must be register/) } });
+
+    // 3. A registered node answering attempts it was never given: dropped.
+    const c3 = raw(gw.address);
+    const liar = c3.makeBidiStreamRequest('/easyremote.v1.NodeLink/Connect', (f: NodeFrame) => Buffer.from(NodeFrame.encode(f).finish()), (b: Buffer) => GatewayFrame.decode(b));
+    liar.on('error', () => undefined);
+    const registered = new Promise((r) => liar.once('data', r));
+    liar.write({ register: { nodeId: 'liar', token: '', functions: [{ name: 'other', kind: 'unary', timeoutMs: 0, maxConcurrent: 0, queueSize: 0, idempotent: false, cacheable: false, cacheTtlMs: 0, version: '', tags: [], description: '', costPerHour: 0, performanceTier: 0, priority: 0, requirements: {}, loadBalancingJson: '', worker: false }], capabilities: undefined, protocolVersion: 1, instanceId: 'x' } });
+    await registered;
+    for (let id = 1; id < 50; id++) liar.write({ result: { attemptId: id, payload: Buffer.from([0xa3, 0x62, 0x61, 0x64]), execMs: 1 } });
+
+    for (let i = 0; i < 20; i++) expect(await client.ping()).toBe('pong');
+    for (const c of [c1, c2, c3]) c.close();
+  });
+});
