@@ -74,8 +74,12 @@ interface NodeState {
  * n its discounted selection count. A new node (n = 0) is tried at once; a node avoided for
  * a while, say because it was slow, sees n decay and is retried later, and since its
  * evidence decayed too, one good result is enough to bring it back.
- * Targets: latency = predicted execution + RTT; throughput = predicted execution ×
- * (inFlight + 1) / slots, which spreads work by capacity; cost = predicted execution ×
+ * Targets: latency = the expected wait for the result: predicted execution × (calls
+ * already on the node ÷ its slots + 1) + RTT ("shortest expected delay"; the model
+ * learns service time, which a node's own queue does not change, so the queue must be
+ * counted explicitly or the fastest node would attract every call until its queue
+ * explodes, as the first strategies benchmark showed); throughput = predicted execution
+ * × (inFlight + 1) ÷ slots, which spreads work by capacity; cost = predicted execution ×
  * cost per hour.
  */
 export class SmartAdaptiveStrategy implements Strategy {
@@ -160,7 +164,7 @@ export class SmartAdaptiveStrategy implements Strategy {
     const execMs = this.predictExecMs(c, context);
     switch (this.target) {
       case 'latency':
-        return execMs + (c.rttMs ?? 0);
+        return execMs * (c.inFlight / concurrencySlots(c) + 1) + (c.rttMs ?? 0);
       case 'throughput':
         return (execMs * (c.inFlight + 1)) / concurrencySlots(c);
       case 'cost':
