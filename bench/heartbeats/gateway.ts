@@ -3,6 +3,8 @@
 // the parent can take deltas over a window without adding work to the measured process.
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Gateway } from '@easyremote/gateway';
 
 // Count frames by wrapping the gateway's (private) per-frame handler; packages/ stays as
@@ -41,10 +43,26 @@ function connections(port: number): number {
   return n;
 }
 
-const gw = new Gateway({ port: 0, host: '127.0.0.1', log: () => undefined });
+// Call metrics stay on (the default) but go to the file the parent names, not ./easyremote-metrics.db.
+const gw = new Gateway({ port: 0, host: '127.0.0.1', log: () => undefined, metrics: { path: process.env.METRICS_PATH ?? ':memory:' } });
 await gw.start();
+const sessions = { joined: 0, left: 0, lost: 0, refused: 0, lastLost: '', lastRefused: '' };
+gw.on('node-joined', () => sessions.joined++);
+gw.on('node-left', (session, kind) => {
+  if (kind === 'lost') {
+    sessions.lost++;
+    sessions.lastLost = session.endReason;
+  } else sessions.left++;
+});
+gw.on('node-refused', (_nodeId, err) => {
+  sessions.refused++;
+  sessions.lastRefused = err.message;
+});
 
-process.on('SIGUSR2', () => {
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+function stats(): Record<string, number | string> {
   const cpu = process.cpuUsage();
   const mem = process.memoryUsage();
   const s = {
@@ -58,8 +76,16 @@ process.on('SIGUSR2', () => {
     pongs: counted ? counts.pong : -1,
     otherFrames: counted ? counts.other : -1,
     connections: connections(gw.port),
+    ...sessions,
   };
-  process.stdout.write(`stats ${JSON.stringify(s)}\n`);
+  return s;
+}
+
+// SIGUSR2: figures as they are. SIGHUP: a full GC first, for memory (outside CPU windows).
+process.on('SIGUSR2', () => process.stdout.write(`stats ${JSON.stringify(stats())}\n`));
+process.on('SIGHUP', () => {
+  gc();
+  process.stdout.write(`gcstats ${JSON.stringify(stats())}\n`);
 });
 
 // Never outlive the benchmark: exit when the parent is gone.

@@ -3,7 +3,9 @@
 // while 1,000 simulated nodes (real ComputeNodes, in two sim processes) send heartbeats at
 // the default interval. Repeated BENCH_RUNS times, each with a fresh gateway.
 import type { ChildProcess } from 'node:child_process';
-import { loadavg } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DEFAULT_HEARTBEAT_MS, GatewayFrame, NodeFrame } from '@easyremote/protocol';
 import { machine, spawnTs, stopAll, table, writeSection } from '../lib.js';
 
@@ -36,6 +38,12 @@ interface GwStats {
   pongs: number;
   otherFrames: number;
   connections: number;
+  joined: number;
+  left: number;
+  lost: number;
+  refused: number;
+  lastLost: string;
+  lastRefused: string;
 }
 interface SimStats {
   registered: number;
@@ -49,10 +57,13 @@ interface SimStats {
   rss: number;
 }
 
+const dir = mkdtempSync(join(tmpdir(), 'easyremote-bench-heartbeats-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Signals the child (SIGUSR2) and resolves with the JSON of the next line starting with `prefix`. */
-function ask<T>(child: ChildProcess, prefix: string): Promise<T> {
+function ask<T>(child: ChildProcess, prefix: string, signal: NodeJS.Signals = 'SIGUSR2'): Promise<T> {
   return new Promise((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => done(new Error(`no ${prefix} line from pid ${child.pid}`)), 10_000);
@@ -72,7 +83,7 @@ function ask<T>(child: ChildProcess, prefix: string): Promise<T> {
       else resolve(value!);
     };
     child.stdout!.on('data', onData);
-    child.kill('SIGUSR2');
+    child.kill(signal);
   });
 }
 
@@ -93,6 +104,8 @@ interface Window {
   pongsPerS: number;
   otherPerS: number;
   end: GwStats;
+  /** Memory after a full GC, taken after the window. */
+  gc: GwStats;
   simCpuMsPerS?: number;
   sims?: SimStats[];
 }
@@ -103,14 +116,17 @@ async function measure(gw: ChildProcess, sims: ChildProcess[]): Promise<Window> 
   await sleep(WINDOW_S * 1000);
   const b = await ask<GwStats>(gw, 'stats');
   const simB = await Promise.all(sims.map((s) => ask<SimStats>(s, 'simstats')));
+  const gc = await ask<GwStats>(gw, 'gcstats', 'SIGHUP');
   const seconds = (b.t - a.t) / 1000;
   const w: Window = {
     seconds,
     cpuMsPerS: (b.userUs - a.userUs + b.systemUs - a.systemUs) / 1000 / seconds,
-    heartbeatsPerS: (b.heartbeats - a.heartbeats) / seconds,
+    // Counted in the gateway; if its frame handler could not be wrapped (-1), estimated.
+    heartbeatsPerS: b.heartbeats >= 0 ? (b.heartbeats - a.heartbeats) / seconds : (b.nodes * 1000) / DEFAULT_HEARTBEAT_MS,
     pongsPerS: (b.pongs - a.pongs) / seconds,
     otherPerS: (b.otherFrames - a.otherFrames) / seconds,
     end: b,
+    gc,
   };
   if (sims.length > 0) {
     const simUs = simB.reduce((n, s, i) => n + s.userUs + s.systemUs - simA[i]!.userUs - simA[i]!.systemUs, 0);
@@ -156,54 +172,72 @@ const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 const rows: Array<Array<string | number>> = [];
 const notes: string[] = [];
 const results: unknown[] = [];
+/** Per mode, one entry per run: µs per heartbeat, gateway heap per node (KiB), registration CPU (ms). */
+const summary: Record<string, { perHb: number[]; heapKiB: number[]; regMs: number[] }> = {};
 
 for (let run = 1; run <= RUNS; run++) {
   const load = loadavg()[0]!.toFixed(2);
-  const gwProc = await spawnTs('bench/heartbeats/gateway.ts');
+  const gwProc = await spawnTs('bench/heartbeats/gateway.ts', { METRICS_PATH: join(dir, `metrics-${run}.db`) });
   const gw = gwProc.child;
   const address = `127.0.0.1:${gwProc.line.split(' ')[1]}`;
-  await sleep(2000); // let start-up work (JIT, module loading) finish
+  await sleep(5000); // let start-up work (module loading, JIT, the first GCs) finish
+  await ask<GwStats>(gw, 'gcstats', 'SIGHUP'); // collect start-up garbage now, not in the idle window
+  await sleep(1000);
   const idle = await measure(gw, []);
-  const row = (label: string, w: Window, connections: string) => {
-    const extra = w.cpuMsPerS - idle.cpuMsPerS;
-    const perHb = w.heartbeatsPerS > 0 ? ((extra * 1000) / w.heartbeatsPerS).toFixed(1) : '–';
-    rows.push([
-      run,
-      label,
-      w.end.nodes,
-      connections,
-      w.cpuMsPerS.toFixed(1),
-      w.end.nodes > 0 ? `+${extra.toFixed(1)}` : '–',
-      w.heartbeatsPerS.toFixed(0),
-      w.pongsPerS.toFixed(0),
-      perHb,
-      mib(w.end.rss),
-      mib(w.end.heapUsed),
-      w.simCpuMsPerS === undefined ? '–' : w.simCpuMsPerS.toFixed(0),
-    ]);
-  };
-  row('idle', idle, String(idle.end.connections));
   const runResult: Record<string, unknown> = { run, loadavg1: load, idle };
+  const loaded: Array<{ label: string; w: Window }> = [];
   for (const mode of MODES) {
+    const before = await ask<GwStats>(gw, 'stats');
     const { sims, registerS } = await startSims(address, mode === 'separate');
     const reg = await waitForNodes(gw, NODES, 60);
     await sleep(SETTLE_S * 1000);
     const w = await measure(gw, sims);
-    row(`${NODES} nodes, ${mode === 'shared' ? 'pooled connections' : 'one connection each'}`, w, String(w.end.connections));
+    loaded.push({ label: `${NODES} nodes, ${mode === 'shared' ? 'pooled connections' : 'one connection each'}`, w });
     const expected = (w.end.nodes * 1000) / DEFAULT_HEARTBEAT_MS;
-    const trouble = w.sims!.reduce((n, s) => n + s.disconnected + s.refused + s.errors, 0);
+    const sum = (k: 'disconnected' | 'refused' | 'errors') => w.sims!.reduce((n, s) => n + s[k], 0);
+    const lastError = w.sims!.find((s) => s.lastError)?.lastError;
+    const g = w.end;
+    const churn = `gateway joins ${g.joined - before.joined}, lost ${g.lost - before.lost}${g.lost > before.lost ? ` (last: ${g.lastLost})` : ''}, refused ${g.refused - before.refused}${g.refused > before.refused ? ` (last: ${g.lastRefused})` : ''}; nodes saw disconnects ${sum('disconnected')}, refusals ${sum('refused')}, errors ${sum('errors')}${lastError ? ` (last: ${lastError})` : ''}`;
     notes.push(
-      `run ${run} ${mode}: registered in ${registerS.toFixed(1)} s (gateway saw ${reg.nodes}); heartbeats ${w.heartbeatsPerS.toFixed(0)}/s counted vs ${expected}/s expected; pongs ${w.pongsPerS.toFixed(0)}/s; sim disconnects/refusals/errors ${trouble}${w.sims!.find((s) => s.lastError)?.lastError ? ` (last: ${w.sims!.find((s) => s.lastError)!.lastError})` : ''}; sim RSS ${w.sims!.map((s) => mib(s.rss)).join(' + ')} MiB`,
+      `run ${run} ${mode}: ${reg.nodes} nodes registered in ${registerS.toFixed(1)} s (starts spread over 2 s), gateway CPU meanwhile ${((reg.userUs + reg.systemUs - before.userUs - before.systemUs) / 1000).toFixed(0)} ms; heartbeats ${w.heartbeatsPerS.toFixed(0)}/s counted vs ${expected}/s expected; pongs ${w.pongsPerS.toFixed(0)}/s; other frames ${w.otherPerS.toFixed(0)}/s; ${churn}; sim RSS ${w.sims!.map((s) => mib(s.rss)).join(' + ')} MiB; gateway heap after GC +${(((w.gc.heapUsed - idle.gc.heapUsed) / NODES) / 1024).toFixed(1)} KiB per node, RSS after GC +${(((w.gc.rss - idle.gc.rss) / NODES) / 1024).toFixed(1)} KiB per node`,
     );
     runResult[mode] = { registerS, window: w };
+    const sm = (summary[mode] ??= { perHb: [], heapKiB: [], regMs: [] });
+    sm.heapKiB.push((w.gc.heapUsed - idle.gc.heapUsed) / NODES / 1024);
+    sm.regMs.push((reg.userUs + reg.systemUs - before.userUs - before.systemUs) / 1000);
     await stopSims(gw, sims);
     await sleep(2000);
   }
   const after = await measure(gw, []);
-  row('idle again (nodes gone)', after, String(after.end.connections));
   runResult.after = after;
   results.push(runResult);
-  notes.push(`run ${run}: 1-min load average at start ${load}`);
+  notes.push(`run ${run}: 1-min load average at start ${load}; idle ${idle.cpuMsPerS.toFixed(1)} ms/s before, ${after.cpuMsPerS.toFixed(1)} after`);
+  // Baseline: the idle window after the nodes left. The one before runs in the gateway's
+  // first ~20 s, when V8's background threads still collect and compile start-up code
+  // (8-12 ms/s here, against 2 ms/s once that is done); it is shown, not subtracted.
+  const baseline = after.cpuMsPerS;
+  const row = (label: string, w: Window) => {
+    const extra = w.cpuMsPerS - baseline;
+    rows.push([
+      run,
+      label,
+      w.end.nodes,
+      w.end.connections,
+      w.cpuMsPerS.toFixed(1),
+      w.end.nodes > 0 ? `${extra >= 0 ? '+' : ''}${extra.toFixed(1)}` : '–',
+      w.heartbeatsPerS.toFixed(0),
+      w.pongsPerS.toFixed(0),
+      w.heartbeatsPerS > 0 ? ((extra * 1000) / w.heartbeatsPerS).toFixed(0) : '–',
+      `${mib(w.gc.rss)} / ${mib(w.gc.heapUsed)}`,
+      w.simCpuMsPerS === undefined ? '–' : w.simCpuMsPerS.toFixed(0),
+    ]);
+  };
+  row('idle', idle);
+  for (const [i, { label, w }] of loaded.entries()) {
+    row(label, w);
+    summary[MODES[i]!]!.perHb.push(((w.cpuMsPerS - baseline) * 1000) / w.heartbeatsPerS);
+  }
+  row('idle again (nodes gone)', after);
   gw.kill('SIGTERM');
 }
 
@@ -224,8 +258,18 @@ const hbBytes = NodeFrame.encode({
 } as NodeFrame).finish().length;
 const pingBytes = GatewayFrame.encode({ ping: { nonce: Math.round(performance.now() * 1000) } } as GatewayFrame).finish().length;
 
+const range = (xs: number[], digits = 0) => {
+  const lo = Math.min(...xs).toFixed(digits);
+  const hi = Math.max(...xs).toFixed(digits);
+  return lo === hi ? lo : `${lo}–${hi}`;
+};
+const modeName = { shared: 'pooled connections', separate: 'one connection per node' };
+const findings = MODES.filter((m) => summary[m])
+  .map((m) => `${modeName[m]}: ${range(summary[m]!.perHb)} µs of gateway CPU per heartbeat, ${range(summary[m]!.heapKiB, 1)} KiB of gateway heap per node, ${range(summary[m]!.regMs.map((x) => x / 1000), 1)} s of gateway CPU to register the ${NODES}`)
+  .join('; ');
+
 const md = table(
-  ['run', 'gateway state', 'nodes', 'TCP conns', 'gateway CPU ms/s (= % of a core)', 'above idle', 'heartbeats/s', 'pongs/s', 'µs CPU per heartbeat', 'RSS MiB', 'heap MiB', 'sim processes CPU ms/s'],
+  ['run', 'gateway state', 'nodes', 'TCP conns', 'gateway CPU ms/s (= % of a core)', 'above idle (the "idle again" row)', 'heartbeats/s', 'pongs/s', 'µs CPU per heartbeat', 'RSS / heap MiB after GC', 'sim processes CPU ms/s'],
   rows,
 );
 console.log(md);
@@ -236,11 +280,11 @@ writeSection(
   'heartbeats',
   `## Heartbeat cost at the gateway (\`pnpm bench:heartbeats\`)
 
-The gateway runs alone in a child process and reports its own \`process.cpuUsage()\` and memory; CPU is the delta over a ${WINDOW_S} s window, in ms per second (= % of one core). Each run measures it idle (0 nodes), then with ${NODES} simulated nodes, then idle again after they leave. The nodes are real \`ComputeNode\`s (${SIM_PROCESSES} processes × ${Math.ceil(NODES / SIM_PROCESSES)}) with static telemetry (CPU, memory, one GPU, three functions with non-zero in-flight counts; a ${hbBytes}-byte protobuf heartbeat) at the default interval (${DEFAULT_HEARTBEAT_MS} ms); starts are spread over ${(2 * DEFAULT_HEARTBEAT_MS) / 1000} s so the heartbeats spread over the interval; the window starts ${SETTLE_S} s after the gateway lists all ${NODES}. "Pooled connections": grpc-js shares one HTTP/2 connection among a process's channels with equal options, so ${NODES} streams ride ${SIM_PROCESSES} connections; "one connection each": \`grpc.use_local_subchannel_pool\` gives every node its own (as separate machines would). Heartbeats/s are counted in the gateway process (a counter wrapped around its frame handler). The figure above idle also pays for the gateway's reply traffic: a ${pingBytes}-byte ping to every node at each lease sweep (every min(interval, lease ÷ 4) = 750 ms by default, so about 1.33 per node per second) and the pong that answers it (the pongs/s column), and HTTP/2 flow-control and keepalive frames; so "µs per heartbeat" is the whole per-node, per-interval cost divided by the heartbeats received. ${RUNS} runs, each with a fresh gateway. Machine: ${machine()}; the gateway, the simulated nodes and other people's jobs share its cores, so expect noise between runs.
+The gateway runs alone in a child process and reports its own \`process.cpuUsage()\` and memory; CPU is the delta over a ${WINDOW_S} s window, in ms per second (= % of one core). Each run measures it idle (0 nodes), then with ${NODES} simulated nodes over pooled connections, then over one connection each, then idle again after they leave; "above idle" subtracts the idle-again window (the first idle window falls in the gateway's first 20 s, when V8's background threads are still busy with start-up garbage and compilation), and memory is read after a forced full GC. The nodes are real \`ComputeNode\`s (${SIM_PROCESSES} processes × ${Math.ceil(NODES / SIM_PROCESSES)}) with static telemetry (CPU, memory, one GPU, three functions with in-flight counts, set to 1–4 since no calls run; a ${hbBytes}-byte protobuf heartbeat) at the default interval (${DEFAULT_HEARTBEAT_MS} ms); starts are spread over ${(2 * DEFAULT_HEARTBEAT_MS) / 1000} s so the heartbeats spread over the interval; the window starts ${SETTLE_S} s after the gateway lists all ${NODES}. "Pooled connections": grpc-js shares one HTTP/2 connection among a process's channels with equal options, so ${NODES} streams ride ${SIM_PROCESSES} connections; "one connection each": \`grpc.use_local_subchannel_pool\` gives every node its own (as separate machines would). Heartbeats/s are counted in the gateway process (a counter wrapped around its frame handler). The figure above idle also pays for the gateway's reply traffic: a ${pingBytes}-byte ping to every node at each lease sweep (every min(interval, lease ÷ 4) = 750 ms by default, so about 1.33 per node per second) and the pong that answers it (the pongs/s column), and HTTP/2 flow-control and keepalive frames; so "µs per heartbeat" is the whole per-node, per-interval cost divided by the heartbeats received. ${RUNS} runs, each with a fresh gateway. Machine: ${machine()}; the gateway, the simulated nodes and other people's jobs share its cores, so expect noise between runs.
 
 ${md}
 
-The sim-process column is the node side's cost (500 nodes' heartbeats, telemetry sampling, pongs per process), for scale.`,
+In short (${RUNS} runs): ${findings}. The sim-process column is the node side's cost (heartbeats, telemetry sampling and pongs of all ${NODES} nodes), for scale. Registration cost grows faster than the node count: every join re-checks the function's declaration against all its providers (\`FunctionEntry.refreshConfig\`).`,
 );
 stopAll();
 process.exit(0);

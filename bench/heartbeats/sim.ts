@@ -8,7 +8,7 @@
 // Prints `ready N` once all are registered; on SIGUSR2 a `simstats` line; exits on SIGTERM.
 import { ComputeNode } from '@easyremote/node';
 // Not exported from '@easyremote/node' (index.ts exports ComputeNode, remote, context, options, Backoff).
-import { StaticTelemetryProvider } from '../../packages/node/src/telemetry/index.js';
+import { StaticTelemetryProvider } from '@easyremote/node';
 
 const GATEWAY = process.env.GATEWAY!;
 const COUNT = Number(process.env.COUNT ?? 500);

@@ -22,7 +22,8 @@
 // BENCH_NO_WRITE=1 (print only; leave BENCHMARKS.md, results.json and the chart alone),
 // BENCH_CHART_ONLY=1 (redraw latency.svg from results.json, run nothing).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import * as vega from 'vega';
@@ -39,6 +40,8 @@ const WRITE = process.env.BENCH_NO_WRITE !== '1';
 const TIMEOUT_MS = 10_000;
 const SLOWDOWN = 10;
 const PAUSE_MS = 1_500;
+/** A run whose generator fell further behind its schedule than this is run once more. */
+const MAX_LAG_MS = 250;
 
 interface NodeDef {
   id: string;
@@ -189,6 +192,8 @@ interface RunResult {
   ok: number;
   errors: number;
   errorCodes: Record<string, number>;
+  /** The first error message seen per code. */
+  errorSamples: Record<string, string>;
   throughput: number;
   p50: number;
   p99: number;
@@ -205,6 +210,8 @@ interface RunResult {
   maxSendLagMs: number;
   events: string[];
   strategyState: unknown;
+  /** Runs made for this figure: 2 when the first one's generator fell behind (busy machine). */
+  attempts: number;
 }
 
 function mulberry32(seed: number): () => number {
@@ -218,7 +225,7 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-async function runOne(strategy: string, scenario: Scenario): Promise<RunResult> {
+async function runOne(strategy: string, scenario: Scenario): Promise<Omit<RunResult, 'attempts'>> {
   const gateway = new Child('bench/strategies/gateway.ts', {
     STRATEGY: strategy,
     AVAILABLE_THRESHOLD: scenario.threshold ?? '',
@@ -264,6 +271,7 @@ async function runOne(strategy: string, scenario: Scenario): Promise<RunResult> 
     const pending: Array<Promise<void>> = [];
     let maxLag = 0;
     let switched = false;
+    const errorSamples: Record<string, string> = {};
     const doSwitch = () => {
       if (switched) return;
       switched = true;
@@ -277,8 +285,10 @@ async function runOne(strategy: string, scenario: Scenario): Promise<RunResult> 
         (r) => {
           if (measured) records.push({ at: scheduled - measureStart, latency: performance.now() - scheduled, ok: true, node: r.node, serviceMs: r.ms });
         },
-        (err: { code?: string; name?: string }) => {
-          if (measured) records.push({ at: scheduled - measureStart, latency: performance.now() - scheduled, ok: false, code: err.code ?? err.name ?? 'ERROR' });
+        (err: { code?: string; name?: string; message?: string }) => {
+          const code = err.code ?? err.name ?? 'ERROR';
+          if (measured) records.push({ at: scheduled - measureStart, latency: performance.now() - scheduled, ok: false, code });
+          if (measured && !(code in errorSamples)) errorSamples[code] = String(err.message).slice(0, 300);
         },
       );
       pending.push(p);
@@ -306,13 +316,14 @@ async function runOne(strategy: string, scenario: Scenario): Promise<RunResult> 
     const stateLine = await gateway.waitFor(/^state /, 5_000).catch(() => 'state null');
     await Promise.all(pending);
     client.close();
-    return summarise(strategy, scenario.name, records, measureStart, maxLag, events, JSON.parse(stateLine.slice(6)));
+    if (process.env.BENCH_DUMP) writeFileSync(`${process.env.BENCH_DUMP}/${scenario.name}-${strategy}.json`, JSON.stringify(records));
+    return { ...summarise(strategy, scenario.name, records, maxLag, events, JSON.parse(stateLine.slice(6))), errorSamples };
   } finally {
     await Promise.all(all.map((c) => c.stop()));
   }
 }
 
-function summarise(strategy: string, scenario: string, records: CallRecord[], measureStart: number, maxLag: number, events: string[], strategyState: unknown): RunResult {
+function summarise(strategy: string, scenario: string, records: CallRecord[], maxLag: number, events: string[], strategyState: unknown): Omit<RunResult, 'errorSamples' | 'attempts'> {
   const half = (SECONDS * 1000) / 2;
   // A failed call counts as at least the timeout, so an error can never look fast.
   const latency = (r: CallRecord) => (r.ok ? r.latency : Math.max(r.latency, TIMEOUT_MS));
@@ -330,7 +341,6 @@ function summarise(strategy: string, scenario: string, records: CallRecord[], me
     const mine = ok.filter((r) => r.node === n.id && (!n.degrades || r.at < half - 200));
     meanServiceMs[n.id] = mine.length === 0 ? NaN : mine.reduce((s, r) => s + r.serviceMs!, 0) / mine.length;
   }
-  void measureStart;
   return {
     strategy,
     scenario,
@@ -501,14 +511,31 @@ console.log(
 );
 console.log(`${STRATEGIES.length} strategies × ${SCENARIOS.length} scenario(s), ${WARMUP_S} s warm-up + ${SECONDS} s each`);
 
+/** Hash of the routing code, to notice when it was edited while the benchmark ran. */
+function routingCodeHash(): string {
+  const dir = `${ROOT}/packages/gateway/src`;
+  const files = [...readdirSync(`${dir}/strategies`).map((f) => `strategies/${f}`), 'routing/router.ts', 'health/health-monitor.ts', 'registry/provider.ts', 'calls/dispatcher.ts'];
+  const h = createHash('sha256');
+  for (const f of files.sort()) h.update(f).update(readFileSync(`${dir}/${f}`));
+  return h.digest('hex').slice(0, 12);
+}
+const codeAtStart = routingCodeHash();
 const results: Record<string, RunResult[]> = {};
 const started = Date.now();
 for (const scenario of SCENARIOS) {
   const runs: RunResult[] = [];
   results[scenario.name] = runs;
   for (const strategy of STRATEGIES) {
-    const r = await runOne(strategy, scenario);
+    let r: RunResult = { ...(await runOne(strategy, scenario)), attempts: 1 };
+    if (r.maxSendLagMs > MAX_LAG_MS) {
+      // The generator could not keep its schedule: the machine was busy. Run once more, keep the steadier run.
+      console.log(`${scenario.name.padEnd(10)} ${strategy.padEnd(21)} generator lag ${r.maxSendLagMs.toFixed(0)} ms > ${MAX_LAG_MS} ms: running it again`);
+      await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
+      const again: RunResult = { ...(await runOne(strategy, scenario)), attempts: 2 };
+      r = again.maxSendLagMs < r.maxSendLagMs ? again : { ...r, attempts: 2 };
+    }
     runs.push(r);
+    for (const [code, message] of Object.entries(r.errorSamples)) console.log(`    ${r.errorCodes[code]} × ${code}: ${message}`);
     console.log(
       `${scenario.name.padEnd(10)} ${strategy.padEnd(21)} ${Math.round(r.throughput).toString().padStart(4)}/s  p50 ${ms(r.p50).padStart(6)}  p99 ${ms(r.p99).padStart(6)}  p99.9 ${ms(r.p999).padStart(6)}  errors ${r.errors}  ` +
         `share ${NODES.map((n) => pct(r.share[n.id]!)).join('/')}  lag ${r.maxSendLagMs.toFixed(0)} ms${r.events.length ? `  events ${r.events.length}` : ''}`,
@@ -517,6 +544,8 @@ for (const scenario of SCENARIOS) {
   }
 }
 const elapsedS = Math.round((Date.now() - started) / 1000);
+const codeAtEnd = routingCodeHash();
+if (codeAtEnd !== codeAtStart) console.log(`WARNING: the gateway's routing code changed while the benchmark ran (${codeAtStart} → ${codeAtEnd}); the runs do not all measure the same code`);
 
 const tables = Object.entries(results)
   .map(([name, runs]) => `### ${name}: ${SCENARIO_DEFS.find((d) => d.name === name)!.what}\n\n${scenarioTable(runs)}`)
@@ -534,6 +563,7 @@ if (WRITE) {
         command: 'pnpm bench:strategies',
         machine: machine(),
         date: new Date().toISOString(),
+        routingCode: codeAtEnd === codeAtStart ? codeAtStart : `${codeAtStart} → ${codeAtEnd} (changed during the run)`,
         params: { seconds: SECONDS, warmupS: WARMUP_S, baseMs: BASE_MS, load: LOAD, rate: RATE, capacity: CAPACITY, capacityAfterSwitch: CAPACITY_AFTER, slowdown: SLOWDOWN, timeoutMs: TIMEOUT_MS, seed: SEED },
         nodes: NODES.map((n) => ({ ...n, serviceMs: BASE_MS * n.factor, performanceTier: 1 / n.factor })),
         scenarios: results,
@@ -570,6 +600,16 @@ ${tables}
 ![p50, p99 and p99.9 latency per strategy, log scale, sorted by p99; dashed lines at 1.2 × the oracle's p99 and at round robin's p99 ÷ 5](bench/strategies/latency.svg)
 
 ${interpretation(results)}
+
+Why, from the code (the mechanisms do not change from run to run; the figures above do, by tens of percent at p99, because the machine is shared — the four strategies that apply the oracle's own rule here show how much):
+
+- **Same rule as the oracle in this setup**: \`least_connections\` is join-shortest-queue; \`least_load\` without telemetry is occupancy = in flight ÷ maxConcurrent (1), the lowest within 0.05; \`resource_aware\` without telemetry scores every node alike and divides by 1 + in flight; \`consistent_hash\` without an affinity key falls back to least_connections.
+- **\`latency_based\`** ranks by EWMA latency seen at the gateway (which includes the node's queue) × (1 + 0.5 × in flight), so it knows which nodes are slow: it sends less to the 4× node and, after the switch, almost nothing to the degraded one. Join-shortest-queue is speed-blind — it hands a call to the degraded node whenever its queue is the shortest, and that call takes 100 ms — so it is a good yardstick, not the best possible policy on unequal nodes.
+- **Load-blind**: \`round_robin\`, \`random\` and \`weighted_round_robin\` keep sending the degraded node its share (weighted_round_robin weighs by the declared performanceTier, which does not change when the node slows down), so its queue grows until calls time out and outlier detection ejects it; round robin and random also overload the 4× node from the start. \`pick_first\` sends everything to the first node. \`power_of_two\` sees queues but not speed, and compares only two random nodes.
+- **\`cost_aware\`** has no load term: every call goes to the node with the best performanceTier ÷ (costPerHour × EWMA execution time), and a node spills to the next only when it is full (maxConcurrent + queueSize in flight), which a node with a long queue never is. A node that has not run the function yet is priced at priorExecMs = 1000 ms, so whichever node runs first keeps winning against the untried ones.
+- **\`smart_adaptive\`** (target latency) learns each node's execution time, which the node measures from the moment the handler starts, so the wait in the node's queue is not in it; the latency target multiplies the prediction by (in flight ÷ slots + 1) — shortest expected delay — so it weighs both speed and queue (an earlier version used the prediction alone and piled every call onto the fastest nodes). Its exploration bonus keeps sending a few calls to slow nodes.
+- **\`dynamic\`** runs smart_adaptive until the EWMA of call latency passes 500 ms, then latency_based until it falls below 450 ms: it pays the smart_adaptive backlog before every switch. Without telemetry it never picks resource_aware, and with no budget never cost_aware.
+- With the soft filter (**defaults**), every strategy gets only idle nodes while there is one, which rescues the load-blind ones most of the time; they still misroute whenever every node is busy, and at this load that happens often enough to decide the p99.
 
 Raw figures per run (errors by code, share per node after the switch, mean service time each node measured, the gateway's ejection events, and what the strategy reported about itself at the end): \`bench/strategies/results.json\`.`,
   );

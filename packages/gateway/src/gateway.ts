@@ -658,7 +658,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.emit('node-left', session, clean ? 'left' : 'lost');
   }
 
-  /** Leases and pings, once per heartbeat interval. */
+  /** Leases (checked every leaseMs / 4) and pings (once per heartbeat interval). */
   private sweep(): void {
     const now = performance.now();
     for (const session of [...this.registry.sessions.values()]) {
@@ -667,7 +667,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         session.stream.end();
         continue;
       }
-      session.send({ ping: { nonce: Math.round(now * 1000) } });
+      // The sweep runs more often than the heartbeat (lease precision); pings follow the heartbeat.
+      if (now - session.lastPingAt >= this.heartbeatMs) {
+        session.lastPingAt = now;
+        session.send({ ping: { nonce: Math.round(now * 1000) } });
+      }
     }
   }
 }

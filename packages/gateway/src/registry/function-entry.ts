@@ -65,6 +65,8 @@ export class FunctionEntry {
   conflict = '';
   private readonly strategies = new Map<string, Strategy>();
   private configKey = '';
+  /** The provider (and its declaration) the config was last resolved from. */
+  private definedBy: { provider: Provider; declaration: string } | undefined;
 
   constructor(
     readonly name: string,
@@ -74,6 +76,7 @@ export class FunctionEntry {
   ) {
     this.apply(FunctionEntry.resolve(first, override, defaults), first.loadBalancingJson);
   }
+
 
   /** Node declaration, overridden by the gateway's configuration. Throws InvalidArgument on bad requirements. */
   static resolve(spec: FunctionSpec, override: FunctionConfigOverride, defaults: ConfigDefaults): FunctionConfig {
@@ -101,11 +104,6 @@ export class FunctionEntry {
     };
   }
 
-  /** The parts of a declaration that make up the function's configuration (not per-node capacity or cost). */
-  static declarationKey(spec: FunctionSpec): string {
-    return JSON.stringify([spec.kind, spec.idempotent, spec.timeoutMs, spec.cacheable, spec.cacheTtlMs, spec.version, spec.requirements, spec.loadBalancingJson]);
-  }
-
   private apply(config: FunctionConfig, lbJson: string): void {
     this.requirements = parseRequirements(config.requirements);
     const key = JSON.stringify([config.strategy, config.fallbackStrategy, lbJson]);
@@ -131,12 +129,17 @@ export class FunctionEntry {
    * capacity. Returns a description of the disagreement ('' when all agree).
    */
   refreshConfig(): string {
-    const all = [...this.providers.values()];
-    const first = all[0];
+    const first = this.providers.values().next().value;
     if (first === undefined) return '';
-    this.apply(FunctionEntry.resolve(first.spec, this.override, this.defaults), first.spec.loadBalancingJson);
-    const key = FunctionEntry.declarationKey(first.spec);
-    const differing = all.filter((p) => FunctionEntry.declarationKey(p.spec) !== key).map((p) => p.nodeId);
+    const key = first.declarationKey;
+    // Re-resolving parses JSON and requirements: only when the defining declaration changed,
+    // so a fleet of N nodes joining costs O(N) string comparisons each, not N resolutions.
+    if (this.definedBy?.provider !== first || this.definedBy.declaration !== key) {
+      this.apply(FunctionEntry.resolve(first.spec, this.override, this.defaults), first.spec.loadBalancingJson);
+      this.definedBy = { provider: first, declaration: key };
+    }
+    const differing: string[] = [];
+    for (const p of this.providers.values()) if (p.declarationKey !== key) differing.push(p.nodeId);
     this.conflict = differing.length > 0 ? `${differing.join(', ')} declare ${this.name} differently from ${first.nodeId}; ${first.nodeId}'s declaration is used` : '';
     return this.conflict;
   }

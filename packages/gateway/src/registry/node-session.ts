@@ -17,6 +17,8 @@ export class NodeSession {
   readonly attempts = new Map<number, Attempt>();
   /** Why the session ended (lost / left / superseded), set once. */
   endReason = '';
+  /** When the gateway last pinged this node (ms). */
+  lastPingAt = 0;
   /** Call slots the node declared over all its functions (0 when any is unlimited). */
   slotCapacity = 0;
   /** Slow-start window for this node's weight (ms; 0 = none). */

@@ -13,10 +13,29 @@ export class Provider implements Candidate {
   inFlight = 0;
   readonly history: ProviderHistory = { completed: 0, failures: 0, ewmaLatencyMs: 0, ewmaExecMs: 0 };
 
+  private declaration = '';
+
   constructor(
     readonly session: NodeSession,
-    public spec: FunctionSpec,
-  ) {}
+    private specValue: FunctionSpec,
+  ) {
+    this.spec = specValue;
+  }
+
+  get spec(): FunctionSpec {
+    return this.specValue;
+  }
+
+  set spec(spec: FunctionSpec) {
+    this.specValue = spec;
+    this.declaration = '';
+  }
+
+  /** The parts of the declaration that define the function (not capacity or cost), as a comparable string; computed once per spec. */
+  get declarationKey(): string {
+    const s = this.specValue;
+    return (this.declaration ||= JSON.stringify([s.kind, s.idempotent, s.timeoutMs, s.cacheable, s.cacheTtlMs, s.version, s.requirements, s.loadBalancingJson]));
+  }
 
   get nodeId() {
     return this.session.nodeId;
