@@ -30,8 +30,9 @@ export async function spawnTs(file: string, env: Record<string, string> = {}, re
   });
 }
 
+/** Asks every child to exit (they clean up their temp files); the exit hook SIGKILLs stragglers. */
 export function stopAll(): void {
-  for (const c of children) c.kill('SIGKILL');
+  for (const c of children) c.kill('SIGTERM');
 }
 
 /** Nearest-rank percentile of unsorted samples. */
