@@ -1,11 +1,14 @@
 // DESIGN.md section 4 rows not covered elsewhere: size limits, duplicate node ids,
 // tokens, and garbage on the node stream. The gateway must answer each clearly and stay up.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client, connect } from '@easyremote/client';
 import { ComputeNode } from '@easyremote/node';
 import { EasyRemoteError, GatewayFrame, NodeFrame } from '@easyremote/protocol';
-import { startGateway, startNode, waitFor } from './support/cluster.js';
+import { ROOT, startGateway, startNode, waitFor } from './support/cluster.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -119,4 +122,21 @@ describe('malformed node streams', () => {
     for (let i = 0; i < 20; i++) expect(await client.ping()).toBe('pong');
     for (const c of [c1, c2, c3]) c.close();
   });
+});
+
+describe('mass timeouts', () => {
+  it('1,500 calls timing out together do not take down their connection for other calls', async () => {
+    const gw = await startGateway({ queueSize: 0 });
+    const node = await startNode(gw.address, (n) => n.register('hang', () => new Promise(() => undefined)).register('ping', () => 'pong'), { nodeId: 'hanger', telemetry: false });
+    cleanups.push(() => gw.stop(), () => node.stop());
+    // The client in its own process, as in production: its timers do not share our event loop.
+    const run = await promisify(execFile)(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/burst-client.ts', import.meta.url))], {
+      cwd: ROOT,
+      env: { ...process.env, GATEWAY: gw.address },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(JSON.parse(run.stdout)).toEqual({ hung: { DEADLINE_EXCEEDED: 1500 }, pings: { pong: 200 } });
+    expect(gw.nodes().map((n) => n.nodeId)).toEqual(['hanger']);
+  }, 40_000);
 });

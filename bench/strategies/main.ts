@@ -20,7 +20,8 @@
 // Env: BENCH_SECONDS (8), BENCH_WARMUP (1), BENCH_BASE_MS (10), BENCH_LOAD (0.7),
 // BENCH_SEED (2024), BENCH_SCENARIOS (defaults,filter-off), BENCH_STRATEGIES (all),
 // BENCH_NO_WRITE=1 (print only; leave BENCHMARKS.md, results.json and the chart alone),
-// BENCH_CHART_ONLY=1 (redraw latency.svg from results.json, run nothing).
+// BENCH_REPORT_ONLY=1 (redraw latency.svg and the BENCHMARKS.md section from results.json, run nothing),
+// BENCH_DUMP=<dir> (also write every call of every run there, for debugging).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -368,6 +369,7 @@ function summarise(strategy: string, scenario: string, records: CallRecord[], ma
 const ms = (x: number) => (!Number.isFinite(x) ? '–' : x < 100 ? x.toFixed(1) : Math.round(x).toString());
 const ratio = (x: number) => (!Number.isFinite(x) ? '–' : x < 10 ? x.toFixed(2) : x.toFixed(0));
 const pct = (x: number) => Math.round(x * 100).toString();
+const rate = (x: number) => Number(x.toFixed(1)).toString();
 
 function meetsTarget(r: RunResult, oracle: RunResult | undefined, rr: RunResult | undefined): boolean {
   return oracle !== undefined && rr !== undefined && r.p99 <= 1.2 * oracle.p99 && r.p99 <= rr.p99 / 5;
@@ -387,7 +389,7 @@ function scenarioTable(runs: RunResult[]): string {
     rr ? ratio(r.p99 / rr.p99) : '–',
     meetsTarget(r, oracle, rr) ? 'yes' : '',
     r.errors === 0 ? '0' : `${r.errors} (${((100 * r.errors) / r.calls).toFixed(1)}%)`,
-    NODES.map((n) => pct(r.share[n.id]!)).join(' / '),
+    r.ok === 0 ? '–' : NODES.map((n) => pct(r.share[n.id]!)).join(' / '),
   ]);
   return table(
     [
@@ -485,23 +487,94 @@ function interpretation(results: Record<string, RunResult[]>): string {
     const rr = runs.find((r) => r.strategy === RR);
     if (!oracle || !rr) continue;
     const meet = runs.filter((r) => r.strategy !== ORACLE && meetsTarget(r, oracle, rr)).map((r) => `\`${r.strategy}\``);
-    const erring = runs.filter((r) => r.errors > 0).map((r) => `\`${r.strategy}\` (${r.errors})`);
+    const erring = runs
+      .filter((r) => r.errors > 0)
+      .map((r) => `\`${r.strategy}\` (${Object.entries(r.errorCodes).map(([code, n]) => `${n} ${code}`).join(', ')})`);
     lines.push(
       `- **${scenario}**: oracle p99 ${ms(oracle.p99)} ms, round robin p99 ${ms(rr.p99)} ms (${ratio(rr.p99 / oracle.p99)}× the oracle). ` +
         `Within 1.2× of the oracle and at most 1/5 of round robin: ${meet.length > 0 ? meet.join(', ') : 'none'}. ` +
-        `Calls with errors (all timeouts unless results.json says otherwise): ${erring.length > 0 ? erring.join(', ') : 'none'}.`,
+        `Errors: ${erring.length > 0 ? erring.join(', ') : 'none'}.`,
     );
   }
   return lines.join('\n');
 }
 
+interface Meta {
+  machine: string;
+  date: string;
+  elapsedS: number;
+  /** Hash of the gateway's routing code (see routingCodeHash). */
+  routingCode: string;
+}
+
+interface Saved {
+  command: string;
+  meta: Meta;
+  params: Record<string, number>;
+  nodes: unknown[];
+  scenarios: Record<string, RunResult[]>;
+}
+
+function tablesOf(results: Record<string, RunResult[]>): string {
+  return Object.entries(results)
+    .map(([name, runs]) => `### ${name}: ${SCENARIO_DEFS.find((d) => d.name === name)!.what}\n\n${scenarioTable(runs)}`)
+    .join('\n\n');
+}
+
+/** The chart and the BENCHMARKS.md section, from a run's results. */
+async function writeReport(results: Record<string, RunResult[]>, meta: Meta): Promise<void> {
+  writeFileSync(`${ROOT}/bench/strategies/latency.svg`, await chart(results));
+  const nodeTable = table(
+    ['node', 'service time ms', 'capacity calls/s', 'performanceTier', 'costPerHour', 'location'],
+    NODES.map((n) => [
+      n.id,
+      n.degrades ? `${BASE_MS * n.factor} → ${BASE_MS * n.factor * SLOWDOWN}` : BASE_MS * n.factor,
+      n.degrades ? `${rate(1000 / (BASE_MS * n.factor))} → ${rate(1000 / (BASE_MS * n.factor * SLOWDOWN))}` : rate(1000 / (BASE_MS * n.factor)),
+      (1 / n.factor).toString(),
+      n.cost,
+      n.location,
+    ]),
+  );
+  writeSection(
+    'strategies',
+    `## Load-balancing strategies (\`pnpm bench:strategies\`)
+
+Which strategy keeps tail latency low on an uneven cluster, one node of which slows down. Six compute nodes, each its own process with **one worker and a local FIFO queue** (\`maxConcurrent: 1\`, \`queueSize: 100000\`, so calls queue on the node and the gateway never sees a node as full); a call holds the worker for its service time × U(0.9, 1.1) (a timer, not CPU work) and returns the node's id. \`degrading\` turns ${SLOWDOWN}× slower in the middle of every measured window (a command on its stdin; calls already queued there run slow too). Nodes declare \`performanceTier\` = 1 / (service time ÷ ${BASE_MS} ms), a \`costPerHour\` (faster is pricier) and a \`location\` label; they send **no telemetry** (\`telemetry: false\`): all seven processes share this machine, so CPU and memory figures would be the same machine-wide numbers for every node and say nothing about any one of them.
+
+${nodeTable}
+
+Capacity Σ 1/service time = ${CAPACITY.toFixed(1)} calls/s (${CAPACITY_AFTER.toFixed(1)} after the switch). Open-loop Poisson arrivals at ${RATE.toFixed(1)} calls/s (${Math.round(LOAD * 100)} % of the initial capacity, ${Math.round((100 * RATE) / CAPACITY_AFTER)} % of what is left after the switch), the same seeded sequence for every strategy; a call is issued when it is due, whether or not earlier calls have answered, and its latency runs from its scheduled arrival to its answer. Each strategy gets a fresh cluster (gateway with \`slowStartMs: 0\` and 6 nodes registered in the order above, so nothing one strategy taught the gateway leaks into the next), ${WARMUP_S} s of warm-up (not recorded), ${SECONDS} s measured (switch at ${SECONDS / 2} s), then a drain until every call has answered. Call timeout ${TIMEOUT_MS / 1000} s; a failed call counts as at least ${TIMEOUT_MS / 1000} s in the percentiles. calls/s = successful calls ÷ (time from the start of the window to the last answer), so a backlog that drains late lowers it. Baselines in the same run: **round_robin** and **oracle_jsq**, a strategy registered in the gateway's process that sends each call to the provider with the fewest calls in flight as counted exactly at the gateway (join-shortest-queue; ties at random). "target" = p99 within 1.2× of the oracle's and at most 1/5 of round robin's. Share % is over successful calls. Machine: ${meta.machine}, shared with other work while it ran (${meta.elapsedS} s in all, ${meta.date.slice(0, 10)}); every process of the run is on it.
+
+Two scenarios, because the gateway's router has a soft filter in front of every strategy (\`routing/router.ts\`, \`health/health-monitor.ts\`): a node whose load — the larger of its CPU figure and the share of its call slots in use — is at or above \`availableThreshold\` (0.9) is left out while any other node is below it. With \`maxConcurrent: 1\`, one call in flight makes a node "loaded", so in **defaults** every strategy only chooses among idle nodes whenever there is one, and it decides alone only when every node is busy. **filter-off** sets \`availableThreshold: Infinity\`, so the strategy alone decides, which is what the strategy comparison is about.
+
+${tablesOf(results)}
+
+![p50, p99 and p99.9 latency per strategy, log scale, sorted by p99; dashed lines at 1.2 × the oracle's p99 and at round robin's p99 ÷ 5](bench/strategies/latency.svg)
+
+${interpretation(results)}
+
+Why, from the code (the mechanisms do not change from run to run; the figures above do, by tens of percent at p99, because the machine is shared — the four strategies that apply the oracle's own rule here show how much):
+
+- **Same rule as the oracle in this setup**: \`least_connections\` is join-shortest-queue; \`least_load\` without telemetry is occupancy = in flight ÷ maxConcurrent (1), the lowest within 0.05; \`resource_aware\` without telemetry scores every node alike and divides by 1 + in flight; \`consistent_hash\` without an affinity key falls back to least_connections.
+- **\`latency_based\`** ranks by EWMA latency seen at the gateway (which includes the node's queue) × (1 + 0.5 × in flight), so it knows which nodes are slow: it sends less to the 4× node and, after the switch, almost nothing to the degraded one. Join-shortest-queue is speed-blind — it hands a call to the degraded node whenever its queue is the shortest, and that call takes 100 ms — so it is a good yardstick, not the best possible policy on unequal nodes.
+- **Load-blind**: \`round_robin\`, \`random\` and \`weighted_round_robin\` keep sending the degraded node its share (weighted_round_robin weighs by the declared performanceTier, which does not change when the node slows down), so its queue grows until calls time out and outlier detection ejects it; round robin and random also overload the 4× node from the start. \`pick_first\` sends everything to the first node. \`power_of_two\` sees queues but not speed, and compares only two random nodes.
+- **\`cost_aware\`** has no load term: every call goes to the node with the best performanceTier ÷ (costPerHour × EWMA execution time), and a node spills to the next only when it is full (maxConcurrent + queueSize in flight), which a node with a long queue never is. A node that has not run the function yet is priced at priorExecMs = 1000 ms, so whichever node runs first keeps winning against the untried ones: here \`slow\`, whose performanceTier ÷ costPerHour (0.25 ÷ 0.15) is the best before any history, so in **filter-off** every call queues there and times out.
+- **\`smart_adaptive\`** (target latency) learns each node's execution time, which the node measures from the moment the handler starts, so the wait in the node's queue is not in it; the latency target multiplies the prediction by (in flight ÷ slots + 1) — shortest expected delay — so it weighs both speed and queue. Its exploration bonus keeps sending a few calls to slow nodes.
+- **\`dynamic\`** runs smart_adaptive until the EWMA of call latency passes 500 ms, then latency_based until it falls below 450 ms; without telemetry it never picks resource_aware, and with no budget never cost_aware. Which one it ran at the end of each run is in results.json (\`strategyState\`).
+- **Errors** are calls that reached the 10 s timeout (DEADLINE_EXCEEDED). \`INTERNAL\` errors ("Received RST_STREAM with code 2 … Session closed with error code 2") come from the same pile-up: when about a thousand calls on one connection hit their deadline within seconds, the client resets each stream, Node's HTTP/2 server in the gateway takes that for a rapid-reset attack (nghttp2's stream-reset rate limit) and closes the whole connection, failing every other call on it.
+- With the soft filter (**defaults**), every strategy gets only idle nodes while there is one, which rescues the load-blind ones most of the time; they still misroute whenever every node is busy, and at this load that happens often enough to decide the p99.
+
+Raw figures per run (errors by code, share per node after the switch, mean service time each node measured, the gateway's ejection events, and what the strategy reported about itself at the end): \`bench/strategies/results.json\`.`,
+  );
+}
+
 // ---- main ------------------------------------------------------------------------------
 
-if (process.env.BENCH_CHART_ONLY === '1') {
-  // Redraws the chart from the last results.json without running anything.
-  const saved = JSON.parse(readFileSync(`${ROOT}/bench/strategies/results.json`, 'utf8')) as { scenarios: Record<string, RunResult[]> };
-  writeFileSync(`${ROOT}/bench/strategies/latency.svg`, await chart(saved.scenarios));
-  console.log('wrote bench/strategies/latency.svg from bench/strategies/results.json');
+if (process.env.BENCH_REPORT_ONLY === '1') {
+  // Redraws the chart and rewrites the BENCHMARKS.md section from the last results.json, running nothing.
+  const saved = JSON.parse(readFileSync(`${ROOT}/bench/strategies/results.json`, 'utf8')) as Saved;
+  await writeReport(saved.scenarios, saved.meta);
+  console.log('wrote bench/strategies/latency.svg and the strategies section of BENCHMARKS.md from bench/strategies/results.json');
   process.exit(0);
 }
 
@@ -547,72 +620,25 @@ const elapsedS = Math.round((Date.now() - started) / 1000);
 const codeAtEnd = routingCodeHash();
 if (codeAtEnd !== codeAtStart) console.log(`WARNING: the gateway's routing code changed while the benchmark ran (${codeAtStart} → ${codeAtEnd}); the runs do not all measure the same code`);
 
-const tables = Object.entries(results)
-  .map(([name, runs]) => `### ${name}: ${SCENARIO_DEFS.find((d) => d.name === name)!.what}\n\n${scenarioTable(runs)}`)
-  .join('\n\n');
-console.log(`\n${tables}\n`);
+console.log(`\n${tablesOf(results)}\n`);
 console.log(interpretation(results));
 
 if (WRITE) {
-  const svg = await chart(results);
-  writeFileSync(`${ROOT}/bench/strategies/latency.svg`, svg);
-  writeFileSync(
-    `${ROOT}/bench/strategies/results.json`,
-    `${JSON.stringify(
-      {
-        command: 'pnpm bench:strategies',
-        machine: machine(),
-        date: new Date().toISOString(),
-        routingCode: codeAtEnd === codeAtStart ? codeAtStart : `${codeAtStart} → ${codeAtEnd} (changed during the run)`,
-        params: { seconds: SECONDS, warmupS: WARMUP_S, baseMs: BASE_MS, load: LOAD, rate: RATE, capacity: CAPACITY, capacityAfterSwitch: CAPACITY_AFTER, slowdown: SLOWDOWN, timeoutMs: TIMEOUT_MS, seed: SEED },
-        nodes: NODES.map((n) => ({ ...n, serviceMs: BASE_MS * n.factor, performanceTier: 1 / n.factor })),
-        scenarios: results,
-      },
-      null,
-      2,
-    )}\n`,
-  );
-  const nodeTable = table(
-    ['node', 'service time ms', 'capacity calls/s', 'performanceTier', 'costPerHour', 'location'],
-    NODES.map((n) => [
-      n.id,
-      n.degrades ? `${BASE_MS * n.factor} → ${BASE_MS * n.factor * SLOWDOWN}` : BASE_MS * n.factor,
-      n.degrades ? `${ms(1000 / (BASE_MS * n.factor))} → ${ms(1000 / (BASE_MS * n.factor * SLOWDOWN))}` : ms(1000 / (BASE_MS * n.factor)),
-      (1 / n.factor).toString(),
-      n.cost,
-      n.location,
-    ]),
-  );
-  writeSection(
-    'strategies',
-    `## Load-balancing strategies (\`pnpm bench:strategies\`)
-
-Which strategy keeps tail latency low on an uneven cluster, one node of which slows down. Six compute nodes, each its own process with **one worker and a local FIFO queue** (\`maxConcurrent: 1\`, \`queueSize: 100000\`, so calls queue on the node and the gateway never sees a node as full); a call holds the worker for its service time × U(0.9, 1.1) (a timer, not CPU work) and returns the node's id. \`degrading\` turns ${SLOWDOWN}× slower in the middle of every measured window (a command on its stdin; calls already queued there run slow too). Nodes declare \`performanceTier\` = 1 / slowdown factor, a \`costPerHour\` (faster is pricier) and a \`location\` label; they send **no telemetry** (\`telemetry: false\`): all seven processes share this machine, so CPU and memory figures would be the same machine-wide numbers for every node and say nothing about any one of them.
-
-${nodeTable}
-
-Capacity Σ 1/service time = ${CAPACITY.toFixed(1)} calls/s (${CAPACITY_AFTER.toFixed(1)} after the switch). Open-loop Poisson arrivals at ${RATE.toFixed(1)} calls/s (${Math.round(LOAD * 100)} % of the initial capacity, ${Math.round((100 * RATE) / CAPACITY_AFTER)} % of what is left after the switch), the same seeded sequence for every strategy; a call is issued when it is due, whether or not earlier calls have answered, and its latency runs from its scheduled arrival to its answer. Each strategy gets a fresh cluster (gateway with \`slowStartMs: 0\` and 6 nodes registered in the order above, so nothing one strategy taught the gateway leaks into the next), ${WARMUP_S} s of warm-up (not recorded), ${SECONDS} s measured (switch at ${SECONDS / 2} s), then a drain until every call has answered. Call timeout ${TIMEOUT_MS / 1000} s; a failed call counts as at least ${TIMEOUT_MS / 1000} s in the percentiles. calls/s = successful calls ÷ (time from the start of the window to the last answer), so a backlog that drains late lowers it. Baselines in the same run: **round_robin** and **oracle_jsq**, a strategy registered in the gateway's process that sends each call to the provider with the fewest calls in flight as counted exactly at the gateway (join-shortest-queue; ties at random). "target" = p99 within 1.2× of the oracle's and at most 1/5 of round robin's. Share % is over successful calls. Machine: ${machine()}, shared with other work while it ran (${elapsedS} s in all); every process of the run is on it.
-
-Two scenarios, because the gateway's router has a soft filter in front of every strategy (\`routing/router.ts\`, \`health/health-monitor.ts\`): a node whose load — the larger of its CPU figure and the share of its call slots in use — is at or above \`availableThreshold\` (0.9) is left out while any other node is below it. With \`maxConcurrent: 1\`, one call in flight makes a node "loaded", so in **defaults** every strategy only chooses among idle nodes whenever there is one, and it decides alone only when every node is busy. **filter-off** sets \`availableThreshold: Infinity\`, so the strategy alone decides, which is what the strategy comparison is about.
-
-${tables}
-
-![p50, p99 and p99.9 latency per strategy, log scale, sorted by p99; dashed lines at 1.2 × the oracle's p99 and at round robin's p99 ÷ 5](bench/strategies/latency.svg)
-
-${interpretation(results)}
-
-Why, from the code (the mechanisms do not change from run to run; the figures above do, by tens of percent at p99, because the machine is shared — the four strategies that apply the oracle's own rule here show how much):
-
-- **Same rule as the oracle in this setup**: \`least_connections\` is join-shortest-queue; \`least_load\` without telemetry is occupancy = in flight ÷ maxConcurrent (1), the lowest within 0.05; \`resource_aware\` without telemetry scores every node alike and divides by 1 + in flight; \`consistent_hash\` without an affinity key falls back to least_connections.
-- **\`latency_based\`** ranks by EWMA latency seen at the gateway (which includes the node's queue) × (1 + 0.5 × in flight), so it knows which nodes are slow: it sends less to the 4× node and, after the switch, almost nothing to the degraded one. Join-shortest-queue is speed-blind — it hands a call to the degraded node whenever its queue is the shortest, and that call takes 100 ms — so it is a good yardstick, not the best possible policy on unequal nodes.
-- **Load-blind**: \`round_robin\`, \`random\` and \`weighted_round_robin\` keep sending the degraded node its share (weighted_round_robin weighs by the declared performanceTier, which does not change when the node slows down), so its queue grows until calls time out and outlier detection ejects it; round robin and random also overload the 4× node from the start. \`pick_first\` sends everything to the first node. \`power_of_two\` sees queues but not speed, and compares only two random nodes.
-- **\`cost_aware\`** has no load term: every call goes to the node with the best performanceTier ÷ (costPerHour × EWMA execution time), and a node spills to the next only when it is full (maxConcurrent + queueSize in flight), which a node with a long queue never is. A node that has not run the function yet is priced at priorExecMs = 1000 ms, so whichever node runs first keeps winning against the untried ones.
-- **\`smart_adaptive\`** (target latency) learns each node's execution time, which the node measures from the moment the handler starts, so the wait in the node's queue is not in it; the latency target multiplies the prediction by (in flight ÷ slots + 1) — shortest expected delay — so it weighs both speed and queue (an earlier version used the prediction alone and piled every call onto the fastest nodes). Its exploration bonus keeps sending a few calls to slow nodes.
-- **\`dynamic\`** runs smart_adaptive until the EWMA of call latency passes 500 ms, then latency_based until it falls below 450 ms: it pays the smart_adaptive backlog before every switch. Without telemetry it never picks resource_aware, and with no budget never cost_aware.
-- With the soft filter (**defaults**), every strategy gets only idle nodes while there is one, which rescues the load-blind ones most of the time; they still misroute whenever every node is busy, and at this load that happens often enough to decide the p99.
-
-Raw figures per run (errors by code, share per node after the switch, mean service time each node measured, the gateway's ejection events, and what the strategy reported about itself at the end): \`bench/strategies/results.json\`.`,
-  );
+  const meta: Meta = {
+    machine: machine(),
+    date: new Date().toISOString(),
+    elapsedS,
+    routingCode: codeAtEnd === codeAtStart ? codeAtStart : `${codeAtStart} → ${codeAtEnd} (changed during the run)`,
+  };
+  const saved: Saved = {
+    command: 'pnpm bench:strategies',
+    meta,
+    params: { seconds: SECONDS, warmupS: WARMUP_S, baseMs: BASE_MS, load: LOAD, rate: RATE, capacity: CAPACITY, capacityAfterSwitch: CAPACITY_AFTER, slowdown: SLOWDOWN, timeoutMs: TIMEOUT_MS, seed: SEED },
+    nodes: NODES.map((n) => ({ ...n, serviceMs: BASE_MS * n.factor, performanceTier: 1 / n.factor })),
+    scenarios: results,
+  };
+  writeFileSync(`${ROOT}/bench/strategies/results.json`, `${JSON.stringify(saved, null, 2)}\n`);
+  await writeReport(results, meta);
   console.log('wrote BENCHMARKS.md (section strategies), bench/strategies/latency.svg, bench/strategies/results.json');
 }
 process.exit(0);

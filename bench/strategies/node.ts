@@ -45,6 +45,7 @@ function makeNode(gateway: string): ComputeNode {
   );
   return n;
 }
+
 let running: ComputeNode | undefined;
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {

@@ -7,7 +7,10 @@ export interface NodeInfo {
   state: string;
   healthy: boolean;
   available: boolean;
+  /** Machine load from telemetry: max of CPU and GPU utilisation, 0..1. */
   load: number;
+  /** Share of declared call slots in use, 0..1. */
+  occupancy: number;
   reason: string;
   lastSeenMsAgo: number;
   rttMs?: number;

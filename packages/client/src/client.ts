@@ -3,6 +3,8 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   Cancelled,
+  DEADLINE_GRACE_METADATA_KEY,
+  DEADLINE_GRACE_MS,
   DEFAULT_MAX_PAYLOAD_BYTES,
   ENVELOPE_SLACK_BYTES,
   GatewayService,
@@ -142,7 +144,11 @@ export class Client {
     const callOptions: grpc.CallOptions = {};
     let deadline = o.deadline === undefined ? Infinity : +o.deadline;
     if (o.timeout !== undefined) deadline = Math.min(deadline, Date.now() + o.timeout);
-    if (Number.isFinite(deadline)) callOptions.deadline = deadline;
+    if (Number.isFinite(deadline)) {
+      // The gateway ends the call at `deadline`; grpc-js's own timer is only the backstop.
+      callOptions.deadline = deadline + DEADLINE_GRACE_MS;
+      metadata.set(DEADLINE_GRACE_METADATA_KEY, String(DEADLINE_GRACE_MS));
+    }
     return { metadata, callOptions };
   }
 

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import {
+  DEADLINE_GRACE_METADATA_KEY,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_LEASE_MS,
   DEFAULT_MAX_PAYLOAD_BYTES,
@@ -61,6 +62,14 @@ export const DEFAULT_CALL_TIMEOUT_MS = 300_000;
 export const DEFAULT_RETRY_COUNT = 2;
 /** The embedded metrics database, relative to the working directory. */
 export const DEFAULT_METRICS_PATH = 'easyremote-metrics.db';
+/**
+ * For callers that name no deadline grace (plain gRPC clients), the gateway ends a call
+ * this long before their deadline (5% of the time left, 5 to 50 ms), so that usually its
+ * DEADLINE_EXCEEDED closes the stream before the client resets it (see DEADLINE_GRACE_MS).
+ */
+export const DEADLINE_MARGIN = { share: 0.05, minMs: 5, maxMs: 50 } as const;
+/** The most deadline grace a caller may claim. */
+const MAX_DEADLINE_GRACE_MS = 5_000;
 /** How often alerts are evaluated. */
 export const DEFAULT_ALERT_INTERVAL_MS = 10_000;
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
@@ -459,7 +468,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const callerDeadline = call.getDeadline();
     const callerMs = callerDeadline instanceof Date ? callerDeadline.getTime() : callerDeadline;
     const ownMs = now + (entry.config.timeoutMs || this.defaultTimeoutMs);
-    const deadline = Number.isFinite(callerMs) ? Math.min(callerMs, ownMs) : ownMs;
+    const graceHeader = call.metadata.get(DEADLINE_GRACE_METADATA_KEY)[0];
+    const grace = typeof graceHeader === 'string' ? Math.min(MAX_DEADLINE_GRACE_MS, Math.max(0, Number(graceHeader) || 0)) : 0;
+    const margin = grace > 0 ? grace : Math.min(DEADLINE_MARGIN.maxMs, Math.max(DEADLINE_MARGIN.minMs, DEADLINE_MARGIN.share * (callerMs - now)), (callerMs - now) / 2);
+    const deadline = Number.isFinite(callerMs) ? Math.min(callerMs - margin, ownMs) : ownMs;
     const cacheable = !streaming && entry.config.cacheable && entry.config.cacheTtlMs > 0 && !req.options?.noCache;
     return new PendingCall(this.nextCallId++, entry, req.args, req.options, callerMetadata(call.metadata), deadline, streaming, wantProgress, makeSink(cacheable), arrivedAt, call.getPeer());
   }

@@ -121,6 +121,9 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
       ...KEEPALIVE_OPTIONS,
       'grpc.max_receive_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
       'grpc.max_send_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
+      // The node's stream gets a connection of its own, never shared with a client in the same
+      // process: a client's burst of cancellations must not take the node's stream down with it.
+      'grpc.use_local_subchannel_pool': 1,
       // Reconnects are ours (with backoff); do not let the channel hold calls while down.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1000,
@@ -248,7 +251,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
         this.emit('error', err as Error);
       }
     });
-    stream.on('error', () => this.onDisconnected(stream, 'stream error'));
+    stream.on('error', (err: Error) => this.onDisconnected(stream, `stream error: ${err.message}`));
     stream.on('end', () => this.onDisconnected(stream, 'gateway closed the stream'));
     stream.on('close', () => this.onDisconnected(stream, 'stream closed'));
     this.sendRegister();

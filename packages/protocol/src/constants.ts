@@ -27,3 +27,13 @@ export const KEEPALIVE_OPTIONS = {
   'grpc.keepalive_permit_without_calls': 1,
   'grpc.http2.max_pings_without_data': 0,
 } as const;
+
+/**
+ * Our client sets its gRPC deadline this much after the call's real deadline and names
+ * the grace in metadata; the gateway subtracts it and ends the call at the real deadline
+ * itself. The server closing the stream, rather than the client resetting it, matters
+ * under overload: a burst of client resets (a thousand calls timing out together) trips
+ * HTTP/2 rapid-reset protection, which closes the connection and every call on it.
+ */
+export const DEADLINE_GRACE_MS = 1000;
+export const DEADLINE_GRACE_METADATA_KEY = 'x-easyremote-deadline-grace-ms';

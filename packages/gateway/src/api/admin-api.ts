@@ -93,7 +93,7 @@ export class AdminApi {
     const stats = windowMs !== undefined ? this.gw.metrics.store?.statistics(this.since(windowMs)) : undefined;
     const strategies = new Set([...this.gw.registry.functions.values()].map((f) => f.config.strategy));
     return {
-      nodes: this.gw.nodes().map((n) => ({ nodeId: n.nodeId, utilisation: n.load, healthy: n.healthy })),
+      nodes: this.gw.nodes().map((n) => ({ nodeId: n.nodeId, utilisation: Math.max(n.load, n.occupancy), healthy: n.healthy })),
       averageLatencyMs: stats ? stats.summary.avgTotalMs : live.avgMs,
       ...(strategies.size === 1 ? { currentStrategy: [...strategies][0]! } : {}),
     };

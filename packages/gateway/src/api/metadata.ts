@@ -4,7 +4,7 @@ const EMPTY: Record<string, string> = Object.freeze({}) as Record<string, string
 
 /** Transport headers and credentials never reach a handler. */
 function isPrivate(key: string): boolean {
-  return key.startsWith('grpc-') || key.startsWith(':') || key === 'authorization' || key === 'user-agent' || key === 'content-type' || key === 'te' || key.endsWith('-bin');
+  return key.startsWith('grpc-') || key === 'x-easyremote-deadline-grace-ms' || key.startsWith(':') || key === 'authorization' || key === 'user-agent' || key === 'content-type' || key === 'te' || key.endsWith('-bin');
 }
 
 /** The caller's string metadata, as handlers see it. */

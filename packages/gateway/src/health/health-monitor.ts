@@ -14,10 +14,12 @@ export interface NodeHealth {
   state: string;
   /** Lease alive, not draining, and not ejected for every function it serves. */
   healthy: boolean;
-  /** Healthy and load under the threshold. */
+  /** Healthy and machine load under the threshold. */
   available: boolean;
-  /** 0..1: the larger of CPU utilisation and the share of its call slots in use. */
+  /** 0..1: the machine's load from telemetry, the larger of CPU and average GPU utilisation (0 without telemetry). */
   load: number;
+  /** 0..1: share of its declared call slots in use at the gateway (0 when any function is unlimited). */
+  occupancy: number;
   /** Why not healthy / available; '' when both. */
   reason: string;
   lastSeenMsAgo: number;
@@ -54,16 +56,28 @@ export class NodeHealthMonitor {
     return this.leaseAlive(provider.session) && this.detector.isRoutable(provider.session.nodeId, functionName);
   }
 
-  /** Soft filter: providers whose node is loaded beyond the threshold, while others are not. */
+  /**
+   * Soft filter: the machine is busy with other work (CPU or GPU near saturation), so
+   * strategies steer away while other nodes have headroom. Queues are not counted here:
+   * with maxConcurrent 1 one call would make a node "loaded", and weighing queues against
+   * speed is what the strategies do (the strategies benchmark showed counting them here
+   * forced idle slow nodes over fast ones with a short queue).
+   */
   available(provider: Provider): boolean {
     return this.load(provider.session) < this.threshold;
   }
 
   /** O(1): runs per candidate on every call. */
   load(session: NodeSession): number {
-    const cpu = session.telemetry ? session.telemetry.cpuPercent / 100 : 0;
+    const t = session.telemetry;
+    if (t === undefined) return 0;
+    const gpu = t.gpus.length === 0 ? 0 : t.gpus.reduce((sum, g) => sum + g.utilizationPercent, 0) / (100 * t.gpus.length);
+    return Math.max(t.cpuPercent / 100, gpu);
+  }
+
+  occupancy(session: NodeSession): number {
     const slots = session.slotCapacity;
-    return Math.max(cpu, slots > 0 ? Math.min(1, session.inFlight / slots) : 0);
+    return slots > 0 ? Math.min(1, session.inFlight / slots) : 0;
   }
 
   health(session: NodeSession): NodeHealth {
@@ -83,6 +97,7 @@ export class NodeHealthMonitor {
       healthy,
       available: healthy && load < this.threshold,
       load,
+      occupancy: this.occupancy(session),
       reason: reasons.join('; '),
       lastSeenMsAgo: Math.round(now - session.lastSeen),
       rttMs: session.rttMs,

@@ -1,4 +1,5 @@
 import { BudgetExceeded } from '@easyremote/protocol';
+import { concurrencySlots } from './least-load.js';
 import { pickRandom } from './random.js';
 import type { Candidate, SelectContext, Strategy } from './strategy.js';
 
@@ -22,13 +23,18 @@ export function costPerHourOf(c: Candidate): number {
 /**
  * Best performance per cost within the budget (seed 002):
  *
- *   cost  = costPerHour × (history.ewmaExecMs, else priorExecMs) / 3 600 000
- *   ratio = performanceTier / cost          (free nodes: cost floored at 1e-12)
+ *   duration = history.ewmaExecMs, else the mean of the candidates that have one,
+ *              else priorExecMs (an untried node is assumed typical, so it gets tried)
+ *   cost     = costPerHour × duration / 3 600 000          (what one call costs)
+ *   ratio    = performanceTier / (cost × (inFlight / slots + 1))
  *
- * Nodes whose cost exceeds maxCost are ineligible; when that leaves none, BudgetExceeded
- * is thrown rather than returning none, because a fallback strategy would ignore the
- * budget and spend the money anyway. Equal ratios go to the node with fewer calls in
- * flight, so the cheapest capacity fills first and then the next cheapest.
+ * The queue term is what makes it usable under load: without it every call goes to the
+ * single best-ratio node until its queue, which costs nothing, times calls out (the
+ * strategies benchmark showed exactly that). With it the cheapest capacity fills first
+ * and work spills to the next cheapest as the queue grows. Free nodes: cost floored at
+ * 1e-12. Nodes whose cost exceeds maxCost are ineligible; when that leaves none,
+ * BudgetExceeded is thrown rather than returning none, because a fallback strategy would
+ * ignore the budget and spend the money anyway. Equal ratios go to fewer calls in flight.
  */
 export class CostAwareStrategy implements Strategy {
   readonly name = 'cost_aware';
@@ -40,15 +46,17 @@ export class CostAwareStrategy implements Strategy {
     this.maxCost = options.maxCost;
   }
 
-  estimatedCost(c: Candidate): number {
-    const durationMs = c.history.ewmaExecMs > 0 ? c.history.ewmaExecMs : this.priorExecMs;
+  estimatedCost(c: Candidate, priorMs = this.priorExecMs): number {
+    const durationMs = c.history.ewmaExecMs > 0 ? c.history.ewmaExecMs : priorMs;
     return (costPerHourOf(c) * durationMs) / MS_PER_HOUR;
   }
 
   select(candidates: readonly Candidate[], context: SelectContext): Candidate | undefined {
     if (candidates.length === 0) return undefined;
     const maxCost = context.preferences.maxCost ?? this.maxCost;
-    const priced = candidates.map((c) => ({ c, cost: this.estimatedCost(c) }));
+    const known = candidates.filter((c) => c.history.ewmaExecMs > 0);
+    const prior = known.length > 0 ? known.reduce((sum, c) => sum + c.history.ewmaExecMs, 0) / known.length : this.priorExecMs;
+    const priced = candidates.map((c) => ({ c, cost: this.estimatedCost(c, prior) }));
     const eligible = maxCost === undefined ? priced : priced.filter((e) => e.cost <= maxCost);
     if (eligible.length === 0) {
       const cheapest = Math.min(...priced.map((e) => e.cost));
@@ -57,7 +65,7 @@ export class CostAwareStrategy implements Strategy {
       );
     }
     const ratio = (e: { c: Candidate; cost: number }) =>
-      (e.c.performanceTier > 0 ? e.c.performanceTier : 1) / Math.max(e.cost, MIN_COST);
+      (e.c.performanceTier > 0 ? e.c.performanceTier : 1) / (Math.max(e.cost, MIN_COST) * (e.c.inFlight / concurrencySlots(e.c) + 1));
     const bestRatio = Math.max(...eligible.map(ratio));
     const best = eligible.filter((e) => ratio(e) === bestRatio);
     const fewest = Math.min(...best.map((e) => e.c.inFlight));

@@ -151,4 +151,19 @@ describe('cost_aware', () => {
     ];
     expect(tally(new CostAwareStrategy(), free, context(), 10).get('free-high-idle')).toBe(10);
   });
+
+  it('spills to the next best value as the best node queues up', () => {
+    const s = new CostAwareStrategy();
+    // mid (ratio 667) with one slot: at 1 in flight its ratio halves to 333, below budget's 500.
+    const queued = list.map((c) => (c.nodeId === 'mid' ? { ...c, maxConcurrent: 1, inFlight: 1 } : { ...c, maxConcurrent: 1 }));
+    expect(s.select(queued, context())!.nodeId).toBe('budget');
+    const idle = list.map((c) => ({ ...c, maxConcurrent: 1 }));
+    expect(s.select(idle, context())!.nodeId).toBe('mid');
+  });
+
+  it('assumes an untried node is typical (the mean of the others), so it gets tried', () => {
+    const s = new CostAwareStrategy({ priorExecMs: 1_000_000 });
+    const fresh = candidate({ nodeId: 'fresh', costPerHour: 3.6, performanceTier: 2 }); // 2 / (3.6 × 1500 / 3.6e6) = 1333
+    expect(s.select([...list, fresh], context())!.nodeId).toBe('fresh');
+  });
 });
