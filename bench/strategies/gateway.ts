@@ -5,6 +5,7 @@
 // `work` reports about itself); the process exits when stdin closes.
 import { createInterface } from 'node:readline';
 import { Gateway, registerStrategy, type Candidate, type SelectContext } from '@easyremote/gateway';
+import { mulberry32 } from '../lib.js';
 
 registerStrategy('oracle_jsq', () => ({
   name: 'oracle_jsq',
@@ -24,6 +25,7 @@ const gw = new Gateway({
   host: '127.0.0.1',
   log: () => undefined,
   slowStartMs: 0,
+  metrics: { path: ':memory:' },
   defaultStrategy: strategy,
   ...(threshold !== undefined ? { availableThreshold: threshold } : {}),
   random: mulberry32(Number(process.env.SEED ?? 7)),
@@ -46,14 +48,3 @@ lines.on('close', () => {
   setTimeout(() => process.exit(0), 1500).unref();
 });
 
-/** Small seeded PRNG (uniform in [0, 1)), so tie-breaks repeat from run to run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -14,11 +14,11 @@
 // the middle of the measured window, then a drain until every call has answered.
 //
 // Scenarios: `defaults` is the gateway as shipped; `filter-off` sets availableThreshold to
-// Infinity, which disables the router's soft filter (see the report) so that only the
-// strategy decides where a call goes.
+// Infinity, which disables the router's availability filter (it acts on telemetry only,
+// and these nodes send none, so the two are the same here unless nodes send telemetry).
 //
 // Env: BENCH_SECONDS (8), BENCH_WARMUP (1), BENCH_BASE_MS (10), BENCH_LOAD (0.7),
-// BENCH_SEED (2024), BENCH_SCENARIOS (defaults,filter-off), BENCH_STRATEGIES (all),
+// BENCH_SEED (2024), BENCH_SCENARIOS (defaults; add filter-off to disable the availability filter), BENCH_STRATEGIES (all),
 // BENCH_NO_WRITE=1 (print only; leave BENCHMARKS.md, results.json and the chart alone),
 // BENCH_REPORT_ONLY=1 (redraw latency.svg and the BENCHMARKS.md section from results.json, run nothing),
 // BENCH_DUMP=<dir> (also write every call of every run there, for debugging).
@@ -30,7 +30,7 @@ import { createInterface } from 'node:readline';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { Client } from '@easyremote/client';
-import { ROOT, machine, percentile, table, writeSection } from '../lib.js';
+import { ROOT, machine, mulberry32, percentile, table, writeSection } from '../lib.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 1);
@@ -91,10 +91,10 @@ interface Scenario {
   what: string;
 }
 const SCENARIO_DEFS: Scenario[] = [
-  { name: 'defaults', what: 'gateway defaults (availableThreshold 0.9: the soft filter is on)' },
-  { name: 'filter-off', threshold: 'Infinity', what: 'availableThreshold = Infinity: the soft filter is off, the strategy alone decides' },
+  { name: 'defaults', what: 'gateway defaults' },
+  { name: 'filter-off', threshold: 'Infinity', what: 'availableThreshold = Infinity: the availability filter is off' },
 ];
-const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'defaults,filter-off').split(',').map((name) => {
+const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'defaults').split(',').map((name) => {
   const s = SCENARIO_DEFS.find((d) => d.name === name.trim());
   if (!s) throw new Error(`unknown scenario ${name}; known: ${SCENARIO_DEFS.map((d) => d.name).join(', ')}`);
   return s;
@@ -215,16 +215,6 @@ interface RunResult {
   attempts: number;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function runOne(strategy: string, scenario: Scenario): Promise<Omit<RunResult, 'attempts'>> {
   const gateway = new Child('bench/strategies/gateway.ts', {
@@ -545,7 +535,7 @@ ${nodeTable}
 
 Capacity Σ 1/service time = ${CAPACITY.toFixed(1)} calls/s (${CAPACITY_AFTER.toFixed(1)} after the switch). Open-loop Poisson arrivals at ${RATE.toFixed(1)} calls/s (${Math.round(LOAD * 100)} % of the initial capacity, ${Math.round((100 * RATE) / CAPACITY_AFTER)} % of what is left after the switch), the same seeded sequence for every strategy; a call is issued when it is due, whether or not earlier calls have answered, and its latency runs from its scheduled arrival to its answer. Each strategy gets a fresh cluster (gateway with \`slowStartMs: 0\` and 6 nodes registered in the order above, so nothing one strategy taught the gateway leaks into the next), ${WARMUP_S} s of warm-up (not recorded), ${SECONDS} s measured (switch at ${SECONDS / 2} s), then a drain until every call has answered. Call timeout ${TIMEOUT_MS / 1000} s; a failed call counts as at least ${TIMEOUT_MS / 1000} s in the percentiles. calls/s = successful calls ÷ (time from the start of the window to the last answer), so a backlog that drains late lowers it. Baselines in the same run: **round_robin** and **oracle_jsq**, a strategy registered in the gateway's process that sends each call to the provider with the fewest calls in flight as counted exactly at the gateway (join-shortest-queue; ties at random). "target" = p99 within 1.2× of the oracle's and at most 1/5 of round robin's. Share % is over successful calls. Machine: ${meta.machine}, shared with other work while it ran (${meta.elapsedS} s in all, ${meta.date.slice(0, 10)}); every process of the run is on it.
 
-Two scenarios, because the gateway's router has a soft filter in front of every strategy (\`routing/router.ts\`, \`health/health-monitor.ts\`): a node whose load — the larger of its CPU figure and the share of its call slots in use — is at or above \`availableThreshold\` (0.9) is left out while any other node is below it. With \`maxConcurrent: 1\`, one call in flight makes a node "loaded", so in **defaults** every strategy only chooses among idle nodes whenever there is one, and it decides alone only when every node is busy. **filter-off** sets \`availableThreshold: Infinity\`, so the strategy alone decides, which is what the strategy comparison is about.
+The router's availability filter (\`availableThreshold\`, \`health/health-monitor.ts\`) acts on machine load from telemetry (CPU and GPU utilisation) only; these nodes send none, so each strategy decides alone. (\`BENCH_SCENARIOS=defaults,filter-off\` also runs the same cluster with the filter disabled, which matters only for nodes that send telemetry.)
 
 ${tablesOf(results)}
 
@@ -558,11 +548,10 @@ Why, from the code (the mechanisms do not change from run to run; the figures ab
 - **Same rule as the oracle in this setup**: \`least_connections\` is join-shortest-queue; \`least_load\` without telemetry is occupancy = in flight ÷ maxConcurrent (1), the lowest within 0.05; \`resource_aware\` without telemetry scores every node alike and divides by 1 + in flight; \`consistent_hash\` without an affinity key falls back to least_connections.
 - **\`latency_based\`** ranks by EWMA latency seen at the gateway (which includes the node's queue) × (1 + 0.5 × in flight), so it knows which nodes are slow: it sends less to the 4× node and, after the switch, almost nothing to the degraded one. Join-shortest-queue is speed-blind — it hands a call to the degraded node whenever its queue is the shortest, and that call takes 100 ms — so it is a good yardstick, not the best possible policy on unequal nodes.
 - **Load-blind**: \`round_robin\`, \`random\` and \`weighted_round_robin\` keep sending the degraded node its share (weighted_round_robin weighs by the declared performanceTier, which does not change when the node slows down), so its queue grows until calls time out and outlier detection ejects it; round robin and random also overload the 4× node from the start. \`pick_first\` sends everything to the first node. \`power_of_two\` sees queues but not speed, and compares only two random nodes.
-- **\`cost_aware\`** has no load term: every call goes to the node with the best performanceTier ÷ (costPerHour × EWMA execution time), and a node spills to the next only when it is full (maxConcurrent + queueSize in flight), which a node with a long queue never is. A node that has not run the function yet is priced at priorExecMs = 1000 ms, so whichever node runs first keeps winning against the untried ones: here \`slow\`, whose performanceTier ÷ costPerHour (0.25 ÷ 0.15) is the best before any history, so in **filter-off** every call queues there and times out.
+- **\`cost_aware\`** picks the best performanceTier ÷ (per-call cost × (in flight ÷ slots + 1)): the cheapest capacity fills first and work spills to the next best value as queues grow. It optimises money, not latency, so it keeps the expensive fast nodes less busy than a latency strategy would. (Its first version had no queue term and priced untried nodes at 1 s, so every call queued on the first node it tried; this benchmark showed it, and the queue term and a "typical node" prior for untried nodes fixed it.)
 - **\`smart_adaptive\`** (target latency) learns each node's execution time, which the node measures from the moment the handler starts, so the wait in the node's queue is not in it; the latency target multiplies the prediction by (in flight ÷ slots + 1) — shortest expected delay — so it weighs both speed and queue. Its exploration bonus keeps sending a few calls to slow nodes.
 - **\`dynamic\`** runs smart_adaptive until the EWMA of call latency passes 500 ms, then latency_based until it falls below 450 ms; without telemetry it never picks resource_aware, and with no budget never cost_aware. Which one it ran at the end of each run is in results.json (\`strategyState\`).
-- **Errors** are calls that reached the 10 s timeout (DEADLINE_EXCEEDED). \`INTERNAL\` errors ("Received RST_STREAM with code 2 … Session closed with error code 2") come from the same pile-up: when about a thousand calls on one connection hit their deadline within seconds, the client resets each stream, Node's HTTP/2 server in the gateway takes that for a rapid-reset attack (nghttp2's stream-reset rate limit) and closes the whole connection, failing every other call on it.
-- With the soft filter (**defaults**), every strategy gets only idle nodes while there is one, which rescues the load-blind ones most of the time; they still misroute whenever every node is busy, and at this load that happens often enough to decide the p99.
+- **Errors** are calls that reached the 10 s timeout (DEADLINE_EXCEEDED). The gateway ends such calls itself at the caller's deadline (the client gives grpc-js a later backstop deadline and names the grace in metadata), so even a thousand calls timing out together close their streams from the server side; client-side resets in such numbers would trip HTTP/2 rapid-reset protection and close the whole connection, as a first version of this benchmark showed.
 
 Raw figures per run (errors by code, share per node after the switch, mean service time each node measured, the gateway's ejection events, and what the strategy reported about itself at the end): \`bench/strategies/results.json\`.`,
   );

@@ -8,6 +8,7 @@
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { ComputeNode, currentCall } from '@easyremote/node';
+import { mulberry32 } from '../lib.js';
 
 const nodeId = process.env.NODE_ID!;
 const factor = Number(process.env.FACTOR ?? 1);
@@ -70,14 +71,3 @@ lines.on('close', () => {
 });
 console.log('loaded');
 
-/** Small seeded PRNG (uniform in [0, 1)). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
