@@ -46,6 +46,17 @@ async function tally(_client: DynamicClient, n: number, call: () => PromiseLike<
 }
 
 describe('strategy selection', () => {
+  it('ships smart_adaptive as the default strategy (chosen from bench/strategies)', async () => {
+    const { Gateway } = await import('@easyremote/gateway');
+    const gw = new Gateway({ port: 0, log: () => undefined, metrics: false });
+    await gw.start();
+    const node = await startNode(gw.address, whoami()('solo'), { nodeId: 'solo', telemetry: false });
+    const client = connect(gw.address);
+    cleanups.push(() => gw.stop(), () => node.stop(), () => client.close());
+    expect(await client.who()).toBe('solo');
+    expect(gw.api.functions().find((f) => f.name === 'who')!.config.strategy).toBe('smart_adaptive');
+  });
+
   it('a per-call strategy override takes effect (and is recorded)', async () => {
     const { gw, client } = await cluster({}, [{ id: 'a', fns: whoami() }, { id: 'b', fns: whoami() }, { id: 'c', fns: whoami() }]);
     expect(Object.keys(await tally(client, 9, () => client.who()))).toHaveLength(3); // round robin by default
@@ -55,6 +66,17 @@ describe('strategy selection', () => {
     const strategies = gw.metrics.store!.queryCalls({ limit: 100 }).map((r) => r.strategy);
     expect(strategies.filter((s) => s === 'pick_first')).toHaveLength(9);
     await expect(client.call('who', [], { strategy: 'no_such_strategy' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/unknown load-balancing strategy "no_such_strategy"/) });
+  });
+
+  it('the fallback strategy runs when the strategy finds no node; without one the caller is told which', async () => {
+    const lb = { strategy: 'latency_based', fallbackStrategy: 'pick_first' };
+    const { gw, client } = await cluster({}, [{ id: 'a', fns: whoami({ loadBalancing: lb }) }, { id: 'b', fns: whoami({ loadBalancing: lb }) }]);
+    // maxLatency far below any node's latency: latency_based finds none, pick_first answers.
+    expect(await tally(client, 4, () => client.call('who', [], { maxLatency: 1e-6 }))).toEqual({ a: 4 });
+    gw.metrics.store!.flush();
+    expect(gw.metrics.store!.queryCalls({ limit: 4 }).map((r) => r.strategy)).toEqual(Array(4).fill('pick_first'));
+    const err = await client.call('who', [], { maxLatency: 1e-6, fallbackStrategy: 'latency_based' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'NoNodeAvailable', message: expect.stringMatching(/strategy latency_based and fallback latency_based found no node for who among 2/) });
   });
 
   it('consistent_hash keeps an affinity key on one node', async () => {

@@ -37,7 +37,8 @@ function makeNode(i: number): ComputeNode {
     labels: { zone: `zone-${i % 4}` },
     // grpc-js shares a subchannel (one HTTP/2 connection) among channels with equal
     // options to one address; a local pool per channel forces a connection per node.
-    channelOptions: SEPARATE ? { 'grpc.use_local_subchannel_pool': 1 } : {},
+    // ComputeNode gives each node its own connection; 'shared' mode undoes that to compare.
+    channelOptions: { 'grpc.use_local_subchannel_pool': SEPARATE ? 1 : 0 },
   });
   for (const name of FUNCTIONS) node.register(name, async () => null, { maxConcurrent: 8 });
   node.on('registered', () => stats.registered++);

@@ -7,7 +7,8 @@ import { createStrategy } from '../strategies/registry.js';
 import { Provider } from './provider.js';
 import type { NodeSession } from './node-session.js';
 
-export const DEFAULT_STRATEGY = 'round_robin';
+/** Chosen from bench/strategies: see the README, "Choosing the default". */
+export const DEFAULT_STRATEGY = 'smart_adaptive';
 
 export interface HealthCheckConfig {
   /** Outlier ejection applies to this function (default true). */

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { InvalidArgument, type FunctionSpec } from '@easyremote/protocol';
 import { hasStrategy, strategyNames } from '../strategies/registry.js';
 import { parseRequirements } from '../routing/requirements.js';
-import { FunctionEntry, type ConfigDefaults, type FunctionConfigOverride } from './function-entry.js';
+import { DEFAULT_STRATEGY, FunctionEntry, type ConfigDefaults, type FunctionConfigOverride } from './function-entry.js';
 import type { NodeSession } from './node-session.js';
 
 const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$/;
@@ -24,7 +24,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   constructor(
     private readonly overrides: Record<string, FunctionConfigOverride> = {},
-    private readonly defaults: ConfigDefaults = { strategy: 'round_robin', retryCount: 2 },
+    private readonly defaults: ConfigDefaults = { strategy: DEFAULT_STRATEGY, retryCount: 2 },
   ) {
     super();
   }
