@@ -310,7 +310,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.boundPort = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(`${hostPart}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
-    this.sweepTimer = setInterval(() => this.sweep(), Math.max(50, Math.min(this.heartbeatMs, this.leaseMs / 4)));
+    // Half the heartbeat, so pings go out once per heartbeat; a quarter lease at most, for lease precision.
+    this.sweepTimer = setInterval(() => this.sweep(), Math.max(25, Math.min(this.heartbeatMs / 2, this.leaseMs / 4)));
     this.sweepTimer.unref();
     if (this.options.httpPort !== undefined) {
       this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.authorizeClient(header === undefined ? undefined : header));
@@ -680,7 +681,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         continue;
       }
       // The sweep runs more often than the heartbeat (lease precision); pings follow the heartbeat.
-      if (now - session.lastPingAt >= this.heartbeatMs) {
+      if (now - session.lastPingAt >= this.heartbeatMs * 0.9) {
         session.lastPingAt = now;
         session.send({ ping: { nonce: Math.round(now * 1000) } });
       }

@@ -26,7 +26,6 @@ export class PrometheusMetrics {
   private readonly errors: Counter<'function' | 'code'>;
   private readonly queueWait: Histogram<'function'>;
   private readonly execution: Histogram<'function' | 'node'>;
-  private readonly total: Histogram<'function'>;
 
   constructor(collect: { nodes: () => number; inFlight: () => number; cache?: () => { hits: number; misses: number; bytes: number }; droppedRows?: () => number }) {
     const registers = [this.registry];
@@ -34,7 +33,6 @@ export class PrometheusMetrics {
     this.errors = new Counter({ name: 'easyremote_errors_total', help: 'Failed calls by error code', labelNames: ['function', 'code'], registers });
     this.queueWait = new Histogram({ name: 'easyremote_queue_wait_seconds', help: 'Arrival to dispatch', labelNames: ['function'], buckets: LATENCY_BUCKETS_S, registers });
     this.execution = new Histogram({ name: 'easyremote_execution_seconds', help: 'Execution time reported by the node', labelNames: ['function', 'node'], buckets: LATENCY_BUCKETS_S, registers });
-    this.total = new Histogram({ name: 'easyremote_call_duration_seconds', help: 'Arrival to final reply', labelNames: ['function'], buckets: LATENCY_BUCKETS_S, registers });
     new Gauge({ name: 'easyremote_nodes', help: 'Connected nodes', registers, collect() { this.set(collect.nodes()); } });
     new Gauge({ name: 'easyremote_in_flight', help: 'Attempts in flight', registers, collect() { this.set(collect.inFlight()); } });
     if (collect.cache) {
@@ -54,7 +52,6 @@ export class PrometheusMetrics {
     const node = r.nodeId ? this.nodeLabel.of(r.nodeId) : 'none';
     this.calls.inc({ function: fn, node, outcome: r.cached ? 'cached' : r.success ? 'ok' : 'error' });
     if (!r.success) this.errors.inc({ function: fn, code: r.errorCode || 'UNKNOWN' });
-    this.total.observe({ function: fn }, r.totalMs / 1000);
     if (!r.cached && r.nodeId) {
       this.queueWait.observe({ function: fn }, r.queueWaitMs / 1000);
       if (r.execMs > 0) this.execution.observe({ function: fn, node }, r.execMs / 1000);
