@@ -2,7 +2,6 @@
 // handlers, admission, and live telemetry in the node list.
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '@easyremote/client';
-import type { Gateway } from '@easyremote/gateway';
 import type { ComputeNode } from '@easyremote/node';
 import { spawnNode, startGateway, startNode, waitFor, type NodeProcess } from './support/cluster.js';
 

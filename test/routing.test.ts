@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type DynamicClient } from '@easyremote/client';
-import { loadGatewayConfig, type Gateway, type GatewayOptions } from '@easyremote/gateway';
+import { loadGatewayConfig, type GatewayOptions } from '@easyremote/gateway';
 import { ComputeNode, StaticTelemetryProvider, type RemoteOptions } from '@easyremote/node';
 import { startGateway, startNode } from './support/cluster.js';
 

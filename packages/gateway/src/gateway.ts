@@ -272,7 +272,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       },
     });
     this.registry.on('provider-added', (entry) => this.admission.pump(entry));
-    this.registry.on('config-conflict', (entry, conflict) => this.log(`warning: ${conflict}`));
+    this.registry.on('config-conflict', (_entry, conflict) => this.log(`warning: ${conflict}`));
     this.detector.on('ejected', (e) => {
       this.log(`node ${e.nodeId} ejected for ${e.functionName} (${e.reason}) for ${Math.round(e.untilMs - performance.now())} ms`);
       event('ejected', e.nodeId, e.functionName, e.reason);
