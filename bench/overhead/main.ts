@@ -61,7 +61,7 @@ writeSection(
   'overhead',
   `## Gateway overhead (\`pnpm bench:overhead\`)
 
-An echo function (a small object) called by the same \`@easyremote/client\` on (a) a plain grpc-js unary server in its own process (direct) and (b) through the gateway to a compute node, each in its own process (routed: two hops, one of them over the node's bidirectional stream). ${SECONDS} s per cell after a 1 s warm-up; direct and routed runs interleaved. Machine: ${machine()}; client, gateway and node share its cores.
+An echo function (a small object) called by the same \`@easyremote/client\` on (a) a plain grpc-js unary server in its own process (direct) and (b) through the gateway to a compute node, each in its own process (routed: two hops, one of them over the node's bidirectional stream; the gateway as shipped: default strategy smart_adaptive, every call recorded in an SQLite file). ${SECONDS} s per cell after a 1 s warm-up; direct and routed runs interleaved. Machine: ${machine()}; client, gateway and node share its cores.
 
 ${md}
 
