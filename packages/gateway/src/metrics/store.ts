@@ -547,49 +547,38 @@ export class MetricsStore {
 
   /** Rows already on disk; buffered rows appear after the next flush (within flushIntervalMs). */
   queryCalls(query: CallQuery = {}): CallRecord[] {
-    const where: string[] = [];
-    const params: Array<number | string> = [];
-    if (query.since !== undefined) {
-      where.push('finished_at > ?');
-      params.push(query.since);
-    }
-    if (query.until !== undefined) {
-      where.push('finished_at <= ?');
-      params.push(query.until);
-    }
-    if (query.functionName !== undefined) {
-      where.push('function_name = ?');
-      params.push(query.functionName);
-    }
-    if (query.nodeId !== undefined) {
-      where.push('node_id = ?');
-      params.push(query.nodeId);
-    }
-    const order = query.order === 'asc' ? 'ASC' : 'DESC';
-    params.push(positiveInt('limit', query.limit, DEFAULT_QUERY_LIMIT));
-    const sql = `SELECT ${CALL_COLUMNS} FROM calls${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY finished_at ${order}, id ${order} LIMIT ?`;
-    return (this.statement(sql).all(...params) as CallRow[]).map(toCallRecord);
+    const rows = this.select('calls', CALL_COLUMNS, 'finished_at', query, [
+      ['finished_at > ?', query.since],
+      ['finished_at <= ?', query.until],
+      ['function_name = ?', query.functionName],
+      ['node_id = ?', query.nodeId],
+    ]);
+    return (rows as CallRow[]).map(toCallRecord);
   }
 
   queryEvents(query: EventQuery = {}): NodeEvent[] {
-    const where: string[] = [];
-    const params: Array<number | string> = [];
-    if (query.since !== undefined) {
-      where.push('at > ?');
-      params.push(query.since);
-    }
-    if (query.nodeId !== undefined) {
-      where.push('node_id = ?');
-      params.push(query.nodeId);
-    }
-    if (query.kind !== undefined) {
-      where.push('kind = ?');
-      params.push(query.kind);
-    }
+    const rows = this.select('node_events', EVENT_COLUMNS, 'at', query, [
+      ['at > ?', query.since],
+      ['node_id = ?', query.nodeId],
+      ['kind = ?', query.kind],
+    ]);
+    return (rows as EventRow[]).map(toNodeEvent);
+  }
+
+  /** SELECT with the conditions whose value is given, newest (or oldest) first, limited. */
+  private select(
+    table: string,
+    columns: string,
+    timeColumn: string,
+    query: { order?: 'asc' | 'desc'; limit?: number },
+    conditions: Array<[string, number | string | undefined]>,
+  ): unknown[] {
+    const given = conditions.filter(([, value]) => value !== undefined);
+    const params: Array<number | string> = given.map(([, value]) => value!);
     const order = query.order === 'asc' ? 'ASC' : 'DESC';
     params.push(positiveInt('limit', query.limit, DEFAULT_QUERY_LIMIT));
-    const sql = `SELECT ${EVENT_COLUMNS} FROM node_events${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY at ${order}, id ${order} LIMIT ?`;
-    return (this.statement(sql).all(...params) as EventRow[]).map(toNodeEvent);
+    const where = given.length > 0 ? ` WHERE ${given.map(([sql]) => sql).join(' AND ')}` : '';
+    return this.statement(`SELECT ${columns} FROM ${table}${where} ORDER BY ${timeColumn} ${order}, id ${order} LIMIT ?`).all(...params);
   }
 
   /** Calls on disk (not counting the buffer). */
