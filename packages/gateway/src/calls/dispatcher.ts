@@ -159,8 +159,7 @@ export class Dispatcher {
     const call = a.call;
     if (call.done) return;
     call.responseBytes = frame.payload.length;
-    this.finish(call, '');
-    call.sink.result(frame.payload, session.nodeId, false);
+    this.finish(call, '', () => call.sink.result(frame.payload, session.nodeId, false));
   }
 
   onChunk(session: NodeSession, frame: Chunk): void {
@@ -194,8 +193,7 @@ export class Dispatcher {
     if (a === undefined) return;
     this.closeAttempt(a, true, true, frame.execMs);
     if (a.call.done) return;
-    this.finish(a.call, '');
-    a.call.sink.end();
+    this.finish(a.call, '', () => a.call.sink.end());
   }
 
   onProgress(session: NodeSession, frame: ProgressFrame): void {
@@ -290,13 +288,14 @@ export class Dispatcher {
   /** Fails a call that has not been dispatched or whose attempt is over. */
   fail(call: PendingCall, err: EasyRemoteError): void {
     if (call.done) return;
-    this.finish(call, err.code);
-    call.sink.error(err);
+    this.finish(call, err.code, () => call.sink.error(err));
   }
 
-  private finish(call: PendingCall, errorCode: string): void {
+  /** Marks the call done, replies (if anyone listens), then records it: the caller never waits on metrics. */
+  private finish(call: PendingCall, errorCode: string, reply?: () => void): void {
     call.done = true;
     clearTimeout(call.timer);
+    reply?.();
     this.hooks.callFinished?.(call, errorCode, false);
   }
 

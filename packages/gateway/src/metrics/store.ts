@@ -424,28 +424,25 @@ export class MetricsStore {
 
   /** Buffers one finished call (by reference, until the next flush). O(1); never touches the disk and never throws. */
   record(row: CallRecord): void {
-    if (this.closed) {
-      this.droppedAfterClose++;
-      return;
-    }
-    if (this.calls.length + this.events.length >= this.maxBufferRows) {
-      this.droppedOnOverflow++;
-      return;
-    }
-    this.calls.push(row);
+    if (this.admit()) this.calls.push(row);
   }
 
   /** Buffers one node event, under the same rules as record(). */
   recordEvent(event: NodeEvent): void {
+    if (this.admit()) this.events.push(event);
+  }
+
+  /** Whether the buffer takes one more row; counts the row as dropped when not. */
+  private admit(): boolean {
     if (this.closed) {
       this.droppedAfterClose++;
-      return;
+      return false;
     }
     if (this.calls.length + this.events.length >= this.maxBufferRows) {
       this.droppedOnOverflow++;
-      return;
+      return false;
     }
-    this.events.push(event);
+    return true;
   }
 
   /**
