@@ -9,6 +9,7 @@ import { PrometheusMetrics } from '../../packages/gateway/src/metrics/prometheus
 import { MetricsRecorder } from '../../packages/gateway/src/metrics/recorder.js';
 import { MetricsStore } from '../../packages/gateway/src/metrics/store.js';
 import type { CallRecord } from '../../packages/gateway/src/metrics/call-record.js';
+import { systemClock } from '../../packages/gateway/src/clock.js';
 import { machine, spawnTs, table, writeSection } from '../lib.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
@@ -99,7 +100,7 @@ const row = (i: number): CallRecord => ({
 });
 const MICRO = 200_000;
 const microStore = new MetricsStore({ path: join(dir, 'micro.db'), flushIntervalMs: 3_600_000, maxBufferRows: MICRO + 1 });
-const recorder = new MetricsRecorder(microStore, new PrometheusMetrics({ nodes: () => 6, inFlight: () => 0 }));
+const recorder = new MetricsRecorder(microStore, new PrometheusMetrics({ nodes: () => 6, inFlight: () => 0 }), systemClock);
 const rows = Array.from({ length: MICRO }, (_, i) => row(i));
 let cpu0 = process.cpuUsage();
 for (const r of rows) recorder.record(r);

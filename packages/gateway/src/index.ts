@@ -8,3 +8,4 @@ export { recommendStrategy, type RecommendConstraints, type Recommendation as St
 export { parseRequirements, filterCandidates, describeExclusion } from './routing/requirements.js';
 export { AdminApi } from './api/admin-api.js';
 export type { NodeHealth } from './health/health-monitor.js';
+export { systemClock, type Clock, type RandomSource, type TimerHandle } from './clock.js';

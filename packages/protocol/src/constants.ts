@@ -17,8 +17,27 @@ export const DEFAULT_LEASE_MS = 3000;
 /** Client metadata key for the call's affinity key (consistent_hash). */
 export const AFFINITY_METADATA_KEY = 'x-easyremote-affinity';
 
-/** Authorization metadata key (tokens). */
+/** Authorization metadata key (tokens): `authorization: Bearer <token>`. */
 export const AUTH_METADATA_KEY = 'authorization';
+
+/** Trailer metadata beside an error status: the suggested wait before a retry, ms. */
+export const RETRY_AFTER_METADATA_KEY = 'retry-after-ms';
+
+/**
+ * A function name: starts with a letter or `_`, then letters, digits, `_`, `.`, `-`; at
+ * most 128 characters. Checked by the node when a function is registered and by the
+ * gateway when a node declares it.
+ */
+export const FUNCTION_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$/;
+export const FUNCTION_NAME_RULE = 'letters, digits, _ . - (max 128), starting with a letter or _';
+
+/** A node id: 1-128 of letters, digits and `_ . : @ -`. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_.:@\-]{1,128}$/;
+export const NODE_ID_RULE = '1-128 of letters, digits and _ . : @ -';
+
+/** Node lifecycle and health events, as recorded and served to operators. */
+export const NODE_EVENT_KINDS = ['joined', 'left', 'lost', 'ejected', 'readmitted', 'draining', 'refused'] as const;
+export type NodeEventKind = (typeof NODE_EVENT_KINDS)[number];
 
 /** Keepalive on both ends: a dead TCP peer is noticed even with no traffic. */
 export const KEEPALIVE_OPTIONS = {

@@ -1,50 +1,66 @@
 // What operators can ask the gateway, independent of transport: the gRPC Admin service
 // and the HTTP JSON API both call these methods and serve the same documents.
-import { FunctionNotFound, InvalidArgument } from '@easyremote/protocol';
-import type { Gateway, NodeSummary } from '../gateway.js';
-import { optimisationReport, type OptimisationReport, type SystemFigures } from '../metrics/advisor.js';
+import {
+  FunctionNotFound,
+  InvalidArgument,
+  type AlertsDocument,
+  type CacheInvalidation,
+  type DrainResult,
+  type FunctionInfo,
+  type FunctionStatsDocument,
+  type MetricsDocument,
+  type NodeInfo,
+  type NodeStatsDocument,
+  type OptimisationReport,
+} from '@easyremote/protocol';
+import type { ResultCache } from '../cache/result-cache.js';
+import type { AdmissionQueue } from '../calls/admission-queue.js';
+import type { Clock } from '../clock.js';
+import type { NodeHealthMonitor } from '../health/health-monitor.js';
+import type { OutlierDetector } from '../health/outlier-detector.js';
+import { optimisationReport, type AdvisorThresholds, type AlertLog, type SystemFigures } from '../metrics/advisor.js';
+import type { MetricsRecorder } from '../metrics/recorder.js';
+import type { Registry } from '../registry/registry.js';
+
+export type { FunctionInfo };
 
 /** Statistics look back this far unless asked otherwise. */
 export const DEFAULT_WINDOW_MS = 3_600_000;
 
-export interface FunctionInfo {
-  name: string;
-  config: Record<string, unknown>;
-  conflict: string;
-  queued: number;
-  strategyState: Record<string, unknown> | undefined;
-  providers: Array<{
-    nodeId: string;
-    inFlight: number;
-    maxConcurrent: number;
-    queueSize: number;
-    costPerHour: number;
-    performanceTier: number;
-    weight: number;
-    circuit: string;
-    history: { completed: number; failures: number; ewmaLatencyMs: number; ewmaExecMs: number };
-  }>;
+export interface AdminParts {
+  health: Pick<NodeHealthMonitor, 'nodes'>;
+  registry: Pick<Registry, 'functions'>;
+  admission: Pick<AdmissionQueue, 'size'>;
+  detector: Pick<OutlierDetector, 'state'>;
+  metrics: Pick<MetricsRecorder, 'live' | 'store'>;
+  cache: Pick<ResultCache, 'stats' | 'invalidate'>;
+  alerts: Pick<AlertLog, 'active' | 'list' | 'webhookStats'>;
+  thresholds: AdvisorThresholds;
+  /** Asks a node to drain; false when it is not active. */
+  drain(nodeId: string): boolean;
+  clock: Clock;
 }
 
 export class AdminApi {
-  constructor(private readonly gw: Gateway) {}
+  constructor(private readonly parts: AdminParts) {}
 
-  nodes(): NodeSummary[] {
-    return this.gw.nodes();
+  nodes(): NodeInfo[] {
+    return this.parts.health.nodes();
   }
 
-  node(nodeId: string): NodeSummary {
-    const found = this.gw.nodes().find((n) => n.nodeId === nodeId);
+  node(nodeId: string): NodeInfo {
+    const found = this.nodes().find((n) => n.nodeId === nodeId);
     if (!found) throw new FunctionNotFound(`no node ${JSON.stringify(nodeId)} is connected`);
     return found;
   }
 
   functions(): FunctionInfo[] {
-    return [...this.gw.registry.functions.values()].map((entry) => ({
+    const { registry, admission, detector } = this.parts;
+    return [...registry.functions.values()].map((entry) => ({
       name: entry.name,
       config: { ...entry.config },
       conflict: entry.conflict,
-      queued: this.gw.admission.size(entry.name),
+      queued: admission.size(entry.name),
       strategyState: entry.strategy(entry.config.strategy).describe?.(),
       providers: [...entry.providers.values()].map((p) => ({
         nodeId: p.nodeId,
@@ -54,7 +70,11 @@ export class AdminApi {
         costPerHour: p.costPerHour,
         performanceTier: p.performanceTier,
         weight: p.weight,
-        circuit: this.gw.detector.state(p.nodeId, entry.name),
+        circuit: detector.state(p.nodeId, entry.name),
+        priority: p.spec.priority,
+        worker: p.spec.worker,
+        tags: p.spec.tags,
+        description: p.spec.description,
         history: { ...p.history },
       })),
     }));
@@ -63,57 +83,58 @@ export class AdminApi {
   private since(windowMs: number | undefined): { since: number; until: number } {
     const w = windowMs === undefined || windowMs === 0 ? DEFAULT_WINDOW_MS : windowMs;
     if (!(Number.isFinite(w) && w > 0)) throw new InvalidArgument(`window_ms must be a positive number of milliseconds, got ${windowMs}`);
-    const until = Date.now();
+    const until = this.parts.clock.epochMs();
     return { since: until - w, until };
   }
 
-  metrics(windowMs?: number) {
-    const m = this.gw.metrics;
+  metrics(windowMs?: number): MetricsDocument {
+    const m = this.parts.metrics;
     return {
       live: m.live.snapshot(),
       statistics: m.store?.statistics(this.since(windowMs)) ?? null,
       store: m.store?.health() ?? { ok: false, disabled: true },
-      cache: this.gw.cache.stats(),
+      cache: this.parts.cache.stats(),
     };
   }
 
-  nodeStats(windowMs?: number) {
-    const stats = this.gw.metrics.store?.statistics(this.since(windowMs));
-    return { nodes: stats?.nodes ?? [], distribution: stats?.distribution ?? this.gw.metrics.live.distribution() };
+  nodeStats(windowMs?: number): NodeStatsDocument {
+    const stats = this.parts.metrics.store?.statistics(this.since(windowMs));
+    return { nodes: stats?.nodes ?? [], distribution: stats?.distribution ?? this.parts.metrics.live.distribution() };
   }
 
-  functionStats(windowMs?: number) {
-    const stats = this.gw.metrics.store?.statistics(this.since(windowMs));
+  functionStats(windowMs?: number): FunctionStatsDocument {
+    const stats = this.parts.metrics.store?.statistics(this.since(windowMs));
     return { functions: stats?.functions ?? [], strategies: stats?.strategies ?? [], errors: stats?.errors ?? [] };
   }
 
   /** The figures the advisor and the alert loop reason about. */
   figures(windowMs?: number): SystemFigures {
-    const live = this.gw.metrics.live.overall();
-    const stats = windowMs !== undefined ? this.gw.metrics.store?.statistics(this.since(windowMs)) : undefined;
-    const strategies = new Set([...this.gw.registry.functions.values()].map((f) => f.config.strategy));
+    const live = this.parts.metrics.live.overall();
+    const stats = windowMs !== undefined ? this.parts.metrics.store?.statistics(this.since(windowMs)) : undefined;
+    const strategies = new Set([...this.parts.registry.functions.values()].map((f) => f.config.strategy));
     return {
-      nodes: this.gw.nodes().map((n) => ({ nodeId: n.nodeId, utilisation: Math.max(n.load, n.occupancy), healthy: n.healthy })),
+      nodes: this.nodes().map((n) => ({ nodeId: n.nodeId, utilisation: Math.max(n.load, n.occupancy), healthy: n.healthy })),
       averageLatencyMs: stats ? stats.summary.avgTotalMs : live.avgMs,
       ...(strategies.size === 1 ? { currentStrategy: [...strategies][0]! } : {}),
     };
   }
 
   recommendations(windowMs?: number): OptimisationReport {
-    return optimisationReport(this.figures(windowMs), this.gw.alertThresholds);
+    return optimisationReport(this.figures(windowMs), this.parts.thresholds);
   }
 
-  alerts() {
-    return { active: this.gw.alerts.active(), recent: this.gw.alerts.list(), webhook: this.gw.alerts.webhookStats() };
+  alerts(): AlertsDocument {
+    const { alerts } = this.parts;
+    return { active: alerts.active(), recent: alerts.list(), webhook: alerts.webhookStats() };
   }
 
-  drain(nodeId: string) {
+  drain(nodeId: string): DrainResult {
     this.node(nodeId);
-    return { nodeId, draining: this.gw.drainNode(nodeId) };
+    return { nodeId, draining: this.parts.drain(nodeId) };
   }
 
-  invalidateCache(functionName: string) {
+  invalidateCache(functionName: string): CacheInvalidation {
     if (!functionName) throw new InvalidArgument('name the function whose cached results to drop');
-    return { function: functionName, removed: this.gw.cache.invalidate(functionName) };
+    return { function: functionName, removed: this.parts.cache.invalidate(functionName) };
   }
 }

@@ -14,6 +14,15 @@ export function unarySink(callback: grpc.sendUnaryData<CallReply>): CallSink {
   };
 }
 
+/**
+ * Ends a server stream with an error status and the error trailer. grpc-js sends a
+ * status only through the stream's 'error' event; `destroy()` would reset the HTTP/2
+ * stream with no status at all, leaving the caller to wait for its own deadline.
+ */
+export function failStream(call: grpc.ServerWritableStream<CallRequest, StreamReply>, err: EasyRemoteError): void {
+  call.emit('error', toServiceError(err));
+}
+
 export function streamSink(call: grpc.ServerWritableStream<CallRequest, StreamReply>): CallSink {
   let closed = false;
   call.on('cancelled', () => (closed = true));
@@ -31,7 +40,7 @@ export function streamSink(call: grpc.ServerWritableStream<CallRequest, StreamRe
       if (!closed) call.end();
     },
     error: (err) => {
-      if (!closed) call.destroy(toServiceError(err) as unknown as Error);
+      if (!closed) failStream(call, err);
     },
     onDrain: (listener) => {
       if (closed) return;

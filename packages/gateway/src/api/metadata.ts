@@ -1,10 +1,20 @@
 import type * as grpc from '@grpc/grpc-js';
+import { AUTH_METADATA_KEY, DEADLINE_GRACE_METADATA_KEY } from '@easyremote/protocol';
 
 const EMPTY: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 /** Transport headers and credentials never reach a handler. */
 function isPrivate(key: string): boolean {
-  return key.startsWith('grpc-') || key === 'x-easyremote-deadline-grace-ms' || key.startsWith(':') || key === 'authorization' || key === 'user-agent' || key === 'content-type' || key === 'te' || key.endsWith('-bin');
+  return (
+    key.startsWith('grpc-') ||
+    key === DEADLINE_GRACE_METADATA_KEY ||
+    key.startsWith(':') ||
+    key === AUTH_METADATA_KEY ||
+    key === 'user-agent' ||
+    key === 'content-type' ||
+    key === 'te' ||
+    key.endsWith('-bin')
+  );
 }
 
 /** The caller's string metadata, as handlers see it. */
@@ -19,9 +29,8 @@ export function callerMetadata(metadata: grpc.Metadata): Record<string, string> 
   return out ?? EMPTY;
 }
 
-export function bearerToken(metadata: grpc.Metadata): string | undefined {
-  const raw = metadata.get('authorization')[0];
-  if (typeof raw !== 'string') return undefined;
-  const m = /^Bearer\s+(.+)$/i.exec(raw.trim());
-  return m ? m[1] : undefined;
+/** The first string value of a metadata key. */
+export function metadataString(metadata: grpc.Metadata, key: string): string | undefined {
+  const raw = metadata.get(key)[0];
+  return typeof raw === 'string' ? raw : undefined;
 }

@@ -10,6 +10,8 @@
 // call asked for a fresh result) simply does not call the cache; nothing needs telling.
 //
 // Values are shared between every caller that receives them: treat them as read-only.
+import type { ResultCacheStats } from '@easyremote/protocol';
+export type { ResultCacheStats };
 import { createHash } from 'node:crypto';
 
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
@@ -39,21 +41,6 @@ export interface ResultCacheOptions {
   /** 0..1, share of maxBytes one entry may take. */
   maxEntryShare?: number;
   clock?: () => number;
-}
-
-export interface ResultCacheStats {
-  hits: number;
-  misses: number;
-  /** Callers that joined a computation already in flight instead of starting one. */
-  coalesced: number;
-  evictions: number;
-  expirations: number;
-  /** Results too large to keep. */
-  uncacheable: number;
-  entries: number;
-  /** Bytes counted against maxBytes (values plus ENTRY_OVERHEAD_BYTES each). */
-  bytes: number;
-  inflight: number;
 }
 
 /** 'hit': served from the cache; 'computed': this caller ran compute; 'joined': it waited on another caller's compute. */

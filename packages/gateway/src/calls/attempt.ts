@@ -1,5 +1,7 @@
+// One try of a call on one node, and what its end teaches whoever routed it.
+import type { TimerHandle } from '../clock.js';
 import type { Provider } from '../registry/provider.js';
-import type { Candidate, SelectContext } from '../strategies/strategy.js';
+import type { Candidate, SelectContext, Strategy } from '../strategies/strategy.js';
 import type { PendingCall } from './pending-call.js';
 
 /** One try of a call on one node. Replies name its id; a reply for an id no longer known is dropped. */
@@ -9,16 +11,32 @@ export class Attempt {
   /** The consumer is slow: credit waits for its drain. */
   blocked = false;
   /** healthCheck.timeout timer, when the function sets one. */
-  timer: NodeJS.Timeout | undefined;
-  /** The candidate's figures when it was picked, kept only for strategies that learn. */
-  snapshot: Candidate | undefined;
+  timer: TimerHandle | undefined;
 
   constructor(
     readonly id: number,
     readonly call: PendingCall,
     readonly provider: Provider,
     readonly dispatchedAt: number,
-    readonly strategy: string,
-    readonly context: SelectContext | undefined,
+    /** The strategy instance that picked the provider: the outcome goes back to it. */
+    readonly strategy: Strategy,
+    readonly context: SelectContext,
+    /** The candidate's figures when picked, kept only for strategies that learn. */
+    readonly snapshot: Candidate | undefined,
   ) {}
+}
+
+export interface AttemptOutcome {
+  readonly attempt: Attempt;
+  readonly ok: boolean;
+  /** Whether the outcome says something about the node's health. */
+  readonly countsForHealth: boolean;
+  readonly latencyMs: number;
+  readonly execMs: number;
+}
+
+/** Told about every attempt (outlier detection). */
+export interface AttemptListener {
+  attemptStarted(attempt: Attempt): void;
+  attemptFinished(outcome: AttemptOutcome): void;
 }

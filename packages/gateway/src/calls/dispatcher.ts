@@ -1,73 +1,63 @@
 // Runs calls over node sessions: one attempt at a time, replies matched by attempt id,
 // failover when a node is lost, deadlines, client cancellation and stream credit.
-import { performance } from 'node:perf_hooks';
+//
+// The path is one-way. A call comes in from intake, the router decides, the attempt goes
+// to the node; the attempt's outcome goes straight to the strategy instance that picked
+// it and to the attempt listener (outlier detection), the call's end to the recorder.
+// Every collaborator is given at construction.
 import {
+  Cancelled,
   DeadlineExceeded,
   DEFAULT_STREAM_CREDIT,
+  NodeLost,
   errorFromDetail,
   toEasyRemoteError,
-  NodeLost,
-  Cancelled,
-  type EasyRemoteError,
   type Chunk,
+  type EasyRemoteError,
   type End,
   type Failure,
   type ProgressFrame,
   type Result,
 } from '@easyremote/protocol';
+import type { Clock } from '../clock.js';
+import type { FunctionEntry } from '../registry/function-entry.js';
 import type { NodeSession } from '../registry/node-session.js';
 import type { Router } from '../routing/router.js';
-import { Attempt } from './attempt.js';
+import type { AdmissionQueue } from './admission-queue.js';
+import { Attempt, type AttemptListener } from './attempt.js';
 import type { PendingCall } from './pending-call.js';
-
 
 /** Errors raised before the handler ran: always safe to try on another node. */
 const NOT_STARTED = new Set(['OVERLOADED', 'FUNCTION_NOT_FOUND']);
 /** Errors that say nothing about the node's health (see health/outlier-detector.ts). */
 const NOT_NODE_FAULT = new Set(['INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE', 'CANCELLED', 'OVERLOADED', 'FUNCTION_NOT_FOUND']);
 
-export interface AttemptOutcome {
-  readonly attempt: Attempt;
-  readonly ok: boolean;
-  /** Whether the outcome says something about the node's health. */
-  readonly countsForHealth: boolean;
-  readonly latencyMs: number;
-  readonly execMs: number;
+/** Told about every finished call (metrics); errorCode '' on success. */
+export interface CallRecorder {
+  callFinished(call: PendingCall, errorCode: string): void;
 }
 
-export interface DispatcherHooks {
-  /** An attempt was sent to a node. */
-  attemptStarted?(attempt: Attempt): void;
-  /** Every finished attempt (for strategy learning and outlier detection). */
-  attemptFinished?(outcome: AttemptOutcome): void;
-  /** Every finished call (for metrics); errorCode '' on success. */
-  callFinished?(call: PendingCall, errorCode: string, cached: boolean): void;
-  /**
-   * Called when no provider has room: return true if the call was queued (the hook calls
-   * `redispatch` later), false to refuse it with the router's error.
-   */
-  enqueue?(call: PendingCall): boolean;
-}
-
-export interface DispatcherOptions {
+export interface DispatcherParts {
   router: Router;
+  admission: AdmissionQueue;
+  attempts: AttemptListener;
+  recorder: CallRecorder;
+  clock: Clock;
+  /** Chunks a streaming node may send before it gets more credit. */
   initialCredit?: number;
-  hooks?: DispatcherHooks;
 }
 
 export class Dispatcher {
   private nextAttemptId = 1;
   private readonly attempts = new Map<number, Attempt>();
-  private readonly router: Router;
+  /** Attempts in flight per node session, for failover when a session is lost. */
+  private readonly bySession = new Map<NodeSession, Map<number, Attempt>>();
   private readonly initialCredit: number;
   private readonly creditBatch: number;
-  hooks: DispatcherHooks;
 
-  constructor(options: DispatcherOptions) {
-    this.router = options.router;
-    this.initialCredit = options.initialCredit ?? DEFAULT_STREAM_CREDIT;
+  constructor(private readonly parts: DispatcherParts) {
+    this.initialCredit = parts.initialCredit ?? DEFAULT_STREAM_CREDIT;
     this.creditBatch = Math.max(1, this.initialCredit >> 1);
-    this.hooks = options.hooks ?? {};
   }
 
   get inFlight(): number {
@@ -75,51 +65,63 @@ export class Dispatcher {
   }
 
   start(call: PendingCall): void {
+    const { clock } = this.parts;
     if (call.deadline > 0) {
-      const left = call.deadline - Date.now();
+      const left = call.deadline - clock.epochMs();
       if (left <= 0) {
         this.fail(call, new DeadlineExceeded(`deadline of ${call.entry.name} passed before dispatch`));
         return;
       }
-      call.timer = setTimeout(() => this.expire(call), left);
+      call.timer = clock.setTimeout(() => this.expire(call), left);
     }
     this.dispatch(call);
   }
 
-  /** Tries again to place a call that was queued for capacity. */
-  redispatch(call: PendingCall): void {
-    if (!call.done) this.dispatch(call);
+  /** Capacity may have freed up for this function: waiting calls try again, oldest first. */
+  pump(entry: FunctionEntry): void {
+    const { admission, router } = this.parts;
+    // Bounded by the queue's length now: a call that finds no room again goes to the back.
+    for (let n = admission.size(entry.name); n > 0 && router.hasRoom(entry); n--) {
+      const call = admission.next(entry);
+      if (call === undefined) return;
+      this.dispatch(call);
+    }
   }
 
   private dispatch(call: PendingCall): void {
     let decision: ReturnType<Router['route']>;
     try {
-      decision = this.router.route(call.entry, call);
+      decision = this.parts.router.route(call);
     } catch (err) {
-      // A strategy that throws must not leave the call hanging (this may run from a node's frame).
+      // Routing must never leave a call hanging (this may run from a node's frame).
       this.fail(call, toEasyRemoteError(err));
       return;
     }
-    call.strategy = decision.strategy;
-    const provider = decision.provider;
-    if (provider === undefined) {
-      if (decision.allFull && this.hooks.enqueue?.(call)) return;
-      this.fail(call, decision.error!);
+    call.strategy = decision.strategyName;
+    if (decision.type === 'queue') {
+      if (!this.parts.admission.enqueue(call)) this.fail(call, decision.error);
       return;
     }
-    const now = performance.now();
-    const attempt = new Attempt(this.nextAttemptId++, call, provider, now, decision.strategy, decision.context);
-    if (call.entry.strategy(decision.strategy).observe) attempt.snapshot = provider.snapshot();
+    if (decision.type === 'refuse') {
+      this.fail(call, decision.error);
+      return;
+    }
+    const { provider, strategy, context } = decision;
+    const now = this.parts.clock.now();
+    const attempt = new Attempt(this.nextAttemptId++, call, provider, now, strategy, context, strategy.observe ? provider.snapshot() : undefined);
     if (call.dispatchedAt === 0) call.dispatchedAt = now;
     call.attempt = attempt;
     call.attempts++;
     call.nodeId = provider.session.nodeId;
     this.attempts.set(attempt.id, attempt);
-    provider.session.attempts.set(attempt.id, attempt);
+    let mine = this.bySession.get(provider.session);
+    if (mine === undefined) this.bySession.set(provider.session, (mine = new Map()));
+    mine.set(attempt.id, attempt);
     provider.inFlight++;
+    provider.session.inFlight++;
     const attemptTimeout = call.entry.config.healthCheck.timeout;
-    if (attemptTimeout > 0) attempt.timer = setTimeout(() => this.attemptTimedOut(attempt, attemptTimeout), attemptTimeout);
-    this.hooks.attemptStarted?.(attempt);
+    if (attemptTimeout > 0) attempt.timer = this.parts.clock.setTimeout(() => this.attemptTimedOut(attempt, attemptTimeout), attemptTimeout);
+    this.parts.attempts.attemptStarted(attempt);
     provider.session.send({
       invoke: {
         attemptId: attempt.id,
@@ -145,11 +147,15 @@ export class Dispatcher {
 
   private take(session: NodeSession, attemptId: number): Attempt | undefined {
     const a = this.lookup(session, attemptId);
-    if (a !== undefined) {
-      this.attempts.delete(attemptId);
-      session.attempts.delete(attemptId);
-    }
+    if (a !== undefined) this.forget(a);
     return a;
+  }
+
+  private forget(a: Attempt): void {
+    this.attempts.delete(a.id);
+    const mine = this.bySession.get(a.provider.session);
+    mine?.delete(a.id);
+    if (mine?.size === 0) this.bySession.delete(a.provider.session);
   }
 
   onResult(session: NodeSession, frame: Result): void {
@@ -216,9 +222,10 @@ export class Dispatcher {
 
   /** The node's stream is gone: retry what is safe to retry, fail the rest now. */
   onSessionLost(session: NodeSession, reason: string): void {
-    const lost = [...session.attempts.values()];
-    session.attempts.clear();
-    for (const a of lost) {
+    const mine = this.bySession.get(session);
+    if (mine === undefined) return;
+    this.bySession.delete(session);
+    for (const a of mine.values()) {
       this.attempts.delete(a.id);
       this.closeAttempt(a, false, true, 0);
       const call = a.call;
@@ -251,7 +258,7 @@ export class Dispatcher {
   /** The client cancelled or went away: tell the node, record, reply to no one. */
   cancel(call: PendingCall): void {
     if (call.done) return;
-    if (call.deadline > 0 && Date.now() >= call.deadline) {
+    if (call.deadline > 0 && this.parts.clock.epochMs() >= call.deadline) {
       this.expire(call);
       return;
     }
@@ -268,21 +275,27 @@ export class Dispatcher {
   private abandonAttempt(call: PendingCall, reason: string): void {
     const a = call.attempt;
     if (a === undefined || !this.attempts.has(a.id)) return;
-    this.attempts.delete(a.id);
-    a.provider.session.attempts.delete(a.id);
+    this.forget(a);
     a.provider.session.send({ cancel: { attemptId: a.id, reason } });
     // A deadline the node did not meet counts against it; a client's cancel does not.
     this.closeAttempt(a, false, reason === 'deadline' || reason === 'attempt-timeout', 0);
   }
 
+  /** The attempt is over: its slot frees, and its outcome goes to whoever learns from it. */
   private closeAttempt(a: Attempt, ok: boolean, countsForHealth: boolean, execMs: number): void {
-    const latencyMs = performance.now() - a.dispatchedAt;
-    clearTimeout(a.timer);
+    const latencyMs = this.parts.clock.now() - a.dispatchedAt;
+    this.parts.clock.clearTimeout(a.timer);
     a.provider.inFlight--;
+    a.provider.session.inFlight--;
     a.provider.recordOutcome(ok, latencyMs, execMs);
-    if (a.call.attempt === a) a.call.attempt = undefined;
-    a.call.execMs = execMs;
-    this.hooks.attemptFinished?.({ attempt: a, ok, countsForHealth, latencyMs, execMs });
+    const call = a.call;
+    if (call.attempt === a) call.attempt = undefined;
+    call.execMs = execMs;
+    if (a.snapshot !== undefined) {
+      a.strategy.observe?.({ nodeId: a.provider.session.nodeId, ok, latencyMs, execMs, candidate: a.snapshot, context: a.context });
+    }
+    this.parts.attempts.attemptFinished({ attempt: a, ok, countsForHealth, latencyMs, execMs });
+    this.pump(call.entry);
   }
 
   /** Fails a call that has not been dispatched or whose attempt is over. */
@@ -294,16 +307,19 @@ export class Dispatcher {
   /** Marks the call done, replies (if anyone listens), then records it: the caller never waits on metrics. */
   private finish(call: PendingCall, errorCode: string, reply?: () => void): void {
     call.done = true;
-    clearTimeout(call.timer);
+    this.parts.clock.clearTimeout(call.timer);
+    this.parts.admission.remove(call);
     reply?.();
-    this.hooks.callFinished?.(call, errorCode, false);
+    this.parts.recorder.callFinished(call, errorCode);
   }
 
-  /** Gateway shutdown: every open call ends now. */
+  /** Gateway shutdown: every open call ends now, waiting ones included. */
   shutdown(): void {
+    const stopping = new Cancelled('the gateway is shutting down');
+    for (const call of this.parts.admission.takeAll()) this.fail(call, stopping);
     for (const a of [...this.attempts.values()]) {
       this.abandonAttempt(a.call, 'gateway-shutdown');
-      this.fail(a.call, new Cancelled('the gateway is shutting down'));
+      this.fail(a.call, stopping);
     }
   }
 }

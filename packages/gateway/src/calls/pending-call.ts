@@ -1,4 +1,5 @@
 import type { CallOptions } from '@easyremote/protocol';
+import type { TimerHandle } from '../clock.js';
 import type { FunctionEntry } from '../registry/function-entry.js';
 import type { Attempt } from './attempt.js';
 import type { CallSink } from './call-sink.js';
@@ -12,9 +13,9 @@ export class PendingCall {
   chunks = 0;
   responseBytes = 0;
   done = false;
-  timer: NodeJS.Timeout | undefined;
+  timer: TimerHandle | undefined;
   strategy = '';
-  /** First dispatch time (ms); queue wait = dispatchedAt - arrivedAt. */
+  /** First dispatch time (clock.now ms); queue wait = dispatchedAt - arrivedAt. */
   dispatchedAt = 0;
   execMs = 0;
   /** Node of the last attempt ('' if none ran). */
@@ -33,7 +34,9 @@ export class PendingCall {
     readonly streaming: boolean,
     readonly wantProgress: boolean,
     readonly sink: CallSink,
+    /** clock.now ms when the call reached the gateway. */
     readonly arrivedAt: number,
+    /** Who called: the peer address (or the authenticated caller). */
     readonly client: string,
   ) {}
 }

@@ -1,39 +1,23 @@
 // The gateway's picture of each node: alive (lease), ejected functions, load, RTT and
-// telemetry, with the reason whenever a node is not healthy or not available.
+// telemetry, with the reason whenever a node is not healthy or not available. It also
+// holds the one rule for whether a provider may get a new call.
+import type { NodeInfo } from '@easyremote/protocol';
+import type { Clock } from '../clock.js';
 import type { Registry } from '../registry/registry.js';
+import type { FunctionEntry } from '../registry/function-entry.js';
 import type { NodeSession } from '../registry/node-session.js';
 import type { Provider } from '../registry/provider.js';
-import type { TelemetrySnapshot } from '../strategies/strategy.js';
 import type { OutlierDetector } from './outlier-detector.js';
 
 /** A node whose load is at or above this is not `available` (strategies steer away). */
 export const DEFAULT_AVAILABLE_THRESHOLD = 0.9;
 
-export interface NodeHealth {
-  nodeId: string;
-  state: string;
-  /** Lease alive, not draining, and not ejected for every function it serves. */
-  healthy: boolean;
-  /** Healthy and machine load under the threshold. */
-  available: boolean;
-  /** 0..1: the machine's load from telemetry, the larger of CPU and average GPU utilisation (0 without telemetry). */
-  load: number;
-  /** 0..1: share of its declared call slots in use at the gateway (0 when any function is unlimited). */
-  occupancy: number;
-  /** Why not healthy / available; '' when both. */
-  reason: string;
-  lastSeenMsAgo: number;
-  rttMs: number | undefined;
-  inFlight: number;
-  telemetry: TelemetrySnapshot | undefined;
-  /** Functions this node is currently ejected for. */
-  ejected: string[];
-}
+export type NodeHealth = Omit<NodeInfo, 'peer' | 'uptimeS' | 'functions' | 'capabilities'>;
 
 export interface HealthMonitorOptions {
   leaseMs: number;
   availableThreshold?: number;
-  now: () => number;
+  clock: Clock;
 }
 
 export class NodeHealthMonitor {
@@ -48,12 +32,21 @@ export class NodeHealthMonitor {
   }
 
   leaseAlive(session: NodeSession): boolean {
-    return this.options.now() - session.lastSeen <= this.options.leaseMs;
+    return this.options.clock.now() - session.lastSeen <= this.options.leaseMs;
   }
 
-  /** Per call: may this provider get a new call of this function? */
-  routable(provider: Provider, functionName: string): boolean {
-    return this.leaseAlive(provider.session) && this.detector.isRoutable(provider.session.nodeId, functionName);
+  /**
+   * The one rule for whether a provider may get a new call of this function: its node is
+   * active (not draining or gone), its lease is alive, and, where the function has outlier
+   * detection on, it is not ejected for this function. Capacity is the router's concern.
+   */
+  routable(provider: Provider, entry: FunctionEntry): boolean {
+    const session = provider.session;
+    return (
+      session.state === 'active' &&
+      this.leaseAlive(session) &&
+      (!entry.config.healthCheck.enabled || this.detector.isRoutable(session.nodeId, entry.name))
+    );
   }
 
   /**
@@ -80,9 +73,14 @@ export class NodeHealthMonitor {
     return slots > 0 ? Math.min(1, session.inFlight / slots) : 0;
   }
 
-  health(session: NodeSession): NodeHealth {
-    const now = this.options.now();
-    const functions = [...this.registry.functions.values()].filter((f) => f.providers.get(session.nodeId)?.session === session).map((f) => f.name);
+  private functionsOf(session: NodeSession): string[] {
+    const names: string[] = [];
+    for (const f of this.registry.functions.values()) if (f.providers.get(session.nodeId)?.session === session) names.push(f.name);
+    return names;
+  }
+
+  health(session: NodeSession, functions = this.functionsOf(session)): NodeHealth {
+    const now = this.options.clock.now();
     const ejected = functions.filter((fn) => this.detector.state(session.nodeId, fn) !== 'closed');
     const load = this.load(session);
     const reasons: string[] = [];
@@ -107,7 +105,19 @@ export class NodeHealthMonitor {
     };
   }
 
-  all(): NodeHealth[] {
-    return [...this.registry.sessions.values()].map((s) => this.health(s));
+  /** A node as operators see it (the admin API's node document). */
+  summary(session: NodeSession): NodeInfo {
+    const functions = this.functionsOf(session);
+    return {
+      ...this.health(session, functions),
+      peer: session.peer,
+      uptimeS: Math.round((this.options.clock.now() - session.joinedAt) / 1000),
+      functions,
+      capabilities: session.capabilities,
+    };
+  }
+
+  nodes(): NodeInfo[] {
+    return [...this.registry.sessions.values()].map((s) => this.summary(s));
   }
 }

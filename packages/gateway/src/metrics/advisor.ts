@@ -7,6 +7,8 @@
 // 0.5) are meant as "noticeably uneven"; a plain variance of figures in 0..1 can never
 // exceed 0.25, so those thresholds would never fire, while the coefficient of variation
 // is independent of scale and reads the same for 0..1 utilisation or in-flight counts.
+import type { Alert, AlertCondition, AlertKind, AlertSeverity, OptimisationReport, Recommendation, RecommendationType, WebhookStats } from '@easyremote/protocol';
+export type { Alert, AlertCondition, AlertKind, AlertSeverity, OptimisationReport, Recommendation, RecommendationType, WebhookStats };
 import { EventEmitter } from 'node:events';
 
 /** Recommend a resource-aware strategy when utilisation imbalance exceeds this. */
@@ -48,38 +50,6 @@ export interface AdvisorThresholds {
   alertImbalance?: number;
   alertLatencyMs?: number;
   minMeanForImbalance?: number;
-}
-
-export type RecommendationType = 'load_distribution' | 'latency_optimization';
-
-export interface Recommendation {
-  type: RecommendationType;
-  message: string;
-  suggestedStrategy: string;
-  value: number;
-  threshold: number;
-}
-
-export interface OptimisationReport {
-  healthyNodes: number;
-  unhealthyNodes: number;
-  utilisationImbalance: number;
-  averageLatencyMs: number;
-  recommendations: Recommendation[];
-}
-
-export type AlertKind = 'node_unhealthy' | 'load_imbalance' | 'high_latency';
-export type AlertSeverity = 'warning' | 'critical';
-
-/** A condition that holds now. Conditions with the same kind and subject are the same alert. */
-export interface AlertCondition {
-  kind: AlertKind;
-  /** The node id, or '*' for the whole gateway. */
-  subject: string;
-  severity: AlertSeverity;
-  message: string;
-  value: number;
-  threshold: number;
 }
 
 export const GATEWAY_SUBJECT = '*';
@@ -178,18 +148,6 @@ export function evaluateAlerts(figures: SystemFigures, thresholds: AdvisorThresh
   return out;
 }
 
-export interface Alert extends AlertCondition {
-  /** Increasing per log. */
-  id: number;
-  raisedAt: number;
-  /** Last time the condition was reported again while active. */
-  lastSeenAt: number;
-  /** Times the condition was reported while active (1 when first raised). */
-  occurrences: number;
-  /** When the condition stopped holding; null while active. */
-  resolvedAt: number | null;
-}
-
 export interface AlertLogOptions {
   /** Alerts kept for list(), newest first. */
   maxAlerts?: number;
@@ -199,13 +157,6 @@ export interface AlertLogOptions {
   clock?: () => number;
   /** Defaults to global fetch; injectable for tests. */
   fetch?: typeof fetch;
-}
-
-export interface WebhookStats {
-  sent: number;
-  failed: number;
-  pending: number;
-  lastError: string | null;
 }
 
 type AlertEvents = { alert: [Alert]; resolved: [Alert] };

@@ -14,6 +14,8 @@
 // everything is one bin (reported as the exact window minimum); above HISTOGRAM_MAX_MS
 // everything is one bin (reported as the exact window maximum). Counts, error counts,
 // min, max and mean are exact over the buckets in the window.
+import type { LiveSnapshot, NodeCounter, WindowFigures } from '@easyremote/protocol';
+export type { LiveSnapshot, NodeCounter, WindowFigures };
 import type { CallRecord } from './call-record.js';
 
 export const DEFAULT_WINDOW_MS = 60_000;
@@ -38,39 +40,6 @@ function binMiddle(bin: number): number {
 
 /** The fields of a finished call the live figures use. */
 export type LiveCall = Pick<CallRecord, 'functionName' | 'nodeId' | 'success' | 'totalMs'>;
-
-export interface WindowFigures {
-  calls: number;
-  errors: number;
-  /** (calls - errors) / calls, 0..1; 0 when there were no calls. */
-  successRate: number;
-  /** calls / window length in seconds. */
-  ratePerSecond: number;
-  /** Total time seen at the gateway (what the caller waited). */
-  avgMs: number;
-  minMs: number;
-  maxMs: number;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
-}
-
-export interface NodeCounter {
-  nodeId: string;
-  calls: number;
-  errors: number;
-  /** calls / calls served by all nodes since start (or since the node counters were last reset). */
-  share: number;
-}
-
-export interface LiveSnapshot {
-  at: number;
-  windowMs: number;
-  overall: WindowFigures;
-  functions: Array<WindowFigures & { functionName: string }>;
-  nodes: Array<WindowFigures & { nodeId: string }>;
-  distribution: NodeCounter[];
-}
 
 export interface LiveMetricsOptions {
   windowMs?: number;

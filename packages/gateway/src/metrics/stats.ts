@@ -9,6 +9,8 @@
 // product, so no floating-point rounding can move it.
 //
 // Windows are (since, until]: adjacent windows never count a row twice.
+import type { ErrorRate, FunctionStats, MetricsStatistics, NodeShare, NodeStats, PerformanceStats, StrategyStats, WindowSummary } from '@easyremote/protocol';
+export type { ErrorRate, FunctionStats, MetricsStatistics, NodeShare, NodeStats, PerformanceStats, StrategyStats, WindowSummary };
 import type Database from 'better-sqlite3';
 
 /** The percentiles every latency figure carries. */
@@ -33,87 +35,6 @@ export interface LatencyFigures {
   p50Ms: number;
   p95Ms: number;
   p99Ms: number;
-}
-
-/**
- * Figures for one node or one function. Execution figures cover only the calls a node
- * actually ran (a node id is set and the result was not a cache hit): a cache hit or a
- * call that found no node has execMs 0 and would drag the figures towards zero.
- * Success and total-time figures cover every call of the group.
- */
-export interface PerformanceStats {
-  calls: number;
-  successes: number;
-  failures: number;
-  /** successes / calls, 0..1. */
-  successRate: number;
-  cachedCalls: number;
-  /** Calls the execution figures are computed over. */
-  executedCalls: number;
-  avgExecMs: number;
-  p50ExecMs: number;
-  p95ExecMs: number;
-  p99ExecMs: number;
-  avgTotalMs: number;
-}
-
-export interface NodeStats extends PerformanceStats {
-  nodeId: string;
-}
-
-export interface FunctionStats extends PerformanceStats {
-  functionName: string;
-}
-
-/** "Strategy effectiveness": how calls routed by each strategy fared, by total time seen at the gateway. */
-export interface StrategyStats {
-  strategy: string;
-  calls: number;
-  successes: number;
-  successRate: number;
-  avgTotalMs: number;
-  p50TotalMs: number;
-  p95TotalMs: number;
-  p99TotalMs: number;
-}
-
-export interface NodeShare {
-  nodeId: string;
-  calls: number;
-  /** calls / calls served by any node in the window, 0..1. */
-  share: number;
-}
-
-export interface ErrorRate {
-  code: string;
-  count: number;
-  /** count / all calls in the window, 0..1. */
-  rate: number;
-}
-
-export interface WindowSummary {
-  since: number;
-  until: number;
-  calls: number;
-  successes: number;
-  failures: number;
-  successRate: number;
-  cachedCalls: number;
-  /** calls / window length in seconds. */
-  requestsPerSecond: number;
-  avgTotalMs: number;
-  p50TotalMs: number;
-  p95TotalMs: number;
-  p99TotalMs: number;
-}
-
-export interface MetricsStatistics {
-  summary: WindowSummary;
-  nodes: NodeStats[];
-  functions: FunctionStats[];
-  strategies: StrategyStats[];
-  distribution: NodeShare[];
-  errors: ErrorRate[];
 }
 
 interface CountRow {

@@ -2,6 +2,8 @@
 // only pushes onto an in-memory buffer; a timer moves the buffer into SQLite in one
 // transaction per flush, so a call never waits on the disk and a disk problem never
 // becomes a call failure: it becomes dropped rows and a health() report.
+import type { MetricsHealth } from '@easyremote/protocol';
+export type { MetricsHealth };
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -49,20 +51,6 @@ export interface MetricsStoreOptions {
   clock?: () => number;
   /** Told about every runtime failure (write or retention); the store never throws them. */
   onError?: (error: Error) => void;
-}
-
-export interface MetricsHealth {
-  /** False while the latest write or retention attempt failed. */
-  ok: boolean;
-  lastError: string | null;
-  lastErrorAt: number | null;
-  /** All rows lost: buffer overflow, failed writes, records after close(). */
-  droppedRows: number;
-  droppedOnOverflow: number;
-  droppedOnWriteError: number;
-  bufferedRows: number;
-  writtenRows: number;
-  closed: boolean;
 }
 
 export interface CallQuery {

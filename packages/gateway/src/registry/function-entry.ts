@@ -1,49 +1,18 @@
 // A function name and everything the gateway knows about serving it: providers, the
-// resolved configuration and one strategy instance per strategy name.
-import type { FunctionSpec } from '@easyremote/protocol';
+// resolved configuration and the strategy instances that route it.
+import { InvalidArgument, type FunctionSpec, type ResolvedFunctionConfig } from '@easyremote/protocol';
 import { parseRequirements, type ParsedRequirement } from '../routing/requirements.js';
 import type { Strategy } from '../strategies/strategy.js';
-import { createStrategy } from '../strategies/registry.js';
-import { Provider } from './provider.js';
+import { createStrategy, validateStrategyOptions } from '../strategies/registry.js';
+import { declarationKey, Provider } from './provider.js';
 import type { NodeSession } from './node-session.js';
 
-/** Chosen from bench/strategies: see the README, "Choosing the default". */
+/** Chosen by bench/strategies: see the README, "Choosing the default". */
 export const DEFAULT_STRATEGY = 'smart_adaptive';
 
-export interface HealthCheckConfig {
-  /** Outlier ejection applies to this function (default true). */
-  enabled: boolean;
-  /** Per-attempt time limit (ms, 0 = none): a node that takes longer is cancelled, counted as failing, and an idempotent call moves on. */
-  timeout: number;
-  /** Retries after a lost node, a node-side refusal or an attempt timeout. */
-  retryCount: number;
-}
-
-export interface PreferencesConfig {
-  /** true: prefer nodes in the gateway's own location; a string: that location. */
-  preferLocal?: boolean | string;
-  /** Skip nodes whose expected latency is above this (ms). */
-  maxLatency?: number;
-  /** Budget per call (cost_aware). */
-  costLimit?: number;
-}
-
-/** The function-level settings, resolved from declarations and gateway configuration. */
-export interface FunctionConfig {
-  strategy: string;
-  fallbackStrategy: string;
-  /** Options object handed to the strategy (the loadBalancing config). */
-  strategyOptions: Record<string, unknown>;
-  healthCheck: HealthCheckConfig;
-  requirements: Record<string, string>;
-  preferences: PreferencesConfig;
-  idempotent: boolean;
-  timeoutMs: number;
-  kind: 'unary' | 'stream';
-  cacheable: boolean;
-  cacheTtlMs: number;
-  version: string;
-}
+export type FunctionConfig = ResolvedFunctionConfig;
+export type HealthCheckConfig = FunctionConfig['healthCheck'];
+export type PreferencesConfig = FunctionConfig['preferences'];
 
 /** What a gateway configuration file may set per function (every field optional). */
 export type FunctionConfigOverride = Partial<Omit<FunctionConfig, 'healthCheck' | 'preferences' | 'kind'>> & {
@@ -58,16 +27,23 @@ export interface ConfigDefaults {
   retryCount: number;
 }
 
+/** A configuration with everything routing needs already parsed and instantiated. */
+export interface PreparedConfig {
+  readonly config: FunctionConfig;
+  readonly requirements: readonly ParsedRequirement[];
+  /** The configured strategy and fallback, built up front so bad options fail at registration. */
+  readonly strategies: ReadonlyMap<string, Strategy>;
+}
+
 export class FunctionEntry {
   readonly providers = new Map<string, Provider>();
   config!: FunctionConfig;
-  requirements: ParsedRequirement[] = [];
+  requirements: readonly ParsedRequirement[] = [];
   /** Set when providers declared different configurations (the first one's wins). */
   conflict = '';
-  private readonly strategies = new Map<string, Strategy>();
-  private configKey = '';
-  /** The provider (and its declaration) the config was last resolved from. */
-  private definedBy: { provider: Provider; declaration: string } | undefined;
+  private strategies = new Map<string, Strategy>();
+  /** The declaration the config in use was resolved from. */
+  private definedKey: string;
 
   constructor(
     readonly name: string,
@@ -75,11 +51,11 @@ export class FunctionEntry {
     private readonly override: FunctionConfigOverride,
     private readonly defaults: ConfigDefaults,
   ) {
-    this.apply(FunctionEntry.resolve(first, override, defaults), first.loadBalancingJson);
+    this.apply(FunctionEntry.prepare(first, override, defaults));
+    this.definedKey = declarationKey(first);
   }
 
-
-  /** Node declaration, overridden by the gateway's configuration. Throws InvalidArgument on bad requirements. */
+  /** Node declaration, overridden by the gateway's configuration. */
   static resolve(spec: FunctionSpec, override: FunctionConfigOverride, defaults: ConfigDefaults): FunctionConfig {
     const lb: Record<string, unknown> = spec.loadBalancingJson ? JSON.parse(spec.loadBalancingJson) : {};
     const lbHealth = (lb.healthCheck ?? {}) as Partial<HealthCheckConfig>;
@@ -105,12 +81,31 @@ export class FunctionEntry {
     };
   }
 
-  private apply(config: FunctionConfig, lbJson: string): void {
-    this.requirements = parseRequirements(config.requirements);
-    const key = JSON.stringify([config.strategy, config.fallbackStrategy, lbJson]);
-    if (key !== this.configKey) this.strategies.clear();
-    this.configKey = key;
-    this.config = config;
+  /**
+   * Resolves and checks a declaration: requirements parsed, the strategy options valid for
+   * every strategy a call may name, the configured strategy and fallback instantiated.
+   * Throws InvalidArgument naming what is wrong; nothing routes with a config that failed.
+   */
+  static prepare(spec: FunctionSpec, override: FunctionConfigOverride, defaults: ConfigDefaults): PreparedConfig {
+    const config = FunctionEntry.resolve(spec, override, defaults);
+    const requirements = parseRequirements(config.requirements);
+    validateStrategyOptions(config.strategyOptions);
+    const strategies = new Map<string, Strategy>();
+    for (const name of [config.strategy, config.fallbackStrategy]) {
+      if (name && !strategies.has(name)) strategies.set(name, createStrategy(name, config.strategyOptions));
+    }
+    return { config, requirements, strategies };
+  }
+
+  private apply(prepared: PreparedConfig): void {
+    this.config = prepared.config;
+    this.requirements = prepared.requirements;
+    this.strategies = new Map(prepared.strategies);
+  }
+
+  /** Whether the configuration in use was resolved from exactly this declaration. */
+  isDefinedBy(spec: FunctionSpec): boolean {
+    return declarationKey(spec) === this.definedKey;
   }
 
   addProvider(session: NodeSession, spec: FunctionSpec): Provider {
@@ -133,11 +128,12 @@ export class FunctionEntry {
     const first = this.providers.values().next().value;
     if (first === undefined) return '';
     const key = first.declarationKey;
-    // Re-resolving parses JSON and requirements: only when the defining declaration changed,
-    // so a fleet of N nodes joining costs O(N) string comparisons each, not N resolutions.
-    if (this.definedBy?.provider !== first || this.definedBy.declaration !== key) {
-      this.apply(FunctionEntry.resolve(first.spec, this.override, this.defaults), first.spec.loadBalancingJson);
-      this.definedBy = { provider: first, declaration: key };
+    // Re-resolving parses JSON and requirements and rebuilds strategies (losing what they
+    // learned): only when the defining declaration changed, so a fleet of N nodes joining
+    // costs O(N) string comparisons each, not N resolutions.
+    if (key !== this.definedKey) {
+      this.apply(FunctionEntry.prepare(first.spec, this.override, this.defaults));
+      this.definedKey = key;
     }
     const differing: string[] = [];
     for (const p of this.providers.values()) if (p.declarationKey !== key) differing.push(p.nodeId);
@@ -145,11 +141,19 @@ export class FunctionEntry {
     return this.conflict;
   }
 
-  /** One strategy instance per (function, strategy name): strategies keep per-function state. */
+  /**
+   * The instance of a strategy for this function (strategies keep per-function state).
+   * A strategy named only by a call is built on first use with the function's options,
+   * which `prepare` already checked against every registered strategy.
+   */
   strategy(name: string): Strategy {
     let s = this.strategies.get(name);
     if (s === undefined) {
-      s = createStrategy(name, name === this.config.strategy ? this.config.strategyOptions : {});
+      try {
+        s = createStrategy(name, this.config.strategyOptions);
+      } catch (err) {
+        throw err instanceof InvalidArgument ? err : new InvalidArgument(`strategy ${name} cannot route ${this.name}: ${(err as Error).message}`);
+      }
       this.strategies.set(name, s);
     }
     return s;

@@ -1,10 +1,15 @@
-// One connected node: its stream, declaration, live figures and the attempts it runs.
-import type * as grpc from '@grpc/grpc-js';
-import type { GatewayFrame, NodeFrame } from '@easyremote/protocol';
+// One connected node: how to reach it, what it declared, and the live figures routing reads.
+import type { GatewayFrame } from '@easyremote/protocol';
+import type { Clock } from '../clock.js';
 import type { NodeCapabilities, TelemetrySnapshot } from '../strategies/strategy.js';
-import type { Attempt } from '../calls/attempt.js';
 
 export type SessionState = 'active' | 'draining' | 'closed';
+
+/** The node's end of the link: frames to it, and closing it. */
+export interface NodeChannel {
+  send(frame: GatewayFrame): void;
+  close(): void;
+}
 
 export class NodeSession {
   state: SessionState = 'active';
@@ -13,34 +18,36 @@ export class NodeSession {
   rttMs: number | undefined;
   /** Function name → {inFlight, queued} as the node last reported. */
   reported = new Map<string, { inFlight: number; queued: number }>();
-  /** Attempts in flight on this node, by attempt id. */
-  readonly attempts = new Map<number, Attempt>();
+  /** Attempts of any function in flight on this node (kept by the dispatcher). */
+  inFlight = 0;
   /** Why the session ended (lost / left / superseded), set once. */
   endReason = '';
-  /** When the gateway last pinged this node (ms). */
+  /** When the gateway last pinged this node (clock.now ms). */
   lastPingAt = 0;
   /** Call slots the node declared over all its functions (0 when any is unlimited). */
   slotCapacity = 0;
   /** Slow-start window for this node's weight (ms; 0 = none). */
   slowStartMs = 0;
+  readonly joinedAt: number;
 
   constructor(
     readonly nodeId: string,
     readonly instanceId: string,
-    readonly stream: grpc.ServerDuplexStream<NodeFrame, GatewayFrame>,
+    private readonly channel: NodeChannel,
     public capabilities: NodeCapabilities,
-    readonly joinedAt: number,
+    readonly clock: Clock,
     readonly peer: string,
   ) {
-    this.lastSeen = joinedAt;
+    this.joinedAt = clock.now();
+    this.lastSeen = this.joinedAt;
   }
 
   send(frame: GatewayFrame): void {
-    if (this.state === 'closed') return;
-    this.stream.write(frame);
+    if (this.state !== 'closed') this.channel.send(frame);
   }
 
-  get inFlight(): number {
-    return this.attempts.size;
+  /** Ends the node's stream (after the session was removed). */
+  close(): void {
+    this.channel.close();
   }
 }

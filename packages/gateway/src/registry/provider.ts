@@ -2,7 +2,6 @@
 // read through getters, so routing a call allocates no per-candidate objects.
 import type { FunctionSpec } from '@easyremote/protocol';
 import type { Candidate, ProviderHistory } from '../strategies/strategy.js';
-import { performance } from 'node:perf_hooks';
 import { slowStartWeight } from '../health/slow-start.js';
 import type { NodeSession } from './node-session.js';
 
@@ -33,8 +32,7 @@ export class Provider implements Candidate {
 
   /** The parts of the declaration that define the function (not capacity or cost), as a comparable string; computed once per spec. */
   get declarationKey(): string {
-    const s = this.specValue;
-    return (this.declaration ||= JSON.stringify([s.kind, s.idempotent, s.timeoutMs, s.cacheable, s.cacheTtlMs, s.version, s.requirements, s.loadBalancingJson]));
+    return (this.declaration ||= declarationKey(this.specValue));
   }
 
   get nodeId() {
@@ -63,7 +61,7 @@ export class Provider implements Candidate {
   }
   /** Slow start: a node that just joined (or came back) ramps up to full weight. */
   get weight() {
-    return this.session.slowStartMs > 0 ? slowStartWeight(this.session.joinedAt, performance.now(), this.session.slowStartMs) : 1;
+    return this.session.slowStartMs > 0 ? slowStartWeight(this.session.joinedAt, this.session.clock.now(), this.session.slowStartMs) : 1;
   }
   get performanceTier() {
     return this.spec.performanceTier || 1;
@@ -100,4 +98,9 @@ export class Provider implements Candidate {
     h.ewmaLatencyMs = h.ewmaLatencyMs === 0 ? latencyMs : h.ewmaLatencyMs + EWMA_ALPHA * (latencyMs - h.ewmaLatencyMs);
     if (execMs > 0) h.ewmaExecMs = h.ewmaExecMs === 0 ? execMs : h.ewmaExecMs + EWMA_ALPHA * (execMs - h.ewmaExecMs);
   }
+}
+
+/** The parts of a declaration that define the function (not capacity or cost), as a comparable string. */
+export function declarationKey(s: FunctionSpec): string {
+  return JSON.stringify([s.kind, s.idempotent, s.timeoutMs, s.cacheable, s.cacheTtlMs, s.version, s.requirements, s.loadBalancingJson]);
 }

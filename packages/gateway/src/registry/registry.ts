@@ -1,13 +1,9 @@
 // Who is connected and what they serve: node sessions and function → providers.
 import { EventEmitter } from 'node:events';
-import { InvalidArgument, type FunctionSpec } from '@easyremote/protocol';
+import { FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE, InvalidArgument, NODE_ID_PATTERN, NODE_ID_RULE, type FunctionSpec } from '@easyremote/protocol';
 import { hasStrategy, strategyNames } from '../strategies/registry.js';
-import { parseRequirements } from '../routing/requirements.js';
 import { DEFAULT_STRATEGY, FunctionEntry, type ConfigDefaults, type FunctionConfigOverride } from './function-entry.js';
 import type { NodeSession } from './node-session.js';
-
-const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$/;
-const NODE_ID_PATTERN = /^[A-Za-z0-9_.:@\-]{1,128}$/;
 
 export interface RegistryEvents {
   'function-added': [FunctionEntry];
@@ -29,47 +25,46 @@ export class Registry extends EventEmitter<RegistryEvents> {
     super();
   }
 
-  /** Checks a registration before anything changes; throws InvalidArgument naming the problem. */
-  static validate(nodeId: string, specs: readonly FunctionSpec[]): void {
+  /**
+   * Checks a registration before anything changes: names, kinds, requirements, and each
+   * function's configuration as it would resolve here (strategy names and options
+   * included). Throws InvalidArgument naming the node, the function and the problem.
+   */
+  check(nodeId: string, specs: readonly FunctionSpec[]): void {
     if (!NODE_ID_PATTERN.test(nodeId)) {
-      throw new InvalidArgument(`node id ${JSON.stringify(nodeId)} is not allowed: 1-128 of letters, digits and _ . : @ -`);
+      throw new InvalidArgument(`node id ${JSON.stringify(nodeId)} is not allowed: ${NODE_ID_RULE}`);
     }
     if (specs.length === 0) throw new InvalidArgument(`node ${nodeId} registers no functions`);
     const seen = new Set<string>();
     for (const spec of specs) {
-      if (!NAME_PATTERN.test(spec.name)) {
-        throw new InvalidArgument(`function name ${JSON.stringify(spec.name)} is not allowed: letters, digits, _ . - (max 128), starting with a letter or _`);
+      if (!FUNCTION_NAME_PATTERN.test(spec.name)) {
+        throw new InvalidArgument(`node ${nodeId}: function name ${JSON.stringify(spec.name)} is not allowed: ${FUNCTION_NAME_RULE}`);
       }
-      if (seen.has(spec.name)) throw new InvalidArgument(`function ${spec.name} is listed twice`);
+      if (seen.has(spec.name)) throw new InvalidArgument(`node ${nodeId}: function ${spec.name} is listed twice`);
       seen.add(spec.name);
-      if (spec.kind !== 'unary' && spec.kind !== 'stream') throw new InvalidArgument(`function ${spec.name}: kind must be unary or stream, got ${JSON.stringify(spec.kind)}`);
-      try {
-        parseRequirements(spec.requirements);
-      } catch (err) {
-        throw new InvalidArgument(`function ${spec.name}: ${(err as Error).message}`);
-      }
+      const problem = (message: string) => new InvalidArgument(`node ${nodeId}: function ${spec.name}: ${message}`);
+      if (spec.kind !== 'unary' && spec.kind !== 'stream') throw problem(`kind must be unary or stream, got ${JSON.stringify(spec.kind)}`);
       if (spec.loadBalancingJson) {
         let lb: unknown;
         try {
           lb = JSON.parse(spec.loadBalancingJson);
         } catch {
-          throw new InvalidArgument(`function ${spec.name}: loadBalancing is not valid JSON`);
+          throw problem('loadBalancing is not valid JSON');
         }
-        if (typeof lb !== 'object' || lb === null || Array.isArray(lb)) throw new InvalidArgument(`function ${spec.name}: loadBalancing must be an object`);
-        const reqs = (lb as { requirements?: unknown }).requirements;
-        if (reqs !== undefined) {
-          try {
-            parseRequirements(reqs as Record<string, string>);
-          } catch (err) {
-            throw new InvalidArgument(`function ${spec.name}: ${(err as Error).message}`);
-          }
-        }
+        if (typeof lb !== 'object' || lb === null || Array.isArray(lb)) throw problem('loadBalancing must be an object');
         for (const key of ['strategy', 'fallbackStrategy'] as const) {
           const name = (lb as Record<string, unknown>)[key];
           if (name !== undefined && (typeof name !== 'string' || !hasStrategy(name))) {
-            throw new InvalidArgument(`function ${spec.name}: unknown ${key} ${JSON.stringify(name)}; known: ${strategyNames().join(', ')}`);
+            throw problem(`unknown ${key} ${JSON.stringify(name)}; known: ${strategyNames().join(', ')}`);
           }
         }
+      }
+      // A declaration identical to the one a function already uses was checked when it came first.
+      if (this.functions.get(spec.name)?.isDefinedBy(spec)) continue;
+      try {
+        FunctionEntry.prepare(spec, this.overrides[spec.name] ?? {}, this.defaults);
+      } catch (err) {
+        throw problem((err as Error).message);
       }
     }
   }

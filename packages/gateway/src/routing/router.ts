@@ -1,116 +1,146 @@
-// Picks the provider for one attempt: hard filters (lease, ejection, draining, capacity,
-// requirements), a soft filter (nodes loaded past the availability threshold, while
-// others are not), the function's strategy (or the call's override), then the fallback.
-import { EasyRemoteError, InvalidArgument, NoNodeAvailable, Overloaded, type CallOptions } from '@easyremote/protocol';
+// Picks the provider for one attempt: hard filters (health, capacity, requirements), a
+// soft filter (nodes loaded past the availability threshold, while others are not), the
+// function's strategy (or the call's override), then the fallback strategy.
+import { AFFINITY_METADATA_KEY, EasyRemoteError, InternalError, InvalidArgument, NoNodeAvailable, Overloaded, type CallOptions } from '@easyremote/protocol';
+import type { Clock, RandomSource } from '../clock.js';
 import type { FunctionEntry } from '../registry/function-entry.js';
 import type { Provider } from '../registry/provider.js';
-import type { Candidate, Preferences, SelectContext } from '../strategies/strategy.js';
-import type { PendingCall } from '../calls/pending-call.js';
+import type { Candidate, Preferences, SelectContext, Strategy } from '../strategies/strategy.js';
 import { describeExclusion, filterCandidates, parseRequirements, type ParsedRequirement } from './requirements.js';
 import { hasStrategy, strategyNames } from '../strategies/registry.js';
 
 /** Suggested wait before retrying when every provider is busy or none is healthy. */
 export const RETRY_AFTER_MS = 200;
 
-export interface RouteDecision {
-  provider?: Provider;
-  strategy: string;
-  /** The inputs the strategy decided on (handed back to it with the outcome). */
-  context?: SelectContext;
-  error?: EasyRemoteError;
-  /** True when providers exist and are healthy but all are full (admission may queue). */
-  allFull?: boolean;
+/** What routing reads of a call. */
+export interface RoutableCall {
+  readonly entry: FunctionEntry;
+  readonly options: CallOptions | undefined;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly args: Uint8Array;
+  /** Nodes already tried by earlier attempts of this call. */
+  readonly tried: ReadonlySet<string> | undefined;
+}
+
+/**
+ * The outcome of routing one attempt. `picked` carries the strategy instance and the
+ * inputs it decided on, so the attempt's outcome goes back to exactly that instance.
+ * `queue`: healthy providers exist but all are full, so the call may wait for room.
+ */
+export type RouteDecision =
+  | { readonly type: 'picked'; readonly provider: Provider; readonly strategyName: string; readonly strategy: Strategy; readonly context: SelectContext }
+  | { readonly type: 'queue'; readonly strategyName: string; readonly error: EasyRemoteError }
+  | { readonly type: 'refuse'; readonly strategyName: string; readonly error: EasyRemoteError };
+
+/** The health rules routing applies (see NodeHealthMonitor). */
+export interface RoutingHealth {
+  /** Hard filter: may this provider get a new call of this function? */
+  routable(provider: Provider, entry: FunctionEntry): boolean;
+  /** Soft filter: false for providers loaded past the availability threshold. */
+  available(provider: Provider): boolean;
 }
 
 export interface RouterOptions {
-  random: () => number;
-  now: () => number;
-  /** Hard health filter (lease alive, not ejected); true = may get this call. */
-  routable?: (provider: Provider, functionName: string, healthCheck: boolean) => boolean;
-  /** Soft filter: false for providers loaded past the availability threshold. */
-  available?: (provider: Provider) => boolean;
+  health: RoutingHealth;
+  random: RandomSource;
+  clock: Clock;
   /** The gateway's own location label, for preferLocal: true. */
   location?: string;
 }
 
 export class Router {
-  constructor(private readonly options: RouterOptions) {}
+  private readonly now: () => number;
+  private readonly epochMs: () => number;
 
-  route(entry: FunctionEntry, call: PendingCall): RouteDecision {
+  constructor(private readonly options: RouterOptions) {
+    const clock = options.clock;
+    this.now = () => clock.now();
+    this.epochMs = () => clock.epochMs();
+  }
+
+  /** Whether any provider of the function could take a call now (waiting calls may move). */
+  hasRoom(entry: FunctionEntry): boolean {
+    for (const p of entry.providers.values()) if (!p.full && this.options.health.routable(p, entry)) return true;
+    return false;
+  }
+
+  route(call: RoutableCall): RouteDecision {
+    const { entry } = call;
     const opts = call.options;
     const strategyName = opts?.strategy || entry.config.strategy;
+    const refuse = (error: EasyRemoteError, strategy = strategyName): RouteDecision => ({ type: 'refuse', strategyName: strategy, error });
     for (const name of [opts?.strategy, opts?.fallbackStrategy]) {
-      if (name && !hasStrategy(name)) return { strategy: strategyName, error: new InvalidArgument(`unknown load-balancing strategy ${JSON.stringify(name)}; known: ${strategyNames().join(', ')}`) };
+      if (name && !hasStrategy(name)) return refuse(new InvalidArgument(`unknown load-balancing strategy ${JSON.stringify(name)}; known: ${strategyNames().join(', ')}`));
     }
-    const { routable, available } = this.options;
-    const healthCheck = entry.config.healthCheck.enabled;
+    const { health } = this.options;
     let candidates: Provider[] = [];
     let healthy = 0;
     let busy = 0;
     for (const p of entry.providers.values()) {
-      if (p.session.state !== 'active') continue;
       if (call.tried?.has(p.session.nodeId)) continue;
-      if (routable && !routable(p, entry.name, healthCheck)) continue;
+      if (!health.routable(p, entry)) continue;
       healthy++;
       if (p.full) continue;
-      if (available && !available(p)) busy++;
+      if (!health.available(p)) busy++;
       candidates.push(p);
     }
     if (candidates.length === 0) {
       if (healthy > 0) {
-        return { strategy: strategyName, allFull: true, error: new Overloaded(`every provider of ${entry.name} is at capacity`, { retryAfterMs: RETRY_AFTER_MS }) };
+        return { type: 'queue', strategyName, error: new Overloaded(`every provider of ${entry.name} is at capacity`, { retryAfterMs: RETRY_AFTER_MS }) };
       }
-      return { strategy: strategyName, error: new NoNodeAvailable(`no healthy node provides ${entry.name}`, { retryAfterMs: RETRY_AFTER_MS }) };
+      return refuse(new NoNodeAvailable(`no healthy node provides ${entry.name}`, { retryAfterMs: RETRY_AFTER_MS }));
     }
 
     const requirements = this.requirementsFor(entry, opts);
-    if (requirements instanceof EasyRemoteError) return { strategy: strategyName, error: requirements };
+    if (requirements instanceof EasyRemoteError) return refuse(requirements);
     if (requirements.length > 0) {
       const total = candidates.length;
       const { kept, excluded } = filterCandidates(candidates, requirements);
-      if (kept.length === 0) {
-        return { strategy: strategyName, error: new NoNodeAvailable(`no node meets the requirements of ${entry.name}: ${describeExclusion(excluded, total)}`) };
-      }
+      if (kept.length === 0) return refuse(new NoNodeAvailable(`no node meets the requirements of ${entry.name}: ${describeExclusion(excluded, total)}`));
       candidates = kept as Provider[];
     }
     // Loaded nodes are avoided while others have headroom, but still used when all are loaded.
-    if (busy > 0 && busy < candidates.length && available) candidates = candidates.filter(available);
+    if (busy > 0 && busy < candidates.length) candidates = candidates.filter((p) => health.available(p));
 
     const context: SelectContext = {
       functionName: entry.name,
       random: this.options.random,
-      now: this.options.now,
-      affinityKey: opts?.affinityKey || call.metadata['x-easyremote-affinity'] || undefined,
+      now: this.now,
+      epochMs: this.epochMs,
+      affinityKey: opts?.affinityKey || call.metadata[AFFINITY_METADATA_KEY] || undefined,
       complexity: opts?.complexity || 1,
       requestBytes: call.args.length,
       preferences: this.preferences(entry, opts),
     };
     const fallback = opts?.fallbackStrategy || entry.config.fallbackStrategy;
-    let picked: Candidate | undefined;
     let used = strategyName;
+    let strategy: Strategy | undefined;
+    let picked: Candidate | undefined;
     try {
-      picked = entry.strategy(strategyName).select(candidates, context);
+      strategy = entry.strategy(strategyName);
+      picked = strategy.select(candidates, context);
       if (picked === undefined && fallback) {
         used = fallback;
-        picked = entry.strategy(fallback).select(candidates, context);
+        strategy = entry.strategy(fallback);
+        picked = strategy.select(candidates, context);
       }
     } catch (err) {
       // A strategy's own refusal (cost_aware's BudgetExceeded) is final: a fallback must not spend past a budget.
-      if (err instanceof EasyRemoteError) return { strategy: used, error: err };
-      throw err;
+      if (err instanceof EasyRemoteError) return refuse(err, used);
+      return refuse(new InternalError(`strategy ${used} failed for ${entry.name}: ${(err as Error)?.message ?? String(err)}`), used);
     }
-    if (picked === undefined) {
-      return {
-        strategy: used,
-        error: new NoNodeAvailable(`strategy ${strategyName}${fallback ? ` and fallback ${fallback}` : ''} found no node for ${entry.name} among ${candidates.length}`, {
+    if (picked === undefined || strategy === undefined) {
+      return refuse(
+        new NoNodeAvailable(`strategy ${strategyName}${fallback ? ` and fallback ${fallback}` : ''} found no node for ${entry.name} among ${candidates.length}`, {
           retryAfterMs: RETRY_AFTER_MS,
         }),
-      };
+        used,
+      );
     }
-    return { provider: picked as Provider, strategy: used, context };
+    return { type: 'picked', provider: picked as Provider, strategyName: used, strategy, context };
   }
 
-  private requirementsFor(entry: FunctionEntry, opts: CallOptions | undefined): ParsedRequirement[] | EasyRemoteError {
+  private requirementsFor(entry: FunctionEntry, opts: CallOptions | undefined): readonly ParsedRequirement[] | EasyRemoteError {
     const extra = opts?.requirements;
     if (extra === undefined || Object.keys(extra).length === 0) return entry.requirements;
     try {

@@ -109,3 +109,8 @@ registerStrategy(
       ),
     ),
 );
+
+/** Checks a loadBalancing options object against every registered strategy's options. */
+export function validateStrategyOptions(options: Readonly<Record<string, unknown>>): void {
+  for (const name of factories.keys()) createStrategy(name, options);
+}

@@ -61,8 +61,10 @@ export interface SelectContext {
   readonly functionName: string;
   /** Uniform in [0, 1). */
   readonly random: () => number;
-  /** Milliseconds; monotonic enough for rates and ages. */
+  /** Monotonic milliseconds, for rates and ages. */
   readonly now: () => number;
+  /** Wall-clock Unix milliseconds, for time of day. */
+  readonly epochMs: () => number;
   readonly affinityKey?: string;
   /** Relative size of the work (1 = typical); smart_adaptive uses it. */
   readonly complexity: number;

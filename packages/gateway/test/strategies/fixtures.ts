@@ -90,6 +90,7 @@ export function context(overrides: Partial<SelectContext> & { seed?: number } = 
     functionName: 'f',
     random: mulberry32(seed ?? 42),
     now: () => now,
+    epochMs: () => now,
     complexity: 1,
     requestBytes: 100,
     preferences: {},

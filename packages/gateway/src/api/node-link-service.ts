@@ -1,0 +1,250 @@
+// The NodeLink service: one bidirectional stream per node. Registration (tokens, names,
+// duplicate ids, protocol version), frames routed to the dispatcher, heartbeats and
+// telemetry, ping/pong RTT, drain in both directions, and the lease sweep that declares
+// silent nodes lost.
+import type * as grpc from '@grpc/grpc-js';
+import {
+  AUTH_METADATA_KEY,
+  InvalidArgument,
+  PROTOCOL_VERSION,
+  RegistrationRefused,
+  toEasyRemoteError,
+  type EasyRemoteError,
+  type GatewayFrame,
+  type NodeFrame,
+  type Register,
+} from '@easyremote/protocol';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Dispatcher } from '../calls/dispatcher.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import type { OutlierDetector } from '../health/outlier-detector.js';
+import { NodeSession } from '../registry/node-session.js';
+import type { Registry } from '../registry/registry.js';
+import { metadataString } from './metadata.js';
+
+/** Round trips above this are a clock or nonce problem, not a measurement. */
+const MAX_PLAUSIBLE_RTT_MS = 60_000;
+/** Weight of the newest RTT sample in its running average. */
+const RTT_EWMA_ALPHA = 0.2;
+
+export interface NodeLinkSettings {
+  gatewayId: string;
+  heartbeatMs: number;
+  leaseMs: number;
+  maxPayloadBytes: number;
+  /** Slow-start window for nodes that join (ms; 0 = off). */
+  slowStartMs: number;
+}
+
+/** What the rest of the gateway hears about nodes (events, logs, metrics). */
+export interface NodeLinkObserver {
+  joined(session: NodeSession): void;
+  /** `clean`: the node left on its own with nothing in flight; otherwise it was lost. */
+  left(session: NodeSession, clean: boolean): void;
+  refused(nodeId: string, err: EasyRemoteError): void;
+  draining(session: NodeSession, by: 'node' | 'operator'): void;
+}
+
+export interface NodeLinkParts {
+  registry: Registry;
+  dispatcher: Dispatcher;
+  detector: OutlierDetector;
+  auth: Authenticator;
+  clock: Clock;
+  observer: NodeLinkObserver;
+  settings: NodeLinkSettings;
+}
+
+type NodeStream = grpc.ServerDuplexStream<NodeFrame, GatewayFrame>;
+
+export class NodeLinkService {
+  private sweepTimer: TimerHandle | undefined;
+
+  constructor(private readonly parts: NodeLinkParts) {}
+
+  /** The service implementation for grpc-js. */
+  handlers(): grpc.UntypedServiceImplementation {
+    return { connect: (stream: NodeStream) => this.onStream(stream) };
+  }
+
+  /** Leases checked every quarter lease (or half heartbeat), pings once per heartbeat. */
+  startSweeping(): void {
+    const { heartbeatMs, leaseMs } = this.parts.settings;
+    const every = Math.max(25, Math.min(heartbeatMs / 2, leaseMs / 4));
+    const tick = () => {
+      this.sweep();
+      this.sweepTimer = this.parts.clock.setTimeout(tick, every);
+    };
+    this.sweepTimer = this.parts.clock.setTimeout(tick, every);
+  }
+
+  /** Stops the sweep and ends every node stream. */
+  close(): void {
+    this.parts.clock.clearTimeout(this.sweepTimer);
+    for (const session of [...this.parts.registry.sessions.values()]) {
+      this.endSession(session, 'gateway-shutdown');
+      session.close();
+    }
+  }
+
+  /** Asks a node to drain: no new calls go to it; it leaves once its calls finish. */
+  drain(nodeId: string): boolean {
+    const s = this.parts.registry.sessions.get(nodeId);
+    if (s === undefined || s.state !== 'active') return false;
+    s.state = 'draining';
+    s.send({ drain: { reason: 'operator' } });
+    this.parts.observer.draining(s, 'operator');
+    return true;
+  }
+
+  private onStream(stream: NodeStream): void {
+    let session: NodeSession | undefined;
+    const peer = stream.getPeer();
+    const authorization = metadataString(stream.metadata, AUTH_METADATA_KEY);
+    stream.on('data', (frame: NodeFrame) => {
+      try {
+        if (frame.register) {
+          session = this.onRegister(stream, frame.register, session, peer, authorization);
+          return;
+        }
+        if (session === undefined) {
+          this.refuse(stream, '', new InvalidArgument('the first frame on a node stream must be register'));
+          stream.end();
+          return;
+        }
+        if (session.state === 'closed') return;
+        session.lastSeen = this.parts.clock.now();
+        this.onFrame(session, frame);
+      } catch (err) {
+        this.parts.observer.refused(session?.nodeId ?? peer, toEasyRemoteError(err));
+      }
+    });
+    const closed = (why: string) => {
+      if (session !== undefined) this.endSession(session, why);
+    };
+    stream.on('end', () => {
+      closed('stream ended');
+      stream.end();
+    });
+    stream.on('error', () => closed('stream error'));
+    stream.on('cancelled', () => closed('stream cancelled'));
+    stream.on('close', () => closed('stream closed'));
+  }
+
+  private refuse(stream: NodeStream, nodeId: string, err: EasyRemoteError): undefined {
+    this.parts.observer.refused(nodeId, err);
+    stream.write({ registered: { accepted: false, refusal: err.toDetail(), heartbeatMs: 0, leaseMs: 0, maxPayloadBytes: 0, gatewayId: this.parts.settings.gatewayId } });
+    return undefined;
+  }
+
+  private onRegister(stream: NodeStream, reg: Register, current: NodeSession | undefined, peer: string, authorization: string | undefined): NodeSession | undefined {
+    const { registry, auth, clock, settings } = this.parts;
+    const denied = auth.node(reg.token, authorization);
+    if (denied) return this.refuse(stream, reg.nodeId, denied);
+    // 0 means the node did not say (a minimal client written from the docs); read it as the current version.
+    if (reg.protocolVersion !== 0 && reg.protocolVersion !== PROTOCOL_VERSION) {
+      return this.refuse(stream, reg.nodeId, new InvalidArgument(`node speaks protocol version ${reg.protocolVersion}; this gateway speaks version ${PROTOCOL_VERSION}`));
+    }
+    try {
+      registry.check(reg.nodeId, reg.functions);
+    } catch (err) {
+      return this.refuse(stream, reg.nodeId, toEasyRemoteError(err));
+    }
+    if (current !== undefined) {
+      // Re-registration on the same stream: same node, new function list.
+      if (current.nodeId !== reg.nodeId) return this.refuse(stream, reg.nodeId, new InvalidArgument(`this stream is node ${current.nodeId}; it cannot become ${reg.nodeId}`));
+      registry.setFunctions(current, reg.functions);
+      this.sendRegistered(current);
+      return current;
+    }
+    const existing = registry.sessions.get(reg.nodeId);
+    if (existing !== undefined && existing.state !== 'closed') {
+      if (reg.instanceId === '' || existing.instanceId !== reg.instanceId) {
+        return this.refuse(stream, reg.nodeId, new RegistrationRefused(`node id ${reg.nodeId} is already connected from ${existing.peer}`));
+      }
+      // The same process reconnected before we noticed its old stream die.
+      this.endSession(existing, 'superseded by a reconnect');
+      existing.close();
+    }
+    const caps = reg.capabilities;
+    const session = new NodeSession(
+      reg.nodeId,
+      reg.instanceId,
+      { send: (frame) => stream.write(frame), close: () => stream.end() },
+      {
+        cpuCores: caps?.cpuCores ?? 0,
+        memoryTotalBytes: caps?.memoryTotalBytes ?? 0,
+        gpus: caps?.gpus ?? [],
+        labels: caps?.labels ?? {},
+        costPerHour: caps?.costPerHour ?? 0,
+      },
+      clock,
+      peer,
+    );
+    session.slowStartMs = settings.slowStartMs;
+    registry.sessions.set(session.nodeId, session);
+    registry.setFunctions(session, reg.functions);
+    this.sendRegistered(session);
+    this.parts.observer.joined(session);
+    return session;
+  }
+
+  private sendRegistered(session: NodeSession): void {
+    const { heartbeatMs, leaseMs, maxPayloadBytes, gatewayId } = this.parts.settings;
+    session.send({ registered: { accepted: true, refusal: undefined, heartbeatMs, leaseMs, maxPayloadBytes, gatewayId } });
+  }
+
+  private onFrame(session: NodeSession, frame: NodeFrame): void {
+    const { dispatcher, clock } = this.parts;
+    if (frame.result) dispatcher.onResult(session, frame.result);
+    else if (frame.chunk) dispatcher.onChunk(session, frame.chunk);
+    else if (frame.end) dispatcher.onEnd(session, frame.end);
+    else if (frame.error) dispatcher.onError(session, frame.error);
+    else if (frame.progress) dispatcher.onProgress(session, frame.progress);
+    else if (frame.heartbeat) {
+      const hb = frame.heartbeat;
+      for (const f of hb.functions) session.reported.set(f.name, { inFlight: f.inFlight, queued: f.queued });
+      if (hb.hasTelemetry) {
+        session.telemetry = { cpuPercent: hb.cpuPercent, memoryUsedBytes: hb.memoryUsedBytes, memoryTotalBytes: hb.memoryTotalBytes, gpus: hb.gpus, receivedAt: clock.now() };
+      }
+    } else if (frame.pong) {
+      // The nonce is the gateway's clock (µs) when it pinged.
+      const rtt = clock.now() - frame.pong.nonce / 1000;
+      if (rtt >= 0 && rtt < MAX_PLAUSIBLE_RTT_MS) session.rttMs = session.rttMs === undefined ? rtt : session.rttMs + RTT_EWMA_ALPHA * (rtt - session.rttMs);
+    } else if (frame.drain) {
+      if (session.state === 'active') {
+        session.state = 'draining';
+        this.parts.observer.draining(session, 'node');
+      }
+    }
+  }
+
+  private endSession(session: NodeSession, why: string): void {
+    if (session.state === 'closed') return;
+    const clean = session.inFlight === 0 && why === 'stream ended';
+    session.state = 'closed';
+    session.endReason = why;
+    this.parts.registry.remove(session);
+    this.parts.dispatcher.onSessionLost(session, why);
+    this.parts.detector.forgetNode(session.nodeId);
+    this.parts.observer.left(session, clean);
+  }
+
+  /** Leases, and pings once per heartbeat interval. */
+  private sweep(): void {
+    const { clock, settings } = this.parts;
+    const now = clock.now();
+    for (const session of [...this.parts.registry.sessions.values()]) {
+      if (now - session.lastSeen > settings.leaseMs) {
+        this.endSession(session, `no frame for ${Math.round(now - session.lastSeen)} ms (lease ${settings.leaseMs} ms)`);
+        session.close();
+        continue;
+      }
+      // The sweep runs more often than the heartbeat (lease precision); pings follow the heartbeat.
+      if (now - session.lastPingAt >= settings.heartbeatMs * 0.9) {
+        session.lastPingAt = now;
+        session.send({ ping: { nonce: Math.round(now * 1000) } });
+      }
+    }
+  }
+}

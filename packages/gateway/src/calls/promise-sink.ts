@@ -1,0 +1,26 @@
+import type { EasyRemoteError } from '@easyremote/protocol';
+import type { CallSink } from './call-sink.js';
+
+/** Collects a unary outcome as a promise (the result cache's compute function). */
+export class PromiseSink implements CallSink {
+  private resolveFn!: (value: Buffer) => void;
+  private rejectFn!: (err: EasyRemoteError) => void;
+  readonly promise = new Promise<Buffer>((resolve, reject) => {
+    this.resolveFn = resolve;
+    this.rejectFn = reject;
+  });
+  result(payload: Buffer): void {
+    this.resolveFn(payload);
+  }
+  chunk(): boolean {
+    return true;
+  }
+  progress(): void {}
+  end(): void {
+    this.resolveFn(Buffer.alloc(0));
+  }
+  error(err: EasyRemoteError): void {
+    this.rejectFn(err);
+  }
+  onDrain(): void {}
+}

@@ -1,0 +1,348 @@
+// The JSON documents of the operators' API. The gateway serves exactly these shapes over
+// HTTP (/api/...) and in the gRPC Admin service's JsonReply; the admin client parses them
+// with these types. Defined once here so the producer and every consumer agree.
+
+/** Live figures a node last reported in a heartbeat. */
+export interface TelemetryDocument {
+  /** 0..100 */
+  cpuPercent: number;
+  memoryUsedBytes: number;
+  memoryTotalBytes: number;
+  gpus: ReadonlyArray<{ index: number; utilizationPercent: number; vramUsedBytes: number; vramTotalBytes: number }>;
+  /** Gateway clock (monotonic ms) when it arrived. */
+  receivedAt: number;
+}
+
+/** What a node declared about itself at registration. */
+export interface CapabilitiesDocument {
+  cpuCores: number;
+  memoryTotalBytes: number;
+  gpus: ReadonlyArray<{ index: number; model: string; vramTotalBytes: number }>;
+  labels: Readonly<Record<string, string>>;
+  costPerHour: number;
+}
+
+/** One node as the gateway sees it: GET /api/nodes, Admin.ListNodes / GetNode. */
+export interface NodeInfo {
+  nodeId: string;
+  /** 'active', 'draining' or 'closed'. */
+  state: string;
+  /** Lease alive, not draining, and not ejected for every function it serves. */
+  healthy: boolean;
+  /** Healthy and machine load under the gateway's threshold. */
+  available: boolean;
+  /** 0..1: the larger of CPU and average GPU utilisation from telemetry (0 without telemetry). */
+  load: number;
+  /** 0..1: share of the node's declared call slots in use (0 when any function is unlimited). */
+  occupancy: number;
+  /** Why not healthy or not available; '' when both. */
+  reason: string;
+  lastSeenMsAgo: number;
+  /** Round trip of the node's stream (ping/pong), ms; absent before the first pong. */
+  rttMs?: number;
+  inFlight: number;
+  /** Absent until the first heartbeat that carries telemetry. */
+  telemetry?: TelemetryDocument;
+  /** Functions the node is currently ejected for (outlier detection). */
+  ejected: string[];
+  /** The node's address as the gateway sees it (ipv4:host:port). */
+  peer: string;
+  /** Seconds since the node joined. */
+  uptimeS: number;
+  functions: string[];
+  capabilities: CapabilitiesDocument;
+}
+
+/** A function's settings after node declaration < gateway configuration < defaults. */
+export interface ResolvedFunctionConfig {
+  strategy: string;
+  fallbackStrategy: string;
+  /** The loadBalancing object every strategy reads its own options from. */
+  strategyOptions: Record<string, unknown>;
+  healthCheck: { enabled: boolean; timeout: number; retryCount: number };
+  requirements: Record<string, string>;
+  preferences: { preferLocal?: boolean | string; maxLatency?: number; costLimit?: number };
+  idempotent: boolean;
+  timeoutMs: number;
+  kind: 'unary' | 'stream';
+  cacheable: boolean;
+  cacheTtlMs: number;
+  version: string;
+}
+
+export interface ProviderInfo {
+  nodeId: string;
+  inFlight: number;
+  maxConcurrent: number;
+  queueSize: number;
+  costPerHour: number;
+  performanceTier: number;
+  /** Slow-start weight in (0, 1]. */
+  weight: number;
+  /** Outlier detection state: 'closed' (routable), 'open' (ejected) or 'half_open' (probing). */
+  circuit: string;
+  /** Node-side scheduling priority among this node's waiting calls. */
+  priority: number;
+  /** Runs in worker threads on the node. */
+  worker: boolean;
+  tags: string[];
+  description: string;
+  history: { completed: number; failures: number; ewmaLatencyMs: number; ewmaExecMs: number };
+}
+
+/** GET /api/functions, Admin.ListFunctions. */
+export interface FunctionInfo {
+  name: string;
+  config: ResolvedFunctionConfig;
+  /** Non-empty when providers declared the function differently. */
+  conflict: string;
+  /** Calls waiting at the gateway for a provider with room. */
+  queued: number;
+  /** The configured strategy's own report (e.g. dynamic's current choice), when it has one. */
+  strategyState?: Record<string, unknown>;
+  providers: ProviderInfo[];
+}
+
+/** Figures over the live window (the last minute by default). */
+export interface WindowFigures {
+  calls: number;
+  errors: number;
+  /** (calls - errors) / calls, 0..1; 0 when there were no calls. */
+  successRate: number;
+  /** calls / window length in seconds. */
+  ratePerSecond: number;
+  /** Total time seen at the gateway (what the caller waited), ms. */
+  avgMs: number;
+  minMs: number;
+  maxMs: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+}
+
+export interface NodeCounter {
+  nodeId: string;
+  calls: number;
+  errors: number;
+  /** calls / calls served by all nodes since start (or since the counters were last reset). */
+  share: number;
+}
+
+export interface LiveSnapshot {
+  /** Epoch ms. */
+  at: number;
+  windowMs: number;
+  overall: WindowFigures;
+  functions: Array<WindowFigures & { functionName: string }>;
+  nodes: Array<WindowFigures & { nodeId: string }>;
+  distribution: NodeCounter[];
+}
+
+/**
+ * Figures for one node or one function. Execution figures cover only the calls a node
+ * actually ran (a node id is set and the result was not a cache hit); success and
+ * total-time figures cover every call of the group.
+ */
+export interface PerformanceStats {
+  calls: number;
+  successes: number;
+  failures: number;
+  /** successes / calls, 0..1. */
+  successRate: number;
+  cachedCalls: number;
+  /** Calls the execution figures are computed over. */
+  executedCalls: number;
+  avgExecMs: number;
+  p50ExecMs: number;
+  p95ExecMs: number;
+  p99ExecMs: number;
+  avgTotalMs: number;
+}
+
+export interface NodeStats extends PerformanceStats {
+  nodeId: string;
+}
+
+export interface FunctionStats extends PerformanceStats {
+  functionName: string;
+}
+
+/** How calls routed by each strategy fared, by total time seen at the gateway. */
+export interface StrategyStats {
+  strategy: string;
+  calls: number;
+  successes: number;
+  successRate: number;
+  avgTotalMs: number;
+  p50TotalMs: number;
+  p95TotalMs: number;
+  p99TotalMs: number;
+}
+
+export interface NodeShare {
+  nodeId: string;
+  calls: number;
+  /** calls / calls served by any node in the window, 0..1. */
+  share: number;
+}
+
+export interface ErrorRate {
+  code: string;
+  count: number;
+  /** count / all calls in the window, 0..1. */
+  rate: number;
+}
+
+export interface WindowSummary {
+  /** Epoch ms, exclusive. */
+  since: number;
+  /** Epoch ms, inclusive. */
+  until: number;
+  calls: number;
+  successes: number;
+  failures: number;
+  successRate: number;
+  cachedCalls: number;
+  /** calls / window length in seconds. */
+  requestsPerSecond: number;
+  avgTotalMs: number;
+  p50TotalMs: number;
+  p95TotalMs: number;
+  p99TotalMs: number;
+}
+
+/** Exact statistics from the call history (SQLite) over a window. */
+export interface MetricsStatistics {
+  summary: WindowSummary;
+  nodes: NodeStats[];
+  functions: FunctionStats[];
+  strategies: StrategyStats[];
+  distribution: NodeShare[];
+  errors: ErrorRate[];
+}
+
+/** The call-history store's state. */
+export interface MetricsHealth {
+  /** False while the latest write or retention attempt failed. */
+  ok: boolean;
+  lastError: string | null;
+  lastErrorAt: number | null;
+  /** All rows lost: buffer overflow, failed writes, records after close(). */
+  droppedRows: number;
+  droppedOnOverflow: number;
+  droppedOnWriteError: number;
+  bufferedRows: number;
+  writtenRows: number;
+  closed: boolean;
+}
+
+export interface ResultCacheStats {
+  hits: number;
+  misses: number;
+  /** Callers that joined a computation already in flight instead of starting one. */
+  coalesced: number;
+  evictions: number;
+  expirations: number;
+  /** Results too large to keep. */
+  uncacheable: number;
+  entries: number;
+  /** Bytes counted against the cache's limit (values plus a fixed overhead each). */
+  bytes: number;
+  inflight: number;
+}
+
+/** GET /api/metrics?window_ms=, Admin.GetMetrics. */
+export interface MetricsDocument {
+  live: LiveSnapshot;
+  /** null when the gateway runs without a call-history database. */
+  statistics: MetricsStatistics | null;
+  store: MetricsHealth | { ok: false; disabled: true };
+  cache: ResultCacheStats;
+}
+
+/** GET /api/stats/nodes, Admin.NodeStats. */
+export interface NodeStatsDocument {
+  nodes: NodeStats[];
+  distribution: NodeShare[] | NodeCounter[];
+}
+
+/** GET /api/stats/functions, Admin.FunctionStats. */
+export interface FunctionStatsDocument {
+  functions: FunctionStats[];
+  strategies: StrategyStats[];
+  errors: ErrorRate[];
+}
+
+export type RecommendationType = 'load_distribution' | 'latency_optimization';
+
+export interface Recommendation {
+  type: RecommendationType;
+  message: string;
+  suggestedStrategy: string;
+  value: number;
+  threshold: number;
+}
+
+/** GET /api/recommendations, Admin.Recommendations. */
+export interface OptimisationReport {
+  healthyNodes: number;
+  unhealthyNodes: number;
+  utilisationImbalance: number;
+  averageLatencyMs: number;
+  recommendations: Recommendation[];
+}
+
+export type AlertKind = 'node_unhealthy' | 'load_imbalance' | 'high_latency';
+export type AlertSeverity = 'warning' | 'critical';
+
+/** A condition that holds now. Conditions with the same kind and subject are the same alert. */
+export interface AlertCondition {
+  kind: AlertKind;
+  /** The node id, or '*' for the whole gateway. */
+  subject: string;
+  severity: AlertSeverity;
+  message: string;
+  value: number;
+  threshold: number;
+}
+
+export interface Alert extends AlertCondition {
+  /** Increasing per gateway. */
+  id: number;
+  /** Epoch ms. */
+  raisedAt: number;
+  /** Last time the condition was reported again while active (epoch ms). */
+  lastSeenAt: number;
+  /** Times the condition was reported while active (1 when first raised). */
+  occurrences: number;
+  /** When the condition stopped holding (epoch ms); null while active. */
+  resolvedAt: number | null;
+}
+
+export interface WebhookStats {
+  sent: number;
+  failed: number;
+  pending: number;
+  lastError: string | null;
+}
+
+/** GET /api/alerts, Admin.Alerts. */
+export interface AlertsDocument {
+  active: Alert[];
+  /** Newest first, resolved ones included. */
+  recent: Alert[];
+  webhook: WebhookStats;
+}
+
+/** POST /api/nodes/{id}/drain, Admin.DrainNode. */
+export interface DrainResult {
+  nodeId: string;
+  /** False when the node was already draining. */
+  draining: boolean;
+}
+
+/** POST /api/cache/invalidate?function=, Admin.InvalidateCache. */
+export interface CacheInvalidation {
+  function: string;
+  removed: number;
+}
