@@ -1,79 +1,19 @@
 // Typed helpers for the gateway's Admin service (the same documents as its HTTP /api/).
 import * as grpc from '@grpc/grpc-js';
-import { AdminService, fromServiceError, type JsonReply } from '@easyremote/protocol';
-
-export interface NodeInfo {
-  nodeId: string;
-  state: string;
-  healthy: boolean;
-  available: boolean;
-  /** Machine load from telemetry: max of CPU and GPU utilisation, 0..1. */
-  load: number;
-  /** Share of declared call slots in use, 0..1. */
-  occupancy: number;
-  reason: string;
-  lastSeenMsAgo: number;
-  rttMs?: number;
-  inFlight: number;
-  telemetry?: {
-    cpuPercent: number;
-    memoryUsedBytes: number;
-    memoryTotalBytes: number;
-    gpus: Array<{ index: number; utilizationPercent: number; vramUsedBytes: number; vramTotalBytes: number }>;
-  };
-  ejected: string[];
-  peer: string;
-  uptimeS: number;
-  functions: string[];
-  capabilities: { cpuCores: number; memoryTotalBytes: number; gpus: Array<{ index: number; model: string; vramTotalBytes: number }>; labels: Record<string, string>; costPerHour: number };
-}
-
-export interface FunctionInfo {
-  name: string;
-  config: { strategy: string; fallbackStrategy: string; idempotent: boolean; cacheable: boolean; cacheTtlMs: number; timeoutMs: number; kind: 'unary' | 'stream'; [key: string]: unknown };
-  conflict: string;
-  queued: number;
-  strategyState?: Record<string, unknown>;
-  providers: Array<{ nodeId: string; inFlight: number; maxConcurrent: number; queueSize: number; costPerHour: number; performanceTier: number; weight: number; circuit: string; history: Record<string, number> }>;
-}
-
-export interface LatencyStats {
-  calls: number;
-  successRate: number;
-  avgExecMs: number;
-  p50ExecMs: number;
-  p95ExecMs: number;
-  p99ExecMs: number;
-  [key: string]: unknown;
-}
-
-export interface MetricsDocument {
-  live: Record<string, unknown>;
-  statistics: {
-    summary: { calls: number; successes: number; failures: number; successRate: number; cachedCalls: number; requestsPerSecond: number; avgTotalMs: number; [key: string]: unknown };
-    nodes: Array<LatencyStats & { nodeId: string }>;
-    functions: Array<LatencyStats & { functionName: string }>;
-    strategies: Array<{ strategy: string; calls: number; successRate: number; [key: string]: unknown }>;
-    distribution: Array<{ nodeId: string; calls: number; share: number }>;
-    errors: Array<{ code: string; count: number; rate: number }>;
-  } | null;
-  store: Record<string, unknown>;
-  cache: { hits: number; misses: number; entries: number; bytes: number; [key: string]: unknown };
-}
-
-export interface Recommendations {
-  healthyNodes: number;
-  unhealthyNodes: number;
-  utilisationImbalance: number;
-  averageLatencyMs: number;
-  recommendations: Array<{ type: string; message: string; suggestedStrategy: string; value: number; threshold: number }>;
-}
-
-export interface AlertsDocument {
-  active: Array<{ kind: string; subject: string; severity: string; message: string; value: number; threshold: number; [key: string]: unknown }>;
-  recent: AlertsDocument['active'];
-  webhook: Record<string, unknown>;
-}
+import {
+  AdminService,
+  fromServiceError,
+  type AlertsDocument,
+  type CacheInvalidation,
+  type DrainResult,
+  type FunctionInfo,
+  type FunctionStatsDocument,
+  type JsonReply,
+  type MetricsDocument,
+  type NodeInfo,
+  type NodeStatsDocument,
+  type OptimisationReport,
+} from '@easyremote/protocol';
 
 const AdminClientCtor = grpc.makeGenericClientConstructor(AdminService, 'Admin');
 
@@ -107,22 +47,22 @@ export class AdminClient {
   metrics(windowMs = 0): Promise<MetricsDocument> {
     return this.call('getMetrics', { windowMs });
   }
-  nodeStats(windowMs = 0): Promise<{ nodes: NonNullable<MetricsDocument['statistics']>['nodes']; distribution: NonNullable<MetricsDocument['statistics']>['distribution'] }> {
+  nodeStats(windowMs = 0): Promise<NodeStatsDocument> {
     return this.call('nodeStats', { windowMs });
   }
-  functionStats(windowMs = 0): Promise<{ functions: NonNullable<MetricsDocument['statistics']>['functions']; strategies: NonNullable<MetricsDocument['statistics']>['strategies']; errors: NonNullable<MetricsDocument['statistics']>['errors'] }> {
+  functionStats(windowMs = 0): Promise<FunctionStatsDocument> {
     return this.call('functionStats', { windowMs });
   }
-  recommendations(windowMs = 0): Promise<Recommendations> {
+  recommendations(windowMs = 0): Promise<OptimisationReport> {
     return this.call('recommendations', { windowMs });
   }
   alerts(): Promise<AlertsDocument> {
     return this.call('alerts', {});
   }
-  drain(nodeId: string): Promise<{ nodeId: string; draining: boolean }> {
+  drain(nodeId: string): Promise<DrainResult> {
     return this.call('drainNode', { nodeId });
   }
-  invalidateCache(functionName: string): Promise<{ function: string; removed: number }> {
+  invalidateCache(functionName: string): Promise<CacheInvalidation> {
     return this.call('invalidateCache', { function: functionName });
   }
   close(): void {

@@ -18,4 +18,17 @@ export {
   InternalError,
   type ErrorCode,
 } from '@easyremote/protocol';
-export { AdminClient, type NodeInfo, type FunctionInfo, type MetricsDocument, type Recommendations, type AlertsDocument, type LatencyStats } from './admin-client.js';
+export { AdminClient } from './admin-client.js';
+export type {
+  AlertsDocument,
+  CacheInvalidation,
+  DrainResult,
+  FunctionInfo,
+  FunctionStatsDocument,
+  MetricsDocument,
+  NodeInfo,
+  NodeStatsDocument,
+  OptimisationReport,
+  OptimisationReport as Recommendations,
+  PerformanceStats as LatencyStats,
+} from '@easyremote/protocol';

@@ -1,5 +1,5 @@
 // The gateway's options, their defaults, and the checks that run before anything starts.
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_PAYLOAD_BYTES, type FunctionSpec } from '@easyremote/protocol';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_PAYLOAD_BYTES, FunctionSpec } from '@easyremote/protocol';
 import type { AuthOptions } from './auth/authenticator.js';
 import { DEFAULT_GATEWAY_QUEUE_SIZE } from './calls/admission-queue.js';
 import type { Clock, RandomSource } from './clock.js';
@@ -99,27 +99,6 @@ export function gatewaySettings(options: GatewayOptions): GatewaySettings {
   };
 }
 
-/** A stand-in declaration, so a gateway-side override is checked exactly as it will resolve. */
-const BARE_SPEC: FunctionSpec = {
-  name: '',
-  kind: 'unary',
-  timeoutMs: 0,
-  maxConcurrent: 0,
-  queueSize: 0,
-  idempotent: false,
-  cacheable: false,
-  cacheTtlMs: 0,
-  version: '',
-  tags: [],
-  description: '',
-  costPerHour: 0,
-  performanceTier: 0,
-  priority: 0,
-  requirements: {},
-  loadBalancingJson: '',
-  worker: false,
-};
-
 /** Refuses, at construction, strategy names and options no call could route with. */
 export function checkFunctionOverrides(settings: GatewaySettings, functions: Record<string, FunctionConfigOverride> = {}): void {
   if (!hasStrategy(settings.defaultStrategy)) {
@@ -130,7 +109,8 @@ export function checkFunctionOverrides(settings: GatewaySettings, functions: Rec
       if (name && !hasStrategy(name)) throw new TypeError(`gateway config for ${fn}: unknown strategy ${JSON.stringify(name)}; known: ${strategyNames().join(', ')}`);
     }
     try {
-      FunctionEntry.prepare({ ...BARE_SPEC, name: fn }, override, { strategy: settings.defaultStrategy, retryCount: settings.retryCount });
+      // A bare declaration, so the override is checked exactly as it will resolve.
+      FunctionEntry.prepare(FunctionSpec.fromPartial({ name: fn, kind: 'unary' }), override, { strategy: settings.defaultStrategy, retryCount: settings.retryCount });
     } catch (err) {
       throw new TypeError(`gateway config for ${fn}: ${(err as Error).message}`);
     }

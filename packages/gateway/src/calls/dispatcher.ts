@@ -24,8 +24,8 @@ import type { FunctionEntry } from '../registry/function-entry.js';
 import type { NodeSession } from '../registry/node-session.js';
 import type { Router } from '../routing/router.js';
 import type { AdmissionQueue } from './admission-queue.js';
-import { Attempt, type AttemptListener } from './attempt.js';
-import type { PendingCall } from './pending-call.js';
+import type { AttemptListener } from './attempt.js';
+import { Attempt, type PendingCall } from './pending-call.js';
 
 /** Errors raised before the handler ran: always safe to try on another node. */
 const NOT_STARTED = new Set(['OVERLOADED', 'FUNCTION_NOT_FOUND']);

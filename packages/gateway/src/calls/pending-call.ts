@@ -1,8 +1,11 @@
 import type { CallOptions } from '@easyremote/protocol';
 import type { TimerHandle } from '../clock.js';
 import type { FunctionEntry } from '../registry/function-entry.js';
-import type { Attempt } from './attempt.js';
+import type { Provider } from '../registry/provider.js';
+import type { Candidate, SelectContext, Strategy } from '../strategies/strategy.js';
 import type { CallSink } from './call-sink.js';
+
+// A client call and its attempts: one call may be tried on several nodes, one at a time.
 
 /** A client call from arrival to its final reply, across however many attempts it takes. */
 export class PendingCall {
@@ -38,5 +41,27 @@ export class PendingCall {
     readonly arrivedAt: number,
     /** Who called: the peer address (or the authenticated caller). */
     readonly client: string,
+  ) {}
+}
+
+/** One try of a call on one node. Replies name its id; a reply for an id no longer known is dropped. */
+export class Attempt {
+  /** Chunks the consumer has taken whose credit is not yet returned to the node. */
+  owedCredit = 0;
+  /** The consumer is slow: credit waits for its drain. */
+  blocked = false;
+  /** healthCheck.timeout timer, when the function sets one. */
+  timer: TimerHandle | undefined;
+
+  constructor(
+    readonly id: number,
+    readonly call: PendingCall,
+    readonly provider: Provider,
+    readonly dispatchedAt: number,
+    /** The strategy instance that picked the provider: the outcome goes back to it. */
+    readonly strategy: Strategy,
+    readonly context: SelectContext,
+    /** The candidate's figures when picked, kept only for strategies that learn. */
+    readonly snapshot: Candidate | undefined,
   ) {}
 }
