@@ -1,4 +1,4 @@
-// DESIGN.md section 4 rows not covered elsewhere: size limits, duplicate node ids,
+// Failure cases not covered elsewhere: size limits, duplicate node ids,
 // tokens, and garbage on the node stream. The gateway must answer each clearly and stay up.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

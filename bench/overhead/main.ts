@@ -65,7 +65,7 @@ An echo function (a small object) called by the same \`@easyremote/client\` on (
 
 ${md}
 
-The routed path adds one hop, so about half the direct throughput and twice its latency is the floor; the Python original polls and measures about 100 ms per call.`,
+The routed path adds one hop, so about half the direct throughput and twice its latency is the floor.`,
 );
 for (const c of Object.values(clients)) c.close();
 stopAll();

@@ -4,12 +4,10 @@
 // per-call path stays in memory: no payload decoding, no disk, no logging.
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import {
   AdminService,
-  ENVELOPE_SLACK_BYTES,
   GatewayService,
-  KEEPALIVE_OPTIONS,
   NodeLinkService as NodeLinkDefinition,
   type EasyRemoteError,
   type NodeEventKind,
@@ -18,6 +16,7 @@ import {
 import { AdminApi } from './api/admin-api.js';
 import { adminHandlers } from './api/admin-service.js';
 import { CallService } from './api/call-service.js';
+import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from './api/grpc-server.js';
 import { HttpApi } from './api/http-server.js';
 import { NodeLinkService, type NodeLinkObserver } from './api/node-link-service.js';
 import { Authenticator } from './auth/authenticator.js';
@@ -42,8 +41,6 @@ export { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, type GatewayOption
 export type NodeSummary = NodeInfo;
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
-/** How long stop() waits for in-flight RPCs before closing connections. */
-const SHUTDOWN_GRACE_MS = 1000;
 
 export interface GatewayEvents {
   'node-joined': [NodeSession];
@@ -153,14 +150,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     this.alerts.on('alert', (a) => this.log(`alert ${a.severity}: ${a.message}`));
 
-    const limit = settings.maxPayloadBytes + ENVELOPE_SLACK_BYTES;
-    this.server = new grpc.Server({
-      ...KEEPALIVE_OPTIONS,
-      'grpc.max_receive_message_length': limit,
-      'grpc.max_send_message_length': limit,
-      // Nodes and clients ping every 10 s; allow it.
-      'grpc.http2.min_ping_interval_without_data_ms': 5_000,
-    });
+    this.server = createGrpcServer(settings.maxPayloadBytes);
     this.server.addService(NodeLinkDefinition, this.nodeLinks.handlers());
     this.server.addService(GatewayService, calls.handlers());
     this.server.addService(AdminService, adminHandlers(this.api, (authorization) => this.auth.client(authorization)));
@@ -197,10 +187,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (!LOOPBACK.has(host) && !this.auth.complete && !this.options.insecure) {
       throw new Error(`refusing to listen on ${host} without node and client tokens; set auth, or insecure: true to accept the risk`);
     }
-    const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-    this.boundPort = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(`${hostPart}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
+    this.boundPort = await bindGrpcServer(this.server, host, port);
     this.nodeLinks.startSweeping();
     if (this.options.httpPort !== undefined) {
       this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header));
@@ -217,16 +204,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.dispatcher.shutdown();
     await this.http?.close();
     this.nodeLinks.close();
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, SHUTDOWN_GRACE_MS);
-      this.server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    });
+    await shutdownGrpcServer(this.server);
     // After the last call ended: every buffered row reaches the database.
     this.metrics.close();
     await this.alerts.drain();

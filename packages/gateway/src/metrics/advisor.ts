@@ -1,9 +1,9 @@
-// Seed 002's optimisation report and alerts, as pure functions over figures the caller
+// The optimisation report and alerts, as pure functions over figures the caller
 // gathers (live aggregates, telemetry, health flags), plus a small log that turns
 // repeated checks into one alert per condition and forwards new ones to a webhook.
 //
 // "Variance" of utilisation is measured as the coefficient of variation (population
-// standard deviation / mean) of the healthy nodes' figures. The seed's thresholds (0.3,
+// standard deviation / mean) of the healthy nodes' figures. The thresholds (0.3,
 // 0.5) are meant as "noticeably uneven"; a plain variance of figures in 0..1 can never
 // exceed 0.25, so those thresholds would never fire, while the coefficient of variation
 // is independent of scale and reads the same for 0..1 utilisation or in-flight counts.

@@ -1,6 +1,5 @@
-// History statistics over a time window, computed by SQLite from the calls table: the
-// seed's PerformanceCollector / dashboard figures (per node, per function, strategy
-// effectiveness, distribution, error rates, rate).
+// History statistics over a time window, computed by SQLite from the calls table: per
+// node, per function, strategy effectiveness, distribution, error rates, rate.
 //
 // Percentiles are exact, by the nearest-rank method: the p-th percentile of n values is
 // the value at 1-based rank ceil(p/100 * n) in ascending order, i.e. the smallest value

@@ -1,4 +1,4 @@
-// The embedded history of finished calls and node events (DESIGN.md §6). The hot path
+// The embedded history of finished calls and node events. The hot path
 // only pushes onto an in-memory buffer; a timer moves the buffer into SQLite in one
 // transaction per flush, so a call never waits on the disk and a disk problem never
 // becomes a call failure: it becomes dropped rows and a health() report.

@@ -1,4 +1,4 @@
-// Seed 002's strategy selection guide, as a function a user (or the CLI) can ask:
+// A strategy selection guide, as a function a user (or the CLI) can ask:
 // "what should this function use?". Advice only; nothing here changes routing.
 
 export interface RecommendConstraints {
@@ -64,7 +64,7 @@ const USE_CASES: Readonly<Record<string, Rule>> = {
  * - `stateful`, `session` → consistent_hash
  * - anything else → smart_adaptive (it learns whatever the workload turns out to be)
  *
- * Constraints then override the use case, strongest first, as in seed 002:
+ * Constraints then override the use case, strongest first:
  * budgetLimited → cost_aware, latencyCritical → latency_based, sessionAffinity →
  * consistent_hash, highAvailability → smart_adaptive; requiresGpu turns an unknown or
  * simple use case into resource_aware.
