@@ -1,0 +1,82 @@
+// What a node declares is checked when it registers, so no call can fail later because
+// of a declaration: strategy names and options, requirements, the protocol version.
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from '@easyremote/client';
+import { ComputeNode } from '@easyremote/node';
+import { GatewayFrame, NodeFrame, NodeLinkService, PROTOCOL_VERSION, type EasyRemoteError } from '@easyremote/protocol';
+import { startGateway, startNode } from './support/cluster.js';
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+describe('declarations are checked at registration', () => {
+  it('a strategy option of the wrong type is refused with INVALID_ARGUMENT naming the option and the node', async () => {
+    const gw = await startGateway();
+    cleanups.push(() => gw.stop());
+    const node = new ComputeNode({ gateway: gw.address, nodeId: 'bad-options', telemetry: false });
+    node.register('estimate', () => 1, { loadBalancing: { strategy: 'latency_based', priorLatencyMs: 'soon' } });
+    cleanups.push(() => node.stop());
+    const err = (await node.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as EasyRemoteError;
+    expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', grpcStatus: grpc.status.INVALID_ARGUMENT });
+    expect(err.message).toContain('priorLatencyMs');
+    expect(err.message).toContain('bad-options');
+    expect(gw.nodes()).toEqual([]);
+  });
+
+  it('an option that is wrong for another strategy is refused too, so no per-call strategy can fail on it', async () => {
+    const gw = await startGateway();
+    cleanups.push(() => gw.stop());
+    const node = new ComputeNode({ gateway: gw.address, nodeId: 'bad-other', telemetry: false });
+    // round_robin reads no options, but a call may name consistent_hash, which reads virtualNodes.
+    node.register('lookup', () => 1, { loadBalancing: { strategy: 'round_robin', virtualNodes: 'many' } });
+    cleanups.push(() => node.stop());
+    const err = (await node.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as EasyRemoteError;
+    expect(err).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(err.message).toContain('virtualNodes');
+  });
+
+  it('with valid options every strategy a call names routes the function; none fails INTERNAL', async () => {
+    const gw = await startGateway();
+    const node = await startNode(gw.address, (n) => n.register('lookup', () => 'ok', { loadBalancing: { strategy: 'latency_based', priorLatencyMs: 5, virtualNodes: 16 } }), {
+      nodeId: 'good-options',
+      telemetry: false,
+    });
+    const client = connect(gw.address);
+    cleanups.push(() => gw.stop(), () => node.stop(), () => client.close());
+    for (const strategy of ['pick_first', 'round_robin', 'weighted_round_robin', 'random', 'least_connections', 'least_load', 'power_of_two', 'resource_aware', 'latency_based', 'cost_aware', 'consistent_hash', 'smart_adaptive', 'dynamic']) {
+      expect(await client.call('lookup', [], { strategy, fallbackStrategy: 'random', affinityKey: 'k' })).toBe('ok');
+    }
+  });
+
+  it('a node speaking another protocol version is refused with a message naming both versions', async () => {
+    const gw = await startGateway();
+    cleanups.push(() => gw.stop());
+    const Ctor = grpc.makeGenericClientConstructor(NodeLinkService, 'NodeLink');
+    const raw = new Ctor(gw.address, grpc.credentials.createInsecure()) as grpc.Client & { connect(): grpc.ClientDuplexStream<NodeFrame, GatewayFrame> };
+    cleanups.push(() => raw.close());
+    const stream = raw.connect();
+    stream.on('error', () => undefined); // cancelled below
+    const reply = new Promise<GatewayFrame>((resolve) => stream.once('data', resolve));
+    stream.write(
+      NodeFrame.fromPartial({
+        register: { nodeId: 'future', instanceId: 'x', protocolVersion: PROTOCOL_VERSION + 1, functions: [{ name: 'f', kind: 'unary' }] },
+      }),
+    );
+    const frame = await reply;
+    stream.cancel();
+    expect(frame.registered?.accepted).toBe(false);
+    expect(frame.registered?.refusal?.code).toBe('INVALID_ARGUMENT');
+    expect(frame.registered?.refusal?.message).toContain(`version ${PROTOCOL_VERSION + 1}`);
+    expect(frame.registered?.refusal?.message).toContain(`version ${PROTOCOL_VERSION}`);
+    expect(gw.nodes()).toEqual([]);
+  });
+});
