@@ -5,6 +5,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient, connect, type DynamicClient } from '@easyremote/client';
 import { Gateway } from '@easyremote/gateway';
@@ -151,7 +152,7 @@ describe('metrics, admin API and cache', () => {
     expect(stats.errors.find((e) => e.code === 'REMOTE_ERROR')!.count).toBe(1);
     const dist = (await admin.nodeStats(60_000)).distribution;
     expect(dist.reduce((a, d) => a + d.share, 0)).toBeCloseTo(1, 5);
-    await expect(admin.node('ghost')).rejects.toMatchObject({ code: 'FUNCTION_NOT_FOUND' });
+    await expect(admin.node('ghost')).rejects.toMatchObject({ name: 'NodeNotFound', code: 'NODE_NOT_FOUND', grpcStatus: grpc.status.NOT_FOUND });
   });
 
   it('the HTTP API and /metrics answer over real HTTP', async () => {

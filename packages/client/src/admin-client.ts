@@ -20,7 +20,7 @@ const AdminClientCtor = grpc.makeGenericClientConstructor(AdminService, 'Admin')
 export class AdminClient {
   private readonly client: grpc.Client & Record<string, Function>;
 
-  constructor(address: string, private readonly options: { token?: string; timeoutMs?: number } = {}) {
+  constructor(readonly address: string, private readonly options: { token?: string; timeoutMs?: number } = {}) {
     this.client = new AdminClientCtor(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, Function>;
   }
 
@@ -29,7 +29,7 @@ export class AdminClient {
     if (this.options.token) metadata.set('authorization', `Bearer ${this.options.token}`);
     return new Promise((resolve, reject) => {
       this.client[method]!.call(this.client, request, metadata, { deadline: Date.now() + (this.options.timeoutMs ?? 10_000) }, (err: grpc.ServiceError | null, reply: JsonReply) => {
-        if (err) reject(fromServiceError(err));
+        if (err) reject(fromServiceError(err, this.address));
         else resolve(JSON.parse(reply.json) as T);
       });
     });

@@ -167,7 +167,7 @@ export class Client {
       const onAbort = () => call.cancel();
       const call = this.grpcClient.call(req, metadata, callOptions, (err, reply) => {
         signal?.removeEventListener('abort', onAbort);
-        if (err) return reject(fromServiceError(err));
+        if (err) return reject(fromServiceError(err, this.address));
         try {
           resolve(decode<T>(reply!.result));
         } catch (e) {
@@ -203,7 +203,7 @@ export class Client {
             else if (msg.progress !== undefined) o.onProgress?.(msg.progress.fraction, msg.progress.message);
           }
         } catch (err) {
-          if (err && typeof err === 'object' && 'code' in err && 'metadata' in err) throw fromServiceError(err as grpc.ServiceError);
+          if (err && typeof err === 'object' && 'code' in err && 'metadata' in err) throw fromServiceError(err as grpc.ServiceError, self.address);
           throw err;
         } finally {
           signal?.removeEventListener('abort', onAbort);

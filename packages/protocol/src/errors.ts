@@ -3,12 +3,15 @@
 // call again is safe and may succeed.
 import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { ErrorDetail } from './generated/easyremote/v1/common.js';
+import { clip, MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_STACK_CHARS } from './limits.js';
+import { RETRY_AFTER_METADATA_KEY } from './constants.js';
 
 export const ERROR_TRAILER = 'easyremote-error-bin';
 
 export type ErrorCode =
   | 'REMOTE_ERROR'
   | 'FUNCTION_NOT_FOUND'
+  | 'NODE_NOT_FOUND'
   | 'NO_NODE_AVAILABLE'
   | 'OVERLOADED'
   | 'DEADLINE_EXCEEDED'
@@ -19,6 +22,8 @@ export type ErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'BUDGET_EXCEEDED'
   | 'REGISTRATION_REFUSED'
+  | 'PROTOCOL_ERROR'
+  | 'GATEWAY_UNAVAILABLE'
   | 'INTERNAL';
 
 interface CodeInfo {
@@ -29,6 +34,7 @@ interface CodeInfo {
 export const ERROR_CODES: Readonly<Record<ErrorCode, CodeInfo>> = {
   REMOTE_ERROR: { status: GrpcStatus.UNKNOWN, retryable: false },
   FUNCTION_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, retryable: false },
+  NODE_NOT_FOUND: { status: GrpcStatus.NOT_FOUND, retryable: false },
   NO_NODE_AVAILABLE: { status: GrpcStatus.UNAVAILABLE, retryable: true },
   OVERLOADED: { status: GrpcStatus.RESOURCE_EXHAUSTED, retryable: true },
   DEADLINE_EXCEEDED: { status: GrpcStatus.DEADLINE_EXCEEDED, retryable: false },
@@ -40,14 +46,26 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, CodeInfo>> = {
   PAYLOAD_TOO_LARGE: { status: GrpcStatus.RESOURCE_EXHAUSTED, retryable: false },
   BUDGET_EXCEEDED: { status: GrpcStatus.FAILED_PRECONDITION, retryable: false },
   REGISTRATION_REFUSED: { status: GrpcStatus.ALREADY_EXISTS, retryable: false },
+  // A node broke the stream protocol (e.g. sent chunks beyond its credit) mid-call.
+  PROTOCOL_ERROR: { status: GrpcStatus.INTERNAL, retryable: false },
+  // Raised by a client that cannot reach its gateway: nothing was sent, so trying again is safe.
+  GATEWAY_UNAVAILABLE: { status: GrpcStatus.UNAVAILABLE, retryable: true },
   INTERNAL: { status: GrpcStatus.INTERNAL, retryable: false },
 };
+
+/** A refusal by a limit: which one, its value, and the size that exceeded it. */
+export interface ExceededLimit {
+  readonly name: string;
+  readonly limit: number;
+  readonly actual: number;
+}
 
 export interface EasyRemoteErrorFields {
   retryAfterMs?: number;
   nodeId?: string;
   remoteName?: string;
   remoteStack?: string;
+  limit?: ExceededLimit;
   cause?: unknown;
 }
 
@@ -57,6 +75,7 @@ export class EasyRemoteError extends Error {
   readonly retryable: boolean;
   readonly retryAfterMs?: number;
   readonly nodeId?: string;
+  readonly limit?: ExceededLimit;
 
   constructor(code: ErrorCode, message: string, fields: EasyRemoteErrorFields = {}) {
     super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
@@ -66,17 +85,22 @@ export class EasyRemoteError extends Error {
     this.retryable = ERROR_CODES[code].retryable;
     if (fields.retryAfterMs !== undefined) this.retryAfterMs = fields.retryAfterMs;
     if (fields.nodeId !== undefined && fields.nodeId !== '') this.nodeId = fields.nodeId;
+    if (fields.limit !== undefined && fields.limit.name !== '') this.limit = fields.limit;
   }
 
+  /** The wire form; texts are cut so the trailer stays small whatever was thrown. */
   toDetail(): ErrorDetail {
     return {
       code: this.code,
-      message: this.message,
+      message: clip(this.message, MAX_ERROR_MESSAGE_CHARS),
       remoteName: '',
       remoteStack: '',
       retryAfterMs: this.retryAfterMs ?? 0,
       nodeId: this.nodeId ?? '',
       retryable: this.retryable,
+      limitName: this.limit?.name ?? '',
+      limit: this.limit?.limit ?? 0,
+      actual: this.limit?.actual ?? 0,
     };
   }
 }
@@ -91,7 +115,7 @@ export class RemoteError extends EasyRemoteError {
     this.remoteStack = fields.remoteStack ?? '';
   }
   override toDetail(): ErrorDetail {
-    return { ...super.toDetail(), remoteName: this.remoteName, remoteStack: this.remoteStack };
+    return { ...super.toDetail(), remoteName: clip(this.remoteName, MAX_ERROR_MESSAGE_CHARS), remoteStack: clip(this.remoteStack, MAX_ERROR_STACK_CHARS) };
   }
 }
 
@@ -104,6 +128,7 @@ function defineError(code: ErrorCode) {
 }
 
 export class FunctionNotFound extends defineError('FUNCTION_NOT_FOUND') {}
+export class NodeNotFound extends defineError('NODE_NOT_FOUND') {}
 export class NoNodeAvailable extends defineError('NO_NODE_AVAILABLE') {}
 export class Overloaded extends defineError('OVERLOADED') {}
 export class DeadlineExceeded extends defineError('DEADLINE_EXCEEDED') {}
@@ -114,10 +139,13 @@ export class Unauthenticated extends defineError('UNAUTHENTICATED') {}
 export class PayloadTooLarge extends defineError('PAYLOAD_TOO_LARGE') {}
 export class BudgetExceeded extends defineError('BUDGET_EXCEEDED') {}
 export class RegistrationRefused extends defineError('REGISTRATION_REFUSED') {}
+export class ProtocolError extends defineError('PROTOCOL_ERROR') {}
+export class GatewayUnavailable extends defineError('GATEWAY_UNAVAILABLE') {}
 export class InternalError extends defineError('INTERNAL') {}
 
 const CLASS_BY_CODE: Record<Exclude<ErrorCode, 'REMOTE_ERROR'>, new (m: string, f?: EasyRemoteErrorFields) => EasyRemoteError> = {
   FUNCTION_NOT_FOUND: FunctionNotFound,
+  NODE_NOT_FOUND: NodeNotFound,
   NO_NODE_AVAILABLE: NoNodeAvailable,
   OVERLOADED: Overloaded,
   DEADLINE_EXCEEDED: DeadlineExceeded,
@@ -128,6 +156,8 @@ const CLASS_BY_CODE: Record<Exclude<ErrorCode, 'REMOTE_ERROR'>, new (m: string, 
   PAYLOAD_TOO_LARGE: PayloadTooLarge,
   BUDGET_EXCEEDED: BudgetExceeded,
   REGISTRATION_REFUSED: RegistrationRefused,
+  PROTOCOL_ERROR: ProtocolError,
+  GATEWAY_UNAVAILABLE: GatewayUnavailable,
   INTERNAL: InternalError,
 };
 
@@ -143,6 +173,7 @@ export function errorFromDetail(detail: ErrorDetail): EasyRemoteError {
     remoteStack: detail.remoteStack,
   };
   if (detail.retryAfterMs > 0) fields.retryAfterMs = detail.retryAfterMs;
+  if (detail.limitName) fields.limit = { name: detail.limitName, limit: detail.limit, actual: detail.actual };
   if (detail.code === 'REMOTE_ERROR') return new RemoteError(detail.message, fields);
   const Cls = isErrorCode(detail.code) ? CLASS_BY_CODE[detail.code as keyof typeof CLASS_BY_CODE] : InternalError;
   return new Cls(detail.message, fields);
@@ -158,14 +189,15 @@ export function toEasyRemoteError(err: unknown): EasyRemoteError {
 /** The gRPC error object a server handler passes to its callback / `destroy`. */
 export function toServiceError(err: EasyRemoteError): Partial<ServiceError> {
   const metadata = new Metadata();
-  metadata.set(ERROR_TRAILER, Buffer.from(ErrorDetail.encode(err.toDetail()).finish()));
-  if (err.retryAfterMs !== undefined) metadata.set('retry-after-ms', String(err.retryAfterMs));
-  return { code: err.grpcStatus, details: `${err.code}: ${err.message}`, metadata };
+  const detail = err.toDetail();
+  metadata.set(ERROR_TRAILER, Buffer.from(ErrorDetail.encode(detail).finish()));
+  if (err.retryAfterMs !== undefined) metadata.set(RETRY_AFTER_METADATA_KEY, String(err.retryAfterMs));
+  return { code: err.grpcStatus, details: `${err.code}: ${detail.message}`, metadata };
 }
 
 const STATUS_TO_CODE: Partial<Record<GrpcStatus, ErrorCode>> = {
   [GrpcStatus.NOT_FOUND]: 'FUNCTION_NOT_FOUND',
-  [GrpcStatus.UNAVAILABLE]: 'NO_NODE_AVAILABLE',
+  [GrpcStatus.UNAVAILABLE]: 'GATEWAY_UNAVAILABLE',
   [GrpcStatus.RESOURCE_EXHAUSTED]: 'PAYLOAD_TOO_LARGE',
   [GrpcStatus.DEADLINE_EXCEEDED]: 'DEADLINE_EXCEEDED',
   [GrpcStatus.CANCELLED]: 'CANCELLED',
@@ -173,8 +205,13 @@ const STATUS_TO_CODE: Partial<Record<GrpcStatus, ErrorCode>> = {
   [GrpcStatus.UNAUTHENTICATED]: 'UNAUTHENTICATED',
 };
 
-/** Turns a gRPC client-side error into the catalogue error it carries (or the closest one). */
-export function fromServiceError(err: ServiceError): EasyRemoteError {
+/**
+ * Turns a gRPC client-side error into the catalogue error it carries (or the closest
+ * one). Every error the gateway raises carries the trailer; an UNAVAILABLE without it
+ * comes from the transport (nothing listening, DNS, TLS, a dropped connection), so it is
+ * GATEWAY_UNAVAILABLE naming `address`, never a statement about nodes.
+ */
+export function fromServiceError(err: ServiceError, address?: string): EasyRemoteError {
   const raw = err.metadata?.get(ERROR_TRAILER)?.[0];
   if (raw !== undefined && typeof raw !== 'string') {
     try {
@@ -185,8 +222,8 @@ export function fromServiceError(err: ServiceError): EasyRemoteError {
   }
   const code = STATUS_TO_CODE[err.code as GrpcStatus] ?? 'INTERNAL';
   const message = err.details || err.message;
-  if (code === 'NO_NODE_AVAILABLE' && /connect|No connection|unavailable/i.test(message)) {
-    return new NoNodeAvailable(`gateway unreachable: ${message}`, { cause: err });
+  if (code === 'GATEWAY_UNAVAILABLE') {
+    return new GatewayUnavailable(`gateway ${address ?? ''} unreachable: ${message}`.replace('gateway  ', 'gateway '), { cause: err });
   }
   return new CLASS_BY_CODE[code as Exclude<ErrorCode, 'REMOTE_ERROR'>](message, { cause: err });
 }

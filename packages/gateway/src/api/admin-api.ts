@@ -1,8 +1,9 @@
 // What operators can ask the gateway, independent of transport: the gRPC Admin service
 // and the HTTP JSON API both call these methods and serve the same documents.
 import {
-  FunctionNotFound,
   InvalidArgument,
+  NodeNotFound,
+  quote,
   type AlertsDocument,
   type CacheInvalidation,
   type DrainResult,
@@ -50,7 +51,7 @@ export class AdminApi {
 
   node(nodeId: string): NodeInfo {
     const found = this.nodes().find((n) => n.nodeId === nodeId);
-    if (!found) throw new FunctionNotFound(`no node ${JSON.stringify(nodeId)} is connected`);
+    if (!found) throw new NodeNotFound(`no node ${quote(nodeId)} is connected`);
     return found;
   }
 

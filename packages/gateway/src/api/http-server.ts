@@ -4,7 +4,7 @@ import { EasyRemoteError, toEasyRemoteError } from '@easyremote/protocol';
 import type { AdminApi } from './admin-api.js';
 import type { PrometheusMetrics } from '../metrics/prometheus.js';
 
-const HTTP_STATUS: Record<string, number> = { FUNCTION_NOT_FOUND: 404, INVALID_ARGUMENT: 400, UNAUTHENTICATED: 401 };
+const HTTP_STATUS: Record<string, number> = { FUNCTION_NOT_FOUND: 404, NODE_NOT_FOUND: 404, INVALID_ARGUMENT: 400, UNAUTHENTICATED: 401 };
 
 export class HttpApi {
   private readonly server: Server;

@@ -17,9 +17,10 @@ export const protobufFileName = "easyremote/v1/common.proto";
  */
 export interface ErrorDetail {
   /**
-   * Catalogue code: REMOTE_ERROR, FUNCTION_NOT_FOUND, NO_NODE_AVAILABLE, OVERLOADED,
-   * DEADLINE_EXCEEDED, CANCELLED, NODE_LOST, INVALID_ARGUMENT, UNAUTHENTICATED,
-   * PAYLOAD_TOO_LARGE, BUDGET_EXCEEDED, REGISTRATION_REFUSED, INTERNAL.
+   * Catalogue code: REMOTE_ERROR, FUNCTION_NOT_FOUND, NODE_NOT_FOUND, NO_NODE_AVAILABLE,
+   * OVERLOADED, DEADLINE_EXCEEDED, CANCELLED, NODE_LOST, INVALID_ARGUMENT,
+   * UNAUTHENTICATED, PAYLOAD_TOO_LARGE, BUDGET_EXCEEDED, REGISTRATION_REFUSED,
+   * PROTOCOL_ERROR, INTERNAL (and, raised by clients themselves, GATEWAY_UNAVAILABLE).
    */
   code: string;
   message: string;
@@ -35,6 +36,13 @@ export interface ErrorDetail {
   nodeId: string;
   /** Whether the same call may be sent again safely. */
   retryable: boolean;
+  /**
+   * For refusals by a limit: the limit's name (e.g. "max_call_function_name_bytes"), its
+   * value, and the size that exceeded it. Empty / 0 otherwise.
+   */
+  limitName: string;
+  limit: number;
+  actual: number;
 }
 
 /**
@@ -65,7 +73,18 @@ export interface CallOptions_RequirementsEntry {
 }
 
 function createBaseErrorDetail(): ErrorDetail {
-  return { code: "", message: "", remoteName: "", remoteStack: "", retryAfterMs: 0, nodeId: "", retryable: false };
+  return {
+    code: "",
+    message: "",
+    remoteName: "",
+    remoteStack: "",
+    retryAfterMs: 0,
+    nodeId: "",
+    retryable: false,
+    limitName: "",
+    limit: 0,
+    actual: 0,
+  };
 }
 
 export const ErrorDetail: MessageFns<ErrorDetail> = {
@@ -90,6 +109,15 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
     }
     if (message.retryable !== false) {
       writer.uint32(56).bool(message.retryable);
+    }
+    if (message.limitName !== "") {
+      writer.uint32(66).string(message.limitName);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(73).double(message.limit);
+    }
+    if (message.actual !== 0) {
+      writer.uint32(81).double(message.actual);
     }
     return writer;
   },
@@ -163,6 +191,30 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
             message.retryable = reader.bool();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.limitName = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.limit = reader.double();
+            continue;
+          }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.actual = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -200,6 +252,13 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
         ? globalThis.String(object.node_id)
         : "",
       retryable: isSet(object.retryable) ? globalThis.Boolean(object.retryable) : false,
+      limitName: isSet(object.limitName)
+        ? globalThis.String(object.limitName)
+        : isSet(object.limit_name)
+        ? globalThis.String(object.limit_name)
+        : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      actual: isSet(object.actual) ? globalThis.Number(object.actual) : 0,
     };
   },
 
@@ -226,6 +285,15 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
     if (message.retryable !== false) {
       obj.retryable = message.retryable;
     }
+    if (message.limitName !== "") {
+      obj.limitName = message.limitName;
+    }
+    if (message.limit !== 0) {
+      obj.limit = floatToJson(message.limit);
+    }
+    if (message.actual !== 0) {
+      obj.actual = floatToJson(message.actual);
+    }
     return obj;
   },
 
@@ -241,6 +309,9 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
     message.retryAfterMs = object.retryAfterMs ?? 0;
     message.nodeId = object.nodeId ?? "";
     message.retryable = object.retryable ?? false;
+    message.limitName = object.limitName ?? "";
+    message.limit = object.limit ?? 0;
+    message.actual = object.actual ?? 0;
     return message;
   },
 };
