@@ -18,6 +18,7 @@ import { adminHandlers } from './api/admin-service.js';
 import { CallService } from './api/call-service.js';
 import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from './api/grpc-server.js';
 import { HttpApi } from './api/http-server.js';
+import { intakeInterceptor } from './api/intake-interceptor.js';
 import { NodeLinkService, type NodeLinkObserver } from './api/node-link-service.js';
 import { Authenticator } from './auth/authenticator.js';
 import { ResultCache } from './cache/result-cache.js';
@@ -113,7 +114,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const calls = new CallService({
       registry: this.registry,
       dispatcher: this.dispatcher,
-      auth: this.auth,
       cache: this.cache,
       metrics: this.metrics,
       clock,
@@ -150,10 +150,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     this.alerts.on('alert', (a) => this.log(`alert ${a.severity}: ${a.message}`));
 
-    this.server = createGrpcServer(settings.maxPayloadBytes);
+    const refusedAtIntake = (path: string, peer: string, err: EasyRemoteError) => {
+      if (path.startsWith('/easyremote.v1.Gateway/')) this.metrics.refused({ functionName: '', client: peer, requestBytes: 0, arrivedAt: clock.now() }, err.code);
+    };
+    this.server = createGrpcServer(settings.maxPayloadBytes, [intakeInterceptor(this.auth, refusedAtIntake)]);
     this.server.addService(NodeLinkDefinition, this.nodeLinks.handlers());
     this.server.addService(GatewayService, calls.handlers());
-    this.server.addService(AdminService, adminHandlers(this.api, (authorization) => this.auth.client(authorization)));
+    this.server.addService(AdminService, adminHandlers(this.api));
   }
 
   private nodeEvent(kind: NodeEventKind, nodeId: string, functionName = '', detail = ''): void {

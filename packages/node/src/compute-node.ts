@@ -24,6 +24,7 @@ import {
   decodeArgs,
   encode,
   errorFromDetail,
+  fromServiceError,
   type GatewayFrame,
   type Invoke,
   type NodeFrame,
@@ -251,7 +252,16 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
         this.emit('error', err as Error);
       }
     });
-    stream.on('error', (err: Error) => this.onDisconnected(stream, `stream error: ${err.message}`));
+    stream.on('error', (err: Error) => {
+      // The gateway refused the stream itself (a token checked before any frame is read):
+      // the same answer a refused registration gets, and retrying will not change it.
+      const refusal = refusalOf(err);
+      if (refusal !== undefined && stream === this.stream) {
+        this.onRegistered({ accepted: false, refusal: refusal.toDetail(), heartbeatMs: 0, leaseMs: 0, maxPayloadBytes: 0, gatewayId: '' });
+        return;
+      }
+      this.onDisconnected(stream, `stream error: ${err.message}`);
+    });
     stream.on('end', () => this.onDisconnected(stream, 'gateway closed the stream'));
     stream.on('close', () => this.onDisconnected(stream, 'stream closed'));
     this.sendRegister();
@@ -537,6 +547,13 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
       if (controller.signal.aborted) await Promise.resolve(iterator.return?.()).catch(() => undefined);
     }
   }
+}
+
+/** A stream error that is the gateway's refusal (it carries a catalogue error that retrying will not fix). */
+function refusalOf(err: Error): EasyRemoteError | undefined {
+  if (!('code' in err) || !('metadata' in err)) return undefined;
+  const e = fromServiceError(err as grpc.ServiceError);
+  return e.code === 'UNAUTHENTICATED' || e.code === 'INVALID_ARGUMENT' ? e : undefined;
 }
 
 /** What a handler threw, as it travels: catalogue errors keep their code. */

@@ -1,18 +1,16 @@
-// gRPC handlers of the Admin service: each returns the AdminApi document as JSON.
+// gRPC handlers of the Admin service: each returns the AdminApi document as JSON. Callers
+// were authenticated by the intake interceptor before their request was read.
 import type * as grpc from '@grpc/grpc-js';
-import { AUTH_METADATA_KEY, toEasyRemoteError, toServiceError, type EasyRemoteError, type JsonReply } from '@easyremote/protocol';
-import { metadataString } from './metadata.js';
+import { toEasyRemoteError, toServiceError, type JsonReply } from '@easyremote/protocol';
 import type { AdminApi } from './admin-api.js';
 
 type Handler = (call: grpc.ServerUnaryCall<any, JsonReply>, callback: grpc.sendUnaryData<JsonReply>) => void;
 
-export function adminHandlers(api: AdminApi, authorize: (authorization: string | undefined) => EasyRemoteError | undefined): Record<string, Handler> {
+export function adminHandlers(api: AdminApi): Record<string, Handler> {
   const wrap =
     (fn: (req: any) => unknown): Handler =>
     (call, callback) => {
       try {
-        const denied = authorize(metadataString(call.metadata, AUTH_METADATA_KEY));
-        if (denied) return callback(toServiceError(denied) as grpc.ServiceError);
         callback(null, { json: JSON.stringify(fn(call.request)) });
       } catch (err) {
         callback(toServiceError(toEasyRemoteError(err)) as grpc.ServiceError);

@@ -4,7 +4,6 @@
 // function allows it).
 import type * as grpc from '@grpc/grpc-js';
 import {
-  AUTH_METADATA_KEY,
   DEADLINE_GRACE_METADATA_KEY,
   EasyRemoteError,
   FunctionNotFound,
@@ -16,7 +15,6 @@ import {
   type CallRequest,
   type StreamReply,
 } from '@easyremote/protocol';
-import type { Authenticator } from '../auth/authenticator.js';
 import { makeCacheKey, type ResultCache } from '../cache/result-cache.js';
 import type { CallSink } from '../calls/call-sink.js';
 import { callDeadline } from '../calls/deadline.js';
@@ -38,7 +36,6 @@ export interface CallServiceSettings {
 export interface CallServiceParts {
   registry: Registry;
   dispatcher: Dispatcher;
-  auth: Authenticator;
   cache: ResultCache;
   metrics: MetricsRecorder;
   clock: Clock;
@@ -95,7 +92,7 @@ export class CallService {
 
   /** Checks a request before any work; a refusal is recorded and returned. */
   private prepare(call: IncomingCall, makeSink: (cacheable: boolean) => CallSink, streaming: boolean): PendingCall | EasyRemoteError {
-    const { registry, auth, clock, settings, metrics } = this.parts;
+    const { registry, clock, settings, metrics } = this.parts;
     const arrivedAt = clock.now();
     const req = call.request;
     const client = call.getPeer();
@@ -103,8 +100,6 @@ export class CallService {
       metrics.refused({ functionName: req.function, client, requestBytes: req.args.length, arrivedAt }, err.code);
       return err;
     };
-    const denied = auth.client(metadataString(call.metadata, AUTH_METADATA_KEY));
-    if (denied) return refuse(denied);
     const entry = registry.functions.get(req.function);
     if (entry === undefined) {
       return refuse(req.function ? new FunctionNotFound(`function ${JSON.stringify(req.function)} is not registered`) : new InvalidArgument('CallRequest.function is empty'));

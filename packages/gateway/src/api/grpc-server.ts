@@ -5,9 +5,10 @@ import { ENVELOPE_SLACK_BYTES, KEEPALIVE_OPTIONS } from '@easyremote/protocol';
 /** How long shutdown waits for in-flight RPCs before closing connections. */
 export const SHUTDOWN_GRACE_MS = 1000;
 
-export function createGrpcServer(maxPayloadBytes: number): grpc.Server {
+export function createGrpcServer(maxPayloadBytes: number, interceptors: grpc.ServerInterceptor[]): grpc.Server {
   const limit = maxPayloadBytes + ENVELOPE_SLACK_BYTES;
   return new grpc.Server({
+    interceptors,
     ...KEEPALIVE_OPTIONS,
     'grpc.max_receive_message_length': limit,
     'grpc.max_send_message_length': limit,

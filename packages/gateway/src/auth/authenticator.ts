@@ -52,6 +52,17 @@ export class Authenticator {
     return matchesAny(token, this.clientDigests) ? undefined : new Unauthenticated('client token not accepted');
   }
 
+  /**
+   * A node stream's `authorization` value, checked before its first frame is read: with
+   * node tokens configured, a stream without a valid one never gets to send a frame.
+   */
+  nodeStream(authorization: string | undefined): EasyRemoteError | undefined {
+    if (this.nodeDigests.length === 0) return undefined;
+    const token = bearerOf(authorization);
+    if (token === undefined) return new Unauthenticated('missing node token: send metadata authorization: Bearer <token> on NodeLink.Connect');
+    return matchesAny(token, this.nodeDigests) ? undefined : new Unauthenticated('node token not accepted');
+  }
+
   /** A node's token from its register frame, else its `authorization` value. */
   node(registerToken: string, authorization: string | undefined): EasyRemoteError | undefined {
     if (this.nodeDigests.length === 0) return undefined;
