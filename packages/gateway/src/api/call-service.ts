@@ -4,11 +4,13 @@
 // function allows it).
 import type * as grpc from '@grpc/grpc-js';
 import {
+  AFFINITY_METADATA_KEY,
   DEADLINE_GRACE_METADATA_KEY,
   EasyRemoteError,
   FunctionNotFound,
   InvalidArgument,
   PayloadTooLarge,
+  quote,
   toEasyRemoteError,
   toServiceError,
   type CallReply,
@@ -18,6 +20,7 @@ import {
 import { makeCacheKey, type ResultCache } from '../cache/result-cache.js';
 import type { CallSink } from '../calls/call-sink.js';
 import { callDeadline } from '../calls/deadline.js';
+import { checkCallOptions, checkFunctionName, checkMetadata } from '../calls/request-limits.js';
 import type { Dispatcher } from '../calls/dispatcher.js';
 import { PendingCall } from '../calls/pending-call.js';
 import { PromiseSink } from '../calls/promise-sink.js';
@@ -100,15 +103,22 @@ export class CallService {
       metrics.refused({ functionName: req.function, client, requestBytes: req.args.length, arrivedAt }, err.code);
       return err;
     };
+    const badName = checkFunctionName(req.function);
+    if (badName) return refuse(badName);
+    const metadata = callerMetadata(call.metadata);
+    const badRequest = checkMetadata(metadata) ?? checkCallOptions(req.options, metadata[AFFINITY_METADATA_KEY]);
+    if (badRequest) return refuse(badRequest);
     const entry = registry.functions.get(req.function);
-    if (entry === undefined) {
-      return refuse(req.function ? new FunctionNotFound(`function ${JSON.stringify(req.function)} is not registered`) : new InvalidArgument('CallRequest.function is empty'));
-    }
+    if (entry === undefined) return refuse(new FunctionNotFound(`function ${quote(req.function)} is not registered`));
     if (!streaming && entry.config.kind === 'stream') {
       return refuse(new InvalidArgument(`${entry.name} is a stream (generator) function: call it with CallStream and iterate the values`));
     }
     if (req.args.length > settings.maxPayloadBytes) {
-      return refuse(new PayloadTooLarge(`arguments of ${req.args.length} bytes exceed the gateway's limit of ${settings.maxPayloadBytes} bytes`));
+      return refuse(
+        new PayloadTooLarge(`arguments of ${req.args.length} bytes exceed the gateway's limit of ${settings.maxPayloadBytes} bytes`, {
+          limit: { name: 'max_payload_bytes', limit: settings.maxPayloadBytes, actual: req.args.length },
+        }),
+      );
     }
     const callerDeadline = call.getDeadline();
     const deadline = callDeadline({
@@ -119,7 +129,7 @@ export class CallService {
       defaultTimeoutMs: settings.defaultTimeoutMs,
     });
     const cacheable = !streaming && entry.config.cacheable && entry.config.cacheTtlMs > 0 && !req.options?.noCache;
-    return new PendingCall(this.nextCallId++, entry, req.args, req.options, callerMetadata(call.metadata), deadline, streaming, streaming, makeSink(cacheable), arrivedAt, client);
+    return new PendingCall(this.nextCallId++, entry, req.args, req.options, metadata, deadline, streaming, streaming, makeSink(cacheable), arrivedAt, client);
   }
 
   /**
