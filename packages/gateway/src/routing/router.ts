@@ -80,6 +80,7 @@ export class Router {
       functionName: entry.name,
       random: this.options.random,
       now: this.options.now,
+      epochMs: Date.now,
       affinityKey: opts?.affinityKey || call.metadata['x-easyremote-affinity'] || undefined,
       complexity: opts?.complexity || 1,
       requestBytes: call.args.length,
