@@ -1,16 +1,16 @@
 import {
+  clamp,
   concurrencySlots,
   costPerHourOf,
   cpuFraction,
   ewmaExecOf,
   gpuBusyFraction,
+  inFlightOf,
   memoryUsedFraction,
   nonNegative,
   occupancy,
-  inFlightOf,
   replacesTie,
   rttOf,
-  clamp,
 } from './candidate-math.js';
 import type { OptionsOf } from './option-schema.js';
 import type { Candidate, Outcome, RegisterStrategy, SelectContext, Strategy } from './strategy.js';
