@@ -60,7 +60,8 @@ export class DynamicStrategy implements Strategy {
   private readonly budget: number | undefined;
   private readonly budgetThreshold: number;
   private current: InnerName = 'smart_adaptive';
-  private reason = 'initial: no metrics yet';
+  /** The metric that decided the last selection; the reason is worded only when asked for. */
+  private decidedOn: number | undefined;
   private since: number | null = null;
   private averageCpu: number | undefined;
   private averageLatencyMs: number | undefined;
@@ -82,13 +83,12 @@ export class DynamicStrategy implements Strategy {
   select(candidates: readonly Candidate[], context: SelectContext): Candidate | undefined {
     if (candidates.length === 0) return undefined;
     this.averageCpu = meanCpu(candidates);
-    const [next, reason] = this.decide();
+    const next = this.decide();
     if (next !== this.current || this.since === null) {
       this.current = next;
       const now = context.now();
       this.since = Number.isFinite(now) ? now : 0;
     }
-    this.reason = reason;
     return this.inner[this.current].select(candidates, context);
   }
 
@@ -109,7 +109,7 @@ export class DynamicStrategy implements Strategy {
   describe(): Record<string, unknown> {
     return {
       current: this.current,
-      reason: this.reason,
+      reason: this.since === null ? 'initial: no metrics yet' : this.reason(),
       since: this.since,
       metrics: {
         averageCpu: this.averageCpu ?? null,
@@ -120,21 +120,43 @@ export class DynamicStrategy implements Strategy {
     };
   }
 
-  private decide(): [InnerName, string] {
-    const over = (value: number, threshold: number, holding: InnerName) =>
-      value > (this.current === holding ? threshold * HYSTERESIS : threshold);
+  /** The strategy for this selection; records the metric that decided it in `decidedOn`. */
+  private decide(): InnerName {
     const cpu = this.averageCpu;
-    if (cpu !== undefined && over(cpu, this.cpuThreshold, 'resource_aware')) {
-      return ['resource_aware', `average CPU ${pct(cpu)} is above ${pct(this.cpuThreshold)}`];
+    if (cpu !== undefined && this.over(cpu, this.cpuThreshold, 'resource_aware')) {
+      this.decidedOn = cpu;
+      return 'resource_aware';
     }
     const latency = this.averageLatencyMs;
-    if (latency !== undefined && over(latency, this.latencyThresholdMs, 'latency_based')) {
-      return ['latency_based', `average latency ${Math.round(latency)} ms is above ${this.latencyThresholdMs} ms`];
+    if (latency !== undefined && this.over(latency, this.latencyThresholdMs, 'latency_based')) {
+      this.decidedOn = latency;
+      return 'latency_based';
     }
-    if (this.budget !== undefined && over(this.spent / this.budget, this.budgetThreshold, 'cost_aware')) {
-      return ['cost_aware', `${pct(this.spent / this.budget)} of the budget ${this.budget} is spent (threshold ${pct(this.budgetThreshold)})`];
+    if (this.budget !== undefined && this.over(this.spent / this.budget, this.budgetThreshold, 'cost_aware')) {
+      this.decidedOn = this.spent / this.budget;
+      return 'cost_aware';
     }
-    return ['smart_adaptive', 'CPU, latency and budget are within their thresholds'];
+    this.decidedOn = undefined;
+    return 'smart_adaptive';
+  }
+
+  private over(value: number, threshold: number, holding: InnerName): boolean {
+    return value > (this.current === holding ? threshold * HYSTERESIS : threshold);
+  }
+
+  /** Why the last selection used the current strategy, with the figures it was decided on. */
+  private reason(): string {
+    const value = this.decidedOn ?? NaN;
+    switch (this.current) {
+      case 'resource_aware':
+        return `average CPU ${pct(value)} is above ${pct(this.cpuThreshold)}`;
+      case 'latency_based':
+        return `average latency ${Math.round(value)} ms is above ${this.latencyThresholdMs} ms`;
+      case 'cost_aware':
+        return `${pct(value)} of the budget ${this.budget} is spent (threshold ${pct(this.budgetThreshold)})`;
+      case 'smart_adaptive':
+        return 'CPU, latency and budget are within their thresholds';
+    }
   }
 }
 
