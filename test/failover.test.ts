@@ -62,7 +62,8 @@ describe('a gateway restart', () => {
     expect(await client.ping()).toBe('pong');
 
     await gw.stop();
-    await expect(client.call('ping', [], { timeout: 2000 })).rejects.toMatchObject({ code: 'NO_NODE_AVAILABLE' });
+    // The gateway is down: the client says so (retryable), not that no node is available.
+    await expect(client.call('ping', [], { timeout: 2000 })).rejects.toMatchObject({ code: 'GATEWAY_UNAVAILABLE', retryable: true });
 
     gw = await startGateway({ port });
     await waitFor('the node to re-register', () => gw.nodes().some((n) => n.nodeId === 'survivor'), 10_000);

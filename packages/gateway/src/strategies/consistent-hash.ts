@@ -1,15 +1,21 @@
-import { LeastConnectionsStrategy } from './least-connections.js';
-import type { Candidate, SelectContext, Strategy } from './strategy.js';
+import { fewestInFlight, inFlightOf } from './candidate-math.js';
+import type { OptionsOf } from './option-schema.js';
+import type { Candidate, RegisterStrategy, SelectContext, Strategy } from './strategy.js';
 
 /** Points per node on the ring: enough that 5 nodes get shares within a few % of equal. */
 export const DEFAULT_VIRTUAL_NODES = 128;
 /** Bounded-load factor c: no node takes more than c × its fair share of calls in flight. */
 export const DEFAULT_LOAD_FACTOR = 1.25;
+/** More points buy nothing measurable and cost memory per node; the cap bounds the ring. */
+const MAX_VIRTUAL_NODES = 1_000;
 
-export interface ConsistentHashOptions {
-  virtualNodes?: number;
-  loadFactor?: number;
-}
+export const CONSISTENT_HASH_OPTIONS = {
+  virtualNodes: { type: 'number', integer: true, min: 1, max: MAX_VIRTUAL_NODES },
+  /** Below 1 the bound could exclude every node; 1 means "exactly the fair share". */
+  loadFactor: { type: 'number', min: 1 },
+} as const;
+
+export type ConsistentHashOptions = OptionsOf<typeof CONSISTENT_HASH_OPTIONS>;
 
 /**
  * 32-bit FNV-1a over the string's UTF-16 code units, then the murmur3 finaliser: FNV-1a
@@ -31,15 +37,21 @@ export function hash32(text: string): number {
 }
 
 interface Ring {
-  readonly members: ReadonlySet<string>;
-  /** Sorted ascending; owners[i] owns points[i]. */
+  /** Node id → its member index. */
+  readonly members: ReadonlyMap<string, number>;
+  /** Sorted ascending; owners[i] (a member index) owns points[i]. */
   readonly points: Uint32Array;
-  readonly owners: readonly string[];
+  readonly owners: Uint32Array;
+  /** Per member: the candidate object of the current selection, and stamps marking it filled / visited. */
+  readonly current: Array<Candidate | undefined>;
+  readonly filled: Float64Array;
+  readonly visited: Float64Array;
 }
 
 /**
- * Consistent hashing on the call's affinity key (seeds 003/004: nginx `hash $http_machineid`),
- * with bounded loads (Mirrokni et al., as in HAProxy's `hash-balance-factor`).
+ * Consistent hashing on the call's affinity key (nginx `hash $http_machineid`, the
+ * classic IP-hash pattern), with bounded loads (Mirrokni et al., as in HAProxy's
+ * `hash-balance-factor`).
  *
  * Each node owns `virtualNodes` points on a 32-bit ring; a key goes to the owner of the
  * first point at or after its hash. When a node leaves, only its points disappear, so only
@@ -52,63 +64,90 @@ export class ConsistentHashStrategy implements Strategy {
   readonly name = 'consistent_hash';
   private readonly virtualNodes: number;
   private readonly loadFactor: number;
-  private readonly noKey = new LeastConnectionsStrategy();
   private ring: Ring | undefined;
   private ringBuilds = 0;
+  /** Bumped every selection: a stamp equal to it means "this selection". */
+  private stamp = 0;
 
   constructor(options: ConsistentHashOptions = {}) {
-    this.virtualNodes = Math.max(1, Math.floor(options.virtualNodes ?? DEFAULT_VIRTUAL_NODES));
-    // Below 1 the bound could exclude every node; 1 means "exactly the fair share".
-    this.loadFactor = Math.max(1, options.loadFactor ?? DEFAULT_LOAD_FACTOR);
+    const virtualNodes = Math.floor(options.virtualNodes ?? DEFAULT_VIRTUAL_NODES);
+    this.virtualNodes = virtualNodes >= 1 ? Math.min(virtualNodes, MAX_VIRTUAL_NODES) : 1;
+    const loadFactor = options.loadFactor ?? DEFAULT_LOAD_FACTOR;
+    this.loadFactor = loadFactor >= 1 && loadFactor < Infinity ? loadFactor : DEFAULT_LOAD_FACTOR;
   }
 
   select(candidates: readonly Candidate[], context: SelectContext): Candidate | undefined {
     if (candidates.length === 0) return undefined;
     const key = context.affinityKey;
-    if (key === undefined || key === '') return this.noKey.select(candidates, context);
+    if (key === undefined || key === '') return fewestInFlight(candidates, context.random);
 
     const ring = this.ringFor(candidates);
-    const byId = new Map(candidates.map((c) => [c.nodeId, c]));
+    const stamp = this.stamp;
+    const members = ring.members.size;
     let total = 0;
-    for (const c of candidates) total += c.inFlight;
-    const bound = Math.ceil((this.loadFactor * (total + 1)) / candidates.length);
+    for (const c of candidates) total += inFlightOf(c);
+    const bound = Math.ceil((this.loadFactor * (total + 1)) / members);
 
+    const points = ring.points.length;
     const start = firstPointAtOrAfter(ring.points, hash32(key));
-    const seen = new Set<string>();
-    for (let step = 0; step < ring.points.length && seen.size < byId.size; step++) {
-      const owner = ring.owners[(start + step) % ring.points.length]!;
-      if (seen.has(owner)) continue;
-      seen.add(owner);
-      const c = byId.get(owner)!;
-      if (c.inFlight + 1 <= bound) return c;
+    let visited = 0;
+    for (let step = 0; step < points && visited < members; step++) {
+      const owner = ring.owners[(start + step) % points]!;
+      if (ring.visited[owner] === stamp) continue;
+      ring.visited[owner] = stamp;
+      visited += 1;
+      const c = ring.current[owner]!;
+      if (inFlightOf(c) + 1 <= bound) return c;
     }
     // Unreachable while the bound is at least the mean; kept so a bug degrades, not fails.
-    return this.noKey.select(candidates, context);
+    return fewestInFlight(candidates, context.random);
   }
 
-  /** Reuses the ring until the set of node ids changes (order does not matter). */
+  /**
+   * Reuses the ring until the set of node ids changes (order does not matter), and maps
+   * each member to its candidate object for this selection on the way.
+   */
   private ringFor(candidates: readonly Candidate[]): Ring {
+    const stamp = ++this.stamp;
     const cached = this.ring;
-    if (
-      cached !== undefined &&
-      cached.members.size === candidates.length &&
-      candidates.every((c) => cached.members.has(c.nodeId))
-    ) {
-      return cached;
-    }
-    const entries: Array<{ point: number; owner: string }> = [];
-    for (const c of candidates) {
-      for (let v = 0; v < this.virtualNodes; v++) entries.push({ point: hash32(`${c.nodeId}#${v}`), owner: c.nodeId });
+    if (cached !== undefined && this.fill(cached, candidates, stamp)) return cached;
+
+    const ids = [...new Set(candidates.map((c) => c.nodeId))];
+    const entries: Array<{ point: number; owner: number; id: string }> = [];
+    for (let m = 0; m < ids.length; m++) {
+      const id = ids[m]!;
+      for (let v = 0; v < this.virtualNodes; v++) entries.push({ point: hash32(`${id}#${v}`), owner: m, id });
     }
     // Collisions are ordered by id so the ring does not depend on the candidates' order.
-    entries.sort((a, b) => a.point - b.point || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0));
+    entries.sort((a, b) => a.point - b.point || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     this.ringBuilds += 1;
-    this.ring = {
-      members: new Set(candidates.map((c) => c.nodeId)),
+    const ring: Ring = {
+      members: new Map(ids.map((id, m) => [id, m])),
       points: Uint32Array.from(entries, (e) => e.point),
-      owners: entries.map((e) => e.owner),
+      owners: Uint32Array.from(entries, (e) => e.owner),
+      current: new Array<Candidate | undefined>(ids.length).fill(undefined),
+      filled: new Float64Array(ids.length),
+      visited: new Float64Array(ids.length),
     };
-    return this.ring;
+    this.fill(ring, candidates, stamp);
+    this.ring = ring;
+    return ring;
+  }
+
+  /** Points each member at its candidate; false when the ids are not exactly the ring's members. */
+  private fill(ring: Ring, candidates: readonly Candidate[], stamp: number): boolean {
+    let distinct = 0;
+    for (const c of candidates) {
+      const m = ring.members.get(c.nodeId);
+      if (m === undefined) return false;
+      // With the same id twice, the later snapshot is used, as a map by id would.
+      if (ring.filled[m] !== stamp) {
+        ring.filled[m] = stamp;
+        distinct += 1;
+      }
+      ring.current[m] = c;
+    }
+    return distinct === ring.members.size;
   }
 
   /** Ring size and how often it was rebuilt (each rebuild means the node set changed). */
@@ -127,4 +166,8 @@ function firstPointAtOrAfter(points: Uint32Array, h: number): number {
     else hi = mid;
   }
   return lo === points.length ? 0 : lo;
+}
+
+export function setup(register: RegisterStrategy): void {
+  register({ name: 'consistent_hash', schema: CONSISTENT_HASH_OPTIONS, create: (options) => new ConsistentHashStrategy(options) });
 }

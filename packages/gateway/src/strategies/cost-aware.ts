@@ -1,7 +1,7 @@
 import { BudgetExceeded } from '@easyremote/protocol';
-import { concurrencySlots } from './least-load.js';
-import { pickRandom } from './random.js';
-import type { Candidate, SelectContext, Strategy } from './strategy.js';
+import { clamp, costPerHourOf, ewmaExecOf, inFlightOf, occupancy, performanceTierOf, replacesTie } from './candidate-math.js';
+import type { OptionsOf } from './option-schema.js';
+import type { Candidate, RegisterStrategy, SelectContext, Strategy } from './strategy.js';
 
 /** Execution time assumed for a node that has not run the function yet (ms). */
 export const DEFAULT_PRIOR_EXEC_MS = 1_000;
@@ -9,19 +9,16 @@ const MS_PER_HOUR = 3_600_000;
 /** Floor on cost in the performance-per-cost ratio, so free nodes rank by tier, not by 1/0. */
 const MIN_COST = 1e-12;
 
-export interface CostAwareOptions {
-  priorExecMs?: number;
+export const COST_AWARE_OPTIONS = {
+  priorExecMs: { type: 'number', min: 0 },
   /** Function-level default per-call budget; a call's preferences.maxCost overrides it. */
-  maxCost?: number;
-}
+  maxCost: { type: 'number', min: 0 },
+} as const;
 
-/** The cost rate that applies: the function's declaration, else the node's. */
-export function costPerHourOf(c: Candidate): number {
-  return c.costPerHour > 0 ? c.costPerHour : Math.max(0, c.capabilities.costPerHour);
-}
+export type CostAwareOptions = OptionsOf<typeof COST_AWARE_OPTIONS>;
 
 /**
- * Best performance per cost within the budget (seed 002):
+ * Best performance per cost within the budget:
  *
  *   duration = history.ewmaExecMs, else the mean of the candidates that have one,
  *              else priorExecMs (an untried node is assumed typical, so it gets tried)
@@ -42,37 +39,67 @@ export class CostAwareStrategy implements Strategy {
   private readonly maxCost: number | undefined;
 
   constructor(options: CostAwareOptions = {}) {
-    this.priorExecMs = options.priorExecMs ?? DEFAULT_PRIOR_EXEC_MS;
+    this.priorExecMs = clamp(options.priorExecMs ?? DEFAULT_PRIOR_EXEC_MS, 0, Number.MAX_VALUE);
     this.maxCost = options.maxCost;
   }
 
+  /** Per-call cost estimate; a free node costs 0 however long it runs. */
   estimatedCost(c: Candidate, priorMs = this.priorExecMs): number {
-    const durationMs = c.history.ewmaExecMs > 0 ? c.history.ewmaExecMs : priorMs;
-    return (costPerHourOf(c) * durationMs) / MS_PER_HOUR;
+    const rate = costPerHourOf(c);
+    if (rate === 0) return 0;
+    const ewma = ewmaExecOf(c);
+    return (rate * (ewma > 0 ? ewma : priorMs)) / MS_PER_HOUR;
   }
 
   select(candidates: readonly Candidate[], context: SelectContext): Candidate | undefined {
     if (candidates.length === 0) return undefined;
-    const maxCost = context.preferences.maxCost ?? this.maxCost;
-    const known = candidates.filter((c) => c.history.ewmaExecMs > 0);
-    const prior = known.length > 0 ? known.reduce((sum, c) => sum + c.history.ewmaExecMs, 0) / known.length : this.priorExecMs;
-    const priced = candidates.map((c) => ({ c, cost: this.estimatedCost(c, prior) }));
-    const eligible = maxCost === undefined ? priced : priced.filter((e) => e.cost <= maxCost);
-    if (eligible.length === 0) {
-      const cheapest = Math.min(...priced.map((e) => e.cost));
+    const budget = context.preferences.maxCost;
+    // A budget that is not a number (NaN from a broken client) is no budget.
+    const maxCost = typeof budget === 'number' && !Number.isNaN(budget) ? budget : this.maxCost;
+
+    // Running mean, so that huge figures cannot overflow a sum.
+    let prior = 0;
+    let known = 0;
+    for (const c of candidates) {
+      const ewma = ewmaExecOf(c);
+      if (ewma > 0) prior += (ewma - prior) / ++known;
+    }
+    if (known === 0) prior = this.priorExecMs;
+
+    let picked: Candidate | undefined;
+    let bestRatio = -Infinity;
+    let bestInFlight = Infinity;
+    let ties = 0;
+    let cheapest = Infinity;
+    for (const c of candidates) {
+      const cost = this.estimatedCost(c, prior);
+      if (cost < cheapest) cheapest = cost;
+      if (maxCost !== undefined && !(cost <= maxCost)) continue;
+      let ratio = performanceTierOf(c) / (Math.max(cost, MIN_COST) * (occupancy(c) + 1));
+      if (!(ratio >= 0)) ratio = 0;
+      const inFlight = inFlightOf(c);
+      if (picked === undefined || ratio > bestRatio || (ratio === bestRatio && inFlight < bestInFlight)) {
+        picked = c;
+        bestRatio = ratio;
+        bestInFlight = inFlight;
+        ties = 1;
+      } else if (ratio === bestRatio && inFlight === bestInFlight && replacesTie(++ties, context.random)) {
+        picked = c;
+      }
+    }
+    if (picked === undefined) {
       throw new BudgetExceeded(
         `no node of ${context.functionName} fits the budget: cheapest estimate ${formatCost(cheapest)} per call exceeds maxCost ${formatCost(maxCost!)} (${candidates.length} node(s) considered)`,
       );
     }
-    const ratio = (e: { c: Candidate; cost: number }) =>
-      (e.c.performanceTier > 0 ? e.c.performanceTier : 1) / (Math.max(e.cost, MIN_COST) * (e.c.inFlight / concurrencySlots(e.c) + 1));
-    const bestRatio = Math.max(...eligible.map(ratio));
-    const best = eligible.filter((e) => ratio(e) === bestRatio);
-    const fewest = Math.min(...best.map((e) => e.c.inFlight));
-    return pickRandom(best.filter((e) => e.c.inFlight === fewest), context.random)?.c;
+    return picked;
   }
 }
 
 function formatCost(x: number): string {
   return Number(x.toPrecision(4)).toString();
+}
+
+export function setup(register: RegisterStrategy): void {
+  register({ name: 'cost_aware', schema: COST_AWARE_OPTIONS, create: (options) => new CostAwareStrategy(options) });
 }

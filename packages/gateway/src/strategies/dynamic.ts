@@ -1,10 +1,12 @@
-import { CostAwareStrategy, costPerHourOf, type CostAwareOptions } from './cost-aware.js';
-import { LatencyBasedStrategy, type LatencyBasedOptions } from './latency-based.js';
-import { ResourceAwareStrategy, type ResourceAwareOptions } from './resource-aware.js';
-import { SmartAdaptiveStrategy, type SmartAdaptiveOptions } from './smart-adaptive.js';
-import type { Candidate, Outcome, SelectContext, Strategy } from './strategy.js';
+import { costPerHourOf, cpuFraction, nonNegative } from './candidate-math.js';
+import { COST_AWARE_OPTIONS, CostAwareStrategy, type CostAwareOptions } from './cost-aware.js';
+import { LATENCY_BASED_OPTIONS, LatencyBasedStrategy, type LatencyBasedOptions } from './latency-based.js';
+import type { OptionsOf } from './option-schema.js';
+import { RESOURCE_AWARE_OPTIONS, ResourceAwareStrategy, type ResourceAwareOptions } from './resource-aware.js';
+import { SMART_ADAPTIVE_OPTIONS, SmartAdaptiveStrategy, type SmartAdaptiveOptions } from './smart-adaptive.js';
+import type { Candidate, Outcome, RegisterStrategy, SelectContext, Strategy } from './strategy.js';
 
-/** Seed 002: above 80 % average CPU, placing work where resources are free matters most. */
+/** Above 80 % average CPU, placing work where resources are free matters most. */
 export const DEFAULT_CPU_THRESHOLD = 0.8;
 /** Average call latency (ms) above which latency is what to optimise. */
 export const DEFAULT_LATENCY_THRESHOLD_MS = 500;
@@ -18,18 +20,30 @@ const HYSTERESIS = 0.9;
 const MS_PER_HOUR = 3_600_000;
 
 type InnerName = 'resource_aware' | 'latency_based' | 'cost_aware' | 'smart_adaptive';
+const INNER_NAMES: readonly InnerName[] = ['resource_aware', 'latency_based', 'cost_aware', 'smart_adaptive'];
 
-export interface DynamicOptions extends ResourceAwareOptions, LatencyBasedOptions, CostAwareOptions, SmartAdaptiveOptions {
-  cpuThreshold?: number;
-  latencyThresholdMs?: number;
+/** Its own thresholds, and the options of the four strategies it switches between. */
+export const DYNAMIC_OPTIONS = {
+  ...RESOURCE_AWARE_OPTIONS,
+  ...LATENCY_BASED_OPTIONS,
+  ...COST_AWARE_OPTIONS,
+  ...SMART_ADAPTIVE_OPTIONS,
+  /** Average CPU as a fraction (0.8 = 80 %). */
+  cpuThreshold: { type: 'number', min: 0 },
+  latencyThresholdMs: { type: 'number', min: 0 },
   /** Total spend allowed for this function, in the unit of costPerHour. */
-  budget?: number;
-  budgetThreshold?: number;
-}
+  budget: { type: 'number', min: 0 },
+  budgetThreshold: { type: 'number', min: 0 },
+} as const;
+
+export type DynamicOptions = Omit<OptionsOf<typeof DYNAMIC_OPTIONS>, 'requirements'> &
+  ResourceAwareOptions &
+  LatencyBasedOptions &
+  CostAwareOptions &
+  SmartAdaptiveOptions;
 
 /**
- * Seed 002's DynamicLoadBalancer: picks the strategy from live metrics, checked in order on
- * every call:
+ * Picks the strategy from live metrics, checked in order on every call:
  *   average CPU of the candidates > cpuThreshold          → resource_aware
  *   EWMA of observed call latency > latencyThresholdMs   → latency_based
  *   spent / budget > budgetThreshold                     → cost_aware
@@ -46,7 +60,8 @@ export class DynamicStrategy implements Strategy {
   private readonly budget: number | undefined;
   private readonly budgetThreshold: number;
   private current: InnerName = 'smart_adaptive';
-  private reason = 'initial: no metrics yet';
+  /** The metric that decided the last selection; the reason is worded only when asked for. */
+  private decidedOn: number | undefined;
   private since: number | null = null;
   private averageCpu: number | undefined;
   private averageLatencyMs: number | undefined;
@@ -61,36 +76,40 @@ export class DynamicStrategy implements Strategy {
     };
     this.cpuThreshold = options.cpuThreshold ?? DEFAULT_CPU_THRESHOLD;
     this.latencyThresholdMs = options.latencyThresholdMs ?? DEFAULT_LATENCY_THRESHOLD_MS;
-    this.budget = options.budget !== undefined && options.budget > 0 ? options.budget : undefined;
+    this.budget = options.budget !== undefined && options.budget > 0 && options.budget < Infinity ? options.budget : undefined;
     this.budgetThreshold = options.budgetThreshold ?? DEFAULT_BUDGET_THRESHOLD;
   }
 
   select(candidates: readonly Candidate[], context: SelectContext): Candidate | undefined {
     if (candidates.length === 0) return undefined;
     this.averageCpu = meanCpu(candidates);
-    const [next, reason] = this.decide();
+    const next = this.decide();
     if (next !== this.current || this.since === null) {
       this.current = next;
-      this.since = context.now();
+      const now = context.now();
+      this.since = Number.isFinite(now) ? now : 0;
     }
-    this.reason = reason;
     return this.inner[this.current].select(candidates, context);
   }
 
   observe(outcome: Outcome): void {
-    this.averageLatencyMs =
-      this.averageLatencyMs === undefined
-        ? outcome.latencyMs
-        : this.averageLatencyMs + LATENCY_EWMA_ALPHA * (outcome.latencyMs - this.averageLatencyMs);
-    const ms = outcome.execMs > 0 ? outcome.execMs : outcome.latencyMs;
-    this.spent += (costPerHourOf(outcome.candidate) * ms) / MS_PER_HOUR;
-    for (const s of Object.values(this.inner)) s.observe?.(outcome);
+    // Unusable times are skipped rather than averaged in: one NaN would stick forever.
+    const latencyMs = outcome.latencyMs;
+    if (latencyMs >= 0 && latencyMs < Infinity) {
+      this.averageLatencyMs =
+        this.averageLatencyMs === undefined ? latencyMs : this.averageLatencyMs + LATENCY_EWMA_ALPHA * (latencyMs - this.averageLatencyMs);
+    }
+    const execMs = nonNegative(outcome.execMs);
+    const ms = execMs > 0 ? execMs : nonNegative(latencyMs);
+    const cost = (costPerHourOf(outcome.candidate) * ms) / MS_PER_HOUR;
+    if (cost < Infinity) this.spent += cost;
+    for (const name of INNER_NAMES) this.inner[name].observe?.(outcome);
   }
 
   describe(): Record<string, unknown> {
     return {
       current: this.current,
-      reason: this.reason,
+      reason: this.since === null ? 'initial: no metrics yet' : this.reason(),
       since: this.since,
       metrics: {
         averageCpu: this.averageCpu ?? null,
@@ -101,31 +120,54 @@ export class DynamicStrategy implements Strategy {
     };
   }
 
-  private decide(): [InnerName, string] {
-    const over = (value: number, threshold: number, holding: InnerName) =>
-      value > (this.current === holding ? threshold * HYSTERESIS : threshold);
+  /** The strategy for this selection; records the metric that decided it in `decidedOn`. */
+  private decide(): InnerName {
     const cpu = this.averageCpu;
-    if (cpu !== undefined && over(cpu, this.cpuThreshold, 'resource_aware')) {
-      return ['resource_aware', `average CPU ${pct(cpu)} is above ${pct(this.cpuThreshold)}`];
+    if (cpu !== undefined && this.over(cpu, this.cpuThreshold, 'resource_aware')) {
+      this.decidedOn = cpu;
+      return 'resource_aware';
     }
     const latency = this.averageLatencyMs;
-    if (latency !== undefined && over(latency, this.latencyThresholdMs, 'latency_based')) {
-      return ['latency_based', `average latency ${Math.round(latency)} ms is above ${this.latencyThresholdMs} ms`];
+    if (latency !== undefined && this.over(latency, this.latencyThresholdMs, 'latency_based')) {
+      this.decidedOn = latency;
+      return 'latency_based';
     }
-    if (this.budget !== undefined && over(this.spent / this.budget, this.budgetThreshold, 'cost_aware')) {
-      return ['cost_aware', `${pct(this.spent / this.budget)} of the budget ${this.budget} is spent (threshold ${pct(this.budgetThreshold)})`];
+    if (this.budget !== undefined && this.over(this.spent / this.budget, this.budgetThreshold, 'cost_aware')) {
+      this.decidedOn = this.spent / this.budget;
+      return 'cost_aware';
     }
-    return ['smart_adaptive', 'CPU, latency and budget are within their thresholds'];
+    this.decidedOn = undefined;
+    return 'smart_adaptive';
+  }
+
+  private over(value: number, threshold: number, holding: InnerName): boolean {
+    return value > (this.current === holding ? threshold * HYSTERESIS : threshold);
+  }
+
+  /** Why the last selection used the current strategy, with the figures it was decided on. */
+  private reason(): string {
+    const value = this.decidedOn ?? NaN;
+    switch (this.current) {
+      case 'resource_aware':
+        return `average CPU ${pct(value)} is above ${pct(this.cpuThreshold)}`;
+      case 'latency_based':
+        return `average latency ${Math.round(value)} ms is above ${this.latencyThresholdMs} ms`;
+      case 'cost_aware':
+        return `${pct(value)} of the budget ${this.budget} is spent (threshold ${pct(this.budgetThreshold)})`;
+      case 'smart_adaptive':
+        return 'CPU, latency and budget are within their thresholds';
+    }
   }
 }
 
-/** Mean CPU fraction over the candidates that have reported telemetry. */
+/** Mean CPU fraction over the candidates that have reported a usable figure. */
 function meanCpu(candidates: readonly Candidate[]): number | undefined {
   let sum = 0;
   let count = 0;
   for (const c of candidates) {
-    if (c.telemetry !== undefined) {
-      sum += c.telemetry.cpuPercent / 100;
+    const cpu = cpuFraction(c.telemetry);
+    if (cpu !== undefined) {
+      sum += cpu;
       count += 1;
     }
   }
@@ -134,4 +176,13 @@ function meanCpu(candidates: readonly Candidate[]): number | undefined {
 
 function pct(fraction: number): string {
   return `${Math.round(fraction * 100)}%`;
+}
+
+export function setup(register: RegisterStrategy): void {
+  register({
+    name: 'dynamic',
+    schema: DYNAMIC_OPTIONS,
+    // The schema's check has parsed the requirements, so they are a string record.
+    create: (options) => new DynamicStrategy(options as DynamicOptions),
+  });
 }

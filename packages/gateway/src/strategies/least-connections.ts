@@ -1,5 +1,5 @@
-import { pickRandom } from './random.js';
-import type { Candidate, SelectContext, Strategy } from './strategy.js';
+import { fewestInFlight } from './candidate-math.js';
+import type { Candidate, RegisterStrategy, SelectContext, Strategy } from './strategy.js';
 
 /**
  * Fewest calls of this function in flight at the gateway (nginx `least_conn`). The gateway's
@@ -10,8 +10,10 @@ export class LeastConnectionsStrategy implements Strategy {
   readonly name = 'least_connections';
 
   select(candidates: readonly Candidate[], context: SelectContext): Candidate | undefined {
-    if (candidates.length === 0) return undefined;
-    const fewest = Math.min(...candidates.map((c) => c.inFlight));
-    return pickRandom(candidates.filter((c) => c.inFlight === fewest), context.random);
+    return fewestInFlight(candidates, context.random);
   }
+}
+
+export function setup(register: RegisterStrategy): void {
+  register({ name: 'least_connections', create: () => new LeastConnectionsStrategy() });
 }

@@ -1,60 +1,57 @@
-import { pickRandom } from './random.js';
-import type { Candidate, SelectContext, Strategy } from './strategy.js';
+import { candidateLoad, clamp, DEFAULT_CPU_WEIGHT, replacesTie } from './candidate-math.js';
+import type { OptionsOf } from './option-schema.js';
+import type { Candidate, RegisterStrategy, SelectContext, Strategy } from './strategy.js';
 
-/** Loads within this distance of the lowest count as equally low (seed 001 used 0.001). */
+/** Loads within this distance of the lowest count as equally low. */
 export const DEFAULT_LOAD_TOLERANCE = 0.05;
-/** Share of the load figure taken from reported CPU; the rest is slot occupancy. */
-export const DEFAULT_CPU_WEIGHT = 0.5;
 
-export interface LeastLoadOptions {
+export const LEAST_LOAD_OPTIONS = {
   /** Absolute tolerance on the load figure; 0 = strict minimum. */
-  tolerance?: number;
-  /** Weight of telemetry CPU in the blend, in [0, 1]. */
-  cpuWeight?: number;
-}
+  tolerance: { type: 'number', min: 0 },
+  /** Weight of telemetry CPU in the blend. */
+  cpuWeight: { type: 'number', min: 0, max: 1 },
+} as const;
 
-/** How many calls of the function the node can run at once, for occupancy. */
-export function concurrencySlots(c: Candidate): number {
-  if (c.maxConcurrent > 0) return c.maxConcurrent;
-  // Unlimited: a core per call is the natural unit for CPU-bound handlers.
-  return Math.max(1, c.capabilities.cpuCores);
-}
+export type LeastLoadOptions = OptionsOf<typeof LEAST_LOAD_OPTIONS>;
 
 /**
- * The load figure used by least_load, latency_based and dynamic:
- *
- *   occupancy = inFlight / slots         (slots = maxConcurrent, or cpuCores when unlimited)
- *   load      = w × cpuPercent/100 + (1 − w) × occupancy      with telemetry
- *   load      = occupancy                                      without telemetry
- *
- * 0 is idle and 1 is full; occupancy is not capped, so a node with unlimited concurrency
- * and more calls than cores reads above 1. Telemetry arrives only with heartbeats, so
- * CPU alone would send a whole burst to the node that looked idle at the last heartbeat;
- * the gateway's own in-flight count moves with every dispatch and damps that herding.
+ * Lowest load (as candidateLoad defines it: reported CPU blended with slot occupancy);
+ * every candidate within `tolerance` of it is an equal choice, picked at random, so small
+ * differences between heartbeats do not send a whole burst to one node.
  */
-export function candidateLoad(c: Candidate, cpuWeight: number = DEFAULT_CPU_WEIGHT): number {
-  const occupancy = c.inFlight / concurrencySlots(c);
-  if (c.telemetry === undefined) return occupancy;
-  const cpu = Math.min(1, Math.max(0, c.telemetry.cpuPercent / 100));
-  return cpuWeight * cpu + (1 - cpuWeight) * occupancy;
-}
-
-/** Lowest load; every candidate within `tolerance` of it is an equal choice (seed 001). */
 export class LeastLoadStrategy implements Strategy {
   readonly name = 'least_load';
   private readonly tolerance: number;
   private readonly cpuWeight: number;
+  /** Loads of the current selection, reused from call to call. */
+  private loads = new Float64Array(16);
 
   constructor(options: LeastLoadOptions = {}) {
-    this.tolerance = Math.max(0, options.tolerance ?? DEFAULT_LOAD_TOLERANCE);
-    this.cpuWeight = Math.min(1, Math.max(0, options.cpuWeight ?? DEFAULT_CPU_WEIGHT));
+    this.tolerance = clamp(options.tolerance ?? DEFAULT_LOAD_TOLERANCE, 0, Number.MAX_VALUE);
+    this.cpuWeight = clamp(options.cpuWeight ?? DEFAULT_CPU_WEIGHT, 0, 1);
   }
 
   select(candidates: readonly Candidate[], context: SelectContext): Candidate | undefined {
-    if (candidates.length === 0) return undefined;
-    const loads = candidates.map((c) => candidateLoad(c, this.cpuWeight));
-    const lowest = Math.min(...loads);
-    const near = candidates.filter((_, i) => loads[i]! <= lowest + this.tolerance);
-    return pickRandom(near, context.random);
+    const n = candidates.length;
+    if (n === 0) return undefined;
+    if (this.loads.length < n) this.loads = new Float64Array(Math.max(n, 2 * this.loads.length));
+    const loads = this.loads;
+    let lowest = Infinity;
+    for (let i = 0; i < n; i++) {
+      const load = candidateLoad(candidates[i]!, this.cpuWeight);
+      loads[i] = load;
+      if (load < lowest) lowest = load;
+    }
+    const limit = lowest + this.tolerance;
+    let picked: Candidate | undefined;
+    let ties = 0;
+    for (let i = 0; i < n; i++) {
+      if (loads[i]! <= limit && replacesTie(++ties, context.random)) picked = candidates[i];
+    }
+    return picked;
   }
+}
+
+export function setup(register: RegisterStrategy): void {
+  register({ name: 'least_load', schema: LEAST_LOAD_OPTIONS, create: (options) => new LeastLoadStrategy(options) });
 }

@@ -1,9 +1,9 @@
-import type { Candidate, Strategy } from './strategy.js';
+import type { Candidate, RegisterStrategy, Strategy } from './strategy.js';
 
 /**
- * Always the first candidate (seed 001's baseline). The router keeps candidates in a
- * stable order, so this concentrates every call on one node until it leaves: useful for
- * an active/standby pair, and as the yardstick the other strategies are measured against.
+ * Always the first candidate. The router keeps candidates in a stable order, so this
+ * concentrates every call on one node until it leaves: useful for an active/standby pair,
+ * and as the yardstick the other strategies are measured against.
  */
 export class PickFirstStrategy implements Strategy {
   readonly name = 'pick_first';
@@ -11,4 +11,8 @@ export class PickFirstStrategy implements Strategy {
   select(candidates: readonly Candidate[]): Candidate | undefined {
     return candidates[0];
   }
+}
+
+export function setup(register: RegisterStrategy): void {
+  register({ name: 'pick_first', create: () => new PickFirstStrategy() });
 }

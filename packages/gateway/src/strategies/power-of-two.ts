@@ -1,4 +1,5 @@
-import type { Candidate, SelectContext, Strategy } from './strategy.js';
+import { inFlightOf, randomIndex } from './candidate-math.js';
+import type { Candidate, RegisterStrategy, SelectContext, Strategy } from './strategy.js';
 
 /**
  * Power of two choices (Ray Serve, Envoy): sample two distinct candidates and take the one
@@ -11,12 +12,16 @@ export class PowerOfTwoStrategy implements Strategy {
   select(candidates: readonly Candidate[], context: SelectContext): Candidate | undefined {
     const n = candidates.length;
     if (n <= 1) return candidates[0];
-    const i = Math.min(n - 1, Math.floor(context.random() * n));
+    const i = randomIndex(n, context.random);
     // Draw the second from the n − 1 others so the pair is always distinct.
-    let j = Math.min(n - 2, Math.floor(context.random() * (n - 1)));
+    let j = randomIndex(n - 1, context.random);
     if (j >= i) j += 1;
     const a = candidates[i]!;
     const b = candidates[j]!;
-    return b.inFlight < a.inFlight ? b : a;
+    return inFlightOf(b) < inFlightOf(a) ? b : a;
   }
+}
+
+export function setup(register: RegisterStrategy): void {
+  register({ name: 'power_of_two', create: () => new PowerOfTwoStrategy() });
 }

@@ -1,12 +1,5 @@
-import type { Candidate, SelectContext, Strategy } from './strategy.js';
-
-/** One element chosen uniformly with the injected random source; undefined when empty. */
-export function pickRandom<T>(items: readonly T[], random: () => number): T | undefined {
-  if (items.length === 0) return undefined;
-  // Guard against a source that returns exactly 1 (outside its contract, but cheap to absorb).
-  const index = Math.min(items.length - 1, Math.floor(random() * items.length));
-  return items[index];
-}
+import { pickRandom } from './candidate-math.js';
+import type { Candidate, RegisterStrategy, SelectContext, Strategy } from './strategy.js';
 
 /** Uniform choice: no state, no feedback; a baseline that spreads load without herding. */
 export class RandomStrategy implements Strategy {
@@ -15,4 +8,8 @@ export class RandomStrategy implements Strategy {
   select(candidates: readonly Candidate[], context: SelectContext): Candidate | undefined {
     return pickRandom(candidates, context.random);
   }
+}
+
+export function setup(register: RegisterStrategy): void {
+  register({ name: 'random', create: () => new RandomStrategy() });
 }

@@ -1,116 +1,118 @@
-// Strategies are looked up by name from configuration; users may add their own.
-import { ConsistentHashStrategy } from './consistent-hash.js';
-import { CostAwareStrategy } from './cost-aware.js';
-import { DynamicStrategy } from './dynamic.js';
-import { LatencyBasedStrategy } from './latency-based.js';
-import { LeastConnectionsStrategy } from './least-connections.js';
-import { LeastLoadStrategy } from './least-load.js';
-import { PickFirstStrategy } from './pick-first.js';
-import { PowerOfTwoStrategy } from './power-of-two.js';
-import { RandomStrategy } from './random.js';
-import { ResourceAwareStrategy } from './resource-aware.js';
-import { RoundRobinStrategy } from './round-robin.js';
-import { SmartAdaptiveStrategy } from './smart-adaptive.js';
-import type { StrategyFactory, StrategyOptions } from './strategy.js';
-import { WeightedRoundRobinStrategy } from './weighted-round-robin.js';
+// Strategies are looked up by name from configuration; users may add their own. Each
+// built-in declares the options it reads in its own file and registers itself through
+// setup() (see builtin.ts); this file only keeps the table and applies the schemas.
+import { InvalidArgument } from '@easyremote/protocol';
+import { registerBuiltinStrategies } from './builtin.js';
+import { compileSchema, parseOptions, StrategyOptionError, type CompiledSchema, type OptionSchema, type OptionsOf } from './option-schema.js';
+import type { Strategy, StrategyDefinition, StrategyFactory, StrategyOptions } from './strategy.js';
 
-const factories = new Map<string, StrategyFactory>();
+interface Entry {
+  readonly create: (options: StrategyOptions) => Strategy;
+  /** undefined: a user strategy without a schema, handed the config object as it came. */
+  readonly compiled: CompiledSchema | undefined;
+}
 
-export function registerStrategy(name: string, factory: StrategyFactory): void {
-  if (!/^[a-z][a-z0-9_]*$/.test(name)) {
+const entries = new Map<string, Entry>();
+let builtinsRegistered = false;
+
+/**
+ * Built-ins are registered on first use of the registry rather than at import, so the
+ * strategy files can import this one without a cycle at load time, and so a user strategy
+ * registered under a built-in's name replaces it instead of being replaced by it.
+ */
+function ensureBuiltins(): void {
+  if (builtinsRegistered) return;
+  builtinsRegistered = true;
+  registerBuiltinStrategies((definition) => add(definition.name, definition.create as (o: StrategyOptions) => Strategy, definition.schema));
+}
+
+/**
+ * Adds a strategy under `name` (lower_snake_case); a later registration replaces an
+ * earlier one. Two forms:
+ *
+ *   registerStrategy(name, factory)           the factory gets the config object as it came
+ *   registerStrategy(name, factory, schema)   the factory gets the options parsed by schema
+ *   registerStrategy({ name, schema, create }) the same as a definition object (schema optional)
+ *
+ * With a schema, a function's options are checked against it when the function
+ * registers (validateStrategyOptions) and again when an instance is created.
+ */
+export function registerStrategy(name: string, factory: StrategyFactory): void;
+export function registerStrategy<S extends OptionSchema>(name: string, factory: (options: OptionsOf<S>) => Strategy, schema: S): void;
+export function registerStrategy<S extends OptionSchema>(definition: StrategyDefinition<S>): void;
+export function registerStrategy(
+  nameOrDefinition: string | StrategyDefinition,
+  factory?: (options: never) => Strategy,
+  schema?: OptionSchema,
+): void {
+  ensureBuiltins();
+  if (typeof nameOrDefinition === 'string') {
+    if (typeof factory !== 'function') throw new TypeError(`strategy ${JSON.stringify(nameOrDefinition)}: the factory must be a function`);
+    add(nameOrDefinition, factory as (o: StrategyOptions) => Strategy, schema);
+  } else {
+    add(nameOrDefinition.name, nameOrDefinition.create as (o: StrategyOptions) => Strategy, nameOrDefinition.schema);
+  }
+}
+
+function add(name: string, create: (options: StrategyOptions) => Strategy, schema: OptionSchema | undefined): void {
+  if (typeof name !== 'string' || !/^[a-z][a-z0-9_]*$/.test(name)) {
     throw new TypeError(`strategy name must be lower_snake_case, got ${JSON.stringify(name)}`);
   }
-  factories.set(name, factory);
+  entries.set(name, { create, compiled: schema === undefined ? undefined : compileSchema(name, schema) });
 }
 
 export function hasStrategy(name: string): boolean {
-  return factories.has(name);
+  ensureBuiltins();
+  return entries.has(name);
 }
 
 export function strategyNames(): string[] {
-  return [...factories.keys()].sort();
+  ensureBuiltins();
+  return [...entries.keys()].sort();
 }
 
-export function createStrategy(name: string, options: Readonly<Record<string, unknown>> = {}) {
-  const factory = factories.get(name);
-  if (factory === undefined) {
-    throw new TypeError(`unknown load-balancing strategy ${JSON.stringify(name)}; known: ${strategyNames().join(', ')}`);
-  }
-  return factory(options);
+/** The options schema a strategy declared; undefined for an unknown name or a strategy without one. */
+export function strategySchema(name: string): OptionSchema | undefined {
+  ensureBuiltins();
+  return entries.get(name)?.compiled?.schema;
 }
-
-type OptionType = 'number' | 'string' | 'object';
 
 /**
- * Reads a built-in strategy's options from the function's load-balancing config: keys may
- * be camelCase or snake_case (node declarations come from any language), keys the strategy
- * does not use are left to the router (strategy, fallback_strategy, ...), and a known key
- * of the wrong type is refused when the function registers rather than misbehaving later.
+ * A new instance of the strategy (strategies keep per-function state), built from the
+ * function's load-balancing options. Throws TypeError for an unknown name (the router and
+ * the registry check names first) and StrategyOptionError for options the strategy
+ * refuses, including anything its factory throws.
  */
-function readOptions(
-  strategy: string,
-  options: StrategyOptions,
-  types: Readonly<Record<string, OptionType>>,
-  aliases: Readonly<Record<string, string>> = {},
-): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [raw, value] of Object.entries(options)) {
-    const camel = raw.replace(/_([a-z0-9])/g, (_, ch: string) => ch.toUpperCase());
-    const key = aliases[camel] ?? camel;
-    const type = types[key];
-    if (type === undefined || value === undefined || value === null) continue;
-    const ok =
-      type === 'number' ? typeof value === 'number' && Number.isFinite(value) : type === 'object' ? typeof value === 'object' : typeof value === type;
-    if (!ok) throw new TypeError(`${strategy}: option ${raw} must be a ${type}, got ${JSON.stringify(value)}`);
-    out[key] = value;
+export function createStrategy(name: string, options: StrategyOptions = {}): Strategy {
+  ensureBuiltins();
+  const entry = entries.get(name);
+  if (entry === undefined) {
+    throw new TypeError(`unknown load-balancing strategy ${JSON.stringify(name)}; known: ${strategyNames().join(', ')}`);
   }
-  return out;
+  const parsed = entry.compiled === undefined ? options : parseOptions(name, entry.compiled, options);
+  try {
+    return entry.create(parsed);
+  } catch (err) {
+    if (err instanceof StrategyOptionError) throw err;
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new StrategyOptionError(name, undefined, `${name}: the options were refused: ${detail}`, err);
+  }
 }
 
-const LATENCY_OPTIONS = { priorLatencyMs: 'number', loadPenalty: 'number', maxLatencyMs: 'number', preferLocation: 'string' } as const;
-// DESIGN.md and seed 002 spell the latency limit `max_latency` (ms).
-const LATENCY_ALIASES = { maxLatency: 'maxLatencyMs' };
-const COST_OPTIONS = { priorExecMs: 'number', maxCost: 'number' } as const;
-const SMART_OPTIONS = { target: 'string', learningRate: 'number', exploration: 'number', discount: 'number' } as const;
-
-registerStrategy('pick_first', () => new PickFirstStrategy());
-registerStrategy('round_robin', () => new RoundRobinStrategy());
-registerStrategy('weighted_round_robin', () => new WeightedRoundRobinStrategy());
-registerStrategy('random', () => new RandomStrategy());
-registerStrategy('least_connections', () => new LeastConnectionsStrategy());
-registerStrategy('least_load', (o) => new LeastLoadStrategy(readOptions('least_load', o, { tolerance: 'number', cpuWeight: 'number' })));
-registerStrategy('power_of_two', () => new PowerOfTwoStrategy());
-registerStrategy('resource_aware', (o) => new ResourceAwareStrategy(readOptions('resource_aware', o, { requirements: 'object' })));
-registerStrategy('latency_based', (o) => new LatencyBasedStrategy(readOptions('latency_based', o, LATENCY_OPTIONS, LATENCY_ALIASES)));
-registerStrategy('cost_aware', (o) => new CostAwareStrategy(readOptions('cost_aware', o, COST_OPTIONS)));
-registerStrategy(
-  'consistent_hash',
-  (o) => new ConsistentHashStrategy(readOptions('consistent_hash', o, { virtualNodes: 'number', loadFactor: 'number' })),
-);
-registerStrategy('smart_adaptive', (o) => new SmartAdaptiveStrategy(readOptions('smart_adaptive', o, SMART_OPTIONS)));
-registerStrategy(
-  'dynamic',
-  (o) =>
-    new DynamicStrategy(
-      readOptions(
-        'dynamic',
-        o,
-        {
-          ...LATENCY_OPTIONS,
-          ...COST_OPTIONS,
-          ...SMART_OPTIONS,
-          requirements: 'object',
-          cpuThreshold: 'number',
-          latencyThresholdMs: 'number',
-          budget: 'number',
-          budgetThreshold: 'number',
-        },
-        LATENCY_ALIASES,
-      ),
-    ),
-);
-
-/** Checks a loadBalancing options object against every registered strategy's options. */
-export function validateStrategyOptions(options: Readonly<Record<string, unknown>>): void {
-  for (const name of factories.keys()) createStrategy(name, options);
+/**
+ * Checks one function's load-balancing options against every registered strategy's
+ * schema: a call may name any strategy, and that strategy is built from the function's
+ * options. Once options pass, createStrategy(name, options) cannot refuse them for any
+ * strategy with a schema. Throws StrategyOptionError for the first refusal.
+ */
+export function validateStrategyOptions(options: StrategyOptions): void {
+  ensureBuiltins();
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidArgument(`load-balancing options must be an object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  }
+  for (const [name, entry] of entries) {
+    if (entry.compiled !== undefined) parseOptions(name, entry.compiled, options);
+  }
 }
+
+export { StrategyOptionError };

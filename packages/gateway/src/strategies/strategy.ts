@@ -1,6 +1,11 @@
 // The contract every load-balancing strategy implements. A strategy sees only the
 // candidates the router already filtered (healthy, not draining, not ejected, meeting
 // the function's hard requirements, not full) and picks one, or none.
+//
+// The figures below come from nodes written in any language and from clocks and counters
+// that can misbehave, so a strategy must treat a non-finite or out-of-range figure as
+// unknown and still return one of the candidates (or none); it never throws because of one.
+import type { OptionSchema, OptionsOf, StrategyOptions } from './option-schema.js';
 
 /** Live figures a node last reported. Absent until the first heartbeat with telemetry. */
 export interface TelemetrySnapshot {
@@ -61,9 +66,9 @@ export interface SelectContext {
   readonly functionName: string;
   /** Uniform in [0, 1). */
   readonly random: () => number;
-  /** Monotonic milliseconds, for rates and ages. */
+  /** Milliseconds, monotonic (process-relative): for rates, ages and durations. */
   readonly now: () => number;
-  /** Wall-clock Unix milliseconds, for time of day. */
+  /** Wall-clock Unix time in milliseconds: for anything tied to the time of day. */
   readonly epochMs: () => number;
   readonly affinityKey?: string;
   /** Relative size of the work (1 = typical); smart_adaptive uses it. */
@@ -104,8 +109,22 @@ export interface Strategy {
   describe?(): Record<string, unknown>;
 }
 
-/** Options a strategy receives: the function's load-balancing config object. */
-export type StrategyOptions = Readonly<Record<string, unknown>>;
+export type { StrategyOptions };
 
 /** Strategies keep per-function state, so the router builds one instance per function. */
 export type StrategyFactory = (options: StrategyOptions) => Strategy;
+
+/**
+ * A strategy as the registry knows it: its name, the options it reads and how to build an
+ * instance from options already checked against that schema (unknown keys removed, every
+ * key under its canonical camelCase name). Without a schema the factory gets the config
+ * object as it came, and must check it itself.
+ */
+export interface StrategyDefinition<S extends OptionSchema = OptionSchema> {
+  readonly name: string;
+  readonly schema?: S;
+  create(options: OptionsOf<S>): Strategy;
+}
+
+/** What a strategy file's setup() is handed: the registry's way in. */
+export type RegisterStrategy = <S extends OptionSchema>(definition: StrategyDefinition<S>) => void;

@@ -1,45 +1,61 @@
-import type { Candidate, Strategy } from './strategy.js';
+import { effectiveWeight } from './candidate-math.js';
+import type { Candidate, RegisterStrategy, Strategy } from './strategy.js';
 
-/** Tier assumed when a function declares none (0). */
-const DEFAULT_PERFORMANCE_TIER = 1;
+/** Departed nodes' entries are swept once the table holds this many more than are present. */
+const SWEEP_SLACK = 64;
 
-/** performanceTier × slow-start factor: a joining node ramps up to its full share. */
-export function effectiveWeight(c: Candidate): number {
-  const tier = c.performanceTier > 0 ? c.performanceTier : DEFAULT_PERFORMANCE_TIER;
-  // The factor is in (0, 1] by contract; anything else is treated as "no slow-start".
-  const slowStart = Number.isFinite(c.weight) && c.weight > 0 ? Math.min(1, c.weight) : 1;
-  return tier * slowStart;
+interface Slot {
+  score: number;
+  /** The pick in which the node was last a candidate. */
+  seenAt: number;
 }
 
 /**
  * Smooth weighted round robin, as nginx does it: each pick, every node's running score
- * grows by its weight, the highest score wins and pays back the total. Over any window
- * the shares match the weights, and a heavy node's picks are interleaved with the others
- * (a, a, b, a rather than a, a, a, b), which keeps bursts off any one node.
+ * grows by its weight (performance tier × slow-start factor), the highest score wins and
+ * pays back the total. Over any window the shares match the weights, and a heavy node's
+ * picks are interleaved with the others (a, a, b, a rather than a, a, a, b), which keeps
+ * bursts off any one node.
  */
 export class WeightedRoundRobinStrategy implements Strategy {
   readonly name = 'weighted_round_robin';
-  private current = new Map<string, number>();
+  private readonly slots = new Map<string, Slot>();
+  private picks = 0;
 
   select(candidates: readonly Candidate[]): Candidate | undefined {
     if (candidates.length === 0) return undefined;
-    // Rebuilt each pick so departed nodes drop out and newcomers start from zero.
-    const next = new Map<string, number>();
+    const pick = ++this.picks;
     let total = 0;
     let best: Candidate | undefined;
-    let bestScore = -Infinity;
+    let bestSlot: Slot | undefined;
     for (const c of candidates) {
       const w = effectiveWeight(c);
-      const score = (this.current.get(c.nodeId) ?? 0) + w;
-      next.set(c.nodeId, score);
+      let slot = this.slots.get(c.nodeId);
+      if (slot === undefined) {
+        slot = { score: 0, seenAt: -1 };
+        this.slots.set(c.nodeId, slot);
+      }
+      // A node that was not a candidate in the previous pick starts again from zero, as a
+      // newcomer does; the same id twice in one list simply accumulates.
+      const base = slot.seenAt === pick - 1 || slot.seenAt === pick ? slot.score : 0;
+      slot.score = base + w;
+      slot.seenAt = pick;
       total += w;
-      if (score > bestScore) {
-        bestScore = score;
+      if (bestSlot === undefined || slot.score > bestSlot.score) {
         best = c;
+        bestSlot = slot;
       }
     }
-    next.set(best!.nodeId, bestScore - total);
-    this.current = next;
+    bestSlot!.score -= total;
+    if (this.slots.size > 2 * candidates.length + SWEEP_SLACK) this.sweep(pick);
     return best;
   }
+
+  private sweep(pick: number): void {
+    for (const [id, slot] of this.slots) if (slot.seenAt !== pick) this.slots.delete(id);
+  }
+}
+
+export function setup(register: RegisterStrategy): void {
+  register({ name: 'weighted_round_robin', create: () => new WeightedRoundRobinStrategy() });
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LeastConnectionsStrategy } from '../../src/strategies/least-connections.js';
-import { candidateLoad, LeastLoadStrategy } from '../../src/strategies/least-load.js';
+import { candidateLoad } from '../../src/strategies/candidate-math.js';
+import { LeastLoadStrategy } from '../../src/strategies/least-load.js';
 import { PickFirstStrategy } from '../../src/strategies/pick-first.js';
 import { PowerOfTwoStrategy } from '../../src/strategies/power-of-two.js';
 import { RandomStrategy } from '../../src/strategies/random.js';

@@ -77,7 +77,7 @@ describe('dynamic', () => {
     expect(s.select(list, ctx)?.nodeId).toBe('cheap');
   });
 
-  it('checks conditions in the seed order: CPU before latency before budget', () => {
+  it('checks conditions in order: CPU before latency before budget', () => {
     const s = new DynamicStrategy({ budget: 1 });
     const ctx = context();
     const costly = [candidate({ nodeId: 'a', cpu: 90, costPerHour: 3600 })];

@@ -83,19 +83,22 @@ export interface FakeContext extends SelectContext {
   advance(ms: number): void;
 }
 
+/** Where the fake clocks start: 2023-11-14T22:13:20Z, for both the monotonic and the wall clock. */
+export const CLOCK_START_MS = 1_700_000_000_000;
+
 export function context(overrides: Partial<SelectContext> & { seed?: number } = {}): FakeContext {
   const { seed, ...rest } = overrides;
-  let now = 1_700_000_000_000;
+  let elapsed = 0;
   return {
     functionName: 'f',
     random: mulberry32(seed ?? 42),
-    now: () => now,
-    epochMs: () => now,
+    now: () => CLOCK_START_MS + elapsed,
+    epochMs: () => CLOCK_START_MS + elapsed,
     complexity: 1,
     requestBytes: 100,
     preferences: {},
     advance(ms: number) {
-      now += ms;
+      elapsed += ms;
     },
     ...rest,
   };

@@ -18,7 +18,7 @@ describe('resource_aware', () => {
     expect(tally(new ResourceAwareStrategy(), list, context(), 20).get('free')).toBe(20);
   });
 
-  it('scores the seed formula: mean of free CPU, memory, GPU and requirement match', () => {
+  it('scores the mean of free CPU, memory, GPU and requirement match', () => {
     const s = new ResourceAwareStrategy({ requirements: { gpu_memory: '>=16GB', 'label.location': 'eu' } });
     const c = candidate({
       nodeId: 'a',

@@ -132,4 +132,47 @@ describe('smart_adaptive', () => {
     expect(d.target).toBe('latency');
     expect(d.nodes['n0']!.observed + d.nodes['n1']!.observed).toBe(50);
   });
+
+  it('is not poisoned by one heartbeat with cpuPercent NaN, before or after healthy nodes join', () => {
+    const s = new SmartAdaptiveStrategy();
+    const ctx = context({ seed: 6 });
+    const broken = candidate({ nodeId: 'broken', cpu: NaN, telemetry: { memoryUsedBytes: NaN, gpus: [{ index: 0, utilizationPercent: NaN, vramUsedBytes: Infinity, vramTotalBytes: -1 }] } });
+    for (let i = 0; i < 5; i++) {
+      const c = s.select([broken], ctx)!;
+      expect(c.nodeId).toBe('broken');
+      s.observe(outcome(c, ctx, { execMs: 50 }));
+    }
+    const healthy = nodes(3, { cpu: 30 });
+    const picks: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const list = i < 30 ? [broken, ...healthy] : healthy; // the broken node leaves half-way
+      const c = s.select(list, ctx)!;
+      picks.push(c.nodeId);
+      s.observe(outcome(c, ctx, { execMs: c.nodeId === 'n0' ? 20 : 80 }));
+    }
+    expect(picks.slice(30).every((id) => id.startsWith('n'))).toBe(true);
+    for (const c of healthy) expect(Number.isFinite(s.predictExecMs(c, ctx))).toBe(true);
+    expect(s.predictExecMs(healthy[0]!, ctx)).toBeLessThan(s.predictExecMs(healthy[1]!, ctx));
+  });
+
+  it('learns the time of day from the wall clock, not from the monotonic clock', () => {
+    const s = new SmartAdaptiveStrategy();
+    const noon = Date.UTC(2024, 0, 1, 12);
+    const midnight = Date.UTC(2024, 0, 1, 0);
+    const at = (epochMs: number) =>
+      context({
+        epochMs: () => epochMs,
+        now: () => {
+          throw new Error('smart_adaptive must not read the monotonic clock');
+        },
+      });
+    const list = nodes(2);
+    for (let i = 0; i < 400; i++) {
+      // Busy at noon (a shared machine during the working day), quick at midnight.
+      const ctx = at(i % 2 === 0 ? noon : midnight);
+      const c = s.select(list, ctx)!;
+      s.observe(outcome(c, ctx, { execMs: i % 2 === 0 ? 400 : 50 }));
+    }
+    expect(s.predictExecMs(list[0]!, at(noon))).toBeGreaterThan(2 * s.predictExecMs(list[0]!, at(midnight)));
+  });
 });
