@@ -5,27 +5,14 @@
 // The figures below come from nodes written in any language and from clocks and counters
 // that can misbehave, so a strategy must treat a non-finite or out-of-range figure as
 // unknown and still return one of the candidates (or none); it never throws because of one.
+import type { CapabilitiesDocument, TelemetryDocument } from '@easyremote/protocol';
 import type { OptionSchema, OptionsOf, StrategyOptions } from './option-schema.js';
 
-/** Live figures a node last reported. Absent until the first heartbeat with telemetry. */
-export interface TelemetrySnapshot {
-  /** 0..100 */
-  cpuPercent: number;
-  memoryUsedBytes: number;
-  memoryTotalBytes: number;
-  gpus: ReadonlyArray<{ index: number; utilizationPercent: number; vramUsedBytes: number; vramTotalBytes: number }>;
-  /** Clock time (ms) the gateway received it. */
-  receivedAt: number;
-}
+/** Live figures a node last reported (absent until the first heartbeat with telemetry). */
+export type TelemetrySnapshot = TelemetryDocument;
 
 /** What the node declared about itself at registration. */
-export interface NodeCapabilities {
-  cpuCores: number;
-  memoryTotalBytes: number;
-  gpus: ReadonlyArray<{ index: number; model: string; vramTotalBytes: number }>;
-  labels: Readonly<Record<string, string>>;
-  costPerHour: number;
-}
+export type NodeCapabilities = CapabilitiesDocument;
 
 /** Per (node, function) history kept by the gateway from finished calls. */
 export interface ProviderHistory {
