@@ -8,7 +8,6 @@ import type * as grpc from '@grpc/grpc-js';
 import {
   AdminService,
   GatewayService,
-  NodeLinkService as NodeLinkDefinition,
   type EasyRemoteError,
   type NodeEventKind,
   type NodeInfo,
@@ -19,7 +18,7 @@ import { CallService } from './api/call-service.js';
 import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from './api/grpc-server.js';
 import { HttpApi } from './api/http-server.js';
 import { intakeInterceptor } from './api/intake-interceptor.js';
-import { NodeLinkService, type NodeLinkObserver } from './api/node-link-service.js';
+import { nodeLinkDefinition, NodeLinkService, type NodeLinkObserver } from './api/node-link-service.js';
 import { Authenticator } from './auth/authenticator.js';
 import { ResultCache } from './cache/result-cache.js';
 import { AdmissionQueue } from './calls/admission-queue.js';
@@ -154,7 +153,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (path.startsWith('/easyremote.v1.Gateway/')) this.metrics.refused({ functionName: '', client: peer, requestBytes: 0, arrivedAt: clock.now() }, err.code);
     };
     this.server = createGrpcServer(settings.maxPayloadBytes, [intakeInterceptor(this.auth, refusedAtIntake)]);
-    this.server.addService(NodeLinkDefinition, this.nodeLinks.handlers());
+    this.server.addService(nodeLinkDefinition(), this.nodeLinks.handlers());
     this.server.addService(GatewayService, calls.handlers());
     this.server.addService(AdminService, adminHandlers(this.api));
   }
@@ -181,6 +180,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.nodeEvent('refused', nodeId, '', err.message);
         this.emit('node-refused', nodeId, err);
       },
+      dropped: (nodeId, err) => this.log(`dropped a frame from node ${nodeId}: ${err.message}`),
       draining: (s, by) => this.nodeEvent('draining', s.nodeId, '', by),
     };
   }

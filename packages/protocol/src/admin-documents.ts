@@ -41,8 +41,10 @@ export interface NodeInfo {
   /** Round trip of the node's stream (ping/pong), ms; absent before the first pong. */
   rttMs?: number;
   inFlight: number;
-  /** Absent until the first heartbeat that carries telemetry. */
+  /** Absent until the first heartbeat that carries usable telemetry. */
   telemetry?: TelemetryDocument;
+  /** Why the node's last telemetry was dropped (e.g. "telemetry dropped: cpuPercent NaN is not within 0..100"); '' when usable. */
+  telemetryIssue: string;
   /** Functions the node is currently ejected for (outlier detection). */
   ejected: string[];
   /** The node's address as the gateway sees it (ipv4:host:port). */

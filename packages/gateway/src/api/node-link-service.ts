@@ -5,10 +5,14 @@
 import type * as grpc from '@grpc/grpc-js';
 import {
   AUTH_METADATA_KEY,
+  clip,
   InvalidArgument,
+  MAX_QUOTED_CHARS,
+  NodeLinkService as NodeLinkDefinition,
   PROTOCOL_VERSION,
   RegistrationRefused,
   toEasyRemoteError,
+  toServiceError,
   type EasyRemoteError,
   type GatewayFrame,
   type NodeFrame,
@@ -18,6 +22,8 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { Dispatcher } from '../calls/dispatcher.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { OutlierDetector } from '../health/outlier-detector.js';
+import { checkTelemetry } from '../health/telemetry-check.js';
+import { checkRegisterFrame } from '../registry/declaration-limits.js';
 import { NodeSession } from '../registry/node-session.js';
 import type { Registry } from '../registry/registry.js';
 import { metadataString } from './metadata.js';
@@ -42,6 +48,8 @@ export interface NodeLinkObserver {
   /** `clean`: the node left on its own with nothing in flight; otherwise it was lost. */
   left(session: NodeSession, clean: boolean): void;
   refused(nodeId: string, err: EasyRemoteError): void;
+  /** A frame from a registered node was refused or failed; the stream goes on. */
+  dropped(nodeId: string, err: EasyRemoteError): void;
   draining(session: NodeSession, by: 'node' | 'operator'): void;
 }
 
@@ -55,7 +63,33 @@ export interface NodeLinkParts {
   settings: NodeLinkSettings;
 }
 
-type NodeStream = grpc.ServerDuplexStream<NodeFrame, GatewayFrame>;
+/** A frame whose bytes did not decode: it is refused alone, not with the whole stream. */
+interface UndecodableFrame {
+  readonly undecodable: string;
+}
+
+type NodeStream = grpc.ServerDuplexStream<NodeFrame | UndecodableFrame, GatewayFrame>;
+
+/**
+ * The NodeLink service definition with a deserializer that never throws. grpc-js ends the
+ * whole stream when a message fails to decode (garbage, or a 64-bit number above 2^53),
+ * which would cut off every call on that node for one bad frame.
+ */
+export function nodeLinkDefinition(): grpc.ServiceDefinition {
+  const connect = NodeLinkDefinition.connect;
+  return {
+    connect: {
+      ...connect,
+      requestDeserialize: (bytes: Buffer): NodeFrame | UndecodableFrame => {
+        try {
+          return connect.requestDeserialize(bytes);
+        } catch (err) {
+          return { undecodable: (err as Error).message };
+        }
+      },
+    },
+  };
+}
 
 export class NodeLinkService {
   private sweepTimer: TimerHandle | undefined;
@@ -101,8 +135,20 @@ export class NodeLinkService {
     let session: NodeSession | undefined;
     const peer = stream.getPeer();
     const authorization = metadataString(stream.metadata, AUTH_METADATA_KEY);
-    stream.on('data', (frame: NodeFrame) => {
+    stream.on('data', (frame: NodeFrame | UndecodableFrame) => {
       try {
+        if ('undecodable' in frame) {
+          const err = new InvalidArgument(`a frame could not be decoded: ${clip(frame.undecodable, MAX_QUOTED_CHARS)}`);
+          if (session === undefined) {
+            // Nothing registered yet to keep alive: end the stream with the reason as its status.
+            this.parts.observer.refused(peer, err);
+            stream.emit('error', toServiceError(err));
+          } else {
+            this.parts.observer.dropped(session.nodeId, err);
+            session.send({ rejected: { error: err.toDetail() } });
+          }
+          return;
+        }
         if (frame.register) {
           session = this.onRegister(stream, frame.register, session, peer, authorization);
           return;
@@ -116,7 +162,7 @@ export class NodeLinkService {
         session.lastSeen = this.parts.clock.now();
         this.onFrame(session, frame);
       } catch (err) {
-        this.parts.observer.refused(session?.nodeId ?? peer, toEasyRemoteError(err));
+        this.parts.observer.dropped(session?.nodeId ?? peer, toEasyRemoteError(err));
       }
     });
     const closed = (why: string) => {
@@ -141,6 +187,8 @@ export class NodeLinkService {
     const { registry, auth, clock, settings } = this.parts;
     const denied = auth.node(reg.token, authorization);
     if (denied) return this.refuse(stream, reg.nodeId, denied);
+    const oversized = checkRegisterFrame(reg);
+    if (oversized) return this.refuse(stream, reg.nodeId, oversized);
     // 0 means the node did not say (a minimal client written from the docs); read it as the current version.
     if (reg.protocolVersion !== 0 && reg.protocolVersion !== PROTOCOL_VERSION) {
       return this.refuse(stream, reg.nodeId, new InvalidArgument(`node speaks protocol version ${reg.protocolVersion}; this gateway speaks version ${PROTOCOL_VERSION}`));
@@ -203,9 +251,17 @@ export class NodeLinkService {
     else if (frame.progress) dispatcher.onProgress(session, frame.progress);
     else if (frame.heartbeat) {
       const hb = frame.heartbeat;
-      for (const f of hb.functions) session.reported.set(f.name, { inFlight: f.inFlight, queued: f.queued });
+      // Only declared functions: a node cannot grow this table by naming others.
+      for (const f of hb.functions) if (session.functions.has(f.name)) session.reported.set(f.name, { inFlight: f.inFlight, queued: f.queued });
       if (hb.hasTelemetry) {
-        session.telemetry = { cpuPercent: hb.cpuPercent, memoryUsedBytes: hb.memoryUsedBytes, memoryTotalBytes: hb.memoryTotalBytes, gpus: hb.gpus, receivedAt: clock.now() };
+        const verdict = checkTelemetry(hb, clock.now());
+        if (verdict.ok) {
+          session.telemetry = verdict.telemetry;
+          session.telemetryIssue = '';
+        } else {
+          session.telemetry = undefined;
+          session.telemetryIssue = `telemetry dropped: ${verdict.problem}`;
+        }
       }
     } else if (frame.pong) {
       // The nonce is the gateway's clock (µs) when it pinged.

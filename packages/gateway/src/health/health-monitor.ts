@@ -101,6 +101,7 @@ export class NodeHealthMonitor {
       rttMs: session.rttMs,
       inFlight: session.inFlight,
       telemetry: session.telemetry,
+      telemetryIssue: session.telemetryIssue,
       ejected,
     };
   }

@@ -16,6 +16,10 @@ export class NodeSession {
   lastSeen: number;
   telemetry: TelemetrySnapshot | undefined;
   rttMs: number | undefined;
+  /** The functions the node declared; heartbeats report on these only. */
+  functions: ReadonlySet<string> = new Set();
+  /** Why the node's last telemetry was dropped ('' when it was usable). */
+  telemetryIssue = '';
   /** Function name → {inFlight, queued} as the node last reported. */
   reported = new Map<string, { inFlight: number; queued: number }>();
   /** Attempts of any function in flight on this node (kept by the dispatcher). */

@@ -1,6 +1,7 @@
 // Who is connected and what they serve: node sessions and function → providers.
 import { EventEmitter } from 'node:events';
-import { FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE, InvalidArgument, NODE_ID_PATTERN, NODE_ID_RULE, type FunctionSpec } from '@easyremote/protocol';
+import { EasyRemoteError, FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE, InvalidArgument, NODE_ID_PATTERN, NODE_ID_RULE, quote, type FunctionSpec } from '@easyremote/protocol';
+import { checkFunctionSpec, checkOptionDepth } from './declaration-limits.js';
 import { hasStrategy, strategyNames } from '../strategies/registry.js';
 import { DEFAULT_STRATEGY, FunctionEntry, type ConfigDefaults, type FunctionConfigOverride } from './function-entry.js';
 import type { NodeSession } from './node-session.js';
@@ -32,18 +33,20 @@ export class Registry extends EventEmitter<RegistryEvents> {
    */
   check(nodeId: string, specs: readonly FunctionSpec[]): void {
     if (!NODE_ID_PATTERN.test(nodeId)) {
-      throw new InvalidArgument(`node id ${JSON.stringify(nodeId)} is not allowed: ${NODE_ID_RULE}`);
+      throw new InvalidArgument(`node id ${quote(nodeId)} is not allowed: ${NODE_ID_RULE}`);
     }
     if (specs.length === 0) throw new InvalidArgument(`node ${nodeId} registers no functions`);
     const seen = new Set<string>();
     for (const spec of specs) {
       if (!FUNCTION_NAME_PATTERN.test(spec.name)) {
-        throw new InvalidArgument(`node ${nodeId}: function name ${JSON.stringify(spec.name)} is not allowed: ${FUNCTION_NAME_RULE}`);
+        throw new InvalidArgument(`node ${nodeId}: function name ${quote(spec.name)} is not allowed: ${FUNCTION_NAME_RULE}`);
       }
       if (seen.has(spec.name)) throw new InvalidArgument(`node ${nodeId}: function ${spec.name} is listed twice`);
       seen.add(spec.name);
-      const problem = (message: string) => new InvalidArgument(`node ${nodeId}: function ${spec.name}: ${message}`);
-      if (spec.kind !== 'unary' && spec.kind !== 'stream') throw problem(`kind must be unary or stream, got ${JSON.stringify(spec.kind)}`);
+      const problem = (message: string, cause?: EasyRemoteError) => new InvalidArgument(`node ${nodeId}: function ${spec.name}: ${message}`, { limit: cause?.limit });
+      if (spec.kind !== 'unary' && spec.kind !== 'stream') throw problem(`kind must be unary or stream, got ${quote(spec.kind)}`);
+      const limited = checkFunctionSpec(spec);
+      if (limited) throw problem(limited.message, limited);
       if (spec.loadBalancingJson) {
         let lb: unknown;
         try {
@@ -52,10 +55,12 @@ export class Registry extends EventEmitter<RegistryEvents> {
           throw problem('loadBalancing is not valid JSON');
         }
         if (typeof lb !== 'object' || lb === null || Array.isArray(lb)) throw problem('loadBalancing must be an object');
+        const tooDeep = checkOptionDepth(lb);
+        if (tooDeep) throw problem(tooDeep.message, tooDeep);
         for (const key of ['strategy', 'fallbackStrategy'] as const) {
           const name = (lb as Record<string, unknown>)[key];
           if (name !== undefined && (typeof name !== 'string' || !hasStrategy(name))) {
-            throw problem(`unknown ${key} ${JSON.stringify(name)}; known: ${strategyNames().join(', ')}`);
+            throw problem(`unknown ${key} ${typeof name === 'string' ? quote(name) : typeof name}; known: ${strategyNames().join(', ')}`);
           }
         }
       }
@@ -64,13 +69,15 @@ export class Registry extends EventEmitter<RegistryEvents> {
       try {
         FunctionEntry.prepare(spec, this.overrides[spec.name] ?? {}, this.defaults);
       } catch (err) {
-        throw problem((err as Error).message);
+        throw problem((err as Error).message, err instanceof EasyRemoteError ? err : undefined);
       }
     }
   }
 
   /** Replaces the functions a session serves (first registration or re-registration). */
   setFunctions(session: NodeSession, specs: readonly FunctionSpec[]): void {
+    session.functions = new Set(specs.map((s) => s.name));
+    for (const name of session.reported.keys()) if (!session.functions.has(name)) session.reported.delete(name);
     session.slotCapacity = specs.some((s) => s.maxConcurrent === 0) ? 0 : specs.reduce((sum, s) => sum + s.maxConcurrent, 0);
     const wanted = new Set(specs.map((s) => s.name));
     for (const [name, entry] of this.functions) {

@@ -162,6 +162,15 @@ export interface GatewayFrame {
   credit?: Credit | undefined;
   ping?: Ping | undefined;
   drain?: DrainRequest | undefined;
+  rejected?: FrameRejected | undefined;
+}
+
+/**
+ * The gateway could not use a frame the node sent (it did not decode, e.g. a number above
+ * 2^53 in a 64-bit field, or it broke the protocol); the stream stays open.
+ */
+export interface FrameRejected {
+  error: ErrorDetail | undefined;
 }
 
 export interface Registered {
@@ -2499,6 +2508,7 @@ function createBaseGatewayFrame(): GatewayFrame {
     credit: undefined,
     ping: undefined,
     drain: undefined,
+    rejected: undefined,
   };
 }
 
@@ -2521,6 +2531,9 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
     }
     if (message.drain !== undefined) {
       DrainRequest.encode(message.drain, writer.uint32(50).fork()).join();
+    }
+    if (message.rejected !== undefined) {
+      FrameRejected.encode(message.rejected, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -2586,6 +2599,14 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
             message.drain = DrainRequest.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.rejected = FrameRejected.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2606,6 +2627,7 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
       credit: isSet(object.credit) ? Credit.fromJSON(object.credit) : undefined,
       ping: isSet(object.ping) ? Ping.fromJSON(object.ping) : undefined,
       drain: isSet(object.drain) ? DrainRequest.fromJSON(object.drain) : undefined,
+      rejected: isSet(object.rejected) ? FrameRejected.fromJSON(object.rejected) : undefined,
     };
   },
 
@@ -2628,6 +2650,9 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
     }
     if (message.drain !== undefined) {
       obj.drain = DrainRequest.toJSON(message.drain);
+    }
+    if (message.rejected !== undefined) {
+      obj.rejected = FrameRejected.toJSON(message.rejected);
     }
     return obj;
   },
@@ -2652,6 +2677,78 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
     message.ping = (object.ping !== undefined && object.ping !== null) ? Ping.fromPartial(object.ping) : undefined;
     message.drain = (object.drain !== undefined && object.drain !== null)
       ? DrainRequest.fromPartial(object.drain)
+      : undefined;
+    message.rejected = (object.rejected !== undefined && object.rejected !== null)
+      ? FrameRejected.fromPartial(object.rejected)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseFrameRejected(): FrameRejected {
+  return { error: undefined };
+}
+
+export const FrameRejected: MessageFns<FrameRejected> = {
+  encode(message: FrameRejected, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.error !== undefined) {
+      ErrorDetail.encode(message.error, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FrameRejected {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFrameRejected();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.error = ErrorDetail.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FrameRejected {
+    return { error: isSet(object.error) ? ErrorDetail.fromJSON(object.error) : undefined };
+  },
+
+  toJSON(message: FrameRejected): unknown {
+    const obj: any = {};
+    if (message.error !== undefined) {
+      obj.error = ErrorDetail.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FrameRejected>, I>>(base?: I): FrameRejected {
+    return FrameRejected.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FrameRejected>, I>>(object: I): FrameRejected {
+    const message = createBaseFrameRejected();
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ErrorDetail.fromPartial(object.error)
       : undefined;
     return message;
   },
