@@ -66,6 +66,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly api: AdminApi;
   private readonly auth: Authenticator;
   private readonly nodeLinks: NodeLinkService;
+  private readonly calls: CallService;
   private readonly alertLoop: AlertLoop;
   private readonly server: grpc.Server;
   private readonly log: (line: string) => void;
@@ -88,11 +89,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         ? undefined
         : new MetricsStore({ ...options.metrics, path: options.metrics?.path ?? DEFAULT_METRICS_PATH, clock: () => clock.epochMs(), onError: (e) => this.log(`metrics: ${e.message}`) });
     this.cache = new ResultCache({ ...options.cache, clock: () => clock.epochMs() });
-    this.registry = new Registry(options.functions, { strategy: settings.defaultStrategy, retryCount: settings.retryCount });
+    this.registry = new Registry(options.functions, { strategy: settings.defaultStrategy, retryCount: settings.retryCount }, { clock, providerGapMs: settings.providerGapMs });
     this.detector = new OutlierDetector({ ...options.outlierDetection, now: () => clock.now(), providersOf: (fn) => this.registry.functions.get(fn)?.providers.size ?? 0 });
     this.health = new NodeHealthMonitor(this.registry, this.detector, { leaseMs: settings.leaseMs, availableThreshold: options.availableThreshold, clock });
     this.router = new Router({ health: this.health, random: options.random ?? Math.random, clock, location: options.location });
-    this.admission = new AdmissionQueue(settings.queueSize);
+    this.admission = new AdmissionQueue(settings.queueSize, settings.queueBytes);
     const prometheus = new PrometheusMetrics({
       nodes: () => this.registry.sessions.size,
       inFlight: () => this.dispatcher.inFlight,
@@ -100,7 +101,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       droppedRows: () => store?.health().droppedRows ?? 0,
     });
     this.metrics = new MetricsRecorder(store, prometheus, clock);
-    this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: this.metrics, clock });
+    this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: this.metrics, clock, providerGapMs: settings.providerGapMs });
     this.nodeLinks = new NodeLinkService({
       registry: this.registry,
       dispatcher: this.dispatcher,
@@ -110,13 +111,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       observer: this.nodeObserver(),
       settings: { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs },
     });
-    const calls = new CallService({
+    this.calls = new CallService({
       registry: this.registry,
       dispatcher: this.dispatcher,
       cache: this.cache,
       metrics: this.metrics,
       clock,
-      settings: { maxPayloadBytes: settings.maxPayloadBytes, defaultTimeoutMs: settings.defaultTimeoutMs },
+      settings: { maxPayloadBytes: settings.maxPayloadBytes, defaultTimeoutMs: settings.defaultTimeoutMs, startupGraceMs: settings.startupGraceMs, maxAwaiting: settings.queueSize },
     });
     const thresholds = options.alerts?.thresholds ?? {};
     this.alerts = new AlertLog({ webhookUrl: options.alerts?.webhookUrl, clock: () => clock.epochMs() });
@@ -154,7 +155,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     };
     this.server = createGrpcServer(settings.maxPayloadBytes, [intakeInterceptor(this.auth, refusedAtIntake)]);
     this.server.addService(nodeLinkDefinition(), this.nodeLinks.handlers());
-    this.server.addService(GatewayService, calls.handlers());
+    this.server.addService(GatewayService, this.calls.handlers());
     this.server.addService(AdminService, adminHandlers(this.api));
   }
 
@@ -191,6 +192,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       throw new Error(`refusing to listen on ${host} without node and client tokens; set auth, or insecure: true to accept the risk`);
     }
     this.boundPort = await bindGrpcServer(this.server, host, port);
+    this.calls.started();
     this.nodeLinks.startSweeping();
     if (this.options.httpPort !== undefined) {
       this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header));

@@ -1,13 +1,14 @@
 // The gateway's options, their defaults, and the checks that run before anything starts.
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_PAYLOAD_BYTES, FunctionSpec } from '@easyremote/protocol';
 import type { AuthOptions } from './auth/authenticator.js';
-import { DEFAULT_GATEWAY_QUEUE_SIZE } from './calls/admission-queue.js';
+import { DEFAULT_GATEWAY_QUEUE_BYTES, DEFAULT_GATEWAY_QUEUE_SIZE } from './calls/admission-queue.js';
 import type { Clock, RandomSource } from './clock.js';
 import type { OutlierDetectorOptions } from './health/outlier-detector.js';
 import { DEFAULT_SLOW_START_WINDOW_MS } from './health/slow-start.js';
 import type { AdvisorThresholds } from './metrics/advisor.js';
 import type { MetricsStoreOptions } from './metrics/store.js';
 import { DEFAULT_STRATEGY, FunctionEntry, type FunctionConfigOverride } from './registry/function-entry.js';
+import { DEFAULT_PROVIDER_GAP_MS } from './registry/registry.js';
 import { hasStrategy, strategyNames } from './strategies/registry.js';
 
 export const DEFAULT_PORT = 50051;
@@ -39,8 +40,23 @@ export interface GatewayOptions {
   defaultStrategy?: string;
   /** Gateway-side configuration per function; overrides what nodes declare, calls override it. */
   functions?: Record<string, FunctionConfigOverride>;
-  /** Calls per function that wait at the gateway when every provider is full (0 = refuse at once). */
+  /**
+   * Calls per function that may wait at the gateway, when every provider is full or while
+   * the function has no usable provider (0 = refuse at once). Default 10,000.
+   */
   queueSize?: number;
+  /** Bytes of arguments all waiting calls may hold together. Default 256 MiB. */
+  queueBytes?: number;
+  /**
+   * How long a function that lost its last provider is remembered, and how long a call
+   * waits for a provider to (re)register before NO_NODE_AVAILABLE (ms). Default 10 s.
+   */
+  providerGapMs?: number;
+  /**
+   * After start, calls to a function no node has registered yet wait this long for one
+   * (nodes reconnecting after a gateway restart) before FUNCTION_NOT_FOUND (ms). Default: the lease.
+   */
+  startupGraceMs?: number;
   /** A node whose load (max of CPU and GPU use) reaches this is avoided while others have room. */
   availableThreshold?: number;
   /** Ramp-up window for a node that joins or returns (ms; 0 = off). */
@@ -80,21 +96,28 @@ export interface GatewaySettings {
   readonly defaultStrategy: string;
   readonly retryCount: number;
   readonly queueSize: number;
+  readonly queueBytes: number;
+  readonly providerGapMs: number;
+  readonly startupGraceMs: number;
   readonly slowStartMs: number;
 }
 
 export function gatewaySettings(options: GatewayOptions): GatewaySettings {
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const leaseMs = options.leaseMs ?? Math.max(DEFAULT_LEASE_MS, 3 * heartbeatMs);
   return {
     host: options.host ?? DEFAULT_HOST,
     port: options.port ?? DEFAULT_PORT,
     heartbeatMs,
-    leaseMs: options.leaseMs ?? Math.max(DEFAULT_LEASE_MS, 3 * heartbeatMs),
+    leaseMs,
     maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
     defaultTimeoutMs: options.defaultTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
     defaultStrategy: options.defaultStrategy ?? DEFAULT_STRATEGY,
     retryCount: options.retryCount ?? DEFAULT_RETRY_COUNT,
     queueSize: options.queueSize ?? DEFAULT_GATEWAY_QUEUE_SIZE,
+    queueBytes: options.queueBytes ?? DEFAULT_GATEWAY_QUEUE_BYTES,
+    providerGapMs: options.providerGapMs ?? DEFAULT_PROVIDER_GAP_MS,
+    startupGraceMs: options.startupGraceMs ?? leaseMs,
     slowStartMs: options.slowStartMs ?? DEFAULT_SLOW_START_WINDOW_MS,
   };
 }

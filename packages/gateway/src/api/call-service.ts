@@ -34,6 +34,10 @@ export interface CallServiceSettings {
   maxPayloadBytes: number;
   /** Time limit for functions that set none and callers that send no deadline (ms). */
   defaultTimeoutMs: number;
+  /** After start, how long calls to not-yet-registered functions wait for them (ms). */
+  startupGraceMs: number;
+  /** Calls that may wait for a function at once. */
+  maxAwaiting: number;
 }
 
 export interface CallServiceParts {
@@ -47,10 +51,27 @@ export interface CallServiceParts {
 
 type IncomingCall = grpc.ServerUnaryCall<CallRequest, unknown> | grpc.ServerWritableStream<CallRequest, unknown>;
 
+/** prepare()'s answer for a function no node has registered yet, during the startup grace. */
+const AWAIT_FUNCTION = Symbol('await-function');
+
 export class CallService {
   private nextCallId = 1;
+  /** clock.now when the gateway started listening; calls to unknown functions wait for a while after it. */
+  private startedAt = -Infinity;
+  /** Calls waiting for a function to be registered, by name. */
+  private readonly awaiting = new Map<string, Set<() => void>>();
+  private awaitingCount = 0;
 
-  constructor(private readonly parts: CallServiceParts) {}
+  constructor(private readonly parts: CallServiceParts) {
+    parts.registry.on('function-added', (entry) => {
+      for (const resume of [...(this.awaiting.get(entry.name) ?? [])]) resume();
+    });
+  }
+
+  /** The gateway listens from now on: nodes that knew it will be reconnecting. */
+  started(): void {
+    this.startedAt = this.parts.clock.now();
+  }
 
   /** The service implementation for grpc-js. */
   handlers(): grpc.UntypedServiceImplementation {
@@ -60,10 +81,14 @@ export class CallService {
     };
   }
 
-  private onCall(call: grpc.ServerUnaryCall<CallRequest, CallReply>, callback: grpc.sendUnaryData<CallReply>): void {
+  private onCall(call: grpc.ServerUnaryCall<CallRequest, CallReply>, callback: grpc.sendUnaryData<CallReply>, arrivedAt = this.parts.clock.now(), mayWait = true): void {
     try {
       let cacheSink: PromiseSink | undefined;
-      const pending = this.prepare(call, (cacheable) => (cacheable ? (cacheSink = new PromiseSink()) : unarySink(callback)), false);
+      const pending = this.prepare(call, (cacheable) => (cacheable ? (cacheSink = new PromiseSink()) : unarySink(callback)), false, arrivedAt, mayWait);
+      if (pending === AWAIT_FUNCTION) {
+        this.awaitFunction(call, () => this.onCall(call, callback, arrivedAt, false));
+        return;
+      }
       if (pending instanceof EasyRemoteError) {
         callback(toServiceError(pending) as grpc.ServiceError);
         return;
@@ -79,9 +104,13 @@ export class CallService {
     }
   }
 
-  private onCallStream(call: grpc.ServerWritableStream<CallRequest, StreamReply>): void {
+  private onCallStream(call: grpc.ServerWritableStream<CallRequest, StreamReply>, arrivedAt = this.parts.clock.now(), mayWait = true): void {
     try {
-      const pending = this.prepare(call, () => streamSink(call), true);
+      const pending = this.prepare(call, () => streamSink(call), true, arrivedAt, mayWait);
+      if (pending === AWAIT_FUNCTION) {
+        this.awaitFunction(call, () => this.onCallStream(call, arrivedAt, false));
+        return;
+      }
       if (pending instanceof EasyRemoteError) {
         failStream(call, pending);
         return;
@@ -93,10 +122,45 @@ export class CallService {
     }
   }
 
+  /**
+   * Right after a start (a restart, usually) nodes are still reconnecting, so a call to a
+   * function nobody has registered yet waits for it until the startup grace ends or the
+   * caller's deadline, whichever is first, then runs again (and is refused if still unknown).
+   */
+  private awaitFunction(call: IncomingCall, resume: () => void): void {
+    const { clock, settings } = this.parts;
+    const name = call.request.function;
+    const callerDeadline = call.getDeadline();
+    const callerMs = callerDeadline instanceof Date ? callerDeadline.getTime() : callerDeadline;
+    const waitMs = Math.max(0, Math.min(this.startedAt + settings.startupGraceMs - clock.now(), callerMs - clock.epochMs()));
+    let waiters = this.awaiting.get(name);
+    if (waiters === undefined) this.awaiting.set(name, (waiters = new Set()));
+    const set = waiters;
+    const leave = () => {
+      if (!set.delete(waiter)) return false;
+      this.awaitingCount--;
+      if (set.size === 0) this.awaiting.delete(name);
+      clock.clearTimeout(timer);
+      return true;
+    };
+    const waiter = () => {
+      if (leave()) resume();
+    };
+    const timer = clock.setTimeout(waiter, waitMs);
+    set.add(waiter);
+    this.awaitingCount++;
+    call.on('cancelled', leave);
+  }
+
   /** Checks a request before any work; a refusal is recorded and returned. */
-  private prepare(call: IncomingCall, makeSink: (cacheable: boolean) => CallSink, streaming: boolean): PendingCall | EasyRemoteError {
+  private prepare(
+    call: IncomingCall,
+    makeSink: (cacheable: boolean) => CallSink,
+    streaming: boolean,
+    arrivedAt: number,
+    mayWait: boolean,
+  ): PendingCall | EasyRemoteError | typeof AWAIT_FUNCTION {
     const { registry, clock, settings, metrics } = this.parts;
-    const arrivedAt = clock.now();
     const req = call.request;
     const client = call.getPeer();
     const refuse = (err: EasyRemoteError) => {
@@ -109,7 +173,11 @@ export class CallService {
     const badRequest = checkMetadata(metadata) ?? checkCallOptions(req.options, metadata[AFFINITY_METADATA_KEY]);
     if (badRequest) return refuse(badRequest);
     const entry = registry.functions.get(req.function);
-    if (entry === undefined) return refuse(new FunctionNotFound(`function ${quote(req.function)} is not registered`));
+    if (entry === undefined) {
+      const inGrace = clock.now() - this.startedAt < settings.startupGraceMs && this.awaitingCount < settings.maxAwaiting;
+      if (mayWait && inGrace) return AWAIT_FUNCTION;
+      return refuse(new FunctionNotFound(`function ${quote(req.function)} is not registered`));
+    }
     if (!streaming && entry.config.kind === 'stream') {
       return refuse(new InvalidArgument(`${entry.name} is a stream (generator) function: call it with CallStream and iterate the values`));
     }

@@ -286,9 +286,12 @@ export class NodeLinkService {
     this.parts.observer.left(session, clean);
   }
 
-  /** Leases, and pings once per heartbeat interval. */
+  /** Leases, pings once per heartbeat interval, functions long without providers, waiting calls. */
   private sweep(): void {
-    const { clock, settings } = this.parts;
+    const { clock, settings, registry, dispatcher } = this.parts;
+    registry.sweepEmpty();
+    // A lease that recovered or an ejection that ended frees no slot: waiting calls look again.
+    dispatcher.pumpAll(registry.functions);
     const now = clock.now();
     for (const session of [...this.parts.registry.sessions.values()]) {
       if (now - session.lastSeen > settings.leaseMs) {

@@ -1,32 +1,43 @@
-// Calls that found every provider full wait here, per function and bounded, with their
-// deadline still running; beyond the bound they are refused as Overloaded. A plain data
-// structure: the dispatcher decides when a waiting call may try again.
+// Calls that cannot be placed yet wait here, per function, with their deadline running:
+// when every provider is at capacity (a burst), or while a function has no usable
+// provider for a moment (a node restarting). A plain data structure: the dispatcher
+// decides when a waiting call may try again. Bounded by a count per function and by the
+// bytes of queued arguments across all functions, so waiting costs bounded memory.
+import type { ExceededLimit } from '@easyremote/protocol';
 import type { FunctionEntry } from '../registry/function-entry.js';
 import type { PendingCall } from './pending-call.js';
 
-/** Calls of one function that may wait at the gateway for a free provider. */
-export const DEFAULT_GATEWAY_QUEUE_SIZE = 64;
+/** Calls of one function that may wait at the gateway. */
+export const DEFAULT_GATEWAY_QUEUE_SIZE = 10_000;
+/** Bytes of arguments all waiting calls may hold together. */
+export const DEFAULT_GATEWAY_QUEUE_BYTES = 256 * 1024 * 1024;
 
 export class AdmissionQueue {
   private readonly queues = new Map<string, PendingCall[]>();
+  private bytes = 0;
 
-  constructor(private readonly limit: number = DEFAULT_GATEWAY_QUEUE_SIZE) {}
+  constructor(
+    private readonly limit: number = DEFAULT_GATEWAY_QUEUE_SIZE,
+    private readonly maxBytes: number = DEFAULT_GATEWAY_QUEUE_BYTES,
+  ) {}
 
-  /** Adds a call to its function's queue; false when the queue is full (or disabled). */
-  enqueue(call: PendingCall): boolean {
-    if (this.limit <= 0) return false;
-    let q = this.queues.get(call.entry.name);
-    if (q === undefined) this.queues.set(call.entry.name, (q = []));
-    if (q.length >= this.limit) return false;
-    q.push(call);
+  /** Adds a call to its function's queue; the limit it would exceed when it cannot. */
+  enqueue(call: PendingCall): ExceededLimit | undefined {
+    const q = this.queues.get(call.entry.name);
+    const waiting = q?.length ?? 0;
+    if (waiting >= this.limit) return { name: 'gateway_queue_size', limit: this.limit, actual: waiting + 1 };
+    if (this.bytes + call.args.length > this.maxBytes) return { name: 'gateway_queue_bytes', limit: this.maxBytes, actual: this.bytes + call.args.length };
+    if (q === undefined) this.queues.set(call.entry.name, [call]);
+    else q.push(call);
+    this.bytes += call.args.length;
     call.queued = true;
-    return true;
+    return undefined;
   }
 
   /** A call that finished while waiting (deadline, cancel). */
   remove(call: PendingCall): void {
     if (!call.queued) return;
-    call.queued = false;
+    this.release(call);
     const q = this.queues.get(call.entry.name);
     if (q === undefined) return;
     const i = q.indexOf(call);
@@ -39,18 +50,23 @@ export class AdmissionQueue {
     const q = this.queues.get(entry.name);
     while (q !== undefined && q.length > 0) {
       const call = q.shift()!;
-      call.queued = false;
+      this.release(call);
       if (q.length === 0) this.queues.delete(entry.name);
       if (!call.done) return call;
     }
     return undefined;
   }
 
+  /** Functions that have calls waiting. */
+  waitingFunctions(): IterableIterator<string> {
+    return this.queues.keys();
+  }
+
   /** Every waiting call, taken off the queues (shutdown). */
   takeAll(): PendingCall[] {
     const all = [...this.queues.values()].flat();
     this.queues.clear();
-    for (const call of all) call.queued = false;
+    for (const call of all) this.release(call);
     return all;
   }
 
@@ -58,7 +74,17 @@ export class AdmissionQueue {
     return this.queues.get(functionName)?.length ?? 0;
   }
 
+  /** Bytes of arguments held by waiting calls. */
+  get queuedBytes(): number {
+    return this.bytes;
+  }
+
   get limitPerFunction(): number {
     return this.limit;
+  }
+
+  private release(call: PendingCall): void {
+    call.queued = false;
+    this.bytes -= call.args.length;
   }
 }

@@ -10,6 +10,7 @@ import {
   DeadlineExceeded,
   DEFAULT_STREAM_CREDIT,
   NodeLost,
+  ProtocolError,
   errorFromDetail,
   toEasyRemoteError,
   type Chunk,
@@ -43,6 +44,8 @@ export interface DispatcherParts {
   attempts: AttemptListener;
   recorder: CallRecorder;
   clock: Clock;
+  /** How long a call waits for a provider when its function has none usable (ms). */
+  providerGapMs: number;
   /** Chunks a streaming node may send before it gets more credit. */
   initialCredit?: number;
 }
@@ -99,16 +102,19 @@ export class Dispatcher {
     }
     call.strategy = decision.strategyName;
     if (decision.type === 'queue') {
-      if (!this.parts.admission.enqueue(call)) this.fail(call, decision.error);
+      this.wait(call, decision.reason, decision.error);
       return;
     }
+    this.parts.clock.clearTimeout(call.gapTimer);
+    call.gapTimer = undefined;
     if (decision.type === 'refuse') {
       this.fail(call, decision.error);
       return;
     }
     const { provider, strategy, context } = decision;
     const now = this.parts.clock.now();
-    const attempt = new Attempt(this.nextAttemptId++, call, provider, now, strategy, context, strategy.observe ? provider.snapshot() : undefined);
+    const credit = call.streaming ? this.initialCredit : 0;
+    const attempt = new Attempt(this.nextAttemptId++, call, provider, now, strategy, context, strategy.observe ? provider.snapshot() : undefined, credit);
     if (call.dispatchedAt === 0) call.dispatchedAt = now;
     call.attempt = attempt;
     call.attempts++;
@@ -131,10 +137,36 @@ export class Dispatcher {
         args: call.args,
         deadlineUnixMs: call.deadline,
         metadata: call.metadata,
-        initialCredit: call.streaming ? this.initialCredit : 0,
+        initialCredit: credit,
         wantProgress: call.wantProgress,
       },
     });
+  }
+
+  /**
+   * A call that cannot be placed now waits in the admission queue: for room until its
+   * deadline, for a provider at most the gap window (then `error`). Beyond the queue's
+   * limits it gets `error` at once, naming the limit.
+   */
+  private wait(call: PendingCall, reason: 'full' | 'gap', error: EasyRemoteError): void {
+    const { admission, clock, providerGapMs } = this.parts;
+    const exceeded = admission.enqueue(call);
+    if (exceeded !== undefined) {
+      const detail = error.toDetail();
+      this.fail(call, errorFromDetail({ ...detail, message: `${detail.message}; the gateway's ${exceeded.name.replaceAll('_', ' ')} limit of ${exceeded.limit} is reached`, limitName: exceeded.name, limit: exceeded.limit, actual: exceeded.actual }));
+      return;
+    }
+    if (reason === 'gap' && call.gapTimer === undefined) {
+      call.gapTimer = clock.setTimeout(() => this.fail(call, error), providerGapMs);
+    }
+  }
+
+  /** Calls waiting for any function try again (a lease recovered, an ejection ended). */
+  pumpAll(entries: ReadonlyMap<string, FunctionEntry>): void {
+    for (const name of [...this.parts.admission.waitingFunctions()]) {
+      const entry = entries.get(name);
+      if (entry !== undefined) this.pump(entry);
+    }
   }
 
   // ---- replies from nodes ------------------------------------------------------------
@@ -171,6 +203,14 @@ export class Dispatcher {
   onChunk(session: NodeSession, frame: Chunk): void {
     const a = this.lookup(session, frame.attemptId);
     if (a === undefined || a.call.done) return;
+    if (a.credit <= 0) {
+      // Past its credit the node is not holding back for a slow consumer: what the
+      // gateway buffers per stream stays bounded by credit × the payload limit only if
+      // such chunks are refused. The attempt fails and counts against the node.
+      this.violation(a, new ProtocolError(`node ${session.nodeId} sent a chunk of ${a.call.entry.name} beyond its stream credit`, { nodeId: session.nodeId }));
+      return;
+    }
+    a.credit--;
     const call = a.call;
     call.chunks++;
     call.responseBytes += frame.payload.length;
@@ -191,7 +231,16 @@ export class Dispatcher {
   private grantCredit(a: Attempt): void {
     if (a.owedCredit === 0 || !this.attempts.has(a.id)) return;
     a.provider.session.send({ credit: { attemptId: a.id, chunks: a.owedCredit } });
+    a.credit += a.owedCredit;
     a.owedCredit = 0;
+  }
+
+  /** The node broke the stream protocol on this attempt: cancel it there and fail the call. */
+  private violation(a: Attempt, err: EasyRemoteError): void {
+    this.forget(a);
+    a.provider.session.send({ cancel: { attemptId: a.id, reason: 'protocol-error' } });
+    this.closeAttempt(a, false, true, 0);
+    this.fail(a.call, err);
   }
 
   onEnd(session: NodeSession, frame: End): void {
@@ -308,6 +357,7 @@ export class Dispatcher {
   private finish(call: PendingCall, errorCode: string, reply?: () => void): void {
     call.done = true;
     this.parts.clock.clearTimeout(call.timer);
+    this.parts.clock.clearTimeout(call.gapTimer);
     this.parts.admission.remove(call);
     reply?.();
     this.parts.recorder.callFinished(call, errorCode);

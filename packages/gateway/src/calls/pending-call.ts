@@ -25,6 +25,8 @@ export class PendingCall {
   nodeId = '';
   /** Waiting in the gateway's admission queue. */
   queued = false;
+  /** While it waits for a provider (not for room): when it gives up waiting. */
+  gapTimer: TimerHandle | undefined;
 
   constructor(
     readonly id: number,
@@ -46,6 +48,8 @@ export class PendingCall {
 
 /** One try of a call on one node. Replies name its id; a reply for an id no longer known is dropped. */
 export class Attempt {
+  /** Chunks the node may still send: its initial credit plus grants, less chunks received. */
+  credit: number;
   /** Chunks the consumer has taken whose credit is not yet returned to the node. */
   owedCredit = 0;
   /** The consumer is slow: credit waits for its drain. */
@@ -63,5 +67,8 @@ export class Attempt {
     readonly context: SelectContext,
     /** The candidate's figures when picked, kept only for strategies that learn. */
     readonly snapshot: Candidate | undefined,
-  ) {}
+    initialCredit: number,
+  ) {
+    this.credit = initialCredit;
+  }
 }

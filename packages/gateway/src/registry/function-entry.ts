@@ -39,8 +39,12 @@ export class FunctionEntry {
   readonly providers = new Map<string, Provider>();
   config!: FunctionConfig;
   requirements: readonly ParsedRequirement[] = [];
+  /** clock.now when the last provider left; undefined while there are providers. */
+  emptySince: number | undefined;
   /** Set when providers declared different configurations (the first one's wins). */
   conflict = '';
+  /** The configuration resolved from the defining declaration, before the safety rules. */
+  private declared!: FunctionConfig;
   private strategies = new Map<string, Strategy>();
   /** The declaration the config in use was resolved from. */
   private definedKey: string;
@@ -98,6 +102,7 @@ export class FunctionEntry {
   }
 
   private apply(prepared: PreparedConfig): void {
+    this.declared = prepared.config;
     this.config = prepared.config;
     this.requirements = prepared.requirements;
     this.strategies = new Map(prepared.strategies);
@@ -136,9 +141,46 @@ export class FunctionEntry {
       this.definedKey = key;
     }
     const differing: string[] = [];
-    for (const p of this.providers.values()) if (p.declarationKey !== key) differing.push(p.nodeId);
-    this.conflict = differing.length > 0 ? `${differing.join(', ')} declare ${this.name} differently from ${first.nodeId}; ${first.nodeId}'s declaration is used` : '';
+    const notIdempotent: string[] = [];
+    const notCacheable: string[] = [];
+    let minTtl = Infinity;
+    for (const p of this.providers.values()) {
+      if (p.declarationKey !== key) differing.push(p.nodeId);
+      if (!p.spec.idempotent) notIdempotent.push(p.nodeId);
+      if (!p.spec.cacheable || p.spec.version !== first.spec.version) notCacheable.push(p.nodeId);
+      else minTtl = Math.min(minTtl, p.spec.cacheTtlMs);
+    }
+    this.applySafetyRules(notIdempotent, notCacheable, minTtl);
+    if (differing.length === 0) {
+      this.conflict = '';
+      return '';
+    }
+    const notes = [`${differing.join(', ')} declare ${this.name} differently from ${first.nodeId}; ${first.nodeId}'s declaration is used`];
+    if (this.override.idempotent === undefined && notIdempotent.length > 0 && notIdempotent.length < this.providers.size) {
+      notes.push(`not retried after a node is lost, since ${notIdempotent.join(', ')} do not declare it idempotent`);
+    }
+    if (this.override.cacheable === undefined && notCacheable.length > 0 && notCacheable.length < this.providers.size) {
+      notes.push(`results not cached, since ${notCacheable.join(', ')} do not declare it cacheable with version ${JSON.stringify(first.spec.version)}`);
+    }
+    this.conflict = notes.join('; ');
     return this.conflict;
+  }
+
+  /**
+   * Declarations that make the gateway run a call twice or answer without running it are
+   * decided conservatively: a call is retried after node loss only if every provider
+   * declares the function idempotent, and results are cached only if every provider
+   * declares it cacheable with the same version (for the shortest TTL any declares). So
+   * one node, registering first or not, cannot make the gateway repeat or skip another's
+   * work. The gateway's own configuration wins over every node.
+   */
+  private applySafetyRules(notIdempotent: readonly string[], notCacheable: readonly string[], minTtl: number): void {
+    const o = this.override;
+    const idempotent = o.idempotent ?? (this.declared.idempotent && notIdempotent.length === 0);
+    const cacheable = o.cacheable ?? (this.declared.cacheable && notCacheable.length === 0);
+    const cacheTtlMs = o.cacheTtlMs ?? (Number.isFinite(minTtl) ? minTtl : this.declared.cacheTtlMs);
+    const c = this.config;
+    if (c.idempotent !== idempotent || c.cacheable !== cacheable || c.cacheTtlMs !== cacheTtlMs) this.config = { ...this.declared, idempotent, cacheable, cacheTtlMs };
   }
 
   /**

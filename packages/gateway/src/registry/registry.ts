@@ -5,6 +5,10 @@ import { checkFunctionSpec, checkOptionDepth } from './declaration-limits.js';
 import { hasStrategy, strategyNames } from '../strategies/registry.js';
 import { DEFAULT_STRATEGY, FunctionEntry, type ConfigDefaults, type FunctionConfigOverride } from './function-entry.js';
 import type { NodeSession } from './node-session.js';
+import { systemClock, type Clock } from '../clock.js';
+
+/** How long a function that lost its last provider is kept, and calls wait for one (ms). */
+export const DEFAULT_PROVIDER_GAP_MS = 10_000;
 
 export interface RegistryEvents {
   'function-added': [FunctionEntry];
@@ -22,8 +26,20 @@ export class Registry extends EventEmitter<RegistryEvents> {
   constructor(
     private readonly overrides: Record<string, FunctionConfigOverride> = {},
     private readonly defaults: ConfigDefaults = { strategy: DEFAULT_STRATEGY, retryCount: 2 },
+    private readonly gap: { clock: Clock; providerGapMs: number } = { clock: systemClock, providerGapMs: DEFAULT_PROVIDER_GAP_MS },
   ) {
     super();
+  }
+
+  /** Forgets functions that have had no provider for longer than the gap window. */
+  sweepEmpty(): void {
+    const now = this.gap.clock.now();
+    for (const entry of [...this.functions.values()]) {
+      if (entry.emptySince !== undefined && now - entry.emptySince >= this.gap.providerGapMs) {
+        this.functions.delete(entry.name);
+        this.emit('function-removed', entry.name);
+      }
+    }
   }
 
   /**
@@ -92,6 +108,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
         this.emit('function-added', entry);
       } else {
         const before = entry.conflict;
+        entry.emptySince = undefined;
         entry.addProvider(session, spec);
         const conflict = entry.refreshConfig();
         if (conflict && conflict !== before) this.emit('config-conflict', entry, conflict);
@@ -110,11 +127,9 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   private removeProvider(entry: FunctionEntry, nodeId: string): void {
     entry.providers.delete(nodeId);
-    if (entry.providers.size === 0) {
-      this.functions.delete(entry.name);
-      this.emit('function-removed', entry.name);
-    } else {
-      entry.refreshConfig();
-    }
+    // An entry without providers stays for the gap window (its configuration and what its
+    // strategies learned included): a restarting node finds it again, and calls wait for it.
+    if (entry.providers.size === 0) entry.emptySince = this.gap.clock.now();
+    else entry.refreshConfig();
   }
 }

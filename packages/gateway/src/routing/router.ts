@@ -25,11 +25,13 @@ export interface RoutableCall {
 /**
  * The outcome of routing one attempt. `picked` carries the strategy instance and the
  * inputs it decided on, so the attempt's outcome goes back to exactly that instance.
- * `queue`: healthy providers exist but all are full, so the call may wait for room.
+ * `queue`: the call may wait, either for room (`full`: healthy providers exist but all
+ * are at capacity) or for a provider (`gap`: none is usable now, but the function had
+ * providers recently, as while a node restarts); `error` is the answer if it cannot.
  */
 export type RouteDecision =
   | { readonly type: 'picked'; readonly provider: Provider; readonly strategyName: string; readonly strategy: Strategy; readonly context: SelectContext }
-  | { readonly type: 'queue'; readonly strategyName: string; readonly error: EasyRemoteError }
+  | { readonly type: 'queue'; readonly reason: 'full' | 'gap'; readonly strategyName: string; readonly error: EasyRemoteError }
   | { readonly type: 'refuse'; readonly strategyName: string; readonly error: EasyRemoteError };
 
 /** The health rules routing applies (see NodeHealthMonitor). */
@@ -86,9 +88,13 @@ export class Router {
     }
     if (candidates.length === 0) {
       if (healthy > 0) {
-        return { type: 'queue', strategyName, error: new Overloaded(`every provider of ${entry.name} is at capacity`, { retryAfterMs: RETRY_AFTER_MS }) };
+        return { type: 'queue', reason: 'full', strategyName, error: new Overloaded(`every provider of ${entry.name} is at capacity`, { retryAfterMs: RETRY_AFTER_MS }) };
       }
-      return refuse(new NoNodeAvailable(`no healthy node provides ${entry.name}`, { retryAfterMs: RETRY_AFTER_MS }));
+      const none = new NoNodeAvailable(`no healthy node provides ${entry.name}`, { retryAfterMs: RETRY_AFTER_MS });
+      // Providers that exist may recover (lease, drain replacement, probe); a function whose
+      // last provider left keeps its entry for the gap window, while a node restarts.
+      if (call.tried === undefined) return { type: 'queue', reason: 'gap', strategyName, error: none };
+      return refuse(none);
     }
 
     const requirements = this.requirementsFor(entry, opts);
