@@ -27,6 +27,8 @@ import { grpcTransport, type LinkTransport, type NodeStream } from './link-trans
 
 /** Time the end of a stream gets to reach the gateway before the channel closes. */
 export const CLOSE_GRACE_MS = 50;
+/** The node's lease view is never shorter than this many of the gateway's ping intervals. */
+export const MIN_LEASE_HEARTBEATS = 2;
 
 /** Where a link's calls go: the node's runner. */
 export interface LinkCalls {
@@ -256,7 +258,9 @@ export class GatewayLink {
       return;
     }
     this.payloadLimit = reg.maxPayloadBytes || DEFAULT_MAX_PAYLOAD_BYTES;
-    this.leaseMs = reg.leaseMs;
+    // The gateway pings once per its heartbeat interval: a lease shorter than two of those
+    // (a gateway configured so) would find silence between ordinary pings.
+    this.leaseMs = reg.leaseMs > 0 ? Math.max(reg.leaseMs, MIN_LEASE_HEARTBEATS * reg.heartbeatMs) : 0;
     if (this.state === 'connecting') this.state = 'registered';
     this.backoff.reset();
     clearInterval(this.heartbeatTimer);

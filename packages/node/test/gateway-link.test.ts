@@ -97,6 +97,17 @@ describe('GatewayLink', () => {
     link.close();
   });
 
+  it('never takes a lease shorter than two ping intervals (a gateway configured with one)', () => {
+    const { link, streams, advance } = setup();
+    link.start();
+    streams[0]!.gateway({ registered: { accepted: true, refusal: undefined, heartbeatMs: 200, leaseMs: 100, maxPayloadBytes: 0, gatewayId: 'gw' } });
+    advance(400);
+    expect(link.isLive()).toBe(true);
+    advance(1);
+    expect(link.isLive()).toBe(false);
+    link.close();
+  });
+
   it('silent past the lease: its calls are fenced, nothing is sent for them, and it reconnects', async () => {
     const { link, runner, f, streams, events, register, advance } = setup();
     link.start();
