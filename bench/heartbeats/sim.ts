@@ -54,12 +54,13 @@ function makeNode(i: number): ComputeNode {
 /**
  * No calls run here, so the in-flight counts would all be zero, which protobuf leaves off
  * the wire. Give each function a fixed non-zero count so heartbeats carry real-sized
- * FunctionLoad entries (benchmark only: reaches into the node's scheduler bookkeeping).
+ * FunctionLoad entries (benchmark only: reaches into the node's call runner).
  */
 function fakeInFlight(node: ComputeNode, i: number): void {
-  const fns = (node as unknown as { functions?: Map<string, { owner?: { running: number } }> }).functions;
+  const fns = (node as unknown as { runner?: { functions?: Array<{ owner?: { running: number } }> } }).runner?.functions;
+  if (!fns?.length) throw new Error('fakeInFlight: the node keeps its functions elsewhere now; update this benchmark');
   let k = 0;
-  for (const f of fns?.values() ?? []) if (f.owner && typeof f.owner.running === 'number') f.owner.running = 1 + ((i + k++) % 4);
+  for (const f of fns) if (f.owner && typeof f.owner.running === 'number') f.owner.running = 1 + ((i + k++) % 4);
 }
 
 const nodes: ComputeNode[] = [];

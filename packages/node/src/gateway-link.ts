@@ -1,0 +1,294 @@
+// A node's link to one gateway: one NodeLink.Connect stream at a time, reopened with
+// backoff when it breaks. It registers the node (again when its functions change),
+// heartbeats, answers pings, drains in either direction, and hands invoke, cancel and
+// credit frames to the node's calls, which reply through send().
+//
+// It keeps its own view of the lease. The gateway pings every heartbeat interval, so
+// when the link has heard nothing for longer than the lease (a process stopped and
+// continued, a loop blocked), the gateway has already declared the node lost and answered
+// its callers: the stream is dead even if no error has arrived yet. The link ends it,
+// fences its calls and reconnects.
+import { performance } from 'node:perf_hooks';
+import * as grpc from '@grpc/grpc-js';
+import {
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  EasyRemoteError,
+  ErrorDetail,
+  errorFromDetail,
+  fromServiceError,
+  type GatewayFrame,
+  type Heartbeat,
+  type Invoke,
+  type NodeFrame,
+  type Register,
+  type Registered,
+} from '@easyremote/protocol';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { grpcTransport, type LinkTransport, type NodeStream } from './link-transport.js';
+
+/** Time the end of a stream gets to reach the gateway before the channel closes. */
+export const CLOSE_GRACE_MS = 50;
+/** The node's lease view is never shorter than this many of the gateway's ping intervals. */
+export const MIN_LEASE_HEARTBEATS = 2;
+
+/** Where a link's calls go: the node's runner. */
+export interface LinkCalls {
+  invoke(link: GatewayLink, invoke: Invoke): void;
+  cancel(link: GatewayLink, attemptId: number, reason: string): void;
+  credit(link: GatewayLink, attemptId: number, chunks: number): void;
+  /** Every call that came on the link's current stream is void. */
+  linkLost(link: GatewayLink, reason: string): void;
+}
+
+/** What a link needs from the node that owns it. */
+export interface GatewayLinkHelper {
+  /** The register frame as of now (the token is the link's own). */
+  registration(): Omit<Register, 'token'>;
+  /** A heartbeat as of now: telemetry and the node's total load. */
+  heartbeat(): Heartbeat;
+  readonly calls: LinkCalls;
+  registered(link: GatewayLink, gatewayId: string): void;
+  /** `retrying`: the link reconnects and tries again; otherwise it has closed. */
+  refused(link: GatewayLink, err: EasyRemoteError, retrying: boolean): void;
+  disconnected(link: GatewayLink, reason: string): void;
+  drainRequested(link: GatewayLink): void;
+  error(err: Error): void;
+}
+
+export interface GatewayLinkOptions {
+  /** Gateway address, host:port. */
+  address: string;
+  /** Sent as a bearer token and in the register frame. */
+  token?: string;
+  /** Overrides the heartbeat interval the gateway asks for. */
+  heartbeatMs?: number;
+  backoff?: BackoffOptions;
+  /** Extra grpc-js channel options (ignored when `transport` is given). */
+  channelOptions?: grpc.ChannelOptions;
+  transport?: LinkTransport;
+  /** Monotonic clock, ms: it must keep running while the process is stopped. */
+  now?: () => number;
+}
+
+type LinkState = 'new' | 'connecting' | 'registered' | 'draining' | 'closed';
+
+export class GatewayLink {
+  readonly address: string;
+  private readonly transport: LinkTransport;
+  private readonly backoff: Backoff;
+  private readonly now: () => number;
+  private state: LinkState = 'new';
+  private stream: NodeStream | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private payloadLimit = DEFAULT_MAX_PAYLOAD_BYTES;
+  /** 0 until the gateway states it in `registered`. */
+  private leaseMs = 0;
+  private lastHeardAt = 0;
+  private writableWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly options: GatewayLinkOptions,
+    private readonly helper: GatewayLinkHelper,
+  ) {
+    this.address = options.address;
+    this.transport = options.transport ?? grpcTransport(options.address, options.channelOptions);
+    this.backoff = new Backoff(options.backoff);
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /** Opens the first stream; the link reconnects by itself afterwards. */
+  start(): void {
+    if (this.state !== 'new') return;
+    this.connect();
+  }
+
+  get isRegistered(): boolean {
+    return this.state === 'registered';
+  }
+
+  /** Whether a stream is open (registered or not). */
+  get isConnected(): boolean {
+    return this.stream !== undefined;
+  }
+
+  get maxPayloadBytes(): number {
+    return this.payloadLimit;
+  }
+
+  /** Writes on the current stream (dropped when there is none); false when its buffer is full. */
+  send(frame: NodeFrame): boolean {
+    const stream = this.stream;
+    if (stream === undefined) return true;
+    return stream.write(frame);
+  }
+
+  /**
+   * Whether the current stream can still carry replies: open, and heard from within the
+   * lease. Finding the lease over ends the stream (its calls are fenced) and reconnects.
+   */
+  isLive(): boolean {
+    const stream = this.stream;
+    return stream !== undefined && !this.leaseOver(stream);
+  }
+
+  writable(): Promise<void> {
+    if (this.stream === undefined) return Promise.resolve();
+    return new Promise((resolve) => this.writableWaiters.push(resolve));
+  }
+
+  /** Sends the node's function list again (it changed). */
+  reregister(): void {
+    if (this.state === 'connecting' || this.state === 'registered') this.sendRegister();
+  }
+
+  /** Tells the gateway this node takes no new calls; the link does not reconnect after this stream. */
+  drain(): void {
+    if (this.state === 'new' || this.state === 'draining' || this.state === 'closed') return;
+    this.state = 'draining';
+    this.send({ drain: {} });
+  }
+
+  /** Ends the stream and closes the channel; the link's calls are fenced. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.reconnectTimer);
+    const stream = this.stream;
+    this.stream = undefined;
+    this.releaseWriters();
+    if (stream === undefined) {
+      this.transport.close();
+      return;
+    }
+    this.helper.calls.linkLost(this, 'link closed');
+    stream.end();
+    setTimeout(() => this.transport.close(), CLOSE_GRACE_MS).unref();
+  }
+
+  // ---- the stream ----------------------------------------------------------------------
+
+  private connect(): void {
+    this.state = 'connecting';
+    this.leaseMs = 0;
+    const metadata = new grpc.Metadata();
+    if (this.options.token) metadata.set('authorization', `Bearer ${this.options.token}`);
+    const stream = this.transport.open(metadata);
+    this.stream = stream;
+    this.lastHeardAt = this.now();
+    stream.on('data', (frame: GatewayFrame) => {
+      try {
+        this.onFrame(stream, frame);
+      } catch (err) {
+        this.helper.error(err as Error);
+      }
+    });
+    stream.on('drain', () => {
+      if (stream === this.stream) this.releaseWriters();
+    });
+    stream.on('error', (err: Error) => {
+      // The gateway refused the stream itself (a token checked before any frame is read):
+      // the same answer a refused registration gets.
+      const refusal = refusalOf(err);
+      if (refusal !== undefined && stream === this.stream) this.onRegistered(stream, { accepted: false, refusal: refusal.toDetail(), heartbeatMs: 0, leaseMs: 0, maxPayloadBytes: 0, gatewayId: '' });
+      else this.lose(stream, `stream error: ${err.message}`);
+    });
+    stream.on('end', () => this.lose(stream, 'gateway closed the stream'));
+    stream.on('close', () => this.lose(stream, 'stream closed'));
+    this.sendRegister();
+  }
+
+  private sendRegister(): void {
+    this.send({ register: { ...this.helper.registration(), token: this.options.token ?? '' } });
+  }
+
+  /** Ends a stream that broke or outlived its lease: its calls are fenced, then a reconnect. */
+  private lose(stream: NodeStream, reason: string): void {
+    if (stream !== this.stream) return;
+    this.stream = undefined;
+    this.leaseMs = 0;
+    clearInterval(this.heartbeatTimer);
+    stream.cancel();
+    this.releaseWriters();
+    this.helper.calls.linkLost(this, reason);
+    this.helper.disconnected(this, reason);
+    // The owner may have closed or drained the link meanwhile.
+    if (this.state !== 'connecting' && this.state !== 'registered') return;
+    this.state = 'connecting';
+    this.reconnectTimer = setTimeout(() => {
+      if (this.state === 'connecting' && this.stream === undefined) this.connect();
+    }, this.backoff.next());
+  }
+
+  /** True (and the stream ended) when the gateway has been silent for longer than the lease. */
+  private leaseOver(stream: NodeStream): boolean {
+    if (this.leaseMs <= 0) return false;
+    const silentMs = this.now() - this.lastHeardAt;
+    if (silentMs <= this.leaseMs) return false;
+    this.lose(stream, `heard nothing from the gateway for ${Math.round(silentMs)} ms (lease ${this.leaseMs} ms)`);
+    return true;
+  }
+
+  private releaseWriters(): void {
+    const waiters = this.writableWaiters;
+    this.writableWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  // ---- frames from the gateway ---------------------------------------------------------
+
+  private onFrame(stream: NodeStream, frame: GatewayFrame): void {
+    if (stream !== this.stream) return;
+    // Frames held up while this process was stopped arrive all at once: a gap longer than
+    // the lease before them means the gateway gave up on this stream in between.
+    if (this.leaseOver(stream)) return;
+    this.lastHeardAt = this.now();
+    const calls = this.helper.calls;
+    if (frame.invoke) calls.invoke(this, frame.invoke);
+    else if (frame.cancel) calls.cancel(this, frame.cancel.attemptId, frame.cancel.reason);
+    else if (frame.credit) calls.credit(this, frame.credit.attemptId, frame.credit.chunks);
+    else if (frame.ping) this.send({ pong: { nonce: frame.ping.nonce } });
+    else if (frame.registered) this.onRegistered(stream, frame.registered);
+    else if (frame.drain) this.helper.drainRequested(this);
+    else if (frame.rejected) this.helper.error(errorFromDetail(frame.rejected.error ?? ErrorDetail.fromPartial({ code: 'INVALID_ARGUMENT', message: 'the gateway rejected a frame' })));
+  }
+
+  private onRegistered(stream: NodeStream, reg: Registered): void {
+    if (!reg.accepted) {
+      const err = reg.refusal ? errorFromDetail(reg.refusal) : new EasyRemoteError('REGISTRATION_REFUSED', 'registration refused');
+      // A duplicate id may be a stale session of ours that the gateway has not expired yet:
+      // retry. Anything else (bad token, bad name) will not fix itself.
+      const retrying = err.code === 'REGISTRATION_REFUSED';
+      if (!retrying) this.close();
+      this.helper.refused(this, err, retrying);
+      if (retrying) this.lose(stream, `registration refused: ${err.message}`);
+      return;
+    }
+    this.payloadLimit = reg.maxPayloadBytes || DEFAULT_MAX_PAYLOAD_BYTES;
+    // The gateway pings once per its heartbeat interval: a lease shorter than two of those
+    // (a gateway configured so) would find silence between ordinary pings.
+    this.leaseMs = reg.leaseMs > 0 ? Math.max(reg.leaseMs, MIN_LEASE_HEARTBEATS * reg.heartbeatMs) : 0;
+    if (this.state === 'connecting') this.state = 'registered';
+    this.backoff.reset();
+    clearInterval(this.heartbeatTimer);
+    const every = this.options.heartbeatMs ?? (reg.heartbeatMs || DEFAULT_HEARTBEAT_MS);
+    this.heartbeatTimer = setInterval(() => this.beat(), every);
+    this.heartbeatTimer.unref();
+    this.helper.registered(this, reg.gatewayId);
+  }
+
+  private beat(): void {
+    // A timer that fires after the process was stopped finds the lease over here.
+    if (!this.isLive()) return;
+    this.send({ heartbeat: this.helper.heartbeat() });
+  }
+}
+
+/** A stream error that is the gateway's refusal of the stream: retrying will not change it. */
+function refusalOf(err: Error): EasyRemoteError | undefined {
+  if (!('code' in err) || !('metadata' in err)) return undefined;
+  const e = fromServiceError(err as grpc.ServiceError);
+  return e.code === 'UNAUTHENTICATED' || e.code === 'INVALID_ARGUMENT' ? e : undefined;
+}
