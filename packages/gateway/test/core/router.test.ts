@@ -38,7 +38,7 @@ function setup({ options, fn = {}, nodes }: Setup) {
 }
 
 function pickedNode(d: RouteDecision): string {
-  if (d.type !== 'picked') throw new Error(`expected a pick, got ${d.type}: ${d.type === 'picked' ? '' : d.error.message}`);
+  if (d.type !== 'picked') throw new Error(`expected a pick, got ${d.type}: ${d.error.message}`);
   return d.provider.nodeId;
 }
 
@@ -309,7 +309,7 @@ describe('Router: the selection context', () => {
 
   it('takes the affinity key from the options before the metadata, and carries size, complexity and the clock', () => {
     const { core, route } = setup({ nodes: ['a'] });
-    expect(ctx(route({ affinityKey: 'k1' }, )).affinityKey).toBe('k1');
+    expect(ctx(route({ affinityKey: 'k1' })).affinityKey).toBe('k1');
     expect(ctx(route({ affinityKey: 'k1', metadata: { 'x-easyremote-affinity': 'k2' } })).affinityKey).toBe('k1');
     expect(ctx(route({ metadata: { 'x-easyremote-affinity': 'k2' } })).affinityKey).toBe('k2');
     expect(ctx(route()).affinityKey).toBeUndefined();
