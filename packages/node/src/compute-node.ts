@@ -328,7 +328,8 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     if (frame.invoke) this.onInvoke(stream, frame.invoke);
     else if (frame.cancel) {
       const call = this.calls.get(frame.cancel.attemptId);
-      if (call) this.abortCall(call, new Cancelled(`cancelled by the gateway: ${frame.cancel.reason}`));
+      // The gateway's deadline races this node's own timer for it: the handler sees the same reason either way.
+      if (call) this.abortCall(call, frame.cancel.reason === 'deadline' ? this.deadlinePassed(call) : new Cancelled(`cancelled by the gateway: ${frame.cancel.reason}`));
     } else if (frame.credit) {
       const call = this.calls.get(frame.credit.attemptId);
       if (call) {
@@ -417,7 +418,11 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
   private armDeadline(call: RunningCall): void {
     if (call.timer !== undefined || call.invoke.deadlineUnixMs <= 0) return;
     const left = Math.max(0, call.invoke.deadlineUnixMs - Date.now());
-    call.timer = setTimeout(() => this.abortCall(call, new DeadlineExceeded(`${call.fn.name} passed its deadline on node ${this.nodeId}`)), left);
+    call.timer = setTimeout(() => this.abortCall(call, this.deadlinePassed(call)), left);
+  }
+
+  private deadlinePassed(call: RunningCall): DeadlineExceeded {
+    return new DeadlineExceeded(`${call.fn.name} passed its deadline on node ${this.nodeId}`);
   }
 
   private abortCall(call: RunningCall, reason: EasyRemoteError): void {
