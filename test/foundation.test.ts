@@ -6,12 +6,17 @@ import { connect, Client, type DynamicClient } from '@easyremote/client';
 import { ComputeNode, currentCall, remote } from '@easyremote/node';
 import { GatewayService, ERROR_TRAILER, ErrorDetail, encodeArgs, decode } from '@easyremote/protocol';
 import type { Gateway } from '@easyremote/gateway';
+import { FakeClock } from '../packages/gateway/test/support/fake-clock.js';
 import { startGateway, startNode, waitFor } from './support/cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What handlers saw, for assertions about signals. */
 const seen = { aborts: [] as Array<{ fn: string; reason: string }>, produced: 0 };
+
+/** Holds `narrow` calls until the test opens it: admission is checked without racing a timer. */
+let narrowGate: Promise<void> = Promise.resolve();
+let openNarrowGate: () => void = () => undefined;
 
 class Lab {
   @remote()
@@ -73,8 +78,8 @@ class Lab {
   }
 
   @remote({ maxConcurrent: 1, queueSize: 1 })
-  async narrow(ms: number) {
-    await sleep(ms);
+  async narrow() {
+    await narrowGate;
     return 'ok';
   }
 }
@@ -106,8 +111,8 @@ describe('calls', () => {
     const lab = client.proxy<Lab>();
     const sum: number = await lab.add(1, 2);
     expect(sum).toBe(3);
-    // @ts-expect-error a method the class does not have is a compile error
-    expect(() => lab.nosuch).toBeDefined();
+    // @ts-expect-error a method the class does not have is a compile error (and at run time the gateway knows no such function)
+    await expect(lab.nosuch()).rejects.toMatchObject({ code: 'FUNCTION_NOT_FOUND' });
     // @ts-expect-error wrong argument types are a compile error
     await expect(lab.add('x', 2)).resolves.toBe('x2');
   });
@@ -213,6 +218,28 @@ describe('deadlines and cancellation', () => {
     expect(seen.aborts.find((a) => a.fn === 'deadline')!.reason).toBe('DeadlineExceeded');
   });
 
+  it("a deadline the gateway enforces reaches the handler as DeadlineExceeded, even before the node's own timer", async () => {
+    // The gateway runs on fake time a day ahead: the node's own timer for the deadline it
+    // is sent cannot fire, so only the gateway's cancel frame can end the call.
+    const clock = new FakeClock({ epochMs: Date.now() + 86_400_000 });
+    const timedGw = await startGateway({ clock, defaultTimeoutMs: 300 });
+    const timed = await startNode(timedGw.address, (n) => n.serve(new Lab()), { nodeId: 'timed', telemetry: false });
+    const timedClient = connect(timedGw.address);
+    try {
+      const outcome = timedClient.call('waitForAbort', ['gateway-deadline']).catch((e: unknown) => e);
+      await waitFor('the call to reach the node', () => timed.activeCalls === 1);
+      expect(timedGw.dispatcher.inFlight).toBe(1);
+      clock.advance(300);
+      expect(await outcome).toMatchObject({ name: 'DeadlineExceeded' });
+      await waitFor('the handler to see the abort', () => seen.aborts.some((a) => a.fn === 'gateway-deadline'));
+      expect(seen.aborts.find((a) => a.fn === 'gateway-deadline')!.reason).toBe('DeadlineExceeded');
+    } finally {
+      timedClient.close();
+      await timed.stop();
+      await timedGw.stop();
+    }
+  });
+
   it('a client abort fires the handler signal', async () => {
     const ac = new AbortController();
     const p = client.call('waitForAbort', ['abort'], { signal: ac.signal });
@@ -226,10 +253,16 @@ describe('deadlines and cancellation', () => {
 
 describe('admission and bad input', () => {
   it('overflowing maxConcurrent + queueSize gives Overloaded', async () => {
-    const results = await Promise.allSettled([client.narrow(300), client.narrow(300), client.narrow(300), client.narrow(300)]);
-    const ok = results.filter((r) => r.status === 'fulfilled');
-    const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
-    expect(ok).toHaveLength(2);
+    narrowGate = new Promise((resolve) => (openNarrowGate = resolve));
+    const ok: unknown[] = [];
+    const refused: any[] = [];
+    const calls = [1, 2, 3, 4].map(() => client.narrow().then((v: unknown) => ok.push(v), (e: unknown) => refused.push(e)));
+    // Two fit (one running, one queued on the node); the others are refused while those are held.
+    await waitFor('two refusals', () => refused.length === 2);
+    expect(ok).toEqual([]);
+    openNarrowGate();
+    await Promise.all(calls);
+    expect(ok).toEqual(['ok', 'ok']);
     expect(refused).toHaveLength(2);
     for (const err of refused) {
       expect(err).toMatchObject({ name: 'Overloaded', code: 'OVERLOADED', retryable: true });

@@ -21,7 +21,7 @@ describe('leases', () => {
 
     // Load: idempotent and non-idempotent calls, each long enough to be caught mid-flight.
     const results: Array<{ fn: string; ms: number; node?: string; code?: string }> = [];
-    const stopAt = Date.now() + 2500;
+    let stopAt = Infinity;
     const loop = async (fn: 'slow_idem' | 'slow_once') => {
       while (Date.now() < stopAt) {
         const t0 = Date.now();
@@ -34,13 +34,18 @@ describe('leases', () => {
       }
     };
     const load = Promise.all([...Array(4)].map(() => loop('slow_idem')).concat([...Array(4)].map(() => loop('slow_once'))));
-    await sleep(600);
+    // Stop the node while it holds calls of both kinds.
+    const onVictim = (fn: string) => gw.registry.functions.get(fn)?.providers.get('stop-a')?.inFlight ?? 0;
+    await waitFor('stop-a to hold calls of both kinds', () => onVictim('slow_idem') > 0 && onVictim('slow_once') > 0, 10_000, 5);
     const victim = procs[0]!;
     victim.kill('SIGSTOP');
+    // The load goes on past the lease, so calls also meet the gateway after it dropped the node.
+    stopAt = Date.now() + 1900;
     await load;
 
-    // Nothing waited for the 20 s deadline: the lease (1 s) decided, plus one 300 ms retry.
-    expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(1000 + 300 + 1200);
+    // Nothing waited for the 20 s deadline: the lease (1 s) decided. (The lease filter and
+    // the failover themselves are router.test.ts's and dispatcher.test.ts's, on fake time.)
+    expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(10_000);
     expect(results.filter((r) => r.fn === 'slow_idem' && r.code)).toEqual([]);
     const lost = results.filter((r) => r.code);
     expect(lost.length).toBeGreaterThan(0);
@@ -113,7 +118,8 @@ describe('outlier detection', () => {
     expect(others).toEqual(new Set(['a-other', 'b-other']));
 
     broken = false;
-    await sleep(700); // past the 600 ms ejection: half-open, one probe allowed
+    // Past the 600 ms ejection the pair turns half-open: one probe allowed.
+    await waitFor('node-a to turn half-open for flaky', () => gw.detector.state('node-a', 'flaky') === 'half_open');
     const after = new Set<string>();
     for (let i = 0; i < 6; i++) after.add(await client.flaky());
     expect(after).toEqual(new Set(['a', 'b']));
@@ -135,10 +141,10 @@ describe('draining', () => {
 
     const served: Record<string, number> = { a: 0, b: 0 };
     const errors: unknown[] = [];
-    const stopAt = Date.now() + 1500;
+    let stopping = false;
     const load = Promise.all(
       [...Array(6)].map(async () => {
-        while (Date.now() < stopAt) {
+        while (!stopping) {
           try {
             served[await client.call<string>('work')]!++;
           } catch (e) {
@@ -147,16 +153,19 @@ describe('draining', () => {
         }
       }),
     );
-    await sleep(300);
     // Drain while drain-a has calls in progress.
-    await waitFor('drain-a to be busy', () => a.activeCalls > 0, 5000, 1);
+    await waitFor('drain-a to have served calls and be busy', () => served.a > 0 && a.activeCalls > 0, 10_000, 1);
     const servedByABefore = served.a;
     if (who === 'operator') expect(gw.drainNode('drain-a')).toBe(true);
     else void a.drain();
+    await waitFor('drain-a to leave', () => left.includes('drain-a:left'));
+    // The load goes on, on drain-b alone, before it stops.
+    const servedByB = served.b;
+    await waitFor('drain-b to serve more calls', () => served.b >= servedByB + 6);
+    stopping = true;
     await load;
     expect(errors).toEqual([]);
     expect(servedByABefore).toBeGreaterThan(0);
-    await waitFor('drain-a to leave', () => left.includes('drain-a:left'));
     expect(gw.nodes().map((n) => n.nodeId)).toEqual(['drain-b']);
     expect(a.activeCalls).toBe(0);
   });
@@ -186,8 +195,9 @@ describe('CPU-bound handlers', () => {
     }
     expect(await burning).toBe('cruncher:done');
     expect(lost).toEqual([]);
-    expect(quick.length).toBeGreaterThan(15);
-    expect(Math.max(...quick)).toBeLessThan(500);
+    // Inline, the burn would hold the first quick call for about 3 s and let through one or two in all.
+    expect(quick.length).toBeGreaterThan(5);
+    expect(Math.max(...quick)).toBeLessThan(1500);
   });
 
   it('without worker mode, a handler that blocks past the lease gets its node declared lost (then it rejoins)', async () => {
@@ -197,40 +207,48 @@ describe('CPU-bound handlers', () => {
     const client = connect(gw.address);
     cleanups.push(() => client.close());
     const t0 = Date.now();
-    await expect(client.burn_inline(2500)).rejects.toMatchObject({ code: 'NODE_LOST' });
-    expect(Date.now() - t0).toBeLessThan(2400);
+    await expect(client.burn_inline(4000)).rejects.toMatchObject({ code: 'NODE_LOST' });
+    // Lost at the lease (1 s), well before the handler would have returned.
+    expect(Date.now() - t0).toBeLessThan(3800);
     await waitFor('blocker to rejoin', () => gw.nodes().some((n) => n.nodeId === 'blocker'), 10_000);
     expect(await client.quick()).toBe('blocker');
   });
 });
 
 describe('admission at the gateway', () => {
+  // The rules (queue bound, FIFO, deadlines while waiting) are dispatcher.test.ts's, on fake
+  // time; here they are wired to real calls. `single` holds a call until the test releases it.
   it('overfilling every provider gives Overloaded with retry-after; queued calls whose deadline passes get DeadlineExceeded', async () => {
     const gw = await startGateway({ queueSize: 2 });
-    const node = await startNode(gw.address, (n) => n.register('single', async (ms: number) => (await sleep(ms), 'ok'), { maxConcurrent: 1 }), { nodeId: 'tiny', telemetry: false });
+    let release = () => undefined as void;
+    const single = async (hold: boolean) => {
+      if (hold) await new Promise<void>((resolve) => (release = resolve));
+      return 'ok';
+    };
+    const node = await startNode(gw.address, (n) => n.register('single', single, { maxConcurrent: 1 }), { nodeId: 'tiny', telemetry: false });
     const client = connect(gw.address);
     cleanups.push(() => gw.stop(), () => node.stop(), () => client.close());
 
-    const running = client.call('single', [800]);
+    const running = client.call('single', [true]);
     await waitFor('the first call to run', () => node.activeCalls === 1);
-    const t0 = Date.now();
     // Settled into values at once: the second may fail before the first is awaited.
-    const queued = [client.call('single', [10], { timeout: 300 }), client.call('single', [10], { timeout: 300 })].map((p) => p.catch((e: unknown) => e));
+    const queued = [client.call('single', [false], { timeout: 1500 }), client.call('single', [false], { timeout: 1500 })].map((p) => p.catch((e: unknown) => e));
     await waitFor('two calls queued at the gateway', () => gw.admission.size('single') === 2);
-    const refused = await client.call('single', [10]).catch((e: unknown) => e);
+    const refused = await client.call('single', [false]).catch((e: unknown) => e);
     expect(refused).toMatchObject({ name: 'Overloaded', code: 'OVERLOADED' });
     expect((refused as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(0);
-    expect(Date.now() - t0).toBeLessThan(250);
     for (const q of queued) expect(await q).toMatchObject({ name: 'DeadlineExceeded' });
-    expect(Date.now() - t0).toBeLessThan(800);
-    // The client's own deadline fires first; the gateway drops the expired calls right after.
-    await waitFor('the queue to empty', () => gw.admission.size('single') === 0, 1000);
+    await waitFor('the queue to empty', () => gw.admission.size('single') === 0);
+    release();
     expect(await running).toBe('ok');
     // A queued call with time to wait runs when the slot frees up.
-    const first = client.call('single', [200]);
+    const first = client.call('single', [true]);
     await waitFor('running', () => node.activeCalls === 1);
-    expect(await client.call('single', [10], { timeout: 5000 })).toBe('ok');
+    const waiting = client.call('single', [false], { timeout: 20_000 });
+    await waitFor('the second call queued at the gateway', () => gw.admission.size('single') === 1);
+    release();
     expect(await first).toBe('ok');
+    expect(await waiting).toBe('ok');
   });
 });
 

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client, connect } from '@easyremote/client';
 import { ComputeNode } from '@easyremote/node';
-import { EasyRemoteError, GatewayFrame, NodeFrame } from '@easyremote/protocol';
+import { EasyRemoteError, ErrorDetail, GatewayFrame, NodeFrame } from '@easyremote/protocol';
 import { ROOT, startGateway, startNode, waitFor } from './support/cluster.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -87,7 +87,9 @@ describe('malformed node streams', () => {
 
   it('garbage bytes, frames before register and answers for unknown attempts leave the gateway serving', async () => {
     const gw = await startGateway();
-    const node = await startNode(gw.address, (n) => n.register('ping', () => 'pong'), { nodeId: 'honest', telemetry: false });
+    let release = () => undefined as void;
+    const held = () => new Promise<string>((resolve) => (release = () => resolve('pong')));
+    const node = await startNode(gw.address, (n) => n.register('ping', () => 'pong').register('held', held), { nodeId: 'honest', telemetry: false });
     const client = connect(gw.address);
     cleanups.push(() => gw.stop(), () => node.stop(), () => client.close());
 
@@ -110,16 +112,28 @@ describe('malformed node streams', () => {
     await waitFor('a refusal for the early frame', () => replies.length > 0);
     expect(replies[0]!.registered).toMatchObject({ accepted: false, refusal: { code: 'INVALID_ARGUMENT', message: expect.stringMatching(/first frame .* must be register/) } });
 
-    // 3. A registered node answering attempts it was never given: dropped.
+    // 3. A registered node answering attempts it was never given, among them one in flight
+    //    on another node: dropped, and the real answer still reaches the caller.
+    const inFlight = client.call<string>('held');
+    await waitFor('the held call to reach honest', () => node.activeCalls === 1);
     const c3 = raw(gw.address);
     const liar = c3.makeBidiStreamRequest('/easyremote.v1.NodeLink/Connect', (f: NodeFrame) => Buffer.from(NodeFrame.encode(f).finish()), (b: Buffer) => GatewayFrame.decode(b));
     liar.on('error', () => undefined);
     const registered = new Promise((r) => liar.once('data', r));
     liar.write({ register: { nodeId: 'liar', token: '', functions: [{ name: 'other', kind: 'unary', timeoutMs: 0, maxConcurrent: 0, queueSize: 0, idempotent: false, cacheable: false, cacheTtlMs: 0, version: '', tags: [], description: '', costPerHour: 0, performanceTier: 0, priority: 0, requirements: {}, loadBalancingJson: '', worker: false }], capabilities: undefined, protocolVersion: 1, instanceId: 'x' } });
     await registered;
-    for (let id = 1; id < 50; id++) liar.write({ result: { attemptId: id, payload: Buffer.from([0xa3, 0x62, 0x61, 0x64]), execMs: 1 } });
-
-    for (let i = 0; i < 20; i++) expect(await client.ping()).toBe('pong');
+    for (let id = 1; id < 200; id++) {
+      liar.write({ result: { attemptId: id, payload: Buffer.from([0xa3, 0x62, 0x61, 0x64]), execMs: 1 } }); // "bad"
+      liar.write({ error: { attemptId: id, error: ErrorDetail.fromPartial({ code: 'REMOTE_ERROR', message: 'forged', nodeId: 'honest' }), execMs: 1 } });
+    }
+    // Frames on one stream are handled in order: once the gateway sees the liar draining, it has seen every forged answer.
+    liar.write({ drain: {} });
+    await waitFor('the liar to be draining', () => gw.nodes().find((n) => n.nodeId === 'liar')?.state === 'draining');
+    expect(gw.dispatcher.inFlight).toBe(1);
+    release();
+    expect(await inFlight).toBe('pong');
+    expect(gw.nodes().map((n) => n.nodeId).sort()).toEqual(['honest', 'liar']);
+    expect(await client.ping()).toBe('pong');
     for (const c of [c1, c2, c3]) c.close();
   });
 });

@@ -140,7 +140,6 @@ describe('smart_adaptive', () => {
 
 describe('configuration precedence', () => {
   const dir = mkdtempSync(join(tmpdir(), 'easyremote-config-'));
-  afterEach(() => undefined);
 
   it('gateway config file overrides the node declaration; call options override both', async () => {
     const file = join(dir, 'gateway.json');

@@ -177,7 +177,8 @@ export class CallRunner {
 
   cancel(link: CallLink, attemptId: number, reason: string): void {
     const call = this.calls.get(link)?.get(attemptId);
-    if (call) this.abort(call, new Cancelled(`cancelled by the gateway: ${reason}`));
+    // The gateway's deadline races this node's own timer for it: the handler sees the same reason either way.
+    if (call) this.abort(call, reason === 'deadline' ? this.deadlinePassed(call) : new Cancelled(`cancelled by the gateway: ${reason}`));
   }
 
   credit(link: CallLink, attemptId: number, chunks: number): void {
@@ -334,7 +335,11 @@ export class CallRunner {
     if (call.cancelDeadline !== undefined || deadline <= 0) return;
     const left = Math.max(0, deadline - this.clock.now());
     // No reply here: the gateway ends the call at its deadline itself, slightly earlier.
-    call.cancelDeadline = this.clock.after(left, () => this.abort(call, new DeadlineExceeded(`${call.fn.name} passed its deadline on node ${this.nodeId}`)));
+    call.cancelDeadline = this.clock.after(left, () => this.abort(call, this.deadlinePassed(call)));
+  }
+
+  private deadlinePassed(call: Call): DeadlineExceeded {
+    return new DeadlineExceeded(`${call.fn.name} passed its deadline on node ${this.nodeId}`);
   }
 
   // ---- replies -------------------------------------------------------------------------

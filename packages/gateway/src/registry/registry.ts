@@ -1,6 +1,6 @@
 // Who is connected and what they serve: node sessions and function → providers.
 import { EventEmitter } from 'node:events';
-import { EasyRemoteError, FUNCTION_NAME_PATTERN, FUNCTION_NAME_RULE, InvalidArgument, NODE_ID_PATTERN, NODE_ID_RULE, quote, type FunctionSpec } from '@easyremote/protocol';
+import { clip, EasyRemoteError, FUNCTION_NAME_PATTERN, MAX_QUOTED_CHARS, FUNCTION_NAME_RULE, InvalidArgument, NODE_ID_PATTERN, NODE_ID_RULE, quote, type FunctionSpec } from '@easyremote/protocol';
 import { checkFunctionSpec, checkOptionDepth } from './declaration-limits.js';
 import { hasStrategy, strategyNames } from '../strategies/registry.js';
 import { DEFAULT_STRATEGY, FunctionEntry, type ConfigDefaults, type FunctionConfigOverride } from './function-entry.js';
@@ -76,7 +76,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
         for (const key of ['strategy', 'fallbackStrategy'] as const) {
           const name = (lb as Record<string, unknown>)[key];
           if (name !== undefined && (typeof name !== 'string' || !hasStrategy(name))) {
-            throw problem(`unknown ${key} ${typeof name === 'string' ? quote(name) : typeof name}; known: ${strategyNames().join(', ')}`);
+            throw problem(`unknown ${key} ${typeof name === 'string' ? quote(name) : clip(String(JSON.stringify(name)), MAX_QUOTED_CHARS)}; known: ${strategyNames().join(', ')}`);
           }
         }
       }

@@ -104,6 +104,9 @@ export class Router {
       const { kept, excluded } = filterCandidates(candidates, requirements);
       if (kept.length === 0) return refuse(new NoNodeAvailable(`no node meets the requirements of ${entry.name}: ${describeExclusion(excluded, total)}`));
       candidates = kept as Provider[];
+      // The loaded nodes counted above may be among those just excluded: count the survivors.
+      busy = 0;
+      for (const p of candidates) if (!health.available(p)) busy++;
     }
     // Loaded nodes are avoided while others have headroom, but still used when all are loaded.
     if (busy > 0 && busy < candidates.length) candidates = candidates.filter((p) => health.available(p));
