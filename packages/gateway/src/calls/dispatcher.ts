@@ -294,10 +294,15 @@ export class Dispatcher {
     this.fail(call, new DeadlineExceeded(`${call.entry.name} on node ${nodeId} exceeded its healthCheck timeout of ${timeoutMs} ms`, { nodeId }));
   }
 
+  /**
+   * Sends the call to another node, within healthCheck.retryCount. When no other node
+   * could take it, the caller gets the error that made it retry (the node's own refusal,
+   * or NODE_LOST), which says more than "no node available".
+   */
   private retry(call: PendingCall, failedNode: string): boolean {
-    // healthCheck.retryCount (the gateway's default when the function sets none).
     if (call.attempts > call.entry.config.healthCheck.retryCount) return false;
     (call.tried ??= new Set()).add(failedNode);
+    if (!this.parts.router.hasUntried(call)) return false;
     this.dispatch(call);
     return true;
   }
@@ -336,12 +341,14 @@ export class Dispatcher {
     this.parts.clock.clearTimeout(a.timer);
     a.provider.inFlight--;
     a.provider.session.inFlight--;
-    a.provider.recordOutcome(ok, latencyMs, execMs);
     const call = a.call;
     if (call.attempt === a) call.attempt = undefined;
     call.execMs = execMs;
-    if (a.snapshot !== undefined) {
-      a.strategy.observe?.({ nodeId: a.provider.session.nodeId, ok, latencyMs, execMs, candidate: a.snapshot, context: a.context });
+    // An attempt abandoned for reasons that are not the node's (the caller cancelled, bad
+    // input, shutdown) teaches nothing about the node's speed or reliability.
+    if (ok || countsForHealth) {
+      a.provider.recordOutcome(ok, latencyMs, execMs);
+      if (a.snapshot !== undefined) a.strategy.observe?.({ nodeId: a.provider.session.nodeId, ok, latencyMs, execMs, candidate: a.snapshot, context: a.context });
     }
     this.parts.attempts.attemptFinished({ attempt: a, ok, countsForHealth, latencyMs, execMs });
     this.pump(call.entry);

@@ -66,6 +66,12 @@ export class Router {
     return false;
   }
 
+  /** Whether a provider the call has not tried yet could take it (now or once it has room). */
+  hasUntried(call: RoutableCall): boolean {
+    for (const p of call.entry.providers.values()) if (!call.tried?.has(p.session.nodeId) && this.options.health.routable(p, call.entry)) return true;
+    return false;
+  }
+
   route(call: RoutableCall): RouteDecision {
     const { entry } = call;
     const opts = call.options;

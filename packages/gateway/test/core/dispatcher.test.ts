@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_STREAM_CREDIT } from '@easyremote/protocol';
+import { DEFAULT_STREAM_CREDIT, ErrorDetail } from '@easyremote/protocol';
 import { registerStrategy } from '../../src/strategies/registry.js';
 import type { Outcome, Strategy } from '../../src/strategies/strategy.js';
 import { Core, type CoreOptions, type SpecInput, type TestNode } from '../support/core-harness.js';
@@ -199,6 +199,17 @@ describe('Dispatcher: failover', () => {
     a.fail(attemptOf(a), 'OVERLOADED');
     expect(lost.sink.errorCode).toBe('OVERLOADED');
     expect(b.invokes()).toEqual([]);
+  });
+
+  it("with no other node to try, the caller gets the node's own refusal and retry-after, not NO_NODE_AVAILABLE", () => {
+    const core = new Core();
+    const a = core.addNode('a', [{ name: 'f', idempotent: true }]);
+    const busy = core.call('f');
+    core.dispatcher.onError(a.session, { attemptId: attemptOf(a), execMs: 0, error: ErrorDetail.fromPartial({ code: 'OVERLOADED', message: 'f on node a is full', retryAfterMs: 100 }) });
+    expect(busy.sink.finals()[0]).toMatchObject({ type: 'error', error: { code: 'OVERLOADED', message: 'f on node a is full', retryAfterMs: 100, nodeId: 'a' } });
+    const lost = core.call('f');
+    a.lose();
+    expect(lost.sink.errorCode).toBe('NODE_LOST');
   });
 
   it("the gateway's default retry count applies to functions that name none", () => {
@@ -525,6 +536,22 @@ describe('Dispatcher: feedback', () => {
     a.fail(attemptOf(a), 'REMOTE_ERROR');
     expect(g.seen.map((s) => s.ok)).toEqual([false]);
     expect(f.seen).toHaveLength(1);
+  });
+
+  it('an attempt the caller abandoned teaches neither the strategy nor the provider history anything', () => {
+    const core = new Core();
+    const a = core.addNode('a', [{ name: 'f', loadBalancing: 'test_observing' }]);
+    const f = core.entry('f').strategy('test_observing') as ObservingStrategy;
+    const { call } = core.call('f');
+    core.dispatcher.cancel(call);
+    expect(a.cancels()).toEqual([expect.objectContaining({ reason: 'client-cancelled' })]);
+    expect(f.seen).toEqual([]);
+    expect(core.entry('f').providers.get('a')!.history).toMatchObject({ completed: 0, failures: 0 });
+    // A deadline the node did not meet does count.
+    core.call('f', { timeoutMs: 100 });
+    core.clock.advance(100);
+    expect(f.seen.map((o) => o.ok)).toEqual([false]);
+    expect(core.entry('f').providers.get('a')!.history.failures).toBe(1);
   });
 
   it("gives a per-call strategy's outcome to the function's instance of it", () => {
