@@ -1,4 +1,4 @@
-// Issue 3 over real processes and real gRPC: leases, ejection, draining, CPU-bound
+// Health over real processes and real gRPC: leases, ejection, draining, CPU-bound
 // handlers, admission, and live telemetry in the node list.
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '@easyremote/client';

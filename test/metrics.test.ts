@@ -1,4 +1,4 @@
-// Issue 5 over real gRPC and HTTP: call rows in SQLite, the admin API (gRPC and HTTP),
+// Metrics, cache and admin API over real gRPC and HTTP: call rows in SQLite, the admin API (gRPC and HTTP),
 // Prometheus text, alerts with a webhook, and the result cache.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';

@@ -1,4 +1,4 @@
-// Issue 4 over real gRPC: per-call strategy overrides, hard requirements, smart_adaptive
+// Routing over real gRPC: per-call strategy overrides, hard requirements, smart_adaptive
 // learning, affinity, budgets, configuration precedence and conflicts.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

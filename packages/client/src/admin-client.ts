@@ -2,6 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   AdminService,
+  AUTH_METADATA_KEY,
   fromServiceError,
   type AlertsDocument,
   type CacheInvalidation,
@@ -26,7 +27,7 @@ export class AdminClient {
 
   private call<T>(method: string, request: object): Promise<T> {
     const metadata = new grpc.Metadata();
-    if (this.options.token) metadata.set('authorization', `Bearer ${this.options.token}`);
+    if (this.options.token) metadata.set(AUTH_METADATA_KEY, `Bearer ${this.options.token}`);
     return new Promise((resolve, reject) => {
       this.client[method]!.call(this.client, request, metadata, { deadline: Date.now() + (this.options.timeoutMs ?? 10_000) }, (err: grpc.ServiceError | null, reply: JsonReply) => {
         if (err) reject(fromServiceError(err, this.address));

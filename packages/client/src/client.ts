@@ -2,6 +2,7 @@
 // (`client.train_model(data)`), or through a proxy typed by the node's service class.
 import * as grpc from '@grpc/grpc-js';
 import {
+  AUTH_METADATA_KEY,
   Cancelled,
   DEADLINE_GRACE_METADATA_KEY,
   DEADLINE_GRACE_MS,
@@ -139,7 +140,7 @@ export class Client {
 
   private grpcArgs(o: CallOptions): { metadata: grpc.Metadata; callOptions: grpc.CallOptions } {
     const metadata = new grpc.Metadata();
-    if (this.token) metadata.set('authorization', `Bearer ${this.token}`);
+    if (this.token) metadata.set(AUTH_METADATA_KEY, `Bearer ${this.token}`);
     if (o.metadata) for (const [k, v] of Object.entries(o.metadata)) metadata.set(k, v);
     const callOptions: grpc.CallOptions = {};
     let deadline = o.deadline === undefined ? Infinity : +o.deadline;

@@ -11,6 +11,7 @@
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import {
+  AUTH_METADATA_KEY,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_PAYLOAD_BYTES,
   EasyRemoteError,
@@ -174,7 +175,7 @@ export class GatewayLink {
     this.state = 'connecting';
     this.leaseMs = 0;
     const metadata = new grpc.Metadata();
-    if (this.options.token) metadata.set('authorization', `Bearer ${this.options.token}`);
+    if (this.options.token) metadata.set(AUTH_METADATA_KEY, `Bearer ${this.options.token}`);
     const stream = this.transport.open(metadata);
     this.stream = stream;
     this.lastHeardAt = this.now();
