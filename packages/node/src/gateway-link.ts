@@ -18,6 +18,8 @@ import {
   ErrorDetail,
   errorFromDetail,
   fromServiceError,
+  FrameBatcher,
+  unbatch,
   type GatewayFrame,
   type Heartbeat,
   type Invoke,
@@ -70,6 +72,8 @@ export interface GatewayLinkOptions {
   transport?: LinkTransport;
   /** Monotonic clock, ms: it must keep running while the process is stopped. */
   now?: () => number;
+  /** When queued frames are written (setImmediate by default: one message per turn). */
+  deferFlush?: (flush: () => void) => void;
 }
 
 type LinkState = 'new' | 'connecting' | 'registered' | 'draining' | 'closed';
@@ -81,6 +85,7 @@ export class GatewayLink {
   private readonly now: () => number;
   private state: LinkState = 'new';
   private stream: NodeStream | undefined;
+  private batcher: FrameBatcher<NodeFrame> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private payloadLimit = DEFAULT_MAX_PAYLOAD_BYTES;
@@ -118,11 +123,15 @@ export class GatewayLink {
     return this.payloadLimit;
   }
 
-  /** Writes on the current stream (dropped when there is none); false when its buffer is full. */
+  /**
+   * Queues a frame on the current stream (dropped when there is none); frames queued in one
+   * turn go as one message. False when the stream's buffer is full (wait for writable()).
+   */
   send(frame: NodeFrame): boolean {
     const stream = this.stream;
-    if (stream === undefined) return true;
-    return stream.write(frame);
+    if (stream === undefined || this.batcher === undefined) return true;
+    this.batcher.push(frame);
+    return !stream.writableNeedDrain;
   }
 
   /**
@@ -165,6 +174,9 @@ export class GatewayLink {
       return;
     }
     this.helper.calls.linkLost(this, 'link closed');
+    this.batcher?.flush();
+    this.batcher?.close();
+    this.batcher = undefined;
     stream.end();
     setTimeout(() => this.transport.close(), CLOSE_GRACE_MS).unref();
   }
@@ -178,13 +190,17 @@ export class GatewayLink {
     if (this.options.token) metadata.set(AUTH_METADATA_KEY, `Bearer ${this.options.token}`);
     const stream = this.transport.open(metadata);
     this.stream = stream;
+    this.batcher?.close();
+    this.batcher = new FrameBatcher<NodeFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: nodeFrameBytes, defer: this.options.deferFlush });
     this.lastHeardAt = this.now();
-    stream.on('data', (frame: GatewayFrame) => {
-      try {
-        this.onFrame(stream, frame);
-      } catch (err) {
-        this.helper.error(err as Error);
-      }
+    stream.on('data', (message: GatewayFrame) => {
+      unbatch(message, (frame) => {
+        try {
+          this.onFrame(stream, frame);
+        } catch (err) {
+          this.helper.error(err as Error);
+        }
+      });
     });
     stream.on('drain', () => {
       if (stream === this.stream) this.releaseWriters();
@@ -209,6 +225,8 @@ export class GatewayLink {
   private lose(stream: NodeStream, reason: string): void {
     if (stream !== this.stream) return;
     this.stream = undefined;
+    this.batcher?.close();
+    this.batcher = undefined;
     this.leaseMs = 0;
     clearInterval(this.heartbeatTimer);
     stream.cancel();
@@ -292,4 +310,9 @@ function refusalOf(err: Error): EasyRemoteError | undefined {
   if (!('code' in err) || !('metadata' in err)) return undefined;
   const e = fromServiceError(err as grpc.ServiceError);
   return e.code === 'UNAUTHENTICATED' || e.code === 'INVALID_ARGUMENT' ? e : undefined;
+}
+
+/** Payload bytes a frame to the gateway carries (what makes a batch large). */
+function nodeFrameBytes(f: NodeFrame): number {
+  return f.result?.payload.length ?? f.chunk?.payload.length ?? f.resultPart?.data.length ?? 0;
 }

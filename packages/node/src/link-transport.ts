@@ -11,6 +11,8 @@ export const CHANNEL_MAX_RECONNECT_BACKOFF_MS = 1000;
 export interface NodeStream {
   /** False when the stream's buffer is full: wait for 'drain'. */
   write(frame: NodeFrame): boolean;
+  /** True while the buffer is over its mark and a 'drain' is due. */
+  readonly writableNeedDrain: boolean;
   end(): void;
   cancel(): void;
   on(event: 'data', listener: (frame: GatewayFrame) => void): unknown;

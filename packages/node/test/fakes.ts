@@ -84,6 +84,7 @@ export function invokeOf(fn: string, args: unknown[] = [], extra: Partial<Invoke
   const attemptId = nextAttempt++;
   return {
     attemptId,
+    argsSize: 0,
     callId: attemptId,
     attempt: 1,
     function: fn,

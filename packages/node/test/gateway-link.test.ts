@@ -13,6 +13,7 @@ class FakeStream extends EventEmitter {
   readonly written: NodeFrame[] = [];
   cancelled = false;
   ended = false;
+  readonly writableNeedDrain = false;
   write(frame: NodeFrame): boolean {
     this.written.push(frame);
     return true;
@@ -55,7 +56,8 @@ function setup() {
     drainRequested: () => events.push('drain'),
     error: (err) => events.push(`error:${err.message}`),
   };
-  const link = new GatewayLink({ address: 'gw:1', transport, now: () => monotonic, backoff: { initialMs: 100, maxMs: 100, random: () => 0 } }, helper);
+  // Frames are written as they are queued, so a test sees each one at once.
+  const link = new GatewayLink({ address: 'gw:1', transport, now: () => monotonic, backoff: { initialMs: 100, maxMs: 100, random: () => 0 }, deferFlush: (flush) => flush() }, helper);
   const register = (s: FakeStream) =>
     s.gateway({ registered: { accepted: true, refusal: undefined, heartbeatMs: HEARTBEAT_MS, leaseMs: LEASE_MS, maxPayloadBytes: 0, gatewayId: 'gw' } });
   return { link, runner, f, streams, events, register, advance: (ms: number) => (monotonic += ms) };

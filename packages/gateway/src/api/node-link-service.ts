@@ -6,6 +6,7 @@ import type * as grpc from '@grpc/grpc-js';
 import {
   AUTH_METADATA_KEY,
   clip,
+  FrameBatcher,
   InvalidArgument,
   MAX_QUOTED_CHARS,
   NodeLinkService as NodeLinkDefinition,
@@ -13,6 +14,7 @@ import {
   RegistrationRefused,
   toEasyRemoteError,
   toServiceError,
+  unbatch,
   type EasyRemoteError,
   type GatewayFrame,
   type NodeFrame,
@@ -61,6 +63,11 @@ export interface NodeLinkParts {
   clock: Clock;
   observer: NodeLinkObserver;
   settings: NodeLinkSettings;
+}
+
+/** Payload bytes a frame to a node carries (what makes a batch large). */
+function gatewayFrameBytes(f: GatewayFrame): number {
+  return f.invoke?.args.length ?? f.argsPart?.data.length ?? 0;
 }
 
 /** A frame whose bytes did not decode: it is refused alone, not with the whole stream. */
@@ -135,6 +142,22 @@ export class NodeLinkService {
     let session: NodeSession | undefined;
     const peer = stream.getPeer();
     const authorization = metadataString(stream.metadata, AUTH_METADATA_KEY);
+    const onFrame = (frame: NodeFrame) => {
+      if (frame.register) {
+        session = this.onRegister(stream, batcher, frame.register, session, peer, authorization);
+        return;
+      }
+      if (session === undefined) {
+        this.refuse(stream, '', new InvalidArgument('the first frame on a node stream must be register'));
+        stream.end();
+        return;
+      }
+      if (session.state === 'closed') return;
+      session.lastSeen = this.parts.clock.now();
+      this.onFrame(session, frame);
+    };
+    // Frames to the node that are produced in one turn (invokes, credits) go as one message.
+    const batcher = new FrameBatcher<GatewayFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: gatewayFrameBytes });
     stream.on('data', (frame: NodeFrame | UndecodableFrame) => {
       try {
         if ('undecodable' in frame) {
@@ -149,18 +172,7 @@ export class NodeLinkService {
           }
           return;
         }
-        if (frame.register) {
-          session = this.onRegister(stream, frame.register, session, peer, authorization);
-          return;
-        }
-        if (session === undefined) {
-          this.refuse(stream, '', new InvalidArgument('the first frame on a node stream must be register'));
-          stream.end();
-          return;
-        }
-        if (session.state === 'closed') return;
-        session.lastSeen = this.parts.clock.now();
-        this.onFrame(session, frame);
+        unbatch(frame, onFrame);
       } catch (err) {
         this.parts.observer.dropped(session?.nodeId ?? peer, toEasyRemoteError(err));
       }
@@ -183,7 +195,14 @@ export class NodeLinkService {
     return undefined;
   }
 
-  private onRegister(stream: NodeStream, reg: Register, current: NodeSession | undefined, peer: string, authorization: string | undefined): NodeSession | undefined {
+  private onRegister(
+    stream: NodeStream,
+    batcher: FrameBatcher<GatewayFrame>,
+    reg: Register,
+    current: NodeSession | undefined,
+    peer: string,
+    authorization: string | undefined,
+  ): NodeSession | undefined {
     const { registry, auth, clock, settings } = this.parts;
     const denied = auth.node(reg.token, authorization);
     if (denied) return this.refuse(stream, reg.nodeId, denied);
@@ -218,7 +237,14 @@ export class NodeLinkService {
     const session = new NodeSession(
       reg.nodeId,
       reg.instanceId,
-      { send: (frame) => stream.write(frame), close: () => stream.end() },
+      {
+        send: (frame) => batcher.push(frame),
+        close: () => {
+          batcher.flush();
+          batcher.close();
+          stream.end();
+        },
+      },
       {
         cpuCores: caps?.cpuCores ?? 0,
         memoryTotalBytes: caps?.memoryTotalBytes ?? 0,

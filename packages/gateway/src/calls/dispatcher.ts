@@ -139,6 +139,7 @@ export class Dispatcher {
         metadata: call.metadata,
         initialCredit: credit,
         wantProgress: call.wantProgress,
+        argsSize: 0,
       },
     });
   }

@@ -6,8 +6,13 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import type { handleServerStreamingCall, handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
-import { CallOptions } from "./common.js";
+import type {
+  handleBidiStreamingCall,
+  handleServerStreamingCall,
+  handleUnaryCall,
+  UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+import { CallOptions, ErrorDetail } from "./common.js";
 
 export const protobufPackage = "easyremote.v1";
 
@@ -43,6 +48,153 @@ export interface StreamReply {
     | undefined;
   /** MessagePack encoding of an ordinary function's return value (last message). */
   result?: Buffer | undefined;
+}
+
+export interface ClientFrame {
+  call?: SessionCall | undefined;
+  cancel?: SessionCancel | undefined;
+  credit?: SessionCredit | undefined;
+  argsPart?: ArgsPart | undefined;
+  batch?: ClientBatch | undefined;
+}
+
+/**
+ * Starts a call. `call_id` is the client's, unique among its calls in flight on this
+ * session; every later frame about the call names it.
+ */
+export interface SessionCall {
+  callId: number;
+  /** The registered function name. */
+  function: string;
+  /**
+   * MessagePack array of the positional arguments (as CallRequest.args). When `args_size`
+   * is larger than `args`, `args` is the first part and ArgsPart frames bring the rest.
+   */
+  args: Buffer;
+  options:
+    | CallOptions
+    | undefined;
+  /** The call's metadata, as a unary call's string metadata (handlers see it). */
+  metadata: { [key: string]: string };
+  /**
+   * Time limit counted from when the gateway receives this frame, ms; 0 = none (the
+   * function's own limit or the gateway's default applies).
+   */
+  timeoutMs: number;
+  /**
+   * false: Call semantics (one SessionResult; a generator function is INVALID_ARGUMENT).
+   * true: CallStream semantics (SessionChunk per yielded value, then SessionEnd; an
+   * ordinary function answers with one SessionResult).
+   */
+  stream: boolean;
+  wantProgress: boolean;
+  /**
+   * Chunks (or result parts) the gateway may send for this call before the client grants
+   * more with SessionCredit; 0 = the default (16).
+   */
+  initialCredit: number;
+  /** Total size of the arguments when they arrive in parts; 0 when `args` is complete. */
+  argsSize: number;
+}
+
+export interface SessionCall_MetadataEntry {
+  key: string;
+  value: string;
+}
+
+export interface SessionCancel {
+  callId: number;
+}
+
+/**
+ * The client consumed `chunks` chunks or result parts of the call: the gateway may send
+ * that many more.
+ */
+export interface SessionCredit {
+  callId: number;
+  chunks: number;
+}
+
+/** The next part of a call's arguments (sent only within the ArgsCredit granted). */
+export interface ArgsPart {
+  callId: number;
+  data: Buffer;
+}
+
+/** Frames the client produced together, sent as one message. */
+export interface ClientBatch {
+  frames: ClientFrame[];
+}
+
+export interface ServerFrame {
+  result?: SessionResult | undefined;
+  chunk?: SessionChunk | undefined;
+  end?: SessionEnd | undefined;
+  error?: SessionError | undefined;
+  progress?: SessionProgress | undefined;
+  resultPart?: ResultPart | undefined;
+  argsCredit?: ArgsCredit | undefined;
+  batch?: ServerBatch | undefined;
+  rejected?: SessionRejected | undefined;
+}
+
+/**
+ * The call's result (as CallReply). When ResultPart frames came first, `result` is the
+ * last part and the value is their concatenation with it.
+ */
+export interface SessionResult {
+  callId: number;
+  result: Buffer;
+  nodeId: string;
+  cached: boolean;
+}
+
+/** One yielded value of a stream call (MessagePack). */
+export interface SessionChunk {
+  callId: number;
+  chunk: Buffer;
+}
+
+/** A stream call produced its last chunk. */
+export interface SessionEnd {
+  callId: number;
+}
+
+/** The call failed; the same ErrorDetail a unary call carries in its trailer. */
+export interface SessionError {
+  callId: number;
+  error: ErrorDetail | undefined;
+}
+
+export interface SessionProgress {
+  callId: number;
+  fraction: number;
+  message: string;
+}
+
+/** A part of a large result, in order; the SessionResult that ends the call carries the last. */
+export interface ResultPart {
+  callId: number;
+  data: Buffer;
+}
+
+/** The client may send `parts` more ArgsPart frames for the call. */
+export interface ArgsCredit {
+  callId: number;
+  parts: number;
+}
+
+/** Frames the gateway produced together, sent as one message. */
+export interface ServerBatch {
+  frames: ServerFrame[];
+}
+
+/**
+ * A frame the gateway could not use (it did not decode, or it broke the protocol); the
+ * session stays open.
+ */
+export interface SessionRejected {
+  error: ErrorDetail | undefined;
 }
 
 function createBaseCallRequest(): CallRequest {
@@ -441,6 +593,1864 @@ export const StreamReply: MessageFns<StreamReply> = {
   },
 };
 
+function createBaseClientFrame(): ClientFrame {
+  return { call: undefined, cancel: undefined, credit: undefined, argsPart: undefined, batch: undefined };
+}
+
+export const ClientFrame: MessageFns<ClientFrame> = {
+  encode(message: ClientFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.call !== undefined) {
+      SessionCall.encode(message.call, writer.uint32(10).fork()).join();
+    }
+    if (message.cancel !== undefined) {
+      SessionCancel.encode(message.cancel, writer.uint32(18).fork()).join();
+    }
+    if (message.credit !== undefined) {
+      SessionCredit.encode(message.credit, writer.uint32(26).fork()).join();
+    }
+    if (message.argsPart !== undefined) {
+      ArgsPart.encode(message.argsPart, writer.uint32(34).fork()).join();
+    }
+    if (message.batch !== undefined) {
+      ClientBatch.encode(message.batch, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClientFrame {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClientFrame();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.call = SessionCall.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cancel = SessionCancel.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.credit = SessionCredit.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.argsPart = ArgsPart.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.batch = ClientBatch.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClientFrame {
+    return {
+      call: isSet(object.call) ? SessionCall.fromJSON(object.call) : undefined,
+      cancel: isSet(object.cancel) ? SessionCancel.fromJSON(object.cancel) : undefined,
+      credit: isSet(object.credit) ? SessionCredit.fromJSON(object.credit) : undefined,
+      argsPart: isSet(object.argsPart)
+        ? ArgsPart.fromJSON(object.argsPart)
+        : isSet(object.args_part)
+        ? ArgsPart.fromJSON(object.args_part)
+        : undefined,
+      batch: isSet(object.batch) ? ClientBatch.fromJSON(object.batch) : undefined,
+    };
+  },
+
+  toJSON(message: ClientFrame): unknown {
+    const obj: any = {};
+    if (message.call !== undefined) {
+      obj.call = SessionCall.toJSON(message.call);
+    }
+    if (message.cancel !== undefined) {
+      obj.cancel = SessionCancel.toJSON(message.cancel);
+    }
+    if (message.credit !== undefined) {
+      obj.credit = SessionCredit.toJSON(message.credit);
+    }
+    if (message.argsPart !== undefined) {
+      obj.argsPart = ArgsPart.toJSON(message.argsPart);
+    }
+    if (message.batch !== undefined) {
+      obj.batch = ClientBatch.toJSON(message.batch);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClientFrame>, I>>(base?: I): ClientFrame {
+    return ClientFrame.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClientFrame>, I>>(object: I): ClientFrame {
+    const message = createBaseClientFrame();
+    message.call = (object.call !== undefined && object.call !== null)
+      ? SessionCall.fromPartial(object.call)
+      : undefined;
+    message.cancel = (object.cancel !== undefined && object.cancel !== null)
+      ? SessionCancel.fromPartial(object.cancel)
+      : undefined;
+    message.credit = (object.credit !== undefined && object.credit !== null)
+      ? SessionCredit.fromPartial(object.credit)
+      : undefined;
+    message.argsPart = (object.argsPart !== undefined && object.argsPart !== null)
+      ? ArgsPart.fromPartial(object.argsPart)
+      : undefined;
+    message.batch = (object.batch !== undefined && object.batch !== null)
+      ? ClientBatch.fromPartial(object.batch)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSessionCall(): SessionCall {
+  return {
+    callId: 0,
+    function: "",
+    args: Buffer.alloc(0),
+    options: undefined,
+    metadata: {},
+    timeoutMs: 0,
+    stream: false,
+    wantProgress: false,
+    initialCredit: 0,
+    argsSize: 0,
+  };
+}
+
+export const SessionCall: MessageFns<SessionCall> = {
+  encode(message: SessionCall, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0) {
+      writer.uint32(8).uint64(message.callId);
+    }
+    if (message.function !== "") {
+      writer.uint32(18).string(message.function);
+    }
+    if (message.args.length !== 0) {
+      writer.uint32(26).bytes(message.args);
+    }
+    if (message.options !== undefined) {
+      CallOptions.encode(message.options, writer.uint32(34).fork()).join();
+    }
+    globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
+      SessionCall_MetadataEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
+    if (message.timeoutMs !== 0) {
+      writer.uint32(49).double(message.timeoutMs);
+    }
+    if (message.stream !== false) {
+      writer.uint32(56).bool(message.stream);
+    }
+    if (message.wantProgress !== false) {
+      writer.uint32(64).bool(message.wantProgress);
+    }
+    if (message.initialCredit !== 0) {
+      writer.uint32(72).uint32(message.initialCredit);
+    }
+    if (message.argsSize !== 0) {
+      writer.uint32(80).uint64(message.argsSize);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionCall {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionCall();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.function = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.args = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.options = CallOptions.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = SessionCall_MetadataEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.metadata[entry5.key] = entry5.value;
+            }
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.timeoutMs = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.stream = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.wantProgress = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.initialCredit = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.argsSize = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionCall {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.Number(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.Number(object.call_id)
+        : 0,
+      function: isSet(object.function) ? globalThis.String(object.function) : "",
+      args: isSet(object.args) ? Buffer.from(bytesFromBase64(object.args)) : Buffer.alloc(0),
+      options: isSet(object.options) ? CallOptions.fromJSON(object.options) : undefined,
+      metadata: isObject(object.metadata)
+        ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      timeoutMs: isSet(object.timeoutMs)
+        ? globalThis.Number(object.timeoutMs)
+        : isSet(object.timeout_ms)
+        ? globalThis.Number(object.timeout_ms)
+        : 0,
+      stream: isSet(object.stream) ? globalThis.Boolean(object.stream) : false,
+      wantProgress: isSet(object.wantProgress)
+        ? globalThis.Boolean(object.wantProgress)
+        : isSet(object.want_progress)
+        ? globalThis.Boolean(object.want_progress)
+        : false,
+      initialCredit: isSet(object.initialCredit)
+        ? globalThis.Number(object.initialCredit)
+        : isSet(object.initial_credit)
+        ? globalThis.Number(object.initial_credit)
+        : 0,
+      argsSize: isSet(object.argsSize)
+        ? globalThis.Number(object.argsSize)
+        : isSet(object.args_size)
+        ? globalThis.Number(object.args_size)
+        : 0,
+    };
+  },
+
+  toJSON(message: SessionCall): unknown {
+    const obj: any = {};
+    if (message.callId !== 0) {
+      obj.callId = Math.round(message.callId);
+    }
+    if (message.function !== "") {
+      obj.function = message.function;
+    }
+    if (message.args.length !== 0) {
+      obj.args = base64FromBytes(message.args);
+    }
+    if (message.options !== undefined) {
+      obj.options = CallOptions.toJSON(message.options);
+    }
+    if (message.metadata) {
+      const entries = globalThis.Object.entries(message.metadata) as [string, string][];
+      if (entries.length > 0) {
+        obj.metadata = {};
+        entries.forEach(([k, v]) => {
+          obj.metadata[k] = v;
+        });
+      }
+    }
+    if (message.timeoutMs !== 0) {
+      obj.timeoutMs = floatToJson(message.timeoutMs);
+    }
+    if (message.stream !== false) {
+      obj.stream = message.stream;
+    }
+    if (message.wantProgress !== false) {
+      obj.wantProgress = message.wantProgress;
+    }
+    if (message.initialCredit !== 0) {
+      obj.initialCredit = Math.round(message.initialCredit);
+    }
+    if (message.argsSize !== 0) {
+      obj.argsSize = Math.round(message.argsSize);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SessionCall>, I>>(base?: I): SessionCall {
+    return SessionCall.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionCall>, I>>(object: I): SessionCall {
+    const message = createBaseSessionCall();
+    message.callId = object.callId ?? 0;
+    message.function = object.function ?? "";
+    message.args = object.args ?? Buffer.alloc(0);
+    message.options = (object.options !== undefined && object.options !== null)
+      ? CallOptions.fromPartial(object.options)
+      : undefined;
+    message.metadata = (globalThis.Object.entries(object.metadata ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.timeoutMs = object.timeoutMs ?? 0;
+    message.stream = object.stream ?? false;
+    message.wantProgress = object.wantProgress ?? false;
+    message.initialCredit = object.initialCredit ?? 0;
+    message.argsSize = object.argsSize ?? 0;
+    return message;
+  },
+};
+
+function createBaseSessionCall_MetadataEntry(): SessionCall_MetadataEntry {
+  return { key: "", value: "" };
+}
+
+export const SessionCall_MetadataEntry: MessageFns<SessionCall_MetadataEntry> = {
+  encode(message: SessionCall_MetadataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionCall_MetadataEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionCall_MetadataEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionCall_MetadataEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: SessionCall_MetadataEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SessionCall_MetadataEntry>, I>>(base?: I): SessionCall_MetadataEntry {
+    return SessionCall_MetadataEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionCall_MetadataEntry>, I>>(object: I): SessionCall_MetadataEntry {
+    const message = createBaseSessionCall_MetadataEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseSessionCancel(): SessionCancel {
+  return { callId: 0 };
+}
+
+export const SessionCancel: MessageFns<SessionCancel> = {
+  encode(message: SessionCancel, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0) {
+      writer.uint32(8).uint64(message.callId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionCancel {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionCancel();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionCancel {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.Number(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.Number(object.call_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: SessionCancel): unknown {
+    const obj: any = {};
+    if (message.callId !== 0) {
+      obj.callId = Math.round(message.callId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SessionCancel>, I>>(base?: I): SessionCancel {
+    return SessionCancel.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionCancel>, I>>(object: I): SessionCancel {
+    const message = createBaseSessionCancel();
+    message.callId = object.callId ?? 0;
+    return message;
+  },
+};
+
+function createBaseSessionCredit(): SessionCredit {
+  return { callId: 0, chunks: 0 };
+}
+
+export const SessionCredit: MessageFns<SessionCredit> = {
+  encode(message: SessionCredit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0) {
+      writer.uint32(8).uint64(message.callId);
+    }
+    if (message.chunks !== 0) {
+      writer.uint32(16).uint32(message.chunks);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionCredit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionCredit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.chunks = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionCredit {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.Number(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.Number(object.call_id)
+        : 0,
+      chunks: isSet(object.chunks) ? globalThis.Number(object.chunks) : 0,
+    };
+  },
+
+  toJSON(message: SessionCredit): unknown {
+    const obj: any = {};
+    if (message.callId !== 0) {
+      obj.callId = Math.round(message.callId);
+    }
+    if (message.chunks !== 0) {
+      obj.chunks = Math.round(message.chunks);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SessionCredit>, I>>(base?: I): SessionCredit {
+    return SessionCredit.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionCredit>, I>>(object: I): SessionCredit {
+    const message = createBaseSessionCredit();
+    message.callId = object.callId ?? 0;
+    message.chunks = object.chunks ?? 0;
+    return message;
+  },
+};
+
+function createBaseArgsPart(): ArgsPart {
+  return { callId: 0, data: Buffer.alloc(0) };
+}
+
+export const ArgsPart: MessageFns<ArgsPart> = {
+  encode(message: ArgsPart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0) {
+      writer.uint32(8).uint64(message.callId);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ArgsPart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseArgsPart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ArgsPart {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.Number(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.Number(object.call_id)
+        : 0,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: ArgsPart): unknown {
+    const obj: any = {};
+    if (message.callId !== 0) {
+      obj.callId = Math.round(message.callId);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ArgsPart>, I>>(base?: I): ArgsPart {
+    return ArgsPart.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ArgsPart>, I>>(object: I): ArgsPart {
+    const message = createBaseArgsPart();
+    message.callId = object.callId ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseClientBatch(): ClientBatch {
+  return { frames: [] };
+}
+
+export const ClientBatch: MessageFns<ClientBatch> = {
+  encode(message: ClientBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.frames) {
+      ClientFrame.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClientBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClientBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frames.push(ClientFrame.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClientBatch {
+    return {
+      frames: globalThis.Array.isArray(object?.frames) ? object.frames.map((e: any) => ClientFrame.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ClientBatch): unknown {
+    const obj: any = {};
+    if (message.frames?.length) {
+      obj.frames = message.frames.map((e) => ClientFrame.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClientBatch>, I>>(base?: I): ClientBatch {
+    return ClientBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClientBatch>, I>>(object: I): ClientBatch {
+    const message = createBaseClientBatch();
+    message.frames = object.frames?.map((e) => ClientFrame.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseServerFrame(): ServerFrame {
+  return {
+    result: undefined,
+    chunk: undefined,
+    end: undefined,
+    error: undefined,
+    progress: undefined,
+    resultPart: undefined,
+    argsCredit: undefined,
+    batch: undefined,
+    rejected: undefined,
+  };
+}
+
+export const ServerFrame: MessageFns<ServerFrame> = {
+  encode(message: ServerFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.result !== undefined) {
+      SessionResult.encode(message.result, writer.uint32(10).fork()).join();
+    }
+    if (message.chunk !== undefined) {
+      SessionChunk.encode(message.chunk, writer.uint32(18).fork()).join();
+    }
+    if (message.end !== undefined) {
+      SessionEnd.encode(message.end, writer.uint32(26).fork()).join();
+    }
+    if (message.error !== undefined) {
+      SessionError.encode(message.error, writer.uint32(34).fork()).join();
+    }
+    if (message.progress !== undefined) {
+      SessionProgress.encode(message.progress, writer.uint32(42).fork()).join();
+    }
+    if (message.resultPart !== undefined) {
+      ResultPart.encode(message.resultPart, writer.uint32(50).fork()).join();
+    }
+    if (message.argsCredit !== undefined) {
+      ArgsCredit.encode(message.argsCredit, writer.uint32(58).fork()).join();
+    }
+    if (message.batch !== undefined) {
+      ServerBatch.encode(message.batch, writer.uint32(66).fork()).join();
+    }
+    if (message.rejected !== undefined) {
+      SessionRejected.encode(message.rejected, writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ServerFrame {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseServerFrame();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.result = SessionResult.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.chunk = SessionChunk.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.end = SessionEnd.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.error = SessionError.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.progress = SessionProgress.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.resultPart = ResultPart.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.argsCredit = ArgsCredit.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.batch = ServerBatch.decode(reader, reader.uint32());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.rejected = SessionRejected.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ServerFrame {
+    return {
+      result: isSet(object.result) ? SessionResult.fromJSON(object.result) : undefined,
+      chunk: isSet(object.chunk) ? SessionChunk.fromJSON(object.chunk) : undefined,
+      end: isSet(object.end) ? SessionEnd.fromJSON(object.end) : undefined,
+      error: isSet(object.error) ? SessionError.fromJSON(object.error) : undefined,
+      progress: isSet(object.progress) ? SessionProgress.fromJSON(object.progress) : undefined,
+      resultPart: isSet(object.resultPart)
+        ? ResultPart.fromJSON(object.resultPart)
+        : isSet(object.result_part)
+        ? ResultPart.fromJSON(object.result_part)
+        : undefined,
+      argsCredit: isSet(object.argsCredit)
+        ? ArgsCredit.fromJSON(object.argsCredit)
+        : isSet(object.args_credit)
+        ? ArgsCredit.fromJSON(object.args_credit)
+        : undefined,
+      batch: isSet(object.batch) ? ServerBatch.fromJSON(object.batch) : undefined,
+      rejected: isSet(object.rejected) ? SessionRejected.fromJSON(object.rejected) : undefined,
+    };
+  },
+
+  toJSON(message: ServerFrame): unknown {
+    const obj: any = {};
+    if (message.result !== undefined) {
+      obj.result = SessionResult.toJSON(message.result);
+    }
+    if (message.chunk !== undefined) {
+      obj.chunk = SessionChunk.toJSON(message.chunk);
+    }
+    if (message.end !== undefined) {
+      obj.end = SessionEnd.toJSON(message.end);
+    }
+    if (message.error !== undefined) {
+      obj.error = SessionError.toJSON(message.error);
+    }
+    if (message.progress !== undefined) {
+      obj.progress = SessionProgress.toJSON(message.progress);
+    }
+    if (message.resultPart !== undefined) {
+      obj.resultPart = ResultPart.toJSON(message.resultPart);
+    }
+    if (message.argsCredit !== undefined) {
+      obj.argsCredit = ArgsCredit.toJSON(message.argsCredit);
+    }
+    if (message.batch !== undefined) {
+      obj.batch = ServerBatch.toJSON(message.batch);
+    }
+    if (message.rejected !== undefined) {
+      obj.rejected = SessionRejected.toJSON(message.rejected);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ServerFrame>, I>>(base?: I): ServerFrame {
+    return ServerFrame.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ServerFrame>, I>>(object: I): ServerFrame {
+    const message = createBaseServerFrame();
+    message.result = (object.result !== undefined && object.result !== null)
+      ? SessionResult.fromPartial(object.result)
+      : undefined;
+    message.chunk = (object.chunk !== undefined && object.chunk !== null)
+      ? SessionChunk.fromPartial(object.chunk)
+      : undefined;
+    message.end = (object.end !== undefined && object.end !== null) ? SessionEnd.fromPartial(object.end) : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? SessionError.fromPartial(object.error)
+      : undefined;
+    message.progress = (object.progress !== undefined && object.progress !== null)
+      ? SessionProgress.fromPartial(object.progress)
+      : undefined;
+    message.resultPart = (object.resultPart !== undefined && object.resultPart !== null)
+      ? ResultPart.fromPartial(object.resultPart)
+      : undefined;
+    message.argsCredit = (object.argsCredit !== undefined && object.argsCredit !== null)
+      ? ArgsCredit.fromPartial(object.argsCredit)
+      : undefined;
+    message.batch = (object.batch !== undefined && object.batch !== null)
+      ? ServerBatch.fromPartial(object.batch)
+      : undefined;
+    message.rejected = (object.rejected !== undefined && object.rejected !== null)
+      ? SessionRejected.fromPartial(object.rejected)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSessionResult(): SessionResult {
+  return { callId: 0, result: Buffer.alloc(0), nodeId: "", cached: false };
+}
+
+export const SessionResult: MessageFns<SessionResult> = {
+  encode(message: SessionResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0) {
+      writer.uint32(8).uint64(message.callId);
+    }
+    if (message.result.length !== 0) {
+      writer.uint32(18).bytes(message.result);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(26).string(message.nodeId);
+    }
+    if (message.cached !== false) {
+      writer.uint32(32).bool(message.cached);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.result = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.cached = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionResult {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.Number(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.Number(object.call_id)
+        : 0,
+      result: isSet(object.result) ? Buffer.from(bytesFromBase64(object.result)) : Buffer.alloc(0),
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      cached: isSet(object.cached) ? globalThis.Boolean(object.cached) : false,
+    };
+  },
+
+  toJSON(message: SessionResult): unknown {
+    const obj: any = {};
+    if (message.callId !== 0) {
+      obj.callId = Math.round(message.callId);
+    }
+    if (message.result.length !== 0) {
+      obj.result = base64FromBytes(message.result);
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.cached !== false) {
+      obj.cached = message.cached;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SessionResult>, I>>(base?: I): SessionResult {
+    return SessionResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionResult>, I>>(object: I): SessionResult {
+    const message = createBaseSessionResult();
+    message.callId = object.callId ?? 0;
+    message.result = object.result ?? Buffer.alloc(0);
+    message.nodeId = object.nodeId ?? "";
+    message.cached = object.cached ?? false;
+    return message;
+  },
+};
+
+function createBaseSessionChunk(): SessionChunk {
+  return { callId: 0, chunk: Buffer.alloc(0) };
+}
+
+export const SessionChunk: MessageFns<SessionChunk> = {
+  encode(message: SessionChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0) {
+      writer.uint32(8).uint64(message.callId);
+    }
+    if (message.chunk.length !== 0) {
+      writer.uint32(18).bytes(message.chunk);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.chunk = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionChunk {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.Number(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.Number(object.call_id)
+        : 0,
+      chunk: isSet(object.chunk) ? Buffer.from(bytesFromBase64(object.chunk)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: SessionChunk): unknown {
+    const obj: any = {};
+    if (message.callId !== 0) {
+      obj.callId = Math.round(message.callId);
+    }
+    if (message.chunk.length !== 0) {
+      obj.chunk = base64FromBytes(message.chunk);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SessionChunk>, I>>(base?: I): SessionChunk {
+    return SessionChunk.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionChunk>, I>>(object: I): SessionChunk {
+    const message = createBaseSessionChunk();
+    message.callId = object.callId ?? 0;
+    message.chunk = object.chunk ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseSessionEnd(): SessionEnd {
+  return { callId: 0 };
+}
+
+export const SessionEnd: MessageFns<SessionEnd> = {
+  encode(message: SessionEnd, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0) {
+      writer.uint32(8).uint64(message.callId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionEnd {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionEnd();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionEnd {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.Number(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.Number(object.call_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: SessionEnd): unknown {
+    const obj: any = {};
+    if (message.callId !== 0) {
+      obj.callId = Math.round(message.callId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SessionEnd>, I>>(base?: I): SessionEnd {
+    return SessionEnd.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionEnd>, I>>(object: I): SessionEnd {
+    const message = createBaseSessionEnd();
+    message.callId = object.callId ?? 0;
+    return message;
+  },
+};
+
+function createBaseSessionError(): SessionError {
+  return { callId: 0, error: undefined };
+}
+
+export const SessionError: MessageFns<SessionError> = {
+  encode(message: SessionError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0) {
+      writer.uint32(8).uint64(message.callId);
+    }
+    if (message.error !== undefined) {
+      ErrorDetail.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = ErrorDetail.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionError {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.Number(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.Number(object.call_id)
+        : 0,
+      error: isSet(object.error) ? ErrorDetail.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: SessionError): unknown {
+    const obj: any = {};
+    if (message.callId !== 0) {
+      obj.callId = Math.round(message.callId);
+    }
+    if (message.error !== undefined) {
+      obj.error = ErrorDetail.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SessionError>, I>>(base?: I): SessionError {
+    return SessionError.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionError>, I>>(object: I): SessionError {
+    const message = createBaseSessionError();
+    message.callId = object.callId ?? 0;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ErrorDetail.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSessionProgress(): SessionProgress {
+  return { callId: 0, fraction: 0, message: "" };
+}
+
+export const SessionProgress: MessageFns<SessionProgress> = {
+  encode(message: SessionProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0) {
+      writer.uint32(8).uint64(message.callId);
+    }
+    if (message.fraction !== 0) {
+      writer.uint32(17).double(message.fraction);
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionProgress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionProgress();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.fraction = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionProgress {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.Number(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.Number(object.call_id)
+        : 0,
+      fraction: isSet(object.fraction) ? globalThis.Number(object.fraction) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: SessionProgress): unknown {
+    const obj: any = {};
+    if (message.callId !== 0) {
+      obj.callId = Math.round(message.callId);
+    }
+    if (message.fraction !== 0) {
+      obj.fraction = floatToJson(message.fraction);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SessionProgress>, I>>(base?: I): SessionProgress {
+    return SessionProgress.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionProgress>, I>>(object: I): SessionProgress {
+    const message = createBaseSessionProgress();
+    message.callId = object.callId ?? 0;
+    message.fraction = object.fraction ?? 0;
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBaseResultPart(): ResultPart {
+  return { callId: 0, data: Buffer.alloc(0) };
+}
+
+export const ResultPart: MessageFns<ResultPart> = {
+  encode(message: ResultPart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0) {
+      writer.uint32(8).uint64(message.callId);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResultPart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResultPart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResultPart {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.Number(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.Number(object.call_id)
+        : 0,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: ResultPart): unknown {
+    const obj: any = {};
+    if (message.callId !== 0) {
+      obj.callId = Math.round(message.callId);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResultPart>, I>>(base?: I): ResultPart {
+    return ResultPart.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResultPart>, I>>(object: I): ResultPart {
+    const message = createBaseResultPart();
+    message.callId = object.callId ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseArgsCredit(): ArgsCredit {
+  return { callId: 0, parts: 0 };
+}
+
+export const ArgsCredit: MessageFns<ArgsCredit> = {
+  encode(message: ArgsCredit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0) {
+      writer.uint32(8).uint64(message.callId);
+    }
+    if (message.parts !== 0) {
+      writer.uint32(16).uint32(message.parts);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ArgsCredit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseArgsCredit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.parts = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ArgsCredit {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.Number(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.Number(object.call_id)
+        : 0,
+      parts: isSet(object.parts) ? globalThis.Number(object.parts) : 0,
+    };
+  },
+
+  toJSON(message: ArgsCredit): unknown {
+    const obj: any = {};
+    if (message.callId !== 0) {
+      obj.callId = Math.round(message.callId);
+    }
+    if (message.parts !== 0) {
+      obj.parts = Math.round(message.parts);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ArgsCredit>, I>>(base?: I): ArgsCredit {
+    return ArgsCredit.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ArgsCredit>, I>>(object: I): ArgsCredit {
+    const message = createBaseArgsCredit();
+    message.callId = object.callId ?? 0;
+    message.parts = object.parts ?? 0;
+    return message;
+  },
+};
+
+function createBaseServerBatch(): ServerBatch {
+  return { frames: [] };
+}
+
+export const ServerBatch: MessageFns<ServerBatch> = {
+  encode(message: ServerBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.frames) {
+      ServerFrame.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ServerBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseServerBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frames.push(ServerFrame.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ServerBatch {
+    return {
+      frames: globalThis.Array.isArray(object?.frames) ? object.frames.map((e: any) => ServerFrame.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ServerBatch): unknown {
+    const obj: any = {};
+    if (message.frames?.length) {
+      obj.frames = message.frames.map((e) => ServerFrame.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ServerBatch>, I>>(base?: I): ServerBatch {
+    return ServerBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ServerBatch>, I>>(object: I): ServerBatch {
+    const message = createBaseServerBatch();
+    message.frames = object.frames?.map((e) => ServerFrame.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSessionRejected(): SessionRejected {
+  return { error: undefined };
+}
+
+export const SessionRejected: MessageFns<SessionRejected> = {
+  encode(message: SessionRejected, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.error !== undefined) {
+      ErrorDetail.encode(message.error, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionRejected {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionRejected();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.error = ErrorDetail.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionRejected {
+    return { error: isSet(object.error) ? ErrorDetail.fromJSON(object.error) : undefined };
+  },
+
+  toJSON(message: SessionRejected): unknown {
+    const obj: any = {};
+    if (message.error !== undefined) {
+      obj.error = ErrorDetail.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SessionRejected>, I>>(base?: I): SessionRejected {
+    return SessionRejected.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionRejected>, I>>(object: I): SessionRejected {
+    const message = createBaseSessionRejected();
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ErrorDetail.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * The client-facing service. Any gRPC client with a MessagePack library can use it;
  * see proto/README.md for the exact byte format of `args` and results.
@@ -475,6 +2485,20 @@ export const GatewayService = {
     responseSerialize: (value: StreamReply): Buffer => Buffer.from(StreamReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): StreamReply => StreamReply.decode(value),
   },
+  /**
+   * Many calls multiplexed over one bidirectional stream, each call a few frames instead
+   * of an HTTP/2 stream with headers and trailers (the TypeScript client's transport).
+   * Results, errors, deadlines and cancellation behave exactly as on Call / CallStream.
+   */
+  session: {
+    path: "/easyremote.v1.Gateway/Session" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: ClientFrame): Buffer => Buffer.from(ClientFrame.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClientFrame => ClientFrame.decode(value),
+    responseSerialize: (value: ServerFrame): Buffer => Buffer.from(ServerFrame.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ServerFrame => ServerFrame.decode(value),
+  },
 } as const;
 
 export interface GatewayServer extends UntypedServiceImplementation {
@@ -490,6 +2514,12 @@ export interface GatewayServer extends UntypedServiceImplementation {
    * messages may come in between.
    */
   callStream: handleServerStreamingCall<CallRequest, StreamReply>;
+  /**
+   * Many calls multiplexed over one bidirectional stream, each call a few frames instead
+   * of an HTTP/2 stream with headers and trailers (the TypeScript client's transport).
+   * Results, errors, deadlines and cancellation behave exactly as on Call / CallStream.
+   */
+  session: handleBidiStreamingCall<ClientFrame, ServerFrame>;
 }
 
 function bytesFromBase64(b64: string): Uint8Array {
@@ -515,6 +2545,21 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

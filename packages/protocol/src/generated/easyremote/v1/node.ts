@@ -23,6 +23,22 @@ export interface NodeFrame {
   progress?: ProgressFrame | undefined;
   pong?: Pong | undefined;
   drain?: DrainNotice | undefined;
+  resultPart?: ResultPartFrame | undefined;
+  batch?: NodeBatch | undefined;
+}
+
+/** Frames the node produced together, sent as one message. */
+export interface NodeBatch {
+  frames: NodeFrame[];
+}
+
+/**
+ * A part of a large result, in order, sent within the attempt's credit; the Result that
+ * ends the attempt carries the last part.
+ */
+export interface ResultPartFrame {
+  attemptId: number;
+  data: Buffer;
 }
 
 /**
@@ -163,6 +179,19 @@ export interface GatewayFrame {
   ping?: Ping | undefined;
   drain?: DrainRequest | undefined;
   rejected?: FrameRejected | undefined;
+  argsPart?: InvokeArgsPart | undefined;
+  batch?: GatewayBatch | undefined;
+}
+
+/** Frames the gateway produced together, sent as one message. */
+export interface GatewayBatch {
+  frames: GatewayFrame[];
+}
+
+/** The next part of an attempt's arguments (Invoke.args_size says how many bytes in all). */
+export interface InvokeArgsPart {
+  attemptId: number;
+  data: Buffer;
 }
 
 /**
@@ -207,6 +236,11 @@ export interface Invoke {
   initialCredit: number;
   /** Whether the caller wants progress messages. */
   wantProgress: boolean;
+  /**
+   * Total size of the arguments when they arrive in parts (InvokeArgsPart frames follow);
+   * 0 when `args` is complete.
+   */
+  argsSize: number;
 }
 
 export interface Invoke_MetadataEntry {
@@ -245,6 +279,8 @@ function createBaseNodeFrame(): NodeFrame {
     progress: undefined,
     pong: undefined,
     drain: undefined,
+    resultPart: undefined,
+    batch: undefined,
   };
 }
 
@@ -276,6 +312,12 @@ export const NodeFrame: MessageFns<NodeFrame> = {
     }
     if (message.drain !== undefined) {
       DrainNotice.encode(message.drain, writer.uint32(74).fork()).join();
+    }
+    if (message.resultPart !== undefined) {
+      ResultPartFrame.encode(message.resultPart, writer.uint32(82).fork()).join();
+    }
+    if (message.batch !== undefined) {
+      NodeBatch.encode(message.batch, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -365,6 +407,22 @@ export const NodeFrame: MessageFns<NodeFrame> = {
             message.drain = DrainNotice.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.resultPart = ResultPartFrame.decode(reader, reader.uint32());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.batch = NodeBatch.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -388,6 +446,12 @@ export const NodeFrame: MessageFns<NodeFrame> = {
       progress: isSet(object.progress) ? ProgressFrame.fromJSON(object.progress) : undefined,
       pong: isSet(object.pong) ? Pong.fromJSON(object.pong) : undefined,
       drain: isSet(object.drain) ? DrainNotice.fromJSON(object.drain) : undefined,
+      resultPart: isSet(object.resultPart)
+        ? ResultPartFrame.fromJSON(object.resultPart)
+        : isSet(object.result_part)
+        ? ResultPartFrame.fromJSON(object.result_part)
+        : undefined,
+      batch: isSet(object.batch) ? NodeBatch.fromJSON(object.batch) : undefined,
     };
   },
 
@@ -420,6 +484,12 @@ export const NodeFrame: MessageFns<NodeFrame> = {
     if (message.drain !== undefined) {
       obj.drain = DrainNotice.toJSON(message.drain);
     }
+    if (message.resultPart !== undefined) {
+      obj.resultPart = ResultPartFrame.toJSON(message.resultPart);
+    }
+    if (message.batch !== undefined) {
+      obj.batch = NodeBatch.toJSON(message.batch);
+    }
     return obj;
   },
 
@@ -449,6 +519,170 @@ export const NodeFrame: MessageFns<NodeFrame> = {
     message.drain = (object.drain !== undefined && object.drain !== null)
       ? DrainNotice.fromPartial(object.drain)
       : undefined;
+    message.resultPart = (object.resultPart !== undefined && object.resultPart !== null)
+      ? ResultPartFrame.fromPartial(object.resultPart)
+      : undefined;
+    message.batch = (object.batch !== undefined && object.batch !== null)
+      ? NodeBatch.fromPartial(object.batch)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseNodeBatch(): NodeBatch {
+  return { frames: [] };
+}
+
+export const NodeBatch: MessageFns<NodeBatch> = {
+  encode(message: NodeBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.frames) {
+      NodeFrame.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frames.push(NodeFrame.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeBatch {
+    return {
+      frames: globalThis.Array.isArray(object?.frames) ? object.frames.map((e: any) => NodeFrame.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: NodeBatch): unknown {
+    const obj: any = {};
+    if (message.frames?.length) {
+      obj.frames = message.frames.map((e) => NodeFrame.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeBatch>, I>>(base?: I): NodeBatch {
+    return NodeBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeBatch>, I>>(object: I): NodeBatch {
+    const message = createBaseNodeBatch();
+    message.frames = object.frames?.map((e) => NodeFrame.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseResultPartFrame(): ResultPartFrame {
+  return { attemptId: 0, data: Buffer.alloc(0) };
+}
+
+export const ResultPartFrame: MessageFns<ResultPartFrame> = {
+  encode(message: ResultPartFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attemptId !== 0) {
+      writer.uint32(8).uint64(message.attemptId);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResultPartFrame {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResultPartFrame();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.attemptId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResultPartFrame {
+    return {
+      attemptId: isSet(object.attemptId)
+        ? globalThis.Number(object.attemptId)
+        : isSet(object.attempt_id)
+        ? globalThis.Number(object.attempt_id)
+        : 0,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: ResultPartFrame): unknown {
+    const obj: any = {};
+    if (message.attemptId !== 0) {
+      obj.attemptId = Math.round(message.attemptId);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResultPartFrame>, I>>(base?: I): ResultPartFrame {
+    return ResultPartFrame.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResultPartFrame>, I>>(object: I): ResultPartFrame {
+    const message = createBaseResultPartFrame();
+    message.attemptId = object.attemptId ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -2509,6 +2743,8 @@ function createBaseGatewayFrame(): GatewayFrame {
     ping: undefined,
     drain: undefined,
     rejected: undefined,
+    argsPart: undefined,
+    batch: undefined,
   };
 }
 
@@ -2534,6 +2770,12 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
     }
     if (message.rejected !== undefined) {
       FrameRejected.encode(message.rejected, writer.uint32(58).fork()).join();
+    }
+    if (message.argsPart !== undefined) {
+      InvokeArgsPart.encode(message.argsPart, writer.uint32(66).fork()).join();
+    }
+    if (message.batch !== undefined) {
+      GatewayBatch.encode(message.batch, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -2607,6 +2849,22 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
             message.rejected = FrameRejected.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.argsPart = InvokeArgsPart.decode(reader, reader.uint32());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.batch = GatewayBatch.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2628,6 +2886,12 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
       ping: isSet(object.ping) ? Ping.fromJSON(object.ping) : undefined,
       drain: isSet(object.drain) ? DrainRequest.fromJSON(object.drain) : undefined,
       rejected: isSet(object.rejected) ? FrameRejected.fromJSON(object.rejected) : undefined,
+      argsPart: isSet(object.argsPart)
+        ? InvokeArgsPart.fromJSON(object.argsPart)
+        : isSet(object.args_part)
+        ? InvokeArgsPart.fromJSON(object.args_part)
+        : undefined,
+      batch: isSet(object.batch) ? GatewayBatch.fromJSON(object.batch) : undefined,
     };
   },
 
@@ -2653,6 +2917,12 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
     }
     if (message.rejected !== undefined) {
       obj.rejected = FrameRejected.toJSON(message.rejected);
+    }
+    if (message.argsPart !== undefined) {
+      obj.argsPart = InvokeArgsPart.toJSON(message.argsPart);
+    }
+    if (message.batch !== undefined) {
+      obj.batch = GatewayBatch.toJSON(message.batch);
     }
     return obj;
   },
@@ -2681,6 +2951,170 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
     message.rejected = (object.rejected !== undefined && object.rejected !== null)
       ? FrameRejected.fromPartial(object.rejected)
       : undefined;
+    message.argsPart = (object.argsPart !== undefined && object.argsPart !== null)
+      ? InvokeArgsPart.fromPartial(object.argsPart)
+      : undefined;
+    message.batch = (object.batch !== undefined && object.batch !== null)
+      ? GatewayBatch.fromPartial(object.batch)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGatewayBatch(): GatewayBatch {
+  return { frames: [] };
+}
+
+export const GatewayBatch: MessageFns<GatewayBatch> = {
+  encode(message: GatewayBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.frames) {
+      GatewayFrame.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GatewayBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGatewayBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frames.push(GatewayFrame.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GatewayBatch {
+    return {
+      frames: globalThis.Array.isArray(object?.frames) ? object.frames.map((e: any) => GatewayFrame.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: GatewayBatch): unknown {
+    const obj: any = {};
+    if (message.frames?.length) {
+      obj.frames = message.frames.map((e) => GatewayFrame.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GatewayBatch>, I>>(base?: I): GatewayBatch {
+    return GatewayBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GatewayBatch>, I>>(object: I): GatewayBatch {
+    const message = createBaseGatewayBatch();
+    message.frames = object.frames?.map((e) => GatewayFrame.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseInvokeArgsPart(): InvokeArgsPart {
+  return { attemptId: 0, data: Buffer.alloc(0) };
+}
+
+export const InvokeArgsPart: MessageFns<InvokeArgsPart> = {
+  encode(message: InvokeArgsPart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attemptId !== 0) {
+      writer.uint32(8).uint64(message.attemptId);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InvokeArgsPart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInvokeArgsPart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.attemptId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InvokeArgsPart {
+    return {
+      attemptId: isSet(object.attemptId)
+        ? globalThis.Number(object.attemptId)
+        : isSet(object.attempt_id)
+        ? globalThis.Number(object.attempt_id)
+        : 0,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: InvokeArgsPart): unknown {
+    const obj: any = {};
+    if (message.attemptId !== 0) {
+      obj.attemptId = Math.round(message.attemptId);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<InvokeArgsPart>, I>>(base?: I): InvokeArgsPart {
+    return InvokeArgsPart.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<InvokeArgsPart>, I>>(object: I): InvokeArgsPart {
+    const message = createBaseInvokeArgsPart();
+    message.attemptId = object.attemptId ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -2932,6 +3366,7 @@ function createBaseInvoke(): Invoke {
     metadata: {},
     initialCredit: 0,
     wantProgress: false,
+    argsSize: 0,
   };
 }
 
@@ -2963,6 +3398,9 @@ export const Invoke: MessageFns<Invoke> = {
     }
     if (message.wantProgress !== false) {
       writer.uint32(72).bool(message.wantProgress);
+    }
+    if (message.argsSize !== 0) {
+      writer.uint32(88).uint64(message.argsSize);
     }
     return writer;
   },
@@ -3055,6 +3493,14 @@ export const Invoke: MessageFns<Invoke> = {
             message.wantProgress = reader.bool();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.argsSize = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3111,6 +3557,11 @@ export const Invoke: MessageFns<Invoke> = {
         : isSet(object.want_progress)
         ? globalThis.Boolean(object.want_progress)
         : false,
+      argsSize: isSet(object.argsSize)
+        ? globalThis.Number(object.argsSize)
+        : isSet(object.args_size)
+        ? globalThis.Number(object.args_size)
+        : 0,
     };
   },
 
@@ -3149,6 +3600,9 @@ export const Invoke: MessageFns<Invoke> = {
     if (message.wantProgress !== false) {
       obj.wantProgress = message.wantProgress;
     }
+    if (message.argsSize !== 0) {
+      obj.argsSize = Math.round(message.argsSize);
+    }
     return obj;
   },
 
@@ -3174,6 +3628,7 @@ export const Invoke: MessageFns<Invoke> = {
     );
     message.initialCredit = object.initialCredit ?? 0;
     message.wantProgress = object.wantProgress ?? false;
+    message.argsSize = object.argsSize ?? 0;
     return message;
   },
 };

@@ -1,0 +1,83 @@
+// Coalesces the frames a stream's writer produces in one turn of the event loop into one
+// message. Under load a gateway answers many calls per turn; each gRPC message costs a
+// serialisation, an HTTP/2 DATA frame and a wake-up on the other side, so sending them
+// as one batch frame divides that cost by the batch size. A lone frame goes out as itself.
+
+/** Frames at or above this many payload bytes are sent alone, never batched. */
+export const SOLO_FRAME_BYTES = 256 * 1024;
+/** A batch is sent once it holds this many payload bytes... */
+export const MAX_BATCH_BYTES = 1024 * 1024;
+/** ...or this many frames. */
+export const MAX_BATCH_FRAMES = 256;
+
+export interface FrameBatcherOptions<F> {
+  /** Writes one message to the stream; false when its buffer is full (the caller may wait for drain). */
+  write(frame: F): boolean;
+  /** Wraps several frames into the stream's batch frame. */
+  batch(frames: F[]): F;
+  /** Payload bytes a frame carries (args, results, chunks); the envelope is small and not counted. */
+  sizeOf(frame: F): number;
+  /** Defers the flush; setImmediate by default (after the I/O callbacks of this turn). */
+  defer?: (flush: () => void) => void;
+}
+
+export class FrameBatcher<F> {
+  private pending: F[] = [];
+  private bytes = 0;
+  private scheduled = false;
+  private closed = false;
+  private readonly defer: (flush: () => void) => void;
+  private readonly flushLater = () => {
+    this.scheduled = false;
+    this.flush();
+  };
+
+  constructor(private readonly options: FrameBatcherOptions<F>) {
+    this.defer = options.defer ?? ((flush) => setImmediate(flush));
+  }
+
+  /** Queues a frame; it is written within this turn of the event loop, in order. */
+  push(frame: F): void {
+    if (this.closed) return;
+    const size = this.options.sizeOf(frame);
+    if (size >= SOLO_FRAME_BYTES) {
+      // Large payloads go alone, after whatever was queued before them.
+      this.flush();
+      this.options.write(frame);
+      return;
+    }
+    if (this.pending.length >= MAX_BATCH_FRAMES || this.bytes + size > MAX_BATCH_BYTES) this.flush();
+    this.pending.push(frame);
+    this.bytes += size;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.defer(this.flushLater);
+    }
+  }
+
+  /** Writes what is queued now. */
+  flush(): void {
+    const frames = this.pending;
+    if (frames.length === 0) return;
+    this.pending = [];
+    this.bytes = 0;
+    this.options.write(frames.length === 1 ? frames[0]! : this.options.batch(frames));
+  }
+
+  /** Drops what is queued and accepts nothing more (the stream is gone). */
+  close(): void {
+    this.closed = true;
+    this.pending = [];
+    this.bytes = 0;
+  }
+}
+
+/** Calls `handle` for each frame a (possibly batch) frame carries, in order. */
+export function unbatch<F extends { batch?: { frames: F[] } | undefined }>(frame: F, handle: (frame: F) => void): void {
+  if (frame.batch === undefined) {
+    handle(frame);
+    return;
+  }
+  // No sender nests batches; a nested one is ignored rather than followed down.
+  for (const inner of frame.batch.frames) if (inner.batch === undefined) handle(inner);
+}
