@@ -1,5 +1,7 @@
 // The client: one gRPC channel to a gateway; calls by name, through a transparent proxy
 // (`client.train_model(data)`), or through a proxy typed by the node's service class.
+// Calls travel as frames over a few multiplexed Session streams by default, or as one
+// HTTP/2 stream each (`transport: 'unary'`); both give the same results and errors.
 import * as grpc from '@grpc/grpc-js';
 import {
   AUTH_METADATA_KEY,
@@ -7,6 +9,7 @@ import {
   DEADLINE_GRACE_METADATA_KEY,
   DEADLINE_GRACE_MS,
   DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_STREAM_CREDIT,
   ENVELOPE_SLACK_BYTES,
   GatewayService,
   KEEPALIVE_OPTIONS,
@@ -16,19 +19,30 @@ import {
   type CallOptions as WireCallOptions,
   type CallReply,
   type CallRequest,
+  type EasyRemoteError,
   type StreamReply,
 } from '@easyremote/protocol';
 import { mergeOptions, type CallOptions } from './call-options.js';
 import { LazyRemoteCall, type AnyRemoteCall, type RemoteCall, type RemoteStream } from './remote-call.js';
+import { SessionTransport, type CallHandle, type CallListener, type SessionRequest } from './session.js';
 import type { Remote } from './typed.js';
 
 const GatewayClient = grpc.makeGenericClientConstructor(GatewayService, 'Gateway');
+
+/** A stream's consumer returns credit to the gateway in batches of this many values. */
+const CREDIT_BATCH = DEFAULT_STREAM_CREDIT >> 1;
 
 export interface ClientOptions {
   /** Sent as `authorization: Bearer <token>` on every call. */
   token?: string;
   /** Options applied to every call (a call's own options win). */
   defaults?: CallOptions;
+  /**
+   * 'session' (default): calls are multiplexed as frames over a few Session streams, much
+   * cheaper per call. 'unary': one HTTP/2 stream per call (Call / CallStream), as any
+   * other gRPC client does; also what the client falls back to for a gateway without sessions.
+   */
+  transport?: 'session' | 'unary';
   channelOptions?: grpc.ChannelOptions;
 }
 
@@ -44,29 +58,28 @@ type GrpcGatewayClient = grpc.Client & {
   callStream(req: CallRequest, md: grpc.Metadata, opts: grpc.CallOptions): grpc.ClientReadableStream<StreamReply>;
 };
 
+/** What a Client and the views made with `with()` share: one channel, one set of sessions. */
+interface Connection {
+  readonly grpc: GrpcGatewayClient;
+  readonly sessions: SessionTransport | undefined;
+}
+
 export class Client {
-  private readonly grpcClient: GrpcGatewayClient;
+  private readonly connection: Connection;
   private readonly defaults: CallOptions | undefined;
   private readonly token: string | undefined;
+  private readonly transport: 'session' | 'unary';
 
   constructor(
     readonly address: string,
     options: ClientOptions = {},
-    shared?: GrpcGatewayClient,
+    shared?: Connection,
   ) {
     this.defaults = options.defaults;
     this.token = options.token;
-    this.grpcClient =
-      shared ??
-      (new GatewayClient(address, grpc.credentials.createInsecure(), {
-        ...KEEPALIVE_OPTIONS,
-        // A restarted gateway is found again within about a second, not grpc's default two minutes.
-        'grpc.initial_reconnect_backoff_ms': 100,
-        'grpc.max_reconnect_backoff_ms': 1000,
-        'grpc.max_receive_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
-        'grpc.max_send_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
-        ...options.channelOptions,
-      }) as unknown as GrpcGatewayClient);
+    this.transport = options.transport ?? 'session';
+    if (this.transport !== 'session' && this.transport !== 'unary') throw new TypeError(`transport must be 'session' or 'unary', got ${JSON.stringify(this.transport)}`);
+    this.connection = shared ?? this.connect(options);
     // The transparent proxy: unknown property names become remote functions.
     return new Proxy(this, {
       get(target, prop, receiver) {
@@ -74,6 +87,20 @@ export class Client {
         return (...args: unknown[]) => target.invoke(prop, args, undefined);
       },
     });
+  }
+
+  private connect(options: ClientOptions): Connection {
+    const grpcClient = new GatewayClient(this.address, grpc.credentials.createInsecure(), {
+      ...KEEPALIVE_OPTIONS,
+      // A restarted gateway is found again within about a second, not grpc's default two minutes.
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+      'grpc.max_receive_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
+      'grpc.max_send_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
+      ...options.channelOptions,
+    }) as unknown as GrpcGatewayClient;
+    const sessions = this.transport === 'session' ? new SessionTransport(grpcClient, this.address, this.token, (req, listener) => this.perCall(req, listener)) : undefined;
+    return { grpc: grpcClient, sessions };
   }
 
   /** Calls an ordinary function by name. `args` is the positional argument list. */
@@ -86,9 +113,9 @@ export class Client {
     return this.streamed<T>(name, args, mergeOptions(this.defaults, options));
   }
 
-  /** A view of this client whose calls all use these options. */
+  /** A view of this client whose calls all use these options (same connection). */
   with(options: CallOptions): DynamicClient {
-    const view = new Client(this.address, { token: this.token, defaults: mergeOptions(this.defaults, options) }, this.grpcClient);
+    const view = new Client(this.address, { token: this.token, transport: this.transport, defaults: mergeOptions(this.defaults, options) }, this.connection);
     return view as DynamicClient;
   }
 
@@ -105,11 +132,12 @@ export class Client {
 
   /** Resolves once the channel to the gateway is connected. */
   waitForReady(timeoutMs = 5000): Promise<void> {
-    return new Promise((resolve, reject) => this.grpcClient.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) => this.connection.grpc.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())));
   }
 
   close(): void {
-    this.grpcClient.close();
+    this.connection.sessions?.close();
+    this.connection.grpc.close();
   }
 
   private invoke(name: string, args: unknown[], options: CallOptions | undefined): AnyRemoteCall {
@@ -120,7 +148,7 @@ export class Client {
     );
   }
 
-  private request(name: string, args: readonly unknown[], o: CallOptions): CallRequest {
+  private request(name: string, args: readonly unknown[], o: CallOptions, stream: boolean): SessionRequest {
     const wire: WireCallOptions | undefined =
       o.strategy || o.fallbackStrategy || o.affinityKey || o.noCache || o.complexity || o.requirements || o.preferLocation || o.maxLatency || o.maxCost
         ? {
@@ -135,51 +163,41 @@ export class Client {
             maxCost: o.maxCost ?? 0,
           }
         : undefined;
-    return { function: name, args: encodeArgs(args), options: wire };
-  }
-
-  private grpcArgs(o: CallOptions): { metadata: grpc.Metadata; callOptions: grpc.CallOptions } {
-    const metadata = new grpc.Metadata();
-    if (this.token) metadata.set(AUTH_METADATA_KEY, `Bearer ${this.token}`);
-    if (o.metadata) for (const [k, v] of Object.entries(o.metadata)) metadata.set(k, v);
-    const callOptions: grpc.CallOptions = {};
     let deadline = o.deadline === undefined ? Infinity : +o.deadline;
     if (o.timeout !== undefined) deadline = Math.min(deadline, Date.now() + o.timeout);
-    if (Number.isFinite(deadline)) {
-      // The gateway ends the call at `deadline`; grpc-js's own timer is only the backstop.
-      callOptions.deadline = deadline + DEADLINE_GRACE_MS;
-      metadata.set(DEADLINE_GRACE_METADATA_KEY, String(DEADLINE_GRACE_MS));
-    }
-    return { metadata, callOptions };
+    return { function: name, args: encodeArgs(args), options: wire, metadata: o.metadata ?? {}, deadline, stream, signal: o.signal, onProgress: o.onProgress };
+  }
+
+  /** Sends a call over the client's transport. */
+  private start(request: SessionRequest, listener: CallListener): CallHandle {
+    const sessions = this.connection.sessions;
+    return sessions !== undefined ? sessions.start(request, listener) : this.perCall(request, listener);
   }
 
   private unary<T>(name: string, args: readonly unknown[], o: CallOptions): Promise<T> {
     if (o.onProgress) return this.collect<T>(name, args, o);
-    let req: CallRequest;
+    let request: SessionRequest;
     try {
-      req = this.request(name, args, o);
+      request = this.request(name, args, o, false);
     } catch (err) {
       return Promise.reject(err);
     }
-    const { metadata, callOptions } = this.grpcArgs(o);
-    const signal = o.signal;
-    if (signal?.aborted) return Promise.reject(new Cancelled(`call to ${name} aborted before it started`, { cause: signal.reason }));
     return new Promise<T>((resolve, reject) => {
-      const onAbort = () => call.cancel();
-      const call = this.grpcClient.call(req, metadata, callOptions, (err, reply) => {
-        signal?.removeEventListener('abort', onAbort);
-        if (err) return reject(fromServiceError(err, this.address));
-        try {
-          resolve(decode<T>(reply!.result));
-        } catch (e) {
-          reject(e);
-        }
+      this.start(request, {
+        payload: (bytes) => {
+          try {
+            resolve(decode<T>(bytes));
+          } catch (e) {
+            reject(e);
+          }
+        },
+        end: () => resolve(undefined as T),
+        error: reject,
       });
-      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
-  /** An ordinary function called over the stream RPC so progress can flow. */
+  /** An ordinary function called with stream semantics so progress can flow. */
   private async collect<T>(name: string, args: readonly unknown[], o: CallOptions): Promise<T> {
     let last: T | undefined;
     for await (const value of this.streamed<T>(name, args, o)) last = value;
@@ -190,29 +208,119 @@ export class Client {
     const self = this;
     return {
       async *[Symbol.asyncIterator]() {
-        const req = self.request(name, args, o);
-        const { metadata, callOptions } = self.grpcArgs(o);
-        const signal = o.signal;
-        if (signal?.aborted) throw new Cancelled(`call to ${name} aborted before it started`, { cause: signal.reason });
-        const call = self.grpcClient.callStream(req, metadata, callOptions);
-        const onAbort = () => call.cancel();
-        signal?.addEventListener('abort', onAbort, { once: true });
+        const request = self.request(name, args, o, true);
+        const values: Buffer[] = [];
+        let ended = false;
+        let failure: EasyRemoteError | undefined;
+        let wake: (() => void) | undefined;
+        const notify = () => {
+          wake?.();
+          wake = undefined;
+        };
+        const handle = self.start(request, {
+          payload: (bytes) => {
+            values.push(bytes);
+            notify();
+          },
+          end: () => {
+            ended = true;
+            notify();
+          },
+          error: (err) => {
+            failure = err;
+            notify();
+          },
+        });
+        let consumed = 0;
         try {
-          for await (const msg of call as AsyncIterable<StreamReply>) {
-            if (msg.chunk !== undefined) yield decode<T>(msg.chunk);
-            else if (msg.result !== undefined) yield decode<T>(msg.result);
-            else if (msg.progress !== undefined) o.onProgress?.(msg.progress.fraction, msg.progress.message);
+          for (;;) {
+            if (values.length > 0) {
+              const bytes = values.shift()!;
+              // Credit goes back as values are taken, so a slow consumer holds the producer back.
+              if (++consumed >= CREDIT_BATCH) {
+                handle.credit(consumed);
+                consumed = 0;
+              }
+              yield decode<T>(bytes);
+              continue;
+            }
+            if (failure !== undefined) throw failure;
+            if (ended) return;
+            await new Promise<void>((resolve) => (wake = resolve));
           }
-        } catch (err) {
-          if (err && typeof err === 'object' && 'code' in err && 'metadata' in err) throw fromServiceError(err as grpc.ServiceError, self.address);
-          throw err;
         } finally {
-          signal?.removeEventListener('abort', onAbort);
           // Breaking out of the loop early cancels the call, which stops the node's generator.
-          call.cancel();
+          if (!ended && failure === undefined) handle.cancel();
         }
       },
     };
+  }
+
+  // ---- the per-call methods (Call / CallStream) ------------------------------------
+
+  private grpcArgs(request: SessionRequest): { metadata: grpc.Metadata; callOptions: grpc.CallOptions } {
+    const metadata = new grpc.Metadata();
+    if (this.token) metadata.set(AUTH_METADATA_KEY, `Bearer ${this.token}`);
+    for (const [k, v] of Object.entries(request.metadata)) metadata.set(k, v);
+    const callOptions: grpc.CallOptions = {};
+    if (Number.isFinite(request.deadline)) {
+      // The gateway ends the call at the deadline; grpc-js's own timer is only the backstop.
+      callOptions.deadline = request.deadline + DEADLINE_GRACE_MS;
+      metadata.set(DEADLINE_GRACE_METADATA_KEY, String(DEADLINE_GRACE_MS));
+    }
+    return { metadata, callOptions };
+  }
+
+  /** One call as one HTTP/2 stream: Call for one result, CallStream for chunks and progress. */
+  private perCall(request: SessionRequest, listener: CallListener): CallHandle {
+    const signal = request.signal;
+    const noop: CallHandle = { credit: () => undefined, cancel: () => undefined };
+    if (signal?.aborted) {
+      listener.error(new Cancelled(`call to ${request.function} aborted before it started`, { cause: signal.reason }));
+      return noop;
+    }
+    const req: CallRequest = { function: request.function, args: request.args, options: request.options };
+    const { metadata, callOptions } = this.grpcArgs(request);
+    const failed = (err: grpc.ServiceError) => listener.error(fromServiceError(err, this.address));
+    let done = false;
+    const once = (f: () => void) => {
+      if (!done) {
+        done = true;
+        signal?.removeEventListener('abort', onAbort);
+        f();
+      }
+    };
+    let cancel: () => void;
+    let credit: (chunks: number) => void = () => undefined;
+    if (!request.stream) {
+      const call = this.connection.grpc.call(req, metadata, callOptions, (err, reply) => once(() => (err ? failed(err) : listener.payload(reply!.result))));
+      cancel = () => call.cancel();
+    } else {
+      const call = this.connection.grpc.callStream(req, metadata, callOptions);
+      // Values the consumer has not taken yet: past the stream credit the call stops
+      // reading, so HTTP/2 flow control holds the gateway (and the node) back.
+      let untaken = 0;
+      call.on('data', (msg: StreamReply) => {
+        const payload = msg.chunk ?? msg.result;
+        if (payload !== undefined) {
+          listener.payload(payload);
+          if (++untaken >= DEFAULT_STREAM_CREDIT) call.pause();
+        } else if (msg.progress !== undefined) request.onProgress?.(msg.progress.fraction, msg.progress.message);
+      });
+      credit = (chunks) => {
+        untaken -= chunks;
+        if (untaken < DEFAULT_STREAM_CREDIT) call.resume();
+      };
+      call.on('error', (err: grpc.ServiceError) => once(() => failed(err)));
+      call.on('end', () => once(() => listener.end()));
+      cancel = () => call.cancel();
+    }
+    const onAbort = () => {
+      cancel();
+      once(() => listener.error(new Cancelled(`call to ${request.function} was aborted`, { cause: signal!.reason })));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return { credit, cancel: () => once(cancel) };
   }
 }
 

@@ -7,18 +7,21 @@ import { randomUUID } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import {
   AdminService,
-  GatewayService,
   type EasyRemoteError,
-  type NodeEventKind,
   type NodeInfo,
 } from '@easyremote/protocol';
 import { AdminApi } from './api/admin-api.js';
 import { adminHandlers } from './api/admin-service.js';
-import { CallService } from './api/call-service.js';
+import { CallIntake } from './api/call-intake.js';
+import { callServiceHandlers } from './api/call-service.js';
+import { gatewayServiceDefinition, SessionService } from './api/session-service.js';
 import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from './api/grpc-server.js';
 import { HttpApi } from './api/http-server.js';
 import { intakeInterceptor } from './api/intake-interceptor.js';
-import { nodeLinkDefinition, NodeLinkService, type NodeLinkObserver } from './api/node-link-service.js';
+import { nodeLinkDefinition, NodeLinkService } from './api/node-link-service.js';
+import { NodeEvents, type GatewayEvents } from './api/node-events.js';
+
+export type { GatewayEvents };
 import { Authenticator } from './auth/authenticator.js';
 import { ResultCache } from './cache/result-cache.js';
 import { AdmissionQueue } from './calls/admission-queue.js';
@@ -33,7 +36,6 @@ import { PrometheusMetrics } from './metrics/prometheus.js';
 import { MetricsRecorder } from './metrics/recorder.js';
 import { MetricsStore } from './metrics/store.js';
 import { checkFunctionOverrides, DEFAULT_METRICS_PATH, gatewaySettings, type GatewayOptions, type GatewaySettings } from './options.js';
-import type { NodeSession } from './registry/node-session.js';
 import { Registry } from './registry/registry.js';
 import { Router } from './routing/router.js';
 
@@ -41,14 +43,6 @@ export { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, type GatewayOption
 export type NodeSummary = NodeInfo;
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
-
-export interface GatewayEvents {
-  'node-joined': [NodeSession];
-  'node-left': [NodeSession, 'left' | 'lost'];
-  'node-refused': [string, EasyRemoteError];
-  /** Every node lifecycle and health event, for metrics and operators. */
-  'node-event': [{ kind: NodeEventKind; nodeId: string; functionName: string; detail: string }];
-}
 
 export class Gateway extends EventEmitter<GatewayEvents> {
   readonly id = randomUUID();
@@ -66,7 +60,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly api: AdminApi;
   private readonly auth: Authenticator;
   private readonly nodeLinks: NodeLinkService;
-  private readonly calls: CallService;
+  private readonly intake: CallIntake;
+  private readonly sessions: SessionService;
   private readonly alertLoop: AlertLoop;
   private readonly server: grpc.Server;
   private readonly log: (line: string) => void;
@@ -101,6 +96,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       droppedRows: () => store?.health().droppedRows ?? 0,
     });
     this.metrics = new MetricsRecorder(store, prometheus, clock);
+    const events = new NodeEvents(this, this.metrics, this.log);
     this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: this.metrics, clock, providerGapMs: settings.providerGapMs });
     this.nodeLinks = new NodeLinkService({
       registry: this.registry,
@@ -108,10 +104,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       detector: this.detector,
       auth: this.auth,
       clock,
-      observer: this.nodeObserver(),
+      observer: events.observer(),
       settings: { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs },
     });
-    this.calls = new CallService({
+    this.intake = new CallIntake({
       registry: this.registry,
       dispatcher: this.dispatcher,
       cache: this.cache,
@@ -140,11 +136,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.registry.on('config-conflict', (_entry, conflict) => this.log(`warning: ${conflict}`));
     this.detector.on('ejected', (e) => {
       this.log(`node ${e.nodeId} ejected for ${e.functionName} (${e.reason}) for ${Math.round(e.untilMs - clock.now())} ms`);
-      this.nodeEvent('ejected', e.nodeId, e.functionName, e.reason);
+      events.record('ejected', e.nodeId, e.functionName, e.reason);
     });
     this.detector.on('readmitted', (e) => {
       this.log(`node ${e.nodeId} readmitted for ${e.functionName}`);
-      this.nodeEvent('readmitted', e.nodeId, e.functionName);
+      events.record('readmitted', e.nodeId, e.functionName);
       const entry = this.registry.functions.get(e.functionName);
       if (entry) this.dispatcher.pump(entry);
     });
@@ -155,35 +151,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     };
     this.server = createGrpcServer(settings.maxPayloadBytes, [intakeInterceptor(this.auth, refusedAtIntake)]);
     this.server.addService(nodeLinkDefinition(), this.nodeLinks.handlers());
-    this.server.addService(GatewayService, this.calls.handlers());
+    this.sessions = new SessionService(this.intake, clock);
+    this.server.addService(gatewayServiceDefinition(), { ...callServiceHandlers(this.intake, clock), session: this.sessions.handler() });
     this.server.addService(AdminService, adminHandlers(this.api));
-  }
-
-  private nodeEvent(kind: NodeEventKind, nodeId: string, functionName = '', detail = ''): void {
-    this.metrics.event({ nodeId, kind, functionName, detail });
-    this.emit('node-event', { kind, nodeId, functionName, detail });
-  }
-
-  private nodeObserver(): NodeLinkObserver {
-    return {
-      joined: (s) => {
-        this.log(`node ${s.nodeId} joined from ${s.peer}`);
-        this.nodeEvent('joined', s.nodeId, '', s.peer);
-        this.emit('node-joined', s);
-      },
-      left: (s, clean) => {
-        this.log(`node ${s.nodeId} ${clean ? 'left' : `lost (${s.endReason})`}`);
-        this.nodeEvent(clean ? 'left' : 'lost', s.nodeId, '', s.endReason);
-        this.emit('node-left', s, clean ? 'left' : 'lost');
-      },
-      refused: (nodeId, err) => {
-        this.log(`refused node ${nodeId}: ${err.message}`);
-        this.nodeEvent('refused', nodeId, '', err.message);
-        this.emit('node-refused', nodeId, err);
-      },
-      dropped: (nodeId, err) => this.log(`dropped a frame from node ${nodeId}: ${err.message}`),
-      draining: (s, by) => this.nodeEvent('draining', s.nodeId, '', by),
-    };
   }
 
   async start(): Promise<void> {
@@ -192,7 +162,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       throw new Error(`refusing to listen on ${host} without node and client tokens; set auth, or insecure: true to accept the risk`);
     }
     this.boundPort = await bindGrpcServer(this.server, host, port);
-    this.calls.started();
+    this.intake.started();
     this.nodeLinks.startSweeping();
     if (this.options.httpPort !== undefined) {
       this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header));
@@ -206,9 +176,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (this.stopped) return;
     this.stopped = true;
     this.alertLoop.stop();
+    this.sessions.goAway('the gateway is stopping');
     this.dispatcher.shutdown();
     await this.http?.close();
     this.nodeLinks.close();
+    this.sessions.close();
     await shutdownGrpcServer(this.server);
     // After the last call ended: every buffered row reaches the database.
     this.metrics.close();

@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'REGISTRATION_REFUSED'
   | 'PROTOCOL_ERROR'
   | 'GATEWAY_UNAVAILABLE'
+  | 'GATEWAY_LOST'
   | 'INTERNAL';
 
 interface CodeInfo {
@@ -50,6 +51,9 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, CodeInfo>> = {
   PROTOCOL_ERROR: { status: GrpcStatus.INTERNAL, retryable: false },
   // Raised by a client that cannot reach its gateway: nothing was sent, so trying again is safe.
   GATEWAY_UNAVAILABLE: { status: GrpcStatus.UNAVAILABLE, retryable: true },
+  // Raised by a client whose connection to the gateway broke while a call was in flight:
+  // it may or may not have run, so only the caller knows whether repeating it is safe.
+  GATEWAY_LOST: { status: GrpcStatus.UNAVAILABLE, retryable: false },
   INTERNAL: { status: GrpcStatus.INTERNAL, retryable: false },
 };
 
@@ -141,6 +145,7 @@ export class BudgetExceeded extends defineError('BUDGET_EXCEEDED') {}
 export class RegistrationRefused extends defineError('REGISTRATION_REFUSED') {}
 export class ProtocolError extends defineError('PROTOCOL_ERROR') {}
 export class GatewayUnavailable extends defineError('GATEWAY_UNAVAILABLE') {}
+export class GatewayLost extends defineError('GATEWAY_LOST') {}
 export class InternalError extends defineError('INTERNAL') {}
 
 const CLASS_BY_CODE: Record<Exclude<ErrorCode, 'REMOTE_ERROR'>, new (m: string, f?: EasyRemoteErrorFields) => EasyRemoteError> = {
@@ -158,6 +163,7 @@ const CLASS_BY_CODE: Record<Exclude<ErrorCode, 'REMOTE_ERROR'>, new (m: string, 
   REGISTRATION_REFUSED: RegistrationRefused,
   PROTOCOL_ERROR: ProtocolError,
   GATEWAY_UNAVAILABLE: GatewayUnavailable,
+  GATEWAY_LOST: GatewayLost,
   INTERNAL: InternalError,
 };
 

@@ -23,6 +23,7 @@ export {
   SessionCredit,
   SessionEnd,
   SessionError,
+  SessionGoaway,
   SessionProgress,
   SessionRejected,
   SessionResult,

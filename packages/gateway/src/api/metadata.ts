@@ -29,6 +29,16 @@ export function callerMetadata(metadata: grpc.Metadata): Record<string, string> 
   return out ?? EMPTY;
 }
 
+/** A session call's metadata map, as handlers see it (the same keys are withheld). */
+export function handlerMetadata(map: Record<string, string>): Record<string, string> {
+  let out: Record<string, string> | undefined;
+  for (const key in map) {
+    if (isPrivate(key)) continue;
+    (out ??= {})[key] = map[key]!;
+  }
+  return out ?? EMPTY;
+}
+
 /** The first string value of a metadata key. */
 export function metadataString(metadata: grpc.Metadata, key: string): string | undefined {
   const raw = metadata.get(key)[0];

@@ -23,6 +23,8 @@ export interface DeadlineInputs {
    * MAX_DEADLINE_GRACE_MS; anything that is not a non-negative number counts as none.
    */
   readonly graceHeader: string | undefined;
+  /** No margin at all: the caller's transport cannot reset the call on its own. */
+  readonly exact?: boolean;
   /** The function's own time limit (ms; 0 = none). */
   readonly functionTimeoutMs: number;
   /** The gateway's limit for functions that set none (ms). */
@@ -36,6 +38,6 @@ export function callDeadline(i: DeadlineInputs): number {
   const left = i.callerDeadlineMs - i.nowMs;
   const claimed = i.graceHeader === undefined ? NaN : Number(i.graceHeader);
   const grace = Number.isFinite(claimed) && claimed > 0 ? Math.min(MAX_DEADLINE_GRACE_MS, claimed) : 0;
-  const margin = grace > 0 ? grace : Math.min(DEADLINE_MARGIN.maxMs, Math.max(DEADLINE_MARGIN.minMs, DEADLINE_MARGIN.share * left), left / 2);
+  const margin = i.exact ? 0 : grace > 0 ? grace : Math.min(DEADLINE_MARGIN.maxMs, Math.max(DEADLINE_MARGIN.minMs, DEADLINE_MARGIN.share * left), left / 2);
   return Math.min(i.callerDeadlineMs - margin, own);
 }

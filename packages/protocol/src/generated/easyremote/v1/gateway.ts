@@ -136,6 +136,16 @@ export interface ServerFrame {
   argsCredit?: ArgsCredit | undefined;
   batch?: ServerBatch | undefined;
   rejected?: SessionRejected | undefined;
+  goaway?: SessionGoaway | undefined;
+}
+
+/**
+ * The gateway takes no more calls on this session (it is stopping or draining): calls
+ * already answered or in flight are unaffected; new ones belong on another session or
+ * gateway. A call that arrives after this is answered GATEWAY_UNAVAILABLE, not run.
+ */
+export interface SessionGoaway {
+  reason: string;
 }
 
 /**
@@ -1432,6 +1442,7 @@ function createBaseServerFrame(): ServerFrame {
     argsCredit: undefined,
     batch: undefined,
     rejected: undefined,
+    goaway: undefined,
   };
 }
 
@@ -1463,6 +1474,9 @@ export const ServerFrame: MessageFns<ServerFrame> = {
     }
     if (message.rejected !== undefined) {
       SessionRejected.encode(message.rejected, writer.uint32(74).fork()).join();
+    }
+    if (message.goaway !== undefined) {
+      SessionGoaway.encode(message.goaway, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -1552,6 +1566,14 @@ export const ServerFrame: MessageFns<ServerFrame> = {
             message.rejected = SessionRejected.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.goaway = SessionGoaway.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1583,6 +1605,7 @@ export const ServerFrame: MessageFns<ServerFrame> = {
         : undefined,
       batch: isSet(object.batch) ? ServerBatch.fromJSON(object.batch) : undefined,
       rejected: isSet(object.rejected) ? SessionRejected.fromJSON(object.rejected) : undefined,
+      goaway: isSet(object.goaway) ? SessionGoaway.fromJSON(object.goaway) : undefined,
     };
   },
 
@@ -1614,6 +1637,9 @@ export const ServerFrame: MessageFns<ServerFrame> = {
     }
     if (message.rejected !== undefined) {
       obj.rejected = SessionRejected.toJSON(message.rejected);
+    }
+    if (message.goaway !== undefined) {
+      obj.goaway = SessionGoaway.toJSON(message.goaway);
     }
     return obj;
   },
@@ -1648,6 +1674,76 @@ export const ServerFrame: MessageFns<ServerFrame> = {
     message.rejected = (object.rejected !== undefined && object.rejected !== null)
       ? SessionRejected.fromPartial(object.rejected)
       : undefined;
+    message.goaway = (object.goaway !== undefined && object.goaway !== null)
+      ? SessionGoaway.fromPartial(object.goaway)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSessionGoaway(): SessionGoaway {
+  return { reason: "" };
+}
+
+export const SessionGoaway: MessageFns<SessionGoaway> = {
+  encode(message: SessionGoaway, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== "") {
+      writer.uint32(10).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionGoaway {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionGoaway();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionGoaway {
+    return { reason: isSet(object.reason) ? globalThis.String(object.reason) : "" };
+  },
+
+  toJSON(message: SessionGoaway): unknown {
+    const obj: any = {};
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SessionGoaway>, I>>(base?: I): SessionGoaway {
+    return SessionGoaway.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionGoaway>, I>>(object: I): SessionGoaway {
+    const message = createBaseSessionGoaway();
+    message.reason = object.reason ?? "";
     return message;
   },
 };

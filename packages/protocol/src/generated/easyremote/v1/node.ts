@@ -232,7 +232,10 @@ export interface Invoke {
   deadlineUnixMs: number;
   /** Caller metadata (string values only). */
   metadata: { [key: string]: string };
-  /** Stream calls: how many chunks the node may send before it gets more Credit. */
+  /**
+   * How many chunks (stream calls) or result parts (a large result) the node may send
+   * before it gets more Credit.
+   */
   initialCredit: number;
   /** Whether the caller wants progress messages. */
   wantProgress: boolean;

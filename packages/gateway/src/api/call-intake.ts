@@ -1,0 +1,220 @@
+// Where every client call enters, whatever carried it (Call, CallStream or a Session
+// frame): the request's limits are checked before any work, the function is found (or
+// awaited for a while just after a start), the deadline is computed, and the call goes to
+// the dispatcher, through the result cache when the function allows it.
+import {
+  AFFINITY_METADATA_KEY,
+  EasyRemoteError,
+  FunctionNotFound,
+  InvalidArgument,
+  PayloadTooLarge,
+  quote,
+  toEasyRemoteError,
+  type CallOptions,
+} from '@easyremote/protocol';
+import { makeCacheKey, type ResultCache } from '../cache/result-cache.js';
+import type { CallSink } from '../calls/call-sink.js';
+import { callDeadline } from '../calls/deadline.js';
+import type { Dispatcher } from '../calls/dispatcher.js';
+import { PendingCall } from '../calls/pending-call.js';
+import { PromiseSink } from '../calls/promise-sink.js';
+import { checkCallOptions, checkFunctionName, checkMetadata } from '../calls/request-limits.js';
+import type { Clock } from '../clock.js';
+import type { MetricsRecorder } from '../metrics/recorder.js';
+import type { Registry } from '../registry/registry.js';
+
+/** A call as its transport received it. */
+export interface IncomingCall {
+  readonly function: string;
+  readonly args: Buffer;
+  readonly options: CallOptions | undefined;
+  /** The caller's metadata as handlers will see it (transport headers already removed). */
+  readonly metadata: Record<string, string>;
+  /** The caller's deadline, epoch ms; Infinity when it set none. */
+  readonly callerDeadlineMs: number;
+  /** The caller's deadline-grace claim, when its transport carries one. */
+  readonly graceHeader: string | undefined;
+  /** End the call exactly at the caller's deadline (no margin: nothing on the caller's side resets a stream). */
+  readonly exactDeadline?: boolean;
+  /** CallStream semantics (chunks, progress) rather than Call's (one result). */
+  readonly streaming: boolean;
+  /** Who called (peer address). */
+  readonly client: string;
+  /** clock.now when it arrived. */
+  readonly arrivedAt: number;
+}
+
+/** A call admitted at intake: the caller's transport cancels it through this. */
+export interface AdmittedCall {
+  cancel(): void;
+}
+
+export interface CallIntakeSettings {
+  maxPayloadBytes: number;
+  /** Time limit for functions that set none and callers that send no deadline (ms). */
+  defaultTimeoutMs: number;
+  /** After start, how long calls to not-yet-registered functions wait for them (ms). */
+  startupGraceMs: number;
+  /** Calls that may wait for a function at once. */
+  maxAwaiting: number;
+}
+
+export interface CallIntakeParts {
+  registry: Registry;
+  dispatcher: Dispatcher;
+  cache: ResultCache;
+  metrics: MetricsRecorder;
+  clock: Clock;
+  settings: CallIntakeSettings;
+}
+
+export class CallIntake {
+  private nextCallId = 1;
+  /** clock.now when the gateway started listening; calls to unknown functions wait for a while after it. */
+  private startedAt = -Infinity;
+  /** Calls waiting for a function to be registered, by name. */
+  private readonly awaiting = new Map<string, Set<() => void>>();
+  private awaitingCount = 0;
+
+  constructor(private readonly parts: CallIntakeParts) {
+    parts.registry.on('function-added', (entry) => {
+      for (const resume of [...(this.awaiting.get(entry.name) ?? [])]) resume();
+    });
+  }
+
+  /** The gateway listens from now on: nodes that knew it will be reconnecting. */
+  started(): void {
+    this.startedAt = this.parts.clock.now();
+  }
+
+  /** Takes a call in; its outcome (a refusal included) goes to `reply`. */
+  admit(call: IncomingCall, reply: CallSink): AdmittedCall {
+    const admitted: AdmittedCall = { cancel: () => undefined };
+    const run = (mayWait: boolean) => {
+      try {
+        const checked = this.check(call, mayWait);
+        if (checked === 'await') {
+          admitted.cancel = this.awaitFunction(call, () => run(false));
+          return;
+        }
+        if (checked instanceof EasyRemoteError) {
+          reply.error(checked);
+          return;
+        }
+        const { entry, deadline } = checked;
+        const cacheable = !call.streaming && entry.config.cacheable && entry.config.cacheTtlMs > 0 && !call.options?.noCache;
+        const compute = cacheable ? new PromiseSink() : reply;
+        const pending = new PendingCall(this.nextCallId++, entry, call.args, call.options, call.metadata, deadline, call.streaming, call.streaming, compute, call.arrivedAt, call.client);
+        if (cacheable) {
+          // Identical calls share one computation; it is not tied to one caller's cancellation.
+          this.cachedCall(pending, compute as PromiseSink, reply);
+          return;
+        }
+        admitted.cancel = () => this.parts.dispatcher.cancel(pending);
+        this.parts.dispatcher.start(pending);
+      } catch (err) {
+        reply.error(toEasyRemoteError(err));
+      }
+    };
+    run(true);
+    return admitted;
+  }
+
+  /** Checks a request before any work; a refusal is recorded and returned. */
+  private check(call: IncomingCall, mayWait: boolean) {
+    const { registry, clock, settings, metrics } = this.parts;
+    const refuse = (err: EasyRemoteError) => {
+      metrics.refused({ functionName: call.function, client: call.client, requestBytes: call.args.length, arrivedAt: call.arrivedAt }, err.code);
+      return err;
+    };
+    const badName = checkFunctionName(call.function);
+    if (badName) return refuse(badName);
+    const badRequest = checkMetadata(call.metadata) ?? checkCallOptions(call.options, call.metadata[AFFINITY_METADATA_KEY]);
+    if (badRequest) return refuse(badRequest);
+    const entry = registry.functions.get(call.function);
+    if (entry === undefined) {
+      const inGrace = clock.now() - this.startedAt < settings.startupGraceMs && this.awaitingCount < settings.maxAwaiting;
+      if (mayWait && inGrace) return 'await' as const;
+      return refuse(new FunctionNotFound(`function ${quote(call.function)} is not registered`));
+    }
+    if (!call.streaming && entry.config.kind === 'stream') {
+      return refuse(new InvalidArgument(`${entry.name} is a stream (generator) function: call it with CallStream and iterate the values`));
+    }
+    if (call.args.length > settings.maxPayloadBytes) {
+      return refuse(
+        new PayloadTooLarge(`arguments of ${call.args.length} bytes exceed the gateway's limit of ${settings.maxPayloadBytes} bytes`, {
+          limit: { name: 'max_payload_bytes', limit: settings.maxPayloadBytes, actual: call.args.length },
+        }),
+      );
+    }
+    const deadline = callDeadline({
+      nowMs: clock.epochMs(),
+      callerDeadlineMs: call.callerDeadlineMs,
+      graceHeader: call.graceHeader,
+      exact: call.exactDeadline,
+      functionTimeoutMs: entry.config.timeoutMs,
+      defaultTimeoutMs: settings.defaultTimeoutMs,
+    });
+    return { entry, deadline };
+  }
+
+  /**
+   * Right after a start (a restart, usually) nodes are still reconnecting, so a call to a
+   * function nobody has registered yet waits for it until the startup grace ends or the
+   * caller's deadline, whichever is first, then runs again (and is refused if still
+   * unknown). Returns what cancels the wait.
+   */
+  private awaitFunction(call: IncomingCall, resume: () => void): () => void {
+    const { clock, settings } = this.parts;
+    const name = call.function;
+    const waitMs = Math.max(0, Math.min(this.startedAt + settings.startupGraceMs - clock.now(), call.callerDeadlineMs - clock.epochMs()));
+    let waiters = this.awaiting.get(name);
+    if (waiters === undefined) this.awaiting.set(name, (waiters = new Set()));
+    const set = waiters;
+    const leave = () => {
+      if (!set.delete(waiter)) return false;
+      this.awaitingCount--;
+      if (set.size === 0) this.awaiting.delete(name);
+      clock.clearTimeout(timer);
+      return true;
+    };
+    const waiter = () => {
+      if (leave()) resume();
+    };
+    const timer = clock.setTimeout(waiter, waitMs);
+    set.add(waiter);
+    this.awaitingCount++;
+    return () => void leave();
+  }
+
+  /**
+   * A cacheable function: identical concurrent calls share one computation and later ones
+   * read the stored bytes. The computation is not tied to one caller's cancellation,
+   * since others may be waiting for it; its deadline still applies. Errors are not cached.
+   */
+  private cachedCall(pending: PendingCall, computeSink: PromiseSink, reply: CallSink): void {
+    const { entry } = pending;
+    const { cache, dispatcher, metrics } = this.parts;
+    const key = makeCacheKey(entry.name, entry.config.version, pending.args);
+    cache
+      .getOrCompute(key, entry.config.cacheTtlMs, () => {
+        dispatcher.start(pending);
+        return computeSink.promise;
+      })
+      .then(
+        ({ value, source }) => {
+          if (source !== 'computed') {
+            pending.responseBytes = value.length;
+            metrics.callFinished(pending, '', true);
+          }
+          reply.result(value, source === 'computed' ? pending.nodeId : '', source !== 'computed');
+        },
+        (err: unknown) => {
+          const e = toEasyRemoteError(err);
+          // A waiter that joined a failed computation was not recorded by the dispatcher.
+          if (!pending.done) metrics.callFinished(pending, e.code);
+          reply.error(e);
+        },
+      );
+  }
+}

@@ -1,0 +1,51 @@
+// Node lifecycle and health events, reported three ways: a log line, a row in the
+// metrics store, and an event on the gateway for code that embeds it.
+import type { EventEmitter } from 'node:events';
+import type { EasyRemoteError, NodeEventKind } from '@easyremote/protocol';
+import type { MetricsRecorder } from '../metrics/recorder.js';
+import type { NodeSession } from '../registry/node-session.js';
+import type { NodeLinkObserver } from './node-link-service.js';
+
+export interface GatewayEvents {
+  'node-joined': [NodeSession];
+  'node-left': [NodeSession, 'left' | 'lost'];
+  'node-refused': [string, EasyRemoteError];
+  /** Every node lifecycle and health event, for metrics and operators. */
+  'node-event': [{ kind: NodeEventKind; nodeId: string; functionName: string; detail: string }];
+}
+
+export class NodeEvents {
+  constructor(
+    private readonly emitter: EventEmitter<GatewayEvents>,
+    private readonly metrics: Pick<MetricsRecorder, 'event'>,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  record(kind: NodeEventKind, nodeId: string, functionName = '', detail = ''): void {
+    this.metrics.event({ nodeId, kind, functionName, detail });
+    this.emitter.emit('node-event', { kind, nodeId, functionName, detail });
+  }
+
+  /** What the node-link service tells the rest of the gateway. */
+  observer(): NodeLinkObserver {
+    return {
+      joined: (s) => {
+        this.log(`node ${s.nodeId} joined from ${s.peer}`);
+        this.record('joined', s.nodeId, '', s.peer);
+        this.emitter.emit('node-joined', s);
+      },
+      left: (s, clean) => {
+        this.log(`node ${s.nodeId} ${clean ? 'left' : `lost (${s.endReason})`}`);
+        this.record(clean ? 'left' : 'lost', s.nodeId, '', s.endReason);
+        this.emitter.emit('node-left', s, clean ? 'left' : 'lost');
+      },
+      refused: (nodeId, err) => {
+        this.log(`refused node ${nodeId}: ${err.message}`);
+        this.record('refused', nodeId, '', err.message);
+        this.emitter.emit('node-refused', nodeId, err);
+      },
+      dropped: (nodeId, err) => this.log(`dropped a frame from node ${nodeId}: ${err.message}`),
+      draining: (s, by) => this.record('draining', s.nodeId, '', by),
+    };
+  }
+}

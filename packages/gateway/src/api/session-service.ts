@@ -1,0 +1,294 @@
+// Gateway.Session: many calls multiplexed over one bidirectional stream. Each call is a
+// SessionCall frame in and result / chunk / progress / end / error frames out, all naming
+// the client's call id; frames produced in one turn go out as one batch. Calls go through
+// the same intake as Call and CallStream, so limits, deadlines, errors and the cache
+// behave exactly as there.
+import * as grpc from '@grpc/grpc-js';
+import {
+  ClientFrame,
+  clip,
+  DEFAULT_STREAM_CREDIT,
+  FrameBatcher,
+  GatewayService,
+  GatewayUnavailable,
+  InvalidArgument,
+  MAX_QUOTED_CHARS,
+  Overloaded,
+  quote,
+  unbatch,
+  type EasyRemoteError,
+  type ServerFrame,
+  type SessionCall,
+} from '@easyremote/protocol';
+import type { CallSink } from '../calls/call-sink.js';
+import type { Clock } from '../clock.js';
+import type { AdmittedCall, CallIntake } from './call-intake.js';
+import { handlerMetadata } from './metadata.js';
+
+/** Calls one session may have in flight; beyond it a call is refused as OVERLOADED. */
+export const MAX_SESSION_CALLS = 10_000;
+
+/** A frame whose bytes did not decode: refused alone, the session stays. */
+interface UndecodableFrame {
+  readonly undecodable: string;
+}
+
+type SessionStream = grpc.ServerDuplexStream<ClientFrame | UndecodableFrame, ServerFrame>;
+
+/** The Gateway service's definition, its Session method with a deserializer that never throws (see NodeLink's). */
+export function gatewayServiceDefinition(): grpc.ServiceDefinition {
+  const session = GatewayService.session;
+  return {
+    ...GatewayService,
+    session: {
+      ...session,
+      requestDeserialize: (bytes: Buffer): ClientFrame | UndecodableFrame => {
+        try {
+          return session.requestDeserialize(bytes);
+        } catch (err) {
+          return { undecodable: (err as Error).message };
+        }
+      },
+    },
+  };
+}
+
+function serverFrameBytes(f: ServerFrame): number {
+  return f.result?.result.length ?? f.chunk?.chunk.length ?? f.resultPart?.data.length ?? 0;
+}
+
+/**
+ * One call on a session, as the dispatcher's sink: its frames go to the session's
+ * batcher, and its stream credit comes from the client, so a consumer that reads slowly
+ * holds back only its own call's producer.
+ */
+class SessionCallSink implements CallSink {
+  private drainListener: (() => void) | undefined;
+  done = false;
+
+  constructor(
+    private readonly session: ClientSession,
+    readonly callId: number,
+    private credit: number,
+  ) {}
+
+  result(payload: Buffer, nodeId: string, cached: boolean): void {
+    this.finish({ result: { callId: this.callId, result: payload, nodeId, cached } });
+  }
+
+  chunk(payload: Buffer): boolean {
+    if (this.done) return true;
+    this.session.push({ chunk: { callId: this.callId, chunk: payload } });
+    this.credit--;
+    return this.credit > 0 && this.session.writable;
+  }
+
+  progress(fraction: number, message: string): void {
+    if (!this.done) this.session.push({ progress: { callId: this.callId, fraction, message } });
+  }
+
+  end(): void {
+    this.finish({ end: { callId: this.callId } });
+  }
+
+  error(err: EasyRemoteError): void {
+    this.finish({ error: { callId: this.callId, error: err.toDetail() } });
+  }
+
+  onDrain(listener: () => void): void {
+    this.drainListener = listener;
+    this.maybeDrain();
+  }
+
+  /** The client consumed `chunks`: that many more may come. */
+  grant(chunks: number): void {
+    this.credit += chunks;
+    this.maybeDrain();
+  }
+
+  /** The session's stream took its buffer down: a producer held back only by it may go on. */
+  maybeDrain(): void {
+    if (this.drainListener === undefined || this.credit <= 0 || !this.session.writable) return;
+    const listener = this.drainListener;
+    this.drainListener = undefined;
+    listener();
+  }
+
+  private finish(frame: ServerFrame): void {
+    if (this.done) return;
+    this.done = true;
+    this.session.push(frame);
+    this.session.forget(this.callId);
+  }
+}
+
+/** One open Session stream and its calls in flight. */
+class ClientSession {
+  private readonly calls = new Map<number, { sink: SessionCallSink; admitted: AdmittedCall }>();
+  private readonly batcher: FrameBatcher<ServerFrame>;
+  private readonly peer: string;
+  private closed = false;
+  private halfClosed = false;
+  /** Why the session takes no more calls, once it was told to. */
+  private goneAway: string | undefined;
+
+  constructor(
+    private readonly stream: SessionStream,
+    private readonly intake: CallIntake,
+    private readonly clock: Clock,
+    private readonly onClosed: (session: ClientSession) => void,
+  ) {
+    this.peer = stream.getPeer();
+    this.batcher = new FrameBatcher<ServerFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: serverFrameBytes });
+    stream.on('data', (frame: ClientFrame | UndecodableFrame) => {
+      if ('undecodable' in frame) {
+        this.reject(new InvalidArgument(`a frame could not be decoded: ${clip(frame.undecodable, MAX_QUOTED_CHARS)}`));
+        return;
+      }
+      unbatch(frame, (f) => this.onFrame(f));
+    });
+    stream.on('drain', () => {
+      for (const { sink } of this.calls.values()) sink.maybeDrain();
+    });
+    const close = () => this.close();
+    stream.on('end', () => this.halfClose());
+    stream.on('error', close);
+    stream.on('cancelled', close);
+    stream.on('close', close);
+  }
+
+  get writable(): boolean {
+    return !this.stream.writableNeedDrain;
+  }
+
+  push(frame: ServerFrame): void {
+    if (!this.closed) this.batcher.push(frame);
+  }
+
+  forget(callId: number): void {
+    this.calls.delete(callId);
+    this.endIfDone();
+  }
+
+  private reject(err: EasyRemoteError): void {
+    this.push({ rejected: { error: err.toDetail() } });
+  }
+
+  private onFrame(frame: ClientFrame): void {
+    if (this.closed) return;
+    if (frame.call) this.onCall(frame.call);
+    else if (frame.cancel) this.calls.get(frame.cancel.callId)?.admitted.cancel();
+    else if (frame.credit) this.calls.get(frame.credit.callId)?.sink.grant(frame.credit.chunks);
+    else if (frame.argsPart) this.reject(new InvalidArgument(`call ${frame.argsPart.callId} sent an argument part it was not asked for`));
+  }
+
+  /** Takes no more calls (the gateway is stopping); the client is told to use another session. */
+  goAway(reason: string): void {
+    if (this.closed || this.goneAway !== undefined) return;
+    this.goneAway = reason;
+    this.push({ goaway: { reason } });
+  }
+
+  /** Ends the stream now, after what is queued; calls still in flight get nothing more. */
+  end(): void {
+    if (this.closed) return;
+    this.batcher.flush();
+    this.close();
+    this.stream.end();
+  }
+
+  private onCall(call: SessionCall): void {
+    if (this.goneAway !== undefined) {
+      // Sent before the client saw the goaway: not run, so the client may safely send it elsewhere.
+      this.push({ error: { callId: call.callId, error: new GatewayUnavailable(`the gateway took no more calls on this session (${this.goneAway}); ${quote(call.function)} was not run`).toDetail() } });
+      return;
+    }
+    if (this.calls.has(call.callId)) {
+      // The id names a call in flight: answering under it would confuse that call.
+      this.reject(new InvalidArgument(`call id ${call.callId} is already in flight on this session`));
+      return;
+    }
+    const sink = new SessionCallSink(this, call.callId, call.initialCredit > 0 ? call.initialCredit : DEFAULT_STREAM_CREDIT);
+    if (this.calls.size >= MAX_SESSION_CALLS) {
+      sink.error(new Overloaded(`this session has ${MAX_SESSION_CALLS} calls in flight`, { limit: { name: 'max_session_calls', limit: MAX_SESSION_CALLS, actual: this.calls.size + 1 }, retryAfterMs: 100 }));
+      return;
+    }
+    if (call.argsSize > call.args.length) {
+      sink.error(new InvalidArgument('arguments in parts are not accepted on this gateway; send them whole'));
+      return;
+    }
+    const entry = { sink, admitted: { cancel: () => undefined } as AdmittedCall };
+    this.calls.set(call.callId, entry);
+    const now = this.clock.now();
+    entry.admitted = this.intake.admit(
+      {
+        function: call.function,
+        args: call.args,
+        options: call.options,
+        metadata: handlerMetadata(call.metadata),
+        callerDeadlineMs: call.timeoutMs > 0 ? this.clock.epochMs() + call.timeoutMs : Infinity,
+        graceHeader: undefined,
+        // No per-call HTTP/2 stream for the client to reset: the gateway ends calls exactly at their deadline.
+        exactDeadline: true,
+        streaming: call.stream,
+        client: this.peer,
+        arrivedAt: now,
+      },
+      sink,
+    );
+  }
+
+  /** The client sends no more calls: the session ends once those in flight are answered. */
+  private halfClose(): void {
+    this.halfClosed = true;
+    this.endIfDone();
+  }
+
+  private endIfDone(): void {
+    if (!this.halfClosed || this.calls.size > 0 || this.closed) return;
+    this.batcher.flush();
+    this.batcher.close();
+    this.closed = true;
+    this.onClosed(this);
+    this.stream.end();
+  }
+
+  /** The client went away: its calls are cancelled, nothing more is sent. */
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClosed(this);
+    this.batcher.close();
+    const calls = [...this.calls.values()];
+    this.calls.clear();
+    for (const { admitted } of calls) admitted.cancel();
+  }
+}
+
+/** Every open session, so that a stopping gateway can tell each one. */
+export class SessionService {
+  private readonly sessions = new Set<ClientSession>();
+
+  constructor(
+    private readonly intake: CallIntake,
+    private readonly clock: Clock,
+  ) {}
+
+  handler(): (stream: SessionStream) => void {
+    return (stream) => {
+      // Headers first: a client that saw them knows its calls reached a gateway handler.
+      stream.sendMetadata(new grpc.Metadata());
+      this.sessions.add(new ClientSession(stream, this.intake, this.clock, (s) => this.sessions.delete(s)));
+    };
+  }
+
+  /** Every session takes no more calls, and its client is told so. */
+  goAway(reason: string): void {
+    for (const s of this.sessions) s.goAway(reason);
+  }
+
+  /** Ends every session's stream. */
+  close(): void {
+    for (const s of [...this.sessions]) s.end();
+  }
+}
