@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client, connect } from '@easyremote/client';
 import { ComputeNode } from '@easyremote/node';
-import { EasyRemoteError, ErrorDetail, GatewayFrame, NodeFrame } from '@easyremote/protocol';
+import { EasyRemoteError, ErrorDetail, GatewayFrame, NodeFrame, encodeArgs } from '@easyremote/protocol';
 import { ROOT, startGateway, startNode, waitFor } from './support/cluster.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -30,10 +30,16 @@ describe('limits and bad input', () => {
     expect(bigResult).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', nodeId: 'sizer' });
     expect((bigResult as Error).message).toMatch(/limit is 10000 bytes/);
 
-    // Far past the gRPC message limit: grpc-js refuses it, naming the sizes; still no crash.
+    // Far past the gRPC message limit. Over a session it travels in parts, so the gateway
+    // refuses it naming its payload limit; the session and its other calls are unharmed.
     const huge = await client.len(Buffer.alloc(200_000)).then(() => undefined, (e: unknown) => e);
-    expect(huge).toMatchObject({ grpcStatus: grpc.status.RESOURCE_EXHAUSTED });
-    expect((huge as Error).message).toMatch(/larger than max/);
+    expect(huge).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', grpcStatus: grpc.status.RESOURCE_EXHAUSTED, limit: { name: 'max_payload_bytes', limit: 10_000, actual: encodeArgs([Buffer.alloc(200_000)]).length } });
+    // As one message (a per-call client), grpc-js refuses it naming the sizes; still no crash.
+    const perCall = connect(gw.address, { transport: 'unary' });
+    cleanups.push(() => perCall.close());
+    const hugeMessage = await perCall.len(Buffer.alloc(200_000)).then(() => undefined, (e: unknown) => e);
+    expect(hugeMessage).toMatchObject({ grpcStatus: grpc.status.RESOURCE_EXHAUSTED });
+    expect((hugeMessage as Error).message).toMatch(/larger than max/);
 
     expect(await client.len(Buffer.alloc(100))).toBe(100);
     expect((await client.size(100)).length).toBe(100);

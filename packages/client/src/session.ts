@@ -13,6 +13,8 @@ import {
   FrameBatcher,
   GatewayLost,
   GatewayService,
+  PAYLOAD_PART_BYTES,
+  PAYLOAD_PART_CREDIT,
   errorFromDetail,
   fromServiceError,
   unbatch,
@@ -23,8 +25,6 @@ import {
 
 /** Sessions per gateway at most; another opens only while the least busy one's writes back up. */
 export const MAX_SESSIONS = 4;
-/** Arguments larger than this travel as a call of their own rather than on a session. */
-export const MAX_SESSION_ARGS_BYTES = 64 * 1024;
 /** Frames waiting in a session stream's buffer beyond which the next call tries another session. */
 const DEEP_WRITE_QUEUE = 64;
 
@@ -64,6 +64,10 @@ class SessionCall implements CallHandle {
   private over = false;
   /** Set when the call moved to the per-call methods (a gateway without sessions). */
   delegate: CallHandle | undefined;
+  private resultParts: Buffer[] | undefined;
+  private partsSinceCredit = 0;
+  private argsOffset = 0;
+  private argsCredit = 0;
 
   constructor(
     readonly session: Session,
@@ -108,11 +112,41 @@ class SessionCall implements CallHandle {
     if (!this.over) this.listener.payload(bytes);
   }
 
-  /** The call's one result: it ends the call, whatever its semantics. */
+  /** A part of a large result; the credit it used goes back at once (the parts are only collected). */
+  resultPart(data: Buffer): void {
+    if (this.over) return;
+    (this.resultParts ??= []).push(data);
+    if (++this.partsSinceCredit >= PAYLOAD_PART_CREDIT >> 1) {
+      this.credit(this.partsSinceCredit);
+      this.partsSinceCredit = 0;
+    }
+  }
+
+  /** The call's one result (the last part, if parts came first): it ends the call, whatever its semantics. */
   result(bytes: Buffer): void {
     if (!this.finish()) return;
-    this.listener.payload(bytes);
+    const parts = this.resultParts;
+    this.resultParts = undefined;
+    this.listener.payload(parts === undefined ? bytes : Buffer.concat([...parts, bytes]));
     if (this.request.stream) this.listener.end();
+  }
+
+  /** Sends argument parts from `offset` while credit lasts; more credit resumes it. */
+  sendArgs(offset: number, credit: number): void {
+    this.argsOffset = offset;
+    this.argsCredit += credit;
+    const args = this.request.args;
+    while (!this.over && this.argsCredit > 0 && this.argsOffset < args.length) {
+      const data = args.subarray(this.argsOffset, this.argsOffset + PAYLOAD_PART_BYTES);
+      this.argsOffset += data.length;
+      this.argsCredit--;
+      this.session.send({ argsPart: { callId: this.id, data } });
+    }
+  }
+
+  /** The gateway relayed parts on: that many more may go. */
+  moreArgs(parts: number): void {
+    this.sendArgs(this.argsOffset, parts);
   }
 
   end(): void {
@@ -151,7 +185,7 @@ class Session {
     private readonly onBroken: (session: Session, err: EasyRemoteError) => void,
   ) {
     const stream = (this.stream = open());
-    this.batcher = new FrameBatcher<ClientFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: (f) => f.call?.args.length ?? 0 });
+    this.batcher = new FrameBatcher<ClientFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: (f) => f.call?.args.length ?? f.argsPart?.data.length ?? 0 });
     stream.on('metadata', () => (this.established = true));
     stream.on('data', (message: ServerFrame) => {
       this.established = true;
@@ -177,6 +211,8 @@ class Session {
   private onFrame(frame: ServerFrame): void {
     if (frame.result) this.calls.get(frame.result.callId)?.result(frame.result.result);
     else if (frame.chunk) this.calls.get(frame.chunk.callId)?.payload(frame.chunk.chunk);
+    else if (frame.resultPart) this.calls.get(frame.resultPart.callId)?.resultPart(frame.resultPart.data);
+    else if (frame.argsCredit) this.calls.get(frame.argsCredit.callId)?.moreArgs(frame.argsCredit.parts);
     else if (frame.progress) this.calls.get(frame.progress.callId)?.request.onProgress?.(frame.progress.fraction, frame.progress.message);
     else if (frame.end) this.calls.get(frame.end.callId)?.end();
     else if (frame.error) {
@@ -217,9 +253,7 @@ export class SessionTransport {
 
   /** Sends one call; its outcome goes to `listener`. */
   start(request: SessionRequest, listener: CallListener): CallHandle {
-    // A message over the gateway's size limit ends the whole stream that carries it: large
-    // arguments get a call of their own, so they can never take a session down with them.
-    if (this.unsupported || request.args.length > MAX_SESSION_ARGS_BYTES) return this.fallback(request, listener);
+    if (this.unsupported) return this.fallback(request, listener);
     const session = this.pick();
     const call = new SessionCall(session, this.nextCallId++, request, listener);
     if (request.signal?.aborted) {
@@ -229,20 +263,24 @@ export class SessionTransport {
     const timeoutMs = Number.isFinite(request.deadline) ? Math.max(1, request.deadline - Date.now()) : 0;
     session.calls.set(call.id, call);
     call.arm(timeoutMs);
+    // Large arguments go in parts, never as one message over the gateway's limit (which
+    // would end the whole session): the first with the call, the rest within credit.
+    const parted = request.args.length > PAYLOAD_PART_BYTES;
     session.send({
       call: {
         callId: call.id,
         function: request.function,
-        args: request.args,
+        args: parted ? request.args.subarray(0, PAYLOAD_PART_BYTES) : request.args,
         options: request.options,
         metadata: request.metadata,
         timeoutMs,
         stream: request.stream,
         wantProgress: request.onProgress !== undefined,
         initialCredit: request.stream ? DEFAULT_STREAM_CREDIT : 0,
-        argsSize: 0,
+        argsSize: parted ? request.args.length : 0,
       },
     });
+    if (parted) call.sendArgs(PAYLOAD_PART_BYTES, PAYLOAD_PART_CREDIT);
     return call;
   }
 

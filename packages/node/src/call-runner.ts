@@ -16,6 +16,7 @@ import {
   InvalidArgument,
   NodeLost,
   Overloaded,
+  PAYLOAD_PART_BYTES,
   PayloadTooLarge,
   RemoteError,
   decodeArgs,
@@ -99,6 +100,8 @@ export class CallRunner {
   private readonly calls = new Map<CallLink, Map<number, Call>>();
   private count = 0;
   private accepting = true;
+  /** Invocations whose arguments are still arriving in parts, per link. */
+  private readonly collecting = new Map<CallLink, Map<number, { invoke: Invoke; parts: Buffer[]; received: number }>>();
 
   constructor(options: CallRunnerOptions) {
     this.nodeId = options.nodeId;
@@ -135,6 +138,10 @@ export class CallRunner {
   }
 
   invoke(link: CallLink, invoke: Invoke): void {
+    if (invoke.argsSize > invoke.args.length) {
+      this.collectArgs(link, invoke);
+      return;
+    }
     const fn = this.fns.get(invoke.function);
     if (fn === undefined) {
       this.refuse(link, invoke.attemptId, new FunctionNotFound(`function ${invoke.function} is not served by node ${this.nodeId}`));
@@ -175,7 +182,24 @@ export class CallRunner {
     }
   }
 
+  /** The next part of an invocation's arguments; the call goes on once they are all here. */
+  argsPart(link: CallLink, attemptId: number, data: Buffer): void {
+    const ofLink = this.collecting.get(link);
+    const pending = ofLink?.get(attemptId);
+    if (ofLink === undefined || pending === undefined) return;
+    pending.parts.push(data);
+    pending.received += data.length;
+    if (pending.received < pending.invoke.argsSize) return;
+    ofLink.delete(attemptId);
+    if (pending.received > pending.invoke.argsSize) {
+      this.refuse(link, attemptId, new InvalidArgument(`the arguments of ${pending.invoke.function} came to more than the ${pending.invoke.argsSize} bytes announced`));
+      return;
+    }
+    this.invoke(link, { ...pending.invoke, args: Buffer.concat(pending.parts), argsSize: 0 });
+  }
+
   cancel(link: CallLink, attemptId: number, reason: string): void {
+    this.collecting.get(link)?.delete(attemptId);
     const call = this.calls.get(link)?.get(attemptId);
     // The gateway's deadline races this node's own timer for it: the handler sees the same reason either way.
     if (call) this.abort(call, reason === 'deadline' ? this.deadlinePassed(call) : new Cancelled(`cancelled by the gateway: ${reason}`));
@@ -190,6 +214,7 @@ export class CallRunner {
 
   /** The link's stream is gone (or its lease ran out): fences every call that came on it. */
   linkLost(link: CallLink, reason: string): void {
+    this.collecting.delete(link);
     const ofLink = this.calls.get(link);
     if (ofLink === undefined) return;
     for (const call of [...ofLink.values()]) this.fence(call, new NodeLost(`node ${this.nodeId} lost its gateway connection (${reason})`));
@@ -207,6 +232,16 @@ export class CallRunner {
     for (const ofLink of [...this.calls.values()]) {
       for (const call of [...ofLink.values()]) this.abort(call, new Cancelled(`node ${this.nodeId} ${reason}`));
     }
+  }
+
+  private collectArgs(link: CallLink, invoke: Invoke): void {
+    if (invoke.argsSize > link.maxPayloadBytes) {
+      this.refuse(link, invoke.attemptId, new PayloadTooLarge(`arguments of ${invoke.argsSize} bytes exceed the gateway's limit of ${link.maxPayloadBytes} bytes`));
+      return;
+    }
+    let ofLink = this.collecting.get(link);
+    if (ofLink === undefined) this.collecting.set(link, (ofLink = new Map()));
+    ofLink.set(invoke.attemptId, { invoke, parts: [invoke.args], received: invoke.args.length });
   }
 
   // ---- one call ----------------------------------------------------------------------
@@ -239,7 +274,7 @@ export class CallRunner {
         if (controller.signal.aborted) return;
         const limit = call.link.maxPayloadBytes;
         if (payload.length > limit) throw new PayloadTooLarge(`${fn.name} produced ${payload.length} bytes; the gateway's limit is ${limit} bytes`);
-        this.reply(call, { result: { attemptId: invoke.attemptId, payload, execMs: performance.now() - t0 } });
+        await this.sendResult(call, payload, performance.now() - t0);
         return;
       }
       let args: unknown[];
@@ -256,13 +291,41 @@ export class CallRunner {
         const value = await runWithContext(ctx, () => fn.handler.apply(fn.thisArg, args));
         if (controller.signal.aborted) return;
         const payload = this.encodeResult(call, value);
-        this.reply(call, { result: { attemptId: invoke.attemptId, payload, execMs: performance.now() - t0 } });
+        await this.sendResult(call, payload, performance.now() - t0);
       }
     } catch (err) {
       if (controller.signal.aborted) return; // the gateway already answered the caller
       this.sendError(call, asWireError(err), performance.now() - t0);
     } finally {
       this.finish(call, true);
+    }
+  }
+
+  /**
+   * Sends a result: at once when it is small, else in parts within the call's credit
+   * (the gateway returns credit as its caller takes them), the last part in the result.
+   */
+  private async sendResult(call: Call, payload: Buffer, execMs: number): Promise<void> {
+    const { invoke, controller } = call;
+    let offset = 0;
+    while (payload.length - offset > PAYLOAD_PART_BYTES) {
+      await this.creditFor(call);
+      if (controller.signal.aborted) return;
+      call.credit--;
+      const data = payload.subarray(offset, offset + PAYLOAD_PART_BYTES);
+      offset += data.length;
+      if (!this.reply(call, { resultPart: { attemptId: invoke.attemptId, data } })) {
+        await Promise.race([call.link.writable(), once(controller.signal, 'abort')]);
+      }
+    }
+    this.reply(call, { result: { attemptId: invoke.attemptId, payload: offset === 0 ? payload : payload.subarray(offset), execMs } });
+  }
+
+  /** Waits until the call may send one more chunk or part (or is aborted). */
+  private async creditFor(call: Call): Promise<void> {
+    while (call.credit <= 0 && !call.controller.signal.aborted) {
+      await new Promise<void>((resolve) => (call.creditWaiter = resolve));
+      call.creditWaiter = undefined;
     }
   }
 
@@ -279,10 +342,7 @@ export class CallRunner {
             })();
     try {
       for (;;) {
-        while (call.credit <= 0 && !controller.signal.aborted) {
-          await new Promise<void>((resolve) => (call.creditWaiter = resolve));
-          call.creditWaiter = undefined;
-        }
+        await this.creditFor(call);
         if (controller.signal.aborted) return;
         const step = await runWithContext(ctx, () => iterator.next());
         if (step.done || controller.signal.aborted) return;

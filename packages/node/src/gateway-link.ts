@@ -40,6 +40,8 @@ export interface LinkCalls {
   invoke(link: GatewayLink, invoke: Invoke): void;
   cancel(link: GatewayLink, attemptId: number, reason: string): void;
   credit(link: GatewayLink, attemptId: number, chunks: number): void;
+  /** The next part of an invocation's arguments. */
+  argsPart(link: GatewayLink, attemptId: number, data: Buffer): void;
   /** Every call that came on the link's current stream is void. */
   linkLost(link: GatewayLink, reason: string): void;
 }
@@ -268,6 +270,7 @@ export class GatewayLink {
     if (frame.invoke) calls.invoke(this, frame.invoke);
     else if (frame.cancel) calls.cancel(this, frame.cancel.attemptId, frame.cancel.reason);
     else if (frame.credit) calls.credit(this, frame.credit.attemptId, frame.credit.chunks);
+    else if (frame.argsPart) calls.argsPart(this, frame.argsPart.attemptId, frame.argsPart.data);
     else if (frame.ping) this.send({ pong: { nonce: frame.ping.nonce } });
     else if (frame.registered) this.onRegistered(stream, frame.registered);
     else if (frame.drain) this.helper.drainRequested(this);

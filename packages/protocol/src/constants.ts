@@ -10,6 +10,17 @@ export const ENVELOPE_SLACK_BYTES = 64 * 1024;
 /** Chunks a streaming node may send before the gateway grants more. */
 export const DEFAULT_STREAM_CREDIT = 16;
 
+/**
+ * Arguments and results larger than this travel over a session and a node stream in
+ * parts of this size, each part within credit, so no hop holds a whole large payload and
+ * one large call cannot hold up others on the same stream. It stays under
+ * ENVELOPE_SLACK_BYTES, so a part fits any gateway's message limit (payload limit + slack)
+ * whatever its payload limit: a message over it would end the whole stream.
+ */
+export const PAYLOAD_PART_BYTES = 60 * 1024;
+/** Parts of a large payload a sender may have in flight before it is granted more. */
+export const PAYLOAD_PART_CREDIT = 16;
+
 /** Default heartbeat interval of a node and lease after which a silent node is lost. */
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_LEASE_MS = 3000;

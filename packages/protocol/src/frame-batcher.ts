@@ -4,10 +4,13 @@
 // as one batch frame divides that cost by the batch size. A lone frame goes out as itself.
 
 /** Frames at or above this many payload bytes are sent alone, never batched. */
-export const SOLO_FRAME_BYTES = 256 * 1024;
-/** A batch is sent once it holds this many payload bytes... */
-export const MAX_BATCH_BYTES = 1024 * 1024;
-/** ...or this many frames. */
+export const SOLO_FRAME_BYTES = 16 * 1024;
+/**
+ * A batch is sent once it holds this many payload bytes, or this many frames. Both keep
+ * a batch, envelopes included, under the smallest message limit a peer may have (a
+ * gateway's is its payload limit + 64 KiB): a message over it would end the stream.
+ */
+export const MAX_BATCH_BYTES = 32 * 1024;
 export const MAX_BATCH_FRAMES = 256;
 
 export interface FrameBatcherOptions<F> {

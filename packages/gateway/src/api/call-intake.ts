@@ -13,6 +13,7 @@ import {
   type CallOptions,
 } from '@easyremote/protocol';
 import { makeCacheKey, type ResultCache } from '../cache/result-cache.js';
+import type { ArgsRelay } from '../calls/args-relay.js';
 import type { CallSink } from '../calls/call-sink.js';
 import { callDeadline } from '../calls/deadline.js';
 import type { Dispatcher } from '../calls/dispatcher.js';
@@ -42,6 +43,8 @@ export interface IncomingCall {
   readonly client: string;
   /** clock.now when it arrived. */
   readonly arrivedAt: number;
+  /** Set when the arguments arrive in parts: `args` is the first, the relay brings the rest. */
+  readonly argsRelay?: ArgsRelay;
 }
 
 /** A call admitted at intake: the caller's transport cancels it through this. */
@@ -102,9 +105,11 @@ export class CallIntake {
           return;
         }
         const { entry, deadline } = checked;
-        const cacheable = !call.streaming && entry.config.cacheable && entry.config.cacheTtlMs > 0 && !call.options?.noCache;
+        // Arguments in parts are never held whole, so they cannot be hashed into a cache key.
+        const cacheable = !call.streaming && call.argsRelay === undefined && entry.config.cacheable && entry.config.cacheTtlMs > 0 && !call.options?.noCache;
         const compute = cacheable ? new PromiseSink() : reply;
         const pending = new PendingCall(this.nextCallId++, entry, call.args, call.options, call.metadata, deadline, call.streaming, call.streaming, compute, call.arrivedAt, call.client);
+        pending.argsRelay = call.argsRelay;
         if (cacheable) {
           // Identical calls share one computation; it is not tied to one caller's cancellation.
           this.cachedCall(pending, compute as PromiseSink, reply);
@@ -140,10 +145,11 @@ export class CallIntake {
     if (!call.streaming && entry.config.kind === 'stream') {
       return refuse(new InvalidArgument(`${entry.name} is a stream (generator) function: call it with CallStream and iterate the values`));
     }
-    if (call.args.length > settings.maxPayloadBytes) {
+    const argsBytes = call.argsRelay?.total ?? call.args.length;
+    if (argsBytes > settings.maxPayloadBytes) {
       return refuse(
-        new PayloadTooLarge(`arguments of ${call.args.length} bytes exceed the gateway's limit of ${settings.maxPayloadBytes} bytes`, {
-          limit: { name: 'max_payload_bytes', limit: settings.maxPayloadBytes, actual: call.args.length },
+        new PayloadTooLarge(`arguments of ${argsBytes} bytes exceed the gateway's limit of ${settings.maxPayloadBytes} bytes`, {
+          limit: { name: 'max_payload_bytes', limit: settings.maxPayloadBytes, actual: argsBytes },
         }),
       );
     }

@@ -3,9 +3,16 @@ import type * as grpc from '@grpc/grpc-js';
 import { toServiceError, type CallReply, type CallRequest, type EasyRemoteError, type StreamReply } from '@easyremote/protocol';
 import type { CallSink } from '../calls/call-sink.js';
 
+/** Joins a result that came in parts: a per-call RPC answers with one message. */
+function joined(parts: Buffer[], last: Buffer): Buffer {
+  return parts.length === 0 ? last : Buffer.concat([...parts, last]);
+}
+
 export function unarySink(callback: grpc.sendUnaryData<CallReply>): CallSink {
+  const parts: Buffer[] = [];
   return {
-    result: (payload, nodeId, cached) => callback(null, { result: payload, nodeId, cached }),
+    result: (payload, nodeId, cached) => callback(null, { result: joined(parts, payload), nodeId, cached }),
+    resultPart: (data) => (parts.push(data), true),
     chunk: () => true,
     progress: () => undefined,
     end: () => callback(null, { result: Buffer.alloc(0), nodeId: '', cached: false }),
@@ -25,13 +32,15 @@ export function failStream(call: grpc.ServerWritableStream<CallRequest, StreamRe
 
 export function streamSink(call: grpc.ServerWritableStream<CallRequest, StreamReply>): CallSink {
   let closed = false;
+  const parts: Buffer[] = [];
   call.on('cancelled', () => (closed = true));
   return {
     result: (payload) => {
       if (closed) return;
-      call.write({ result: payload });
+      call.write({ result: joined(parts, payload) });
       call.end();
     },
+    resultPart: (data) => (parts.push(data), true),
     chunk: (payload) => (closed ? true : call.write({ chunk: payload })),
     progress: (fraction, message) => {
       if (!closed) call.write({ progress: { fraction, message } });

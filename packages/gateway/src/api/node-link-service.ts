@@ -239,6 +239,11 @@ export class NodeLinkService {
       reg.instanceId,
       {
         send: (frame) => batcher.push(frame),
+        writable: () => !stream.writableNeedDrain,
+        whenWritable: (listener) => {
+          if (!stream.writableNeedDrain) listener();
+          else stream.once('drain', listener);
+        },
         close: () => {
           batcher.flush();
           batcher.close();
@@ -272,6 +277,7 @@ export class NodeLinkService {
     const { dispatcher, clock } = this.parts;
     if (frame.result) dispatcher.onResult(session, frame.result);
     else if (frame.chunk) dispatcher.onChunk(session, frame.chunk);
+    else if (frame.resultPart) dispatcher.onResultPart(session, frame.resultPart);
     else if (frame.end) dispatcher.onEnd(session, frame.end);
     else if (frame.error) dispatcher.onError(session, frame.error);
     else if (frame.progress) dispatcher.onProgress(session, frame.progress);

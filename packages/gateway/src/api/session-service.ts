@@ -20,6 +20,7 @@ import {
   type ServerFrame,
   type SessionCall,
 } from '@easyremote/protocol';
+import { ArgsRelay } from '../calls/args-relay.js';
 import type { CallSink } from '../calls/call-sink.js';
 import type { Clock } from '../clock.js';
 import type { AdmittedCall, CallIntake } from './call-intake.js';
@@ -83,6 +84,13 @@ class SessionCallSink implements CallSink {
     return this.credit > 0 && this.session.writable;
   }
 
+  resultPart(data: Buffer): boolean {
+    if (this.done) return true;
+    this.session.push({ resultPart: { callId: this.callId, data } });
+    this.credit--;
+    return this.credit > 0 && this.session.writable;
+  }
+
   progress(fraction: number, message: string): void {
     if (!this.done) this.session.push({ progress: { callId: this.callId, fraction, message } });
   }
@@ -124,7 +132,7 @@ class SessionCallSink implements CallSink {
 
 /** One open Session stream and its calls in flight. */
 class ClientSession {
-  private readonly calls = new Map<number, { sink: SessionCallSink; admitted: AdmittedCall }>();
+  private readonly calls = new Map<number, { sink: SessionCallSink; argsRelay: ArgsRelay | undefined; admitted: AdmittedCall }>();
   private readonly batcher: FrameBatcher<ServerFrame>;
   private readonly peer: string;
   private closed = false;
@@ -179,7 +187,7 @@ class ClientSession {
     if (frame.call) this.onCall(frame.call);
     else if (frame.cancel) this.calls.get(frame.cancel.callId)?.admitted.cancel();
     else if (frame.credit) this.calls.get(frame.credit.callId)?.sink.grant(frame.credit.chunks);
-    else if (frame.argsPart) this.reject(new InvalidArgument(`call ${frame.argsPart.callId} sent an argument part it was not asked for`));
+    else if (frame.argsPart) this.onArgsPart(frame.argsPart.callId, frame.argsPart.data);
   }
 
   /** Takes no more calls (the gateway is stopping); the client is told to use another session. */
@@ -213,11 +221,9 @@ class ClientSession {
       sink.error(new Overloaded(`this session has ${MAX_SESSION_CALLS} calls in flight`, { limit: { name: 'max_session_calls', limit: MAX_SESSION_CALLS, actual: this.calls.size + 1 }, retryAfterMs: 100 }));
       return;
     }
-    if (call.argsSize > call.args.length) {
-      sink.error(new InvalidArgument('arguments in parts are not accepted on this gateway; send them whole'));
-      return;
-    }
-    const entry = { sink, admitted: { cancel: () => undefined } as AdmittedCall };
+    // Arguments in parts are relayed to the node as they come; credit for more goes back to the client as they leave.
+    const argsRelay = call.argsSize > call.args.length ? new ArgsRelay(call.argsSize, call.args.length, (parts) => this.push({ argsCredit: { callId: call.callId, parts } })) : undefined;
+    const entry = { sink, argsRelay, admitted: { cancel: () => undefined } as AdmittedCall };
     this.calls.set(call.callId, entry);
     const now = this.clock.now();
     entry.admitted = this.intake.admit(
@@ -233,9 +239,20 @@ class ClientSession {
         streaming: call.stream,
         client: this.peer,
         arrivedAt: now,
+        argsRelay,
       },
       sink,
     );
+  }
+
+  private onArgsPart(callId: number, data: Buffer): void {
+    const entry = this.calls.get(callId);
+    // A part for a call already over (refused, failed, cancelled) is dropped.
+    if (entry?.argsRelay === undefined) return;
+    if (!entry.argsRelay.push(data)) {
+      entry.admitted.cancel();
+      entry.sink.error(new InvalidArgument(`call ${callId} sent more argument bytes than the ${entry.argsRelay.total} it announced`));
+    }
   }
 
   /** The client sends no more calls: the session ends once those in flight are answered. */

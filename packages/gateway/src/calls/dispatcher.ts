@@ -10,6 +10,7 @@ import {
   DeadlineExceeded,
   DEFAULT_STREAM_CREDIT,
   NodeLost,
+  PAYLOAD_PART_CREDIT,
   ProtocolError,
   errorFromDetail,
   toEasyRemoteError,
@@ -19,6 +20,7 @@ import {
   type Failure,
   type ProgressFrame,
   type Result,
+  type ResultPartFrame,
 } from '@easyremote/protocol';
 import type { Clock } from '../clock.js';
 import type { FunctionEntry } from '../registry/function-entry.js';
@@ -113,7 +115,8 @@ export class Dispatcher {
     }
     const { provider, strategy, context } = decision;
     const now = this.parts.clock.now();
-    const credit = call.streaming ? this.initialCredit : 0;
+    // Chunks for a stream; for a call with one result, the parts of a large result.
+    const credit = call.streaming ? this.initialCredit : PAYLOAD_PART_CREDIT;
     const attempt = new Attempt(this.nextAttemptId++, call, provider, now, strategy, context, strategy.observe ? provider.snapshot() : undefined, credit);
     if (call.dispatchedAt === 0) call.dispatchedAt = now;
     call.attempt = attempt;
@@ -139,8 +142,14 @@ export class Dispatcher {
         metadata: call.metadata,
         initialCredit: credit,
         wantProgress: call.wantProgress,
-        argsSize: 0,
+        argsSize: call.argsRelay?.total ?? 0,
       },
+    });
+    const session = provider.session;
+    call.argsRelay?.attach({
+      send: (data) => session.send({ argsPart: { attemptId: attempt.id, data } }),
+      writable: () => session.writable(),
+      whenWritable: (listener) => session.whenWritable(listener),
     });
   }
 
@@ -197,26 +206,36 @@ export class Dispatcher {
     this.closeAttempt(a, true, true, frame.execMs);
     const call = a.call;
     if (call.done) return;
-    call.responseBytes = frame.payload.length;
+    call.responseBytes += frame.payload.length;
     this.finish(call, '', () => call.sink.result(frame.payload, session.nodeId, false));
   }
 
   onChunk(session: NodeSession, frame: Chunk): void {
-    const a = this.lookup(session, frame.attemptId);
+    this.onPayloadPiece(session, frame.attemptId, frame.payload, 'chunk');
+  }
+
+  onResultPart(session: NodeSession, frame: ResultPartFrame): void {
+    this.onPayloadPiece(session, frame.attemptId, frame.data, 'result part');
+  }
+
+  /** A stream chunk or a part of a large result: relayed within credit, credit returned as the consumer takes it. */
+  private onPayloadPiece(session: NodeSession, attemptId: number, data: Buffer, kind: 'chunk' | 'result part'): void {
+    const a = this.lookup(session, attemptId);
     if (a === undefined || a.call.done) return;
     if (a.credit <= 0) {
       // Past its credit the node is not holding back for a slow consumer: what the
       // gateway buffers per stream stays bounded by credit × the payload limit only if
-      // such chunks are refused. The attempt fails and counts against the node.
-      this.violation(a, new ProtocolError(`node ${session.nodeId} sent a chunk of ${a.call.entry.name} beyond its stream credit`, { nodeId: session.nodeId }));
+      // such frames are refused. The attempt fails and counts against the node.
+      this.violation(a, new ProtocolError(`node ${session.nodeId} sent a ${kind} of ${a.call.entry.name} beyond its credit`, { nodeId: session.nodeId }));
       return;
     }
     a.credit--;
     const call = a.call;
+    // Counts anything delivered to the caller: a call that delivered part of its answer is never retried.
     call.chunks++;
-    call.responseBytes += frame.payload.length;
+    call.responseBytes += data.length;
     a.owedCredit++;
-    if (!call.sink.chunk(frame.payload)) {
+    if (!(kind === 'chunk' ? call.sink.chunk(data) : call.sink.resultPart(data))) {
       if (!a.blocked) {
         a.blocked = true;
         call.sink.onDrain(() => {
@@ -302,6 +321,8 @@ export class Dispatcher {
    */
   private retry(call: PendingCall, failedNode: string): boolean {
     if (call.attempts > call.entry.config.healthCheck.retryCount) return false;
+    // Arguments relayed in parts are gone once sent: such a call can run only once.
+    if (call.argsRelay !== undefined) return false;
     (call.tried ??= new Set()).add(failedNode);
     if (!this.parts.router.hasUntried(call)) return false;
     this.dispatch(call);
@@ -364,6 +385,7 @@ export class Dispatcher {
   /** Marks the call done, replies (if anyone listens), then records it: the caller never waits on metrics. */
   private finish(call: PendingCall, errorCode: string, reply?: () => void): void {
     call.done = true;
+    call.argsRelay?.detach();
     this.parts.clock.clearTimeout(call.timer);
     this.parts.clock.clearTimeout(call.gapTimer);
     this.parts.admission.remove(call);

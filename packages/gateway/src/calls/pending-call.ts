@@ -3,6 +3,7 @@ import type { TimerHandle } from '../clock.js';
 import type { FunctionEntry } from '../registry/function-entry.js';
 import type { Provider } from '../registry/provider.js';
 import type { Candidate, SelectContext, Strategy } from '../strategies/strategy.js';
+import type { ArgsRelay } from './args-relay.js';
 import type { CallSink } from './call-sink.js';
 
 // A client call and its attempts: one call may be tried on several nodes, one at a time.
@@ -13,6 +14,7 @@ export class PendingCall {
   attempts = 0;
   /** Nodes already tried (set on the first retry only). */
   tried: Set<string> | undefined;
+  /** Chunks or result parts delivered to the caller. */
   chunks = 0;
   responseBytes = 0;
   done = false;
@@ -27,6 +29,8 @@ export class PendingCall {
   queued = false;
   /** While it waits for a provider (not for room): when it gives up waiting. */
   gapTimer: TimerHandle | undefined;
+  /** Set when the arguments arrive in parts (a session call): they are relayed, not held. */
+  argsRelay: ArgsRelay | undefined;
 
   constructor(
     readonly id: number,
@@ -44,6 +48,11 @@ export class PendingCall {
     /** Who called: the peer address (or the authenticated caller). */
     readonly client: string,
   ) {}
+
+  /** Size of the arguments, all parts counted. */
+  get requestBytes(): number {
+    return this.argsRelay?.total ?? this.args.length;
+  }
 }
 
 /** One try of a call on one node. Replies name its id; a reply for an id no longer known is dropped. */

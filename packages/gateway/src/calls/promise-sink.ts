@@ -9,8 +9,13 @@ export class PromiseSink implements CallSink {
     this.resolveFn = resolve;
     this.rejectFn = reject;
   });
+  private readonly parts: Buffer[] = [];
   result(payload: Buffer): void {
-    this.resolveFn(payload);
+    this.resolveFn(this.parts.length === 0 ? payload : Buffer.concat([...this.parts, payload]));
+  }
+  resultPart(data: Buffer): boolean {
+    this.parts.push(data);
+    return true;
   }
   chunk(): boolean {
     return true;

@@ -55,7 +55,7 @@ function factsOf(call: PendingCall): CallFacts {
     arrivedAt: call.arrivedAt,
     dispatchedAt: call.dispatchedAt,
     execMs: call.execMs,
-    requestBytes: call.args.length,
+    requestBytes: call.requestBytes,
     responseBytes: call.responseBytes,
     attempts: call.attempts,
   };

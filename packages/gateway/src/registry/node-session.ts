@@ -5,9 +5,13 @@ import type { NodeCapabilities, TelemetrySnapshot } from '../strategies/strategy
 
 export type SessionState = 'active' | 'draining' | 'closed';
 
-/** The node's end of the link: frames to it, and closing it. */
+/** The node's end of the link: frames to it, its buffer, and closing it. */
 export interface NodeChannel {
   send(frame: GatewayFrame): void;
+  /** False while the stream's buffer is over its mark. */
+  writable(): boolean;
+  /** Calls `listener` once the stream can take more. */
+  whenWritable(listener: () => void): void;
   close(): void;
 }
 
@@ -48,6 +52,14 @@ export class NodeSession {
 
   send(frame: GatewayFrame): void {
     if (this.state !== 'closed') this.channel.send(frame);
+  }
+
+  writable(): boolean {
+    return this.channel.writable();
+  }
+
+  whenWritable(listener: () => void): void {
+    this.channel.whenWritable(listener);
   }
 
   /** Ends the node's stream (after the session was removed). */

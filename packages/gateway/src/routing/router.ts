@@ -17,7 +17,8 @@ export interface RoutableCall {
   readonly entry: FunctionEntry;
   readonly options: CallOptions | undefined;
   readonly metadata: Readonly<Record<string, string>>;
-  readonly args: Uint8Array;
+  /** Size of the arguments (all parts), for strategies that weigh it. */
+  readonly requestBytes: number;
   /** Nodes already tried by earlier attempts of this call. */
   readonly tried: ReadonlySet<string> | undefined;
 }
@@ -124,7 +125,7 @@ export class Router {
       epochMs: this.epochMs,
       affinityKey: opts?.affinityKey || call.metadata[AFFINITY_METADATA_KEY] || undefined,
       complexity: opts?.complexity || 1,
-      requestBytes: call.args.length,
+      requestBytes: call.requestBytes,
       preferences: this.preferences(entry, opts),
     };
     const fallback = opts?.fallbackStrategy || entry.config.fallbackStrategy;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_STREAM_CREDIT, ErrorDetail } from '@easyremote/protocol';
+import { DEFAULT_STREAM_CREDIT, ErrorDetail, PAYLOAD_PART_CREDIT } from '@easyremote/protocol';
 import { registerStrategy } from '../../src/strategies/registry.js';
 import type { Outcome, Strategy } from '../../src/strategies/strategy.js';
 import { Core, type CoreOptions, type SpecInput, type TestNode } from '../support/core-harness.js';
@@ -33,7 +33,8 @@ describe('Dispatcher: results', () => {
     core.clock.advance(5);
     const { call, sink } = core.call('f', { args: 'xyz' });
     const inv = a.lastInvoke();
-    expect(inv).toMatchObject({ callId: call.id, attempt: 1, function: 'f', deadlineUnixMs: 0, initialCredit: 0, wantProgress: false });
+    // A call with one result gets credit for the parts of a large one.
+    expect(inv).toMatchObject({ callId: call.id, attempt: 1, function: 'f', deadlineUnixMs: 0, initialCredit: PAYLOAD_PART_CREDIT, wantProgress: false, argsSize: 0 });
     expect(inv.args.toString()).toBe('xyz');
     expect(b.invokes()).toEqual([]);
     expect([core.dispatcher.inFlight, a.session.inFlight, core.entry('f').providers.get('a')!.inFlight]).toEqual([1, 1, 1]);

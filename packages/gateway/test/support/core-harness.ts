@@ -74,7 +74,7 @@ export class TestNode {
     this.session = new NodeSession(
       nodeId,
       `${nodeId}-instance`,
-      { send: (frame) => this.frames.push(frame), close: () => (this.closed = true) },
+      { send: (frame) => this.frames.push(frame), writable: () => true, whenWritable: (listener) => listener(), close: () => (this.closed = true) },
       caps,
       core.clock,
       `test:${nodeId}`,
@@ -160,6 +160,7 @@ export class TestNode {
 export type SinkEvent =
   | { type: 'result'; payload: string; nodeId: string }
   | { type: 'chunk'; payload: string }
+  | { type: 'part'; payload: string }
   | { type: 'progress'; fraction: number; message: string }
   | { type: 'end' }
   | { type: 'error'; error: EasyRemoteError };
@@ -175,6 +176,10 @@ export class RecordingSink implements CallSink {
   }
   chunk(payload: Buffer): boolean {
     this.events.push({ type: 'chunk', payload: payload.toString() });
+    return this.accepting;
+  }
+  resultPart(data: Buffer): boolean {
+    this.events.push({ type: 'part', payload: data.toString() });
     return this.accepting;
   }
   progress(fraction: number, message: string): void {
