@@ -1,5 +1,6 @@
 // Test support: the gateway's two services driven with nothing but grpc-js and the proto,
 // as a client or node written in another language (or a hostile one) would drive them.
+import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import {
   CallOptions,
@@ -175,4 +176,79 @@ export function field(fieldNumber: number, bytes: Buffer): Buffer {
 /** A varint field (tag, value). */
 export function varintField(fieldNumber: number, value: bigint): Buffer {
   return Buffer.concat([varint(BigInt(fieldNumber << 3)), varint(value)]);
+}
+
+/** A gRPC message on the wire: compressed flag, 4-byte big-endian length, the bytes. */
+export function grpcFrame(message: Buffer, compressed = false): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = compressed ? 1 : 0;
+  head.writeUInt32BE(message.length, 1);
+  return Buffer.concat([head, message]);
+}
+
+export interface H2Outcome {
+  /** grpc-status from the trailers (or a trailers-only response). */
+  status: number;
+  /** grpc-message, decoded. */
+  message: string;
+  detail: ErrorDetail | undefined;
+  /** The response's gRPC messages, unframed. */
+  messages: Buffer[];
+}
+
+export interface H2Exchange {
+  readonly stream: http2.ClientHttp2Stream;
+  /** Starts reading the response (a paused exchange reads nothing until then). */
+  read(): void;
+  readonly done: Promise<H2Outcome>;
+  close(): void;
+}
+
+/**
+ * One gRPC request over a bare HTTP/2 connection, with any headers (grpc-encoding, say)
+ * and a body written as given. With `paused`, the response is not read, so HTTP/2 flow
+ * control holds the server back (grpc-js clients read a stream fully whatever the app does).
+ */
+export function h2Request(address: string, path: string, body: Buffer, options: { headers?: http2.OutgoingHttpHeaders; paused?: boolean } = {}): H2Exchange {
+  const session = http2.connect(`http://${address}`);
+  session.on('error', () => undefined);
+  const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...options.headers });
+  stream.on('error', () => undefined);
+  const chunks: Buffer[] = [];
+  let headers: http2.IncomingHttpHeaders = {};
+  let trailers: http2.IncomingHttpHeaders = {};
+  stream.on('response', (h) => (headers = h));
+  stream.on('trailers', (t) => (trailers = t));
+  const reading = () => stream.on('data', (d: Buffer) => chunks.push(d));
+  if (options.paused) stream.pause();
+  else reading();
+  stream.end(body);
+  const done = new Promise<H2Outcome>((resolve) => {
+    stream.on('close', () => {
+      const all = { ...headers, ...trailers };
+      const bin = all[ERROR_TRAILER];
+      const data = Buffer.concat(chunks);
+      const messages: Buffer[] = [];
+      for (let at = 0; at + 5 <= data.length; ) {
+        const len = data.readUInt32BE(at + 1);
+        messages.push(data.subarray(at + 5, at + 5 + len));
+        at += 5 + len;
+      }
+      resolve({
+        status: Number(all['grpc-status'] ?? -1),
+        message: decodeURIComponent(String(all['grpc-message'] ?? '')),
+        detail: typeof bin === 'string' ? ErrorDetail.decode(Buffer.from(bin, 'base64')) : undefined,
+        messages,
+      });
+    });
+  });
+  return {
+    stream,
+    read: () => {
+      reading();
+      stream.resume();
+    },
+    done,
+    close: () => session.close(),
+  };
 }
