@@ -210,7 +210,8 @@ export interface H2Exchange {
  * control holds the server back (grpc-js clients read a stream fully whatever the app does).
  */
 export function h2Request(address: string, path: string, body: Buffer, options: { headers?: http2.OutgoingHttpHeaders; paused?: boolean } = {}): H2Exchange {
-  const session = http2.connect(`http://${address}`);
+  // As grpc-js does: Node's default session memory cap (10 MB) would reset a large request here.
+  const session = http2.connect(`http://${address}`, { maxSessionMemory: Number.MAX_SAFE_INTEGER });
   session.on('error', () => undefined);
   const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...options.headers });
   stream.on('error', () => undefined);
