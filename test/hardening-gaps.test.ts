@@ -19,7 +19,7 @@ interface Timed {
   ms: number;
 }
 
-async function timed(call: () => Promise<unknown>): Promise<Timed> {
+async function timed(call: () => PromiseLike<unknown>): Promise<Timed> {
   const t0 = Date.now();
   try {
     return { value: await call(), ms: Date.now() - t0 };
