@@ -3,6 +3,7 @@
 // (up to the full message limit), so a 64 KiB gzip bomb would cost tens of MiB of memory
 // before any handler could look at it; refusing compressed requests outright, and
 // unauthenticated callers before reading, keeps that cost at zero.
+import { constants as http2constants, type ServerHttp2Stream } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { AUTH_METADATA_KEY, InvalidArgument, toServiceError, type EasyRemoteError } from '@easyremote/protocol';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -16,6 +17,25 @@ export type IntakeRefusal = (path: string, peer: string, err: EasyRemoteError) =
 function requestEncoding(call: grpc.ServerInterceptingCallInterface): string {
   const encoding = (call as { incomingEncoding?: unknown }).incomingEncoding;
   return typeof encoding === 'string' ? encoding : 'identity';
+}
+
+/**
+ * After a refusal sent before the request was read, asks the client to stop sending the
+ * rest of it (RST_STREAM with NO_ERROR once the response is out, as RFC 9113 §8.1 allows).
+ * Node does this itself for a response sent before any read, but not for a stream paused
+ * explicitly, as grpc-js pauses every request: without it HTTP/2 goes on accepting the
+ * unread body into native buffers, the whole body (32 MiB, say) for each such request.
+ */
+function stopReceiving(call: grpc.ServerInterceptingCallInterface): void {
+  // grpc-js keeps the HTTP/2 stream on the call it hands the first interceptor.
+  const stream = (call as { stream?: ServerHttp2Stream }).stream;
+  if (typeof stream?.close !== 'function') return;
+  const close = () =>
+    setImmediate(() => {
+      if (!stream.closed) stream.close(http2constants.NGHTTP2_NO_ERROR);
+    });
+  if (stream.writableFinished) close();
+  else stream.once('finish', close);
 }
 
 function headerString(metadata: grpc.Metadata, key: string): string | undefined {
@@ -41,6 +61,7 @@ export function intakeInterceptor(auth: Authenticator, refused: IntakeRefusal): 
             refused(method.path, call.getPeer(), err);
             // Not passing the metadata on means the handler never starts and never reads.
             call.sendStatus(toServiceError(err) as grpc.StatusObject);
+            stopReceiving(call);
           },
         }),
     });

@@ -312,8 +312,11 @@ export class NodeLinkService {
     const clean = session.inFlight === 0 && why === 'stream ended';
     session.state = 'closed';
     session.endReason = why;
-    this.parts.registry.remove(session);
+    // Calls in flight are decided while the lost node is still a provider: whether they may
+    // be retried depends on every provider's declaration, the lost node's included, and
+    // removing it first would let the others' (say, idempotent) decide alone.
     this.parts.dispatcher.onSessionLost(session, why);
+    this.parts.registry.remove(session);
     this.parts.detector.forgetNode(session.nodeId);
     this.parts.observer.left(session, clean);
   }

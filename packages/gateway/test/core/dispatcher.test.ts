@@ -147,6 +147,18 @@ describe('Dispatcher: failover', () => {
     expect(core.dispatcher.inFlight).toBe(0);
   });
 
+  it('does not retry a call lost on a node that does not declare the function idempotent, though the node that registered first does', () => {
+    const core = new Core();
+    const a = core.addNode('a', [{ name: 'f', idempotent: true, loadBalancing: 'round_robin' }]);
+    const b = core.addNode('b', [{ name: 'f', idempotent: false, loadBalancing: 'round_robin' }]);
+    core.call('f');
+    const { sink } = core.call('f');
+    expect(b.invokes()).toHaveLength(1);
+    b.lose('stream error');
+    expect(a.invokes()).toHaveLength(1);
+    expect(sink.finals()[0]).toMatchObject({ type: 'error', error: { code: 'NODE_LOST', nodeId: 'b' } });
+  });
+
   it('does not retry an idempotent stream that already delivered chunks', () => {
     const { core, a, b } = twoNodes({ idempotent: true, kind: 'stream' });
     const { sink } = core.call('f', { streaming: true });

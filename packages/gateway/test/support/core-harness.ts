@@ -151,8 +151,8 @@ export class TestNode {
     if (this.session.state === 'closed') return;
     this.session.state = 'closed';
     this.session.endReason = reason;
-    registry.remove(this.session);
     dispatcher.onSessionLost(this.session, reason);
+    registry.remove(this.session);
     detector.forgetNode(this.nodeId);
   }
 }
