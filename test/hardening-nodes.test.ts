@@ -105,7 +105,7 @@ describe('stream credit', () => {
     caller.read();
     const end = await caller.done;
     expect(end.status).toBe(grpc.status.INTERNAL);
-    expect(end.detail).toMatchObject({ code: 'PROTOCOL_ERROR', nodeId: 'flooder', message: expect.stringMatching(/beyond its stream credit/) });
+    expect(end.detail).toMatchObject({ code: 'PROTOCOL_ERROR', nodeId: 'flooder', message: expect.stringMatching(/beyond its credit/) });
     // What reached the caller is what the gateway held for it: within the credit and the stream's buffer.
     expect(end.messages.length).toBeLessThan(40);
     expect(gw.dispatcher.inFlight).toBe(0);
