@@ -1,7 +1,7 @@
-// CI check: the committed generated code must match what `buf generate` makes from proto/.
+// CI check: the committed generated code must match what `pnpm generate` makes from proto/.
 import { execFileSync } from 'node:child_process';
 
-execFileSync('pnpm', ['exec', 'buf', 'generate'], { stdio: 'inherit' });
+execFileSync('node', ['scripts/generate.mjs'], { stdio: 'inherit' });
 try {
   execFileSync('git', ['diff', '--exit-code', '--stat', '--', 'packages/protocol/src/generated'], { stdio: 'inherit' });
   const untracked = execFileSync('git', ['ls-files', '--others', '--exclude-standard', 'packages/protocol/src/generated']).toString().trim();

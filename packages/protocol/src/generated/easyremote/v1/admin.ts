@@ -376,9 +376,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/ListNodes" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: AdminEmpty): Buffer => Buffer.from(AdminEmpty.encode(value).finish()),
+    requestSerialize: (value: AdminEmpty): Buffer => bufferView(AdminEmpty.encode(value).finish()),
     requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => Buffer.from(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/nodes/{node_id} */
@@ -386,9 +386,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/GetNode" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: NodeRef): Buffer => Buffer.from(NodeRef.encode(value).finish()),
+    requestSerialize: (value: NodeRef): Buffer => bufferView(NodeRef.encode(value).finish()),
     requestDeserialize: (value: Buffer): NodeRef => NodeRef.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => Buffer.from(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/functions: providers and resolved configuration per function. */
@@ -396,9 +396,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/ListFunctions" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: AdminEmpty): Buffer => Buffer.from(AdminEmpty.encode(value).finish()),
+    requestSerialize: (value: AdminEmpty): Buffer => bufferView(AdminEmpty.encode(value).finish()),
     requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => Buffer.from(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/metrics?window_ms=: live figures plus statistics from SQLite. */
@@ -406,9 +406,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/GetMetrics" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: Window): Buffer => Buffer.from(Window.encode(value).finish()),
+    requestSerialize: (value: Window): Buffer => bufferView(Window.encode(value).finish()),
     requestDeserialize: (value: Buffer): Window => Window.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => Buffer.from(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/stats/nodes?window_ms= */
@@ -416,9 +416,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/NodeStats" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: Window): Buffer => Buffer.from(Window.encode(value).finish()),
+    requestSerialize: (value: Window): Buffer => bufferView(Window.encode(value).finish()),
     requestDeserialize: (value: Buffer): Window => Window.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => Buffer.from(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/stats/functions?window_ms= */
@@ -426,9 +426,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/FunctionStats" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: Window): Buffer => Buffer.from(Window.encode(value).finish()),
+    requestSerialize: (value: Window): Buffer => bufferView(Window.encode(value).finish()),
     requestDeserialize: (value: Buffer): Window => Window.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => Buffer.from(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/recommendations?window_ms= */
@@ -436,9 +436,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/Recommendations" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: Window): Buffer => Buffer.from(Window.encode(value).finish()),
+    requestSerialize: (value: Window): Buffer => bufferView(Window.encode(value).finish()),
     requestDeserialize: (value: Buffer): Window => Window.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => Buffer.from(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/alerts */
@@ -446,9 +446,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/Alerts" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: AdminEmpty): Buffer => Buffer.from(AdminEmpty.encode(value).finish()),
+    requestSerialize: (value: AdminEmpty): Buffer => bufferView(AdminEmpty.encode(value).finish()),
     requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => Buffer.from(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** POST /api/nodes/{node_id}/drain */
@@ -456,9 +456,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/DrainNode" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: NodeRef): Buffer => Buffer.from(NodeRef.encode(value).finish()),
+    requestSerialize: (value: NodeRef): Buffer => bufferView(NodeRef.encode(value).finish()),
     requestDeserialize: (value: Buffer): NodeRef => NodeRef.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => Buffer.from(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** POST /api/cache/invalidate?function= */
@@ -466,9 +466,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/InvalidateCache" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: FunctionRef): Buffer => Buffer.from(FunctionRef.encode(value).finish()),
+    requestSerialize: (value: FunctionRef): Buffer => bufferView(FunctionRef.encode(value).finish()),
     requestDeserialize: (value: Buffer): FunctionRef => FunctionRef.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => Buffer.from(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
 } as const;
@@ -523,4 +523,9 @@ export interface MessageFns<T> {
   toJSON(message: T): unknown;
   create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
   fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+}
+
+/** A Buffer over the same memory as `bytes` (no copy). */
+function bufferView(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -251,7 +251,7 @@ export const CallRequest: MessageFns<CallRequest> = {
               break;
             }
 
-            message.args = Buffer.from(reader.bytes());
+            message.args = bufferView(reader.bytes());
             continue;
           }
           case 3: {
@@ -346,7 +346,7 @@ export const CallReply: MessageFns<CallReply> = {
               break;
             }
 
-            message.result = Buffer.from(reader.bytes());
+            message.result = bufferView(reader.bytes());
             continue;
           }
           case 2: {
@@ -536,7 +536,7 @@ export const StreamReply: MessageFns<StreamReply> = {
               break;
             }
 
-            message.chunk = Buffer.from(reader.bytes());
+            message.chunk = bufferView(reader.bytes());
             continue;
           }
           case 2: {
@@ -552,7 +552,7 @@ export const StreamReply: MessageFns<StreamReply> = {
               break;
             }
 
-            message.result = Buffer.from(reader.bytes());
+            message.result = bufferView(reader.bytes());
             continue;
           }
         }
@@ -834,7 +834,7 @@ export const SessionCall: MessageFns<SessionCall> = {
               break;
             }
 
-            message.args = Buffer.from(reader.bytes());
+            message.args = bufferView(reader.bytes());
             continue;
           }
           case 4: {
@@ -1314,7 +1314,7 @@ export const ArgsPart: MessageFns<ArgsPart> = {
               break;
             }
 
-            message.data = Buffer.from(reader.bytes());
+            message.data = bufferView(reader.bytes());
             continue;
           }
         }
@@ -1795,7 +1795,7 @@ export const SessionResult: MessageFns<SessionResult> = {
               break;
             }
 
-            message.result = Buffer.from(reader.bytes());
+            message.result = bufferView(reader.bytes());
             continue;
           }
           case 3: {
@@ -1914,7 +1914,7 @@ export const SessionChunk: MessageFns<SessionChunk> = {
               break;
             }
 
-            message.chunk = Buffer.from(reader.bytes());
+            message.chunk = bufferView(reader.bytes());
             continue;
           }
         }
@@ -2272,7 +2272,7 @@ export const ResultPart: MessageFns<ResultPart> = {
               break;
             }
 
-            message.data = Buffer.from(reader.bytes());
+            message.data = bufferView(reader.bytes());
             continue;
           }
         }
@@ -2562,9 +2562,9 @@ export const GatewayService = {
     path: "/easyremote.v1.Gateway/Call" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: CallRequest): Buffer => Buffer.from(CallRequest.encode(value).finish()),
+    requestSerialize: (value: CallRequest): Buffer => bufferView(CallRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): CallRequest => CallRequest.decode(value),
-    responseSerialize: (value: CallReply): Buffer => Buffer.from(CallReply.encode(value).finish()),
+    responseSerialize: (value: CallReply): Buffer => bufferView(CallReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): CallReply => CallReply.decode(value),
   },
   /**
@@ -2576,9 +2576,9 @@ export const GatewayService = {
     path: "/easyremote.v1.Gateway/CallStream" as const,
     requestStream: false as const,
     responseStream: true as const,
-    requestSerialize: (value: CallRequest): Buffer => Buffer.from(CallRequest.encode(value).finish()),
+    requestSerialize: (value: CallRequest): Buffer => bufferView(CallRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): CallRequest => CallRequest.decode(value),
-    responseSerialize: (value: StreamReply): Buffer => Buffer.from(StreamReply.encode(value).finish()),
+    responseSerialize: (value: StreamReply): Buffer => bufferView(StreamReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): StreamReply => StreamReply.decode(value),
   },
   /**
@@ -2590,9 +2590,9 @@ export const GatewayService = {
     path: "/easyremote.v1.Gateway/Session" as const,
     requestStream: true as const,
     responseStream: true as const,
-    requestSerialize: (value: ClientFrame): Buffer => Buffer.from(ClientFrame.encode(value).finish()),
+    requestSerialize: (value: ClientFrame): Buffer => bufferView(ClientFrame.encode(value).finish()),
     requestDeserialize: (value: Buffer): ClientFrame => ClientFrame.decode(value),
-    responseSerialize: (value: ServerFrame): Buffer => Buffer.from(ServerFrame.encode(value).finish()),
+    responseSerialize: (value: ServerFrame): Buffer => bufferView(ServerFrame.encode(value).finish()),
     responseDeserialize: (value: Buffer): ServerFrame => ServerFrame.decode(value),
   },
 } as const;
@@ -2668,4 +2668,9 @@ export interface MessageFns<T> {
   toJSON(message: T): unknown;
   create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
   fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+}
+
+/** A Buffer over the same memory as `bytes` (no copy). */
+function bufferView(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

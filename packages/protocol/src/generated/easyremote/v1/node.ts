@@ -642,7 +642,7 @@ export const ResultPartFrame: MessageFns<ResultPartFrame> = {
               break;
             }
 
-            message.data = Buffer.from(reader.bytes());
+            message.data = bufferView(reader.bytes());
             continue;
           }
         }
@@ -2155,7 +2155,7 @@ export const Result: MessageFns<Result> = {
               break;
             }
 
-            message.payload = Buffer.from(reader.bytes());
+            message.payload = bufferView(reader.bytes());
             continue;
           }
           case 3: {
@@ -2372,7 +2372,7 @@ export const Chunk: MessageFns<Chunk> = {
               break;
             }
 
-            message.payload = Buffer.from(reader.bytes());
+            message.payload = bufferView(reader.bytes());
             continue;
           }
         }
@@ -3074,7 +3074,7 @@ export const InvokeArgsPart: MessageFns<InvokeArgsPart> = {
               break;
             }
 
-            message.data = Buffer.from(reader.bytes());
+            message.data = bufferView(reader.bytes());
             continue;
           }
         }
@@ -3458,7 +3458,7 @@ export const Invoke: MessageFns<Invoke> = {
               break;
             }
 
-            message.args = Buffer.from(reader.bytes());
+            message.args = bufferView(reader.bytes());
             continue;
           }
           case 6: {
@@ -4043,9 +4043,9 @@ export const NodeLinkService = {
     path: "/easyremote.v1.NodeLink/Connect" as const,
     requestStream: true as const,
     responseStream: true as const,
-    requestSerialize: (value: NodeFrame): Buffer => Buffer.from(NodeFrame.encode(value).finish()),
+    requestSerialize: (value: NodeFrame): Buffer => bufferView(NodeFrame.encode(value).finish()),
     requestDeserialize: (value: Buffer): NodeFrame => NodeFrame.decode(value),
-    responseSerialize: (value: GatewayFrame): Buffer => Buffer.from(GatewayFrame.encode(value).finish()),
+    responseSerialize: (value: GatewayFrame): Buffer => bufferView(GatewayFrame.encode(value).finish()),
     responseDeserialize: (value: Buffer): GatewayFrame => GatewayFrame.decode(value),
   },
 } as const;
@@ -4104,4 +4104,9 @@ export interface MessageFns<T> {
   toJSON(message: T): unknown;
   create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
   fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+}
+
+/** A Buffer over the same memory as `bytes` (no copy). */
+function bufferView(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
