@@ -97,6 +97,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     this.metrics = new MetricsRecorder(store, prometheus, clock);
     const events = new NodeEvents(this, this.metrics, this.log);
+    const deferFlush = options.coalesceFrames === false ? (flush: () => void) => flush() : undefined;
     this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: this.metrics, clock, providerGapMs: settings.providerGapMs });
     this.nodeLinks = new NodeLinkService({
       registry: this.registry,
@@ -105,7 +106,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       auth: this.auth,
       clock,
       observer: events.observer(),
-      settings: { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs },
+      settings: { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs, deferFlush },
     });
     this.intake = new CallIntake({
       registry: this.registry,
@@ -151,7 +152,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     };
     this.server = createGrpcServer(settings.maxPayloadBytes, [intakeInterceptor(this.auth, refusedAtIntake)]);
     this.server.addService(nodeLinkDefinition(), this.nodeLinks.handlers());
-    this.sessions = new SessionService(this.intake, clock);
+    this.sessions = new SessionService(this.intake, clock, deferFlush);
     this.server.addService(gatewayServiceDefinition(), { ...callServiceHandlers(this.intake, clock), session: this.sessions.handler() });
     this.server.addService(AdminService, adminHandlers(this.api));
   }

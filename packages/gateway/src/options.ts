@@ -77,6 +77,12 @@ export interface GatewayOptions {
   /** Alert evaluation: interval, thresholds and an optional webhook that receives each new alert. */
   alerts?: { intervalMs?: number; webhookUrl?: string; thresholds?: AdvisorThresholds };
   auth?: AuthOptions;
+  /**
+   * Frames to a node or a session produced in one turn of the event loop go out as one
+   * message (default true). Off, each frame is its own message: lower latency for a lone
+   * call by a few µs, much more CPU per call under load.
+   */
+  coalesceFrames?: boolean;
   /** Injected randomness (strategies). */
   random?: RandomSource;
   /** Injected time (leases, deadlines, ejection, learning, metrics); the system clock by default. */

@@ -42,6 +42,8 @@ export interface NodeLinkSettings {
   maxPayloadBytes: number;
   /** Slow-start window for nodes that join (ms; 0 = off). */
   slowStartMs: number;
+  /** When queued frames are written: one message per turn by default; at once writes each frame alone. */
+  deferFlush?: (flush: () => void) => void;
 }
 
 /** What the rest of the gateway hears about nodes (events, logs, metrics). */
@@ -157,7 +159,7 @@ export class NodeLinkService {
       this.onFrame(session, frame);
     };
     // Frames to the node that are produced in one turn (invokes, credits) go as one message.
-    const batcher = new FrameBatcher<GatewayFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: gatewayFrameBytes });
+    const batcher = new FrameBatcher<GatewayFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: gatewayFrameBytes, defer: this.parts.settings.deferFlush });
     stream.on('data', (frame: NodeFrame | UndecodableFrame) => {
       try {
         if ('undecodable' in frame) {

@@ -145,9 +145,10 @@ class ClientSession {
     private readonly intake: CallIntake,
     private readonly clock: Clock,
     private readonly onClosed: (session: ClientSession) => void,
+    deferFlush: ((flush: () => void) => void) | undefined,
   ) {
     this.peer = stream.getPeer();
-    this.batcher = new FrameBatcher<ServerFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: serverFrameBytes });
+    this.batcher = new FrameBatcher<ServerFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: serverFrameBytes, defer: deferFlush });
     stream.on('data', (frame: ClientFrame | UndecodableFrame) => {
       if ('undecodable' in frame) {
         this.reject(new InvalidArgument(`a frame could not be decoded: ${clip(frame.undecodable, MAX_QUOTED_CHARS)}`));
@@ -289,13 +290,14 @@ export class SessionService {
   constructor(
     private readonly intake: CallIntake,
     private readonly clock: Clock,
+    private readonly deferFlush?: (flush: () => void) => void,
   ) {}
 
   handler(): (stream: SessionStream) => void {
     return (stream) => {
       // Headers first: a client that saw them knows its calls reached a gateway handler.
       stream.sendMetadata(new grpc.Metadata());
-      this.sessions.add(new ClientSession(stream, this.intake, this.clock, (s) => this.sessions.delete(s)));
+      this.sessions.add(new ClientSession(stream, this.intake, this.clock, (s) => this.sessions.delete(s), this.deferFlush));
     };
   }
 
