@@ -10,6 +10,7 @@ import {
   FunctionNotFound,
   InvalidArgument,
   PayloadTooLarge,
+  resultProfile,
   toEasyRemoteError,
   toServiceError,
   type CallReply,
@@ -135,7 +136,7 @@ export class CallService {
   private cachedCall(pending: PendingCall, computeSink: PromiseSink, reply: CallSink): void {
     const { entry } = pending;
     const { cache, dispatcher, metrics } = this.parts;
-    const key = makeCacheKey(entry.name, entry.config.version, pending.args);
+    const key = makeCacheKey(entry.name, entry.config.version, resultProfile(pending.options), pending.args);
     cache
       .getOrCompute(key, entry.config.cacheTtlMs, () => {
         dispatcher.start(pending);

@@ -11,6 +11,7 @@ import {
   DEFAULT_STREAM_CREDIT,
   NodeLost,
   errorFromDetail,
+  resultProfile,
   toEasyRemoteError,
   type Chunk,
   type EasyRemoteError,
@@ -133,6 +134,7 @@ export class Dispatcher {
         metadata: call.metadata,
         initialCredit: call.streaming ? this.initialCredit : 0,
         wantProgress: call.wantProgress,
+        portableResult: resultProfile(call.options) === 'portable',
       },
     });
   }

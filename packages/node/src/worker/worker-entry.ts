@@ -2,11 +2,12 @@
 // function on MessagePack arguments, replying with MessagePack bytes. The main thread's
 // event loop (heartbeats, other calls) never waits on it.
 import { parentPort, workerData } from 'node:worker_threads';
-import { decodeArgs, encode } from '@easyremote/protocol';
+import { decodeArgs, encodeResult, type ResultProfile } from '@easyremote/protocol';
 
 interface Job {
   id: number;
   args: Uint8Array;
+  profile: ResultProfile;
 }
 
 const { module, exportName } = workerData as { module: string; exportName: string };
@@ -14,10 +15,10 @@ const loaded = (await import(module)) as Record<string, unknown>;
 const fn = loaded[exportName];
 if (typeof fn !== 'function') throw new TypeError(`${module} has no exported function ${exportName}`);
 
-parentPort!.on('message', async ({ id, args }: Job) => {
+parentPort!.on('message', async ({ id, args, profile }: Job) => {
   try {
     const decoded = args.length === 0 ? [] : decodeArgs(args);
-    const payload = encode(await (fn as (...a: unknown[]) => unknown)(...decoded));
+    const payload = encodeResult(await (fn as (...a: unknown[]) => unknown)(...decoded), profile);
     parentPort!.postMessage({ id, ok: true, payload });
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));

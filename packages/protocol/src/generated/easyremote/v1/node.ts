@@ -198,6 +198,12 @@ export interface Invoke {
   initialCredit: number;
   /** Whether the caller wants progress messages. */
   wantProgress: boolean;
+  /**
+   * Encode the result (and every stream chunk) in the portable profile: Map as a
+   * MessagePack map, Set as an array, undefined as nil. false: the full-fidelity profile.
+   * The gateway sets it from the caller's CallOptions.full_fidelity (portable = !full).
+   */
+  portableResult: boolean;
 }
 
 export interface Invoke_MetadataEntry {
@@ -2835,6 +2841,7 @@ function createBaseInvoke(): Invoke {
     metadata: {},
     initialCredit: 0,
     wantProgress: false,
+    portableResult: false,
   };
 }
 
@@ -2866,6 +2873,9 @@ export const Invoke: MessageFns<Invoke> = {
     }
     if (message.wantProgress !== false) {
       writer.uint32(72).bool(message.wantProgress);
+    }
+    if (message.portableResult !== false) {
+      writer.uint32(80).bool(message.portableResult);
     }
     return writer;
   },
@@ -2958,6 +2968,14 @@ export const Invoke: MessageFns<Invoke> = {
             message.wantProgress = reader.bool();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.portableResult = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3014,6 +3032,11 @@ export const Invoke: MessageFns<Invoke> = {
         : isSet(object.want_progress)
         ? globalThis.Boolean(object.want_progress)
         : false,
+      portableResult: isSet(object.portableResult)
+        ? globalThis.Boolean(object.portableResult)
+        : isSet(object.portable_result)
+        ? globalThis.Boolean(object.portable_result)
+        : false,
     };
   },
 
@@ -3052,6 +3075,9 @@ export const Invoke: MessageFns<Invoke> = {
     if (message.wantProgress !== false) {
       obj.wantProgress = message.wantProgress;
     }
+    if (message.portableResult !== false) {
+      obj.portableResult = message.portableResult;
+    }
     return obj;
   },
 
@@ -3077,6 +3103,7 @@ export const Invoke: MessageFns<Invoke> = {
     );
     message.initialCredit = object.initialCredit ?? 0;
     message.wantProgress = object.wantProgress ?? false;
+    message.portableResult = object.portableResult ?? false;
     return message;
   },
 };
