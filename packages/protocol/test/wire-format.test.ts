@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decode, encode } from '../src/codec.js';
 
-export interface Vector {
+interface Vector {
   kind: string;
   /** The JS expression of the value. */
   js: string;
@@ -15,7 +15,7 @@ export interface Vector {
 const DOCUMENT = new URL('../../../proto/wire-format.md', import.meta.url);
 
 /** The rows of the table under "## Test vectors". */
-export function readVectors(markdown: string): Vector[] {
+function readVectors(markdown: string): Vector[] {
   const section = markdown.split(/^## Test vectors$/m)[1];
   if (section === undefined) throw new Error('no "## Test vectors" section');
   const rows = section
@@ -51,7 +51,7 @@ function portableView(value: unknown): unknown {
 const vectors = readVectors(readFileSync(DOCUMENT, 'utf8'));
 
 describe('proto/wire-format.md test vectors', () => {
-  it('cover every kind of value the brief of the format names', () => {
+  it('cover every kind of JS value the codec has a rule for, in each profile where they differ', () => {
     const kinds = new Set(vectors.map((v) => v.kind));
     for (const kind of ['undefined', 'Map', 'Set']) {
       expect(vectors.filter((v) => v.kind === kind).map((v) => v.profile).sort()).toEqual(['full', 'portable']);

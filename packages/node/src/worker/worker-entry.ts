@@ -18,8 +18,11 @@ if (typeof fn !== 'function') throw new TypeError(`${module} has no exported fun
 parentPort!.on('message', async ({ id, args, profile }: Job) => {
   try {
     const decoded = args.length === 0 ? [] : decodeArgs(args);
-    const payload = encodeResult(await (fn as (...a: unknown[]) => unknown)(...decoded), profile);
-    parentPort!.postMessage({ id, ok: true, payload });
+    const encoded = encodeResult(await (fn as (...a: unknown[]) => unknown)(...decoded), profile);
+    // The encoding is a view of the codec's shared buffer, which posting would clone whole:
+    // an exact copy is moved instead.
+    const payload = new Uint8Array(encoded);
+    parentPort!.postMessage({ id, ok: true, payload }, [payload.buffer]);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
     parentPort!.postMessage({ id, ok: false, name: e.name, message: e.message, stack: e.stack ?? '', invalidArgs: e.message.startsWith('malformed MessagePack') || e.message.startsWith('arguments must be') });
