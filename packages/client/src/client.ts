@@ -149,20 +149,20 @@ export class Client {
   }
 
   private request(name: string, args: readonly unknown[], o: CallOptions, stream: boolean): SessionRequest {
-    const wire: WireCallOptions | undefined =
-      o.strategy || o.fallbackStrategy || o.affinityKey || o.noCache || o.complexity || o.requirements || o.preferLocation || o.maxLatency || o.maxCost
-        ? {
-            strategy: o.strategy ?? '',
-            fallbackStrategy: o.fallbackStrategy ?? '',
-            affinityKey: o.affinityKey ?? '',
-            noCache: o.noCache ?? false,
-            complexity: o.complexity ?? 0,
-            requirements: o.requirements ?? {},
-            preferLocation: o.preferLocation ?? '',
-            maxLatencyMs: o.maxLatency ?? 0,
-            maxCost: o.maxCost ?? 0,
-          }
-        : undefined;
+    // Always sent: this client decodes results with the same codec, so it asks for the
+    // full-fidelity profile (Maps, Sets and undefined come back as they were returned).
+    const wire: WireCallOptions = {
+      strategy: o.strategy ?? '',
+      fallbackStrategy: o.fallbackStrategy ?? '',
+      affinityKey: o.affinityKey ?? '',
+      noCache: o.noCache ?? false,
+      complexity: o.complexity ?? 0,
+      requirements: o.requirements ?? {},
+      preferLocation: o.preferLocation ?? '',
+      maxLatencyMs: o.maxLatency ?? 0,
+      maxCost: o.maxCost ?? 0,
+      fullFidelity: true,
+    };
     let deadline = o.deadline === undefined ? Infinity : +o.deadline;
     if (o.timeout !== undefined) deadline = Math.min(deadline, Date.now() + o.timeout);
     return { function: name, args: encodeArgs(args), options: wire, metadata: o.metadata ?? {}, deadline, stream, signal: o.signal, onProgress: o.onProgress };

@@ -20,9 +20,10 @@ import {
   PayloadTooLarge,
   RemoteError,
   decodeArgs,
-  encode,
+  encodeResult,
   type FunctionLoad,
   type Invoke,
+  type ResultProfile,
   type NodeFrame,
 } from '@easyremote/protocol';
 import { runWithContext, type CallContext } from './context.js';
@@ -270,7 +271,7 @@ export class CallRunner {
     const t0 = performance.now();
     try {
       if (fn.pool) {
-        const payload = Buffer.from(await fn.pool.run(invoke.args, controller.signal));
+        const payload = Buffer.from(await fn.pool.run(invoke.args, controller.signal, profileOf(invoke)));
         if (controller.signal.aborted) return;
         const limit = call.link.maxPayloadBytes;
         if (payload.length > limit) throw new PayloadTooLarge(`${fn.name} produced ${payload.length} bytes; the gateway's limit is ${limit} bytes`);
@@ -381,7 +382,7 @@ export class CallRunner {
     const { fn } = call;
     let payload: Buffer;
     try {
-      payload = encode(value);
+      payload = encodeResult(value, profileOf(call.invoke));
     } catch (err) {
       throw Object.assign(new TypeError(`${fn.name} returned a value that cannot be encoded: ${(err as Error).message}`), { name: 'SerializationError' });
     }
@@ -472,4 +473,9 @@ function asWireError(err: unknown): EasyRemoteError {
   if (err instanceof EasyRemoteError) return err;
   const e = err instanceof Error ? err : new Error(String(err));
   return new RemoteError(e.message, { remoteName: e.name, remoteStack: e.stack ?? '' });
+}
+
+/** How results are encoded for the caller: what it asked for (a plain client gets the portable profile). */
+function profileOf(invoke: Invoke): ResultProfile {
+  return invoke.portableResult ? 'portable' : 'full';
 }

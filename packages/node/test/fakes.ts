@@ -85,6 +85,7 @@ export function invokeOf(fn: string, args: unknown[] = [], extra: Partial<Invoke
   return {
     attemptId,
     argsSize: 0,
+    portableResult: false,
     callId: attemptId,
     attempt: 1,
     function: fn,

@@ -1,70 +1,53 @@
-// MessagePack codec for arguments and results. The gateway never calls it on the call
-// path: it routes on the protobuf envelope and relays these bytes untouched.
-import { Packr, addExtension } from 'msgpackr';
+// MessagePack codec for arguments and results, exactly as proto/wire-format.md states it.
+// The gateway never calls it on the call path: it routes on the protobuf envelope and
+// relays these bytes untouched.
+import type { CallOptions } from './generated/easyremote/v1/common.js';
+import { Decoder } from './msgpack-decoder.js';
+import { Encoder } from './msgpack-encoder.js';
 
-/** Extension type for JS `Map` (payload: a MessagePack array of [key, value] pairs). */
-export const MAP_EXTENSION_TYPE = 0x4d;
+export * from './extension-types.js';
+export { MAX_DEPTH } from './msgpack-encoder.js';
 
-// msgpackr writes every Map as a plain MessagePack map before it consults extensions,
-// and plain maps decode as objects, so a Map would come back as an object. A subclass is
-// routed through the extension table instead; `toWire` swaps Maps for it on the way out.
-class WireMap<K, V> extends Map<K, V> {}
+/**
+ * How a result is encoded. 'full': Maps, Sets and undefined as extension types, so a
+ * TypeScript caller gets back exactly what the handler returned. 'portable': Map as a
+ * MessagePack map, Set as an array, undefined as nil, so stock decoders in other
+ * languages read natural values. Everything else is encoded the same way in both.
+ */
+export type ResultProfile = 'full' | 'portable';
 
-addExtension({
-  Class: WireMap,
-  type: MAP_EXTENSION_TYPE,
-  write: (map: Map<unknown, unknown>) => Array.from(map, ([k, v]) => [toWire(k), toWire(v)]),
-  read: (entries: Array<[unknown, unknown]>) => new Map(entries),
-});
-
-const packr = new Packr({
-  useRecords: false,
-  moreTypes: true,
-  int64AsType: 'bigint',
-  useBigIntExtension: true,
-  variableMapSize: true,
-});
-
-const MAX_DEPTH = 256;
-
-function toWire(value: unknown, depth = 0): unknown {
-  if (value === null || typeof value !== 'object') return value;
-  if (depth > MAX_DEPTH) throw new TypeError(`value nests deeper than ${MAX_DEPTH} levels (cycle?)`);
-  const ctor = (value as object).constructor;
-  if (ctor === Map) {
-    return new WireMap(value as Map<unknown, unknown>);
-  }
-  if (ctor === Array) {
-    const arr = value as unknown[];
-    let out: unknown[] | undefined;
-    for (let i = 0; i < arr.length; i++) {
-      const v = toWire(arr[i], depth + 1);
-      if (v !== arr[i]) (out ??= arr.slice())[i] = v;
-    }
-    return out ?? arr;
-  }
-  if (ctor === Object || ctor === undefined) {
-    const obj = value as Record<string, unknown>;
-    let out: Record<string, unknown> | undefined;
-    for (const key in obj) {
-      const v = toWire(obj[key], depth + 1);
-      if (v !== obj[key]) (out ??= { ...obj })[key] = v;
-    }
-    return out ?? obj;
-  }
-  return value;
+export interface EncodeOptions {
+  /** The portable profile (default false: full fidelity). */
+  portable?: boolean;
 }
 
-/** Encodes one value. Maps, typed arrays, Buffers, Dates, Sets and bigints round-trip. */
-export function encode(value: unknown): Buffer {
-  return packr.pack(toWire(value));
+/** The profile a caller asked for: portable unless its CallOptions set full_fidelity. */
+export function resultProfile(options: Pick<CallOptions, 'fullFidelity'> | undefined): ResultProfile {
+  return options?.fullFidelity ? 'full' : 'portable';
 }
 
-/** Decodes one value; throws `TypeError` with a readable reason on malformed bytes. */
+const encoder = new Encoder();
+
+/** Encodes one value; throws `TypeError` for what cannot be encoded (a symbol, a cycle). */
+export function encode(value: unknown, options?: EncodeOptions): Buffer {
+  const portable = options?.portable ?? false;
+  // A toJSON that encodes runs while the shared writer is busy.
+  return (encoder.busy ? new Encoder() : encoder).encode(value, portable);
+}
+
+/**
+ * Encodes a handler's result (or one stream chunk) for the profile its caller asked for.
+ * On a node: `encodeResult(value, invoke.portableResult ? 'portable' : 'full')`.
+ */
+export function encodeResult(value: unknown, profile: ResultProfile): Buffer {
+  return encode(value, { portable: profile === 'portable' });
+}
+
+/** Decodes one value of either profile; throws `TypeError` with a readable reason on malformed bytes. */
 export function decode<T = unknown>(bytes: Uint8Array): T {
   if (bytes.length === 0) throw new TypeError('empty MessagePack payload');
   try {
-    return packr.unpack(bytes) as T;
+    return new Decoder(bytes).decodeAll() as T;
   } catch (err) {
     throw new TypeError(`malformed MessagePack payload: ${(err as Error).message}`);
   }

@@ -9,6 +9,7 @@ import {
   InvalidArgument,
   PayloadTooLarge,
   quote,
+  resultProfile,
   toEasyRemoteError,
   type CallOptions,
 } from '@easyremote/protocol';
@@ -201,7 +202,7 @@ export class CallIntake {
   private cachedCall(pending: PendingCall, computeSink: PromiseSink, reply: CallSink): void {
     const { entry } = pending;
     const { cache, dispatcher, metrics } = this.parts;
-    const key = makeCacheKey(entry.name, entry.config.version, pending.args);
+    const key = makeCacheKey(entry.name, entry.config.version, resultProfile(pending.options), pending.args);
     cache
       .getOrCompute(key, entry.config.cacheTtlMs, () => {
         dispatcher.start(pending);

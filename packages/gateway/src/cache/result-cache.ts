@@ -1,7 +1,9 @@
 // Opt-in result cache for functions declared cacheable. It stores the raw result bytes
 // (MessagePack, exactly as the node sent them) and never decodes a payload.
 //
-// Keys: function name + version + SHA-256 of the argument bytes. A fast non-cryptographic
+// Keys: function name + version + result profile + SHA-256 of the argument bytes. The
+// profile is part of the key because the same call encodes its result differently for a
+// full-fidelity caller and a portable one. A fast non-cryptographic
 // hash would be cheaper, but arguments come from clients, and a client able to craft a
 // collision could be handed another caller's cached result; SHA-256 costs well under a
 // millisecond per MiB and makes that infeasible.
@@ -10,7 +12,7 @@
 // call asked for a fresh result) simply does not call the cache; nothing needs telling.
 //
 // Values are shared between every caller that receives them: treat them as read-only.
-import type { ResultCacheStats } from '@easyremote/protocol';
+import type { ResultCacheStats, ResultProfile } from '@easyremote/protocol';
 export type { ResultCacheStats };
 import { createHash } from 'node:crypto';
 
@@ -25,15 +27,15 @@ export const ENTRY_OVERHEAD_BYTES = 256;
 
 export interface CacheKey {
   readonly functionName: string;
-  /** Unique per (function, version, arguments). */
+  /** Unique per (function, version, result profile, arguments). */
   readonly id: string;
 }
 
 /** Builds the key for one call. `version` is the function's declared version ('' when none). */
-export function makeCacheKey(functionName: string, version: string, args: Uint8Array): CacheKey {
+export function makeCacheKey(functionName: string, version: string, profile: ResultProfile, args: Uint8Array): CacheKey {
   const digest = createHash('sha256').update(args).digest('base64url');
   // Length prefixes make the id unambiguous whatever characters the names contain.
-  return { functionName, id: `${functionName.length}:${functionName}|${version.length}:${version}|${digest}` };
+  return { functionName, id: `${functionName.length}:${functionName}|${version.length}:${version}|${profile}|${digest}` };
 }
 
 export interface ResultCacheOptions {

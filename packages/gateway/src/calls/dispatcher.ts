@@ -13,6 +13,7 @@ import {
   PAYLOAD_PART_CREDIT,
   ProtocolError,
   errorFromDetail,
+  resultProfile,
   toEasyRemoteError,
   type Chunk,
   type EasyRemoteError,
@@ -143,6 +144,7 @@ export class Dispatcher {
         initialCredit: credit,
         wantProgress: call.wantProgress,
         argsSize: call.argsRelay?.total ?? 0,
+        portableResult: resultProfile(call.options) === 'portable',
       },
     });
     const session = provider.session;

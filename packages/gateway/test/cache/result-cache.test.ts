@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_BYTES, ENTRY_OVERHEAD_BYTES, ResultCache, makeCacheKey, type CacheKey } from '../../src/cache/result-cache.js';
 
-const key = (fn: string, arg: string, version = '1'): CacheKey => makeCacheKey(fn, version, Buffer.from(arg));
+const key = (fn: string, arg: string, version = '1'): CacheKey => makeCacheKey(fn, version, 'full', Buffer.from(arg));
 const bytes = (n: number, fill = 1): Buffer => Buffer.alloc(n, fill);
 const value = (v: Buffer) => async () => v;
 
@@ -16,13 +16,14 @@ function deferred<T>() {
 }
 
 describe('makeCacheKey', () => {
-  it('depends on function, version and argument bytes, unambiguously', () => {
-    const a = makeCacheKey('f', '1', Buffer.from([1, 2, 3]));
-    expect(makeCacheKey('f', '1', new Uint8Array([1, 2, 3]))).toEqual(a);
-    expect(makeCacheKey('f', '2', Buffer.from([1, 2, 3])).id).not.toBe(a.id);
-    expect(makeCacheKey('g', '1', Buffer.from([1, 2, 3])).id).not.toBe(a.id);
-    expect(makeCacheKey('f', '1', Buffer.from([1, 2, 4])).id).not.toBe(a.id);
-    expect(makeCacheKey('a|1', '', Buffer.alloc(0)).id).not.toBe(makeCacheKey('a', '1|', Buffer.alloc(0)).id);
+  it('depends on function, version, result profile and argument bytes, unambiguously', () => {
+    const a = makeCacheKey('f', '1', 'full', Buffer.from([1, 2, 3]));
+    expect(makeCacheKey('f', '1', 'full', new Uint8Array([1, 2, 3]))).toEqual(a);
+    expect(makeCacheKey('f', '2', 'full', Buffer.from([1, 2, 3])).id).not.toBe(a.id);
+    expect(makeCacheKey('g', '1', 'full', Buffer.from([1, 2, 3])).id).not.toBe(a.id);
+    expect(makeCacheKey('f', '1', 'full', Buffer.from([1, 2, 4])).id).not.toBe(a.id);
+    expect(makeCacheKey('f', '1', 'portable', Buffer.from([1, 2, 3])).id).not.toBe(a.id);
+    expect(makeCacheKey('a|1', '', 'full', Buffer.alloc(0)).id).not.toBe(makeCacheKey('a', '1|', 'full', Buffer.alloc(0)).id);
     expect(a.functionName).toBe('f');
   });
 });

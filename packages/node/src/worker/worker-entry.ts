@@ -2,11 +2,12 @@
 // function on MessagePack arguments, replying with MessagePack bytes. The main thread's
 // event loop (heartbeats, other calls) never waits on it.
 import { parentPort, workerData } from 'node:worker_threads';
-import { decodeArgs, encode } from '@easyremote/protocol';
+import { decodeArgs, encodeResult, type ResultProfile } from '@easyremote/protocol';
 
 interface Job {
   id: number;
   args: Uint8Array;
+  profile: ResultProfile;
 }
 
 const { module, exportName } = workerData as { module: string; exportName: string };
@@ -14,11 +15,14 @@ const loaded = (await import(module)) as Record<string, unknown>;
 const fn = loaded[exportName];
 if (typeof fn !== 'function') throw new TypeError(`${module} has no exported function ${exportName}`);
 
-parentPort!.on('message', async ({ id, args }: Job) => {
+parentPort!.on('message', async ({ id, args, profile }: Job) => {
   try {
     const decoded = args.length === 0 ? [] : decodeArgs(args);
-    const payload = encode(await (fn as (...a: unknown[]) => unknown)(...decoded));
-    parentPort!.postMessage({ id, ok: true, payload });
+    const encoded = encodeResult(await (fn as (...a: unknown[]) => unknown)(...decoded), profile);
+    // The encoding is a view of the codec's shared buffer, which posting would clone whole:
+    // an exact copy is moved instead.
+    const payload = new Uint8Array(encoded);
+    parentPort!.postMessage({ id, ok: true, payload }, [payload.buffer]);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
     parentPort!.postMessage({ id, ok: false, name: e.name, message: e.message, stack: e.stack ?? '', invalidArgs: e.message.startsWith('malformed MessagePack') || e.message.startsWith('arguments must be') });

@@ -2,7 +2,7 @@
 // cancelling a call terminates its thread (the only way to stop code that never yields)
 // and a fresh one replaces it on demand.
 import { Worker } from 'node:worker_threads';
-import { InvalidArgument, RemoteError } from '@easyremote/protocol';
+import { InvalidArgument, RemoteError, type ResultProfile } from '@easyremote/protocol';
 
 type Reply = { id: number; ok: true; payload: Uint8Array } | { id: number; ok: false; name: string; message: string; stack: string; invalidArgs: boolean };
 
@@ -57,8 +57,11 @@ export class WorkerPool {
     return slot;
   }
 
-  /** Runs one call; the node's scheduler never runs more than `size` at once. */
-  async run(args: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
+  /**
+   * Runs one call; the node's scheduler never runs more than `size` at once. The result
+   * is encoded in `profile`, the one the call's Invoke asks for.
+   */
+  async run(args: Uint8Array, signal: AbortSignal, profile: ResultProfile = 'full'): Promise<Uint8Array> {
     let slot = this.slots.find((s) => !s.busy);
     if (slot === undefined) {
       if (this.slots.length >= this.size) throw new Error(`worker pool of ${this.functionName} is exhausted (${this.size})`);
@@ -90,7 +93,7 @@ export class WorkerPool {
         if (signal.aborted) return onAbort();
         signal.addEventListener('abort', onAbort, { once: true });
         s.worker.on('message', onMessage).once('exit', onExit).once('error', onError);
-        s.worker.postMessage({ id, args });
+        s.worker.postMessage({ id, args, profile });
       });
     } finally {
       s.busy = false;

@@ -66,6 +66,14 @@ export interface CallOptions {
   preferLocation: string;
   maxLatencyMs: number;
   maxCost: number;
+  /**
+   * How the result is encoded. false (the default): the portable profile, which stock
+   * MessagePack decoders read as natural values (a JS Map arrives as a MessagePack map,
+   * a Set as an array, undefined as nil). true: the full-fidelity profile, which keeps
+   * Maps, Sets and undefined as extension types so that a TypeScript caller gets back
+   * exactly what the handler returned. See proto/wire-format.md.
+   */
+  fullFidelity: boolean;
 }
 
 export interface CallOptions_RequirementsEntry {
@@ -328,6 +336,7 @@ function createBaseCallOptions(): CallOptions {
     preferLocation: "",
     maxLatencyMs: 0,
     maxCost: 0,
+    fullFidelity: false,
   };
 }
 
@@ -359,6 +368,9 @@ export const CallOptions: MessageFns<CallOptions> = {
     }
     if (message.maxCost !== 0) {
       writer.uint32(73).double(message.maxCost);
+    }
+    if (message.fullFidelity !== false) {
+      writer.uint32(80).bool(message.fullFidelity);
     }
     return writer;
   },
@@ -451,6 +463,14 @@ export const CallOptions: MessageFns<CallOptions> = {
             message.maxCost = reader.double();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.fullFidelity = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -511,6 +531,11 @@ export const CallOptions: MessageFns<CallOptions> = {
         : isSet(object.max_cost)
         ? globalThis.Number(object.max_cost)
         : 0,
+      fullFidelity: isSet(object.fullFidelity)
+        ? globalThis.Boolean(object.fullFidelity)
+        : isSet(object.full_fidelity)
+        ? globalThis.Boolean(object.full_fidelity)
+        : false,
     };
   },
 
@@ -549,6 +574,9 @@ export const CallOptions: MessageFns<CallOptions> = {
     if (message.maxCost !== 0) {
       obj.maxCost = floatToJson(message.maxCost);
     }
+    if (message.fullFidelity !== false) {
+      obj.fullFidelity = message.fullFidelity;
+    }
     return obj;
   },
 
@@ -574,6 +602,7 @@ export const CallOptions: MessageFns<CallOptions> = {
     message.preferLocation = object.preferLocation ?? "";
     message.maxLatencyMs = object.maxLatencyMs ?? 0;
     message.maxCost = object.maxCost ?? 0;
+    message.fullFidelity = object.fullFidelity ?? false;
     return message;
   },
 };

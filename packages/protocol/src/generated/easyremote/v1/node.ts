@@ -240,6 +240,12 @@ export interface Invoke {
   /** Whether the caller wants progress messages. */
   wantProgress: boolean;
   /**
+   * Encode the result (and every stream chunk) in the portable profile: Map as a
+   * MessagePack map, Set as an array, undefined as nil. false: the full-fidelity profile.
+   * The gateway sets it from the caller's CallOptions.full_fidelity (portable = !full).
+   */
+  portableResult: boolean;
+  /**
    * Total size of the arguments when they arrive in parts (InvokeArgsPart frames follow);
    * 0 when `args` is complete.
    */
@@ -3369,6 +3375,7 @@ function createBaseInvoke(): Invoke {
     metadata: {},
     initialCredit: 0,
     wantProgress: false,
+    portableResult: false,
     argsSize: 0,
   };
 }
@@ -3401,6 +3408,9 @@ export const Invoke: MessageFns<Invoke> = {
     }
     if (message.wantProgress !== false) {
       writer.uint32(72).bool(message.wantProgress);
+    }
+    if (message.portableResult !== false) {
+      writer.uint32(80).bool(message.portableResult);
     }
     if (message.argsSize !== 0) {
       writer.uint32(88).uint64(message.argsSize);
@@ -3496,6 +3506,14 @@ export const Invoke: MessageFns<Invoke> = {
             message.wantProgress = reader.bool();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.portableResult = reader.bool();
+            continue;
+          }
           case 11: {
             if (tag !== 88) {
               break;
@@ -3560,6 +3578,11 @@ export const Invoke: MessageFns<Invoke> = {
         : isSet(object.want_progress)
         ? globalThis.Boolean(object.want_progress)
         : false,
+      portableResult: isSet(object.portableResult)
+        ? globalThis.Boolean(object.portableResult)
+        : isSet(object.portable_result)
+        ? globalThis.Boolean(object.portable_result)
+        : false,
       argsSize: isSet(object.argsSize)
         ? globalThis.Number(object.argsSize)
         : isSet(object.args_size)
@@ -3603,6 +3626,9 @@ export const Invoke: MessageFns<Invoke> = {
     if (message.wantProgress !== false) {
       obj.wantProgress = message.wantProgress;
     }
+    if (message.portableResult !== false) {
+      obj.portableResult = message.portableResult;
+    }
     if (message.argsSize !== 0) {
       obj.argsSize = Math.round(message.argsSize);
     }
@@ -3631,6 +3657,7 @@ export const Invoke: MessageFns<Invoke> = {
     );
     message.initialCredit = object.initialCredit ?? 0;
     message.wantProgress = object.wantProgress ?? false;
+    message.portableResult = object.portableResult ?? false;
     message.argsSize = object.argsSize ?? 0;
     return message;
   },
