@@ -19,6 +19,8 @@ export type ErrorCode =
   | 'NODE_LOST'
   | 'INVALID_ARGUMENT'
   | 'UNAUTHENTICATED'
+  | 'PERMISSION_DENIED'
+  | 'RATE_LIMITED'
   | 'PAYLOAD_TOO_LARGE'
   | 'BUDGET_EXCEEDED'
   | 'REGISTRATION_REFUSED'
@@ -44,6 +46,10 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, CodeInfo>> = {
   NODE_LOST: { status: GrpcStatus.UNAVAILABLE, retryable: false },
   INVALID_ARGUMENT: { status: GrpcStatus.INVALID_ARGUMENT, retryable: false },
   UNAUTHENTICATED: { status: GrpcStatus.UNAUTHENTICATED, retryable: false },
+  // Authenticated, but the principal may not do this (call this function, register this node id, drain).
+  PERMISSION_DENIED: { status: GrpcStatus.PERMISSION_DENIED, retryable: false },
+  // The principal is over its own limit (calls at once, calls per second); others are unaffected.
+  RATE_LIMITED: { status: GrpcStatus.RESOURCE_EXHAUSTED, retryable: true },
   PAYLOAD_TOO_LARGE: { status: GrpcStatus.RESOURCE_EXHAUSTED, retryable: false },
   BUDGET_EXCEEDED: { status: GrpcStatus.FAILED_PRECONDITION, retryable: false },
   REGISTRATION_REFUSED: { status: GrpcStatus.ALREADY_EXISTS, retryable: false },
@@ -140,6 +146,8 @@ export class Cancelled extends defineError('CANCELLED') {}
 export class NodeLost extends defineError('NODE_LOST') {}
 export class InvalidArgument extends defineError('INVALID_ARGUMENT') {}
 export class Unauthenticated extends defineError('UNAUTHENTICATED') {}
+export class PermissionDenied extends defineError('PERMISSION_DENIED') {}
+export class RateLimited extends defineError('RATE_LIMITED') {}
 export class PayloadTooLarge extends defineError('PAYLOAD_TOO_LARGE') {}
 export class BudgetExceeded extends defineError('BUDGET_EXCEEDED') {}
 export class RegistrationRefused extends defineError('REGISTRATION_REFUSED') {}
@@ -158,6 +166,8 @@ const CLASS_BY_CODE: Record<Exclude<ErrorCode, 'REMOTE_ERROR'>, new (m: string, 
   NODE_LOST: NodeLost,
   INVALID_ARGUMENT: InvalidArgument,
   UNAUTHENTICATED: Unauthenticated,
+  PERMISSION_DENIED: PermissionDenied,
+  RATE_LIMITED: RateLimited,
   PAYLOAD_TOO_LARGE: PayloadTooLarge,
   BUDGET_EXCEEDED: BudgetExceeded,
   REGISTRATION_REFUSED: RegistrationRefused,
@@ -209,6 +219,7 @@ const STATUS_TO_CODE: Partial<Record<GrpcStatus, ErrorCode>> = {
   [GrpcStatus.CANCELLED]: 'CANCELLED',
   [GrpcStatus.INVALID_ARGUMENT]: 'INVALID_ARGUMENT',
   [GrpcStatus.UNAUTHENTICATED]: 'UNAUTHENTICATED',
+  [GrpcStatus.PERMISSION_DENIED]: 'PERMISSION_DENIED',
 };
 
 /**

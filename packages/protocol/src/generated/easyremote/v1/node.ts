@@ -250,6 +250,11 @@ export interface Invoke {
    * 0 when `args` is complete.
    */
   argsSize: number;
+  /**
+   * The name of the principal that made the call ('' when the gateway has no client
+   * authentication); never a token. Handlers see it as currentCall().caller.
+   */
+  caller: string;
 }
 
 export interface Invoke_MetadataEntry {
@@ -3377,6 +3382,7 @@ function createBaseInvoke(): Invoke {
     wantProgress: false,
     portableResult: false,
     argsSize: 0,
+    caller: "",
   };
 }
 
@@ -3414,6 +3420,9 @@ export const Invoke: MessageFns<Invoke> = {
     }
     if (message.argsSize !== 0) {
       writer.uint32(88).uint64(message.argsSize);
+    }
+    if (message.caller !== "") {
+      writer.uint32(98).string(message.caller);
     }
     return writer;
   },
@@ -3522,6 +3531,14 @@ export const Invoke: MessageFns<Invoke> = {
             message.argsSize = longToNumber(reader.uint64());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.caller = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3588,6 +3605,7 @@ export const Invoke: MessageFns<Invoke> = {
         : isSet(object.args_size)
         ? globalThis.Number(object.args_size)
         : 0,
+      caller: isSet(object.caller) ? globalThis.String(object.caller) : "",
     };
   },
 
@@ -3632,6 +3650,9 @@ export const Invoke: MessageFns<Invoke> = {
     if (message.argsSize !== 0) {
       obj.argsSize = Math.round(message.argsSize);
     }
+    if (message.caller !== "") {
+      obj.caller = message.caller;
+    }
     return obj;
   },
 
@@ -3659,6 +3680,7 @@ export const Invoke: MessageFns<Invoke> = {
     message.wantProgress = object.wantProgress ?? false;
     message.portableResult = object.portableResult ?? false;
     message.argsSize = object.argsSize ?? 0;
+    message.caller = object.caller ?? "";
     return message;
   },
 };
