@@ -23,9 +23,10 @@ import { NodeEvents, type GatewayEvents } from './api/node-events.js';
 
 export type { GatewayEvents };
 import { Authenticator } from './auth/authenticator.js';
+import { PrincipalLimits } from './auth/principal-limits.js';
 import { ResultCache } from './cache/result-cache.js';
 import { AdmissionQueue } from './calls/admission-queue.js';
-import { Dispatcher } from './calls/dispatcher.js';
+import { Dispatcher, type CallRecorder } from './calls/dispatcher.js';
 import { systemClock, type Clock } from './clock.js';
 import { NodeHealthMonitor } from './health/health-monitor.js';
 import { OutlierDetector } from './health/outlier-detector.js';
@@ -98,7 +99,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.metrics = new MetricsRecorder(store, prometheus, clock);
     const events = new NodeEvents(this, this.metrics, this.log);
     const deferFlush = options.coalesceFrames === false ? (flush: () => void) => flush() : undefined;
-    this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: this.metrics, clock, providerGapMs: settings.providerGapMs });
+    // A finished call frees its caller's slot, then is recorded.
+    const limits = new PrincipalLimits(clock);
+    const finished: CallRecorder = {
+      callFinished: (call, code, cached) => {
+        limits.release(call.caller);
+        this.metrics.callFinished(call, code, cached);
+      },
+    };
+    this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: finished, clock, providerGapMs: settings.providerGapMs });
     this.nodeLinks = new NodeLinkService({
       registry: this.registry,
       dispatcher: this.dispatcher,
@@ -113,6 +122,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       dispatcher: this.dispatcher,
       cache: this.cache,
       metrics: this.metrics,
+      recorder: finished,
+      limits,
       clock,
       settings: { maxPayloadBytes: settings.maxPayloadBytes, defaultTimeoutMs: settings.defaultTimeoutMs, startupGraceMs: settings.startupGraceMs, maxAwaiting: settings.queueSize },
     });
@@ -127,7 +138,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       cache: this.cache,
       alerts: this.alerts,
       thresholds,
-      drain: (nodeId) => this.nodeLinks.drain(nodeId),
+      drain: (nodeId, by) => this.nodeLinks.drain(nodeId, by),
+      audit: (kind, nodeId, fn, detail) => events.record(kind, nodeId, fn, detail),
       clock,
     });
     this.alertLoop = new AlertLoop(this.alerts, () => this.api.figures(), thresholds, clock, (err) => this.log(`alert evaluation failed: ${err.message}`));
@@ -152,9 +164,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     };
     this.server = createGrpcServer(settings.maxPayloadBytes, [intakeInterceptor(this.auth, refusedAtIntake)]);
     this.server.addService(nodeLinkDefinition(), this.nodeLinks.handlers());
-    this.sessions = new SessionService(this.intake, clock, deferFlush);
-    this.server.addService(gatewayServiceDefinition(), { ...callServiceHandlers(this.intake, clock), session: this.sessions.handler() });
-    this.server.addService(AdminService, adminHandlers(this.api));
+    this.sessions = new SessionService(this.intake, clock, this.auth, deferFlush);
+    this.server.addService(gatewayServiceDefinition(), { ...callServiceHandlers(this.intake, clock, this.auth), session: this.sessions.handler() });
+    this.server.addService(AdminService, adminHandlers(this.api, this.auth));
   }
 
   async start(): Promise<void> {

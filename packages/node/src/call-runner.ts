@@ -369,6 +369,7 @@ export class CallRunner {
       nodeId: this.nodeId,
       deadline: invoke.deadlineUnixMs > 0 ? invoke.deadlineUnixMs : undefined,
       signal: controller.signal,
+      caller: invoke.caller,
       metadata: invoke.metadata,
       progress: (fraction: number, message = '') => {
         if (!wantProgress || controller.signal.aborted) return;

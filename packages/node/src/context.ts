@@ -12,6 +12,12 @@ export interface CallContext {
   readonly deadline: number | undefined;
   /** Fires on deadline, on client cancel, on client disconnect and on node shutdown. */
   readonly signal: AbortSignal;
+  /**
+   * The name of the principal that made the call, as the gateway authenticated it (never
+   * a token); 'anonymous' when the gateway has no client authentication, '' from a gateway
+   * too old to say.
+   */
+  readonly caller: string;
   /** The caller's gRPC metadata (string values). */
   readonly metadata: Readonly<Record<string, string>>;
   /** Reports progress (0..1) to the caller if it listens; cheap no-op otherwise. */

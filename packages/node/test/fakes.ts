@@ -86,6 +86,7 @@ export function invokeOf(fn: string, args: unknown[] = [], extra: Partial<Invoke
     attemptId,
     argsSize: 0,
     portableResult: false,
+    caller: '',
     callId: attemptId,
     attempt: 1,
     function: fn,

@@ -46,8 +46,8 @@ export const FUNCTION_NAME_RULE = 'letters, digits, _ . - (max 128), starting wi
 export const NODE_ID_PATTERN = /^[A-Za-z0-9_.:@\-]{1,128}$/;
 export const NODE_ID_RULE = '1-128 of letters, digits and _ . : @ -';
 
-/** Node lifecycle and health events, as recorded and served to operators. */
-export const NODE_EVENT_KINDS = ['joined', 'left', 'lost', 'ejected', 'readmitted', 'draining', 'refused'] as const;
+/** Node lifecycle and health events, and operators' actions (the audit trail), as recorded and served. */
+export const NODE_EVENT_KINDS = ['joined', 'left', 'lost', 'ejected', 'readmitted', 'draining', 'refused', 'cache-invalidated'] as const;
 export type NodeEventKind = (typeof NODE_EVENT_KINDS)[number];
 
 /** Keepalive on both ends: a dead TCP peer is noticed even with no traffic. */

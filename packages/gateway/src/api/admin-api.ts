@@ -3,6 +3,7 @@
 import {
   InvalidArgument,
   NodeNotFound,
+  PermissionDenied,
   quote,
   type AlertsDocument,
   type CacheInvalidation,
@@ -10,10 +11,12 @@ import {
   type FunctionInfo,
   type FunctionStatsDocument,
   type MetricsDocument,
+  type NodeEventKind,
   type NodeInfo,
   type NodeStatsDocument,
   type OptimisationReport,
 } from '@easyremote/protocol';
+import type { Principal } from '../auth/principals.js';
 import type { ResultCache } from '../cache/result-cache.js';
 import type { AdmissionQueue } from '../calls/admission-queue.js';
 import type { Clock } from '../clock.js';
@@ -37,8 +40,10 @@ export interface AdminParts {
   cache: Pick<ResultCache, 'stats' | 'invalidate'>;
   alerts: Pick<AlertLog, 'active' | 'list' | 'webhookStats'>;
   thresholds: AdvisorThresholds;
-  /** Asks a node to drain; false when it is not active. */
-  drain(nodeId: string): boolean;
+  /** Asks a node to drain on an operator's behalf; false when it is not active. */
+  drain(nodeId: string, by: string): boolean;
+  /** Records an operator's action (the audit trail). */
+  audit(kind: NodeEventKind, nodeId: string, functionName: string, detail: string): void;
   clock: Clock;
 }
 
@@ -129,13 +134,22 @@ export class AdminApi {
     return { active: alerts.active(), recent: alerts.list(), webhook: alerts.webhookStats() };
   }
 
-  drain(nodeId: string): DrainResult {
-    this.node(nodeId);
-    return { nodeId, draining: this.parts.drain(nodeId) };
+  /** Operator actions need the admin role. */
+  private operator(by: Principal, action: string): void {
+    if (!by.mayOperate) throw new PermissionDenied(`${by.name} may not ${action}: it needs the admin role`);
   }
 
-  invalidateCache(functionName: string): CacheInvalidation {
+  drain(nodeId: string, by: Principal): DrainResult {
+    this.operator(by, 'drain nodes');
+    this.node(nodeId);
+    return { nodeId, draining: this.parts.drain(nodeId, by.name) };
+  }
+
+  invalidateCache(functionName: string, by: Principal): CacheInvalidation {
+    this.operator(by, 'invalidate cached results');
     if (!functionName) throw new InvalidArgument('name the function whose cached results to drop');
-    return { function: functionName, removed: this.parts.cache.invalidate(functionName) };
+    const removed = this.parts.cache.invalidate(functionName);
+    this.parts.audit('cache-invalidated', '', functionName, `by ${by.name}: ${removed} result(s) removed`);
+    return { function: functionName, removed };
   }
 }

@@ -1,17 +1,21 @@
 // gRPC handlers of the Admin service: each returns the AdminApi document as JSON. Callers
-// were authenticated by the intake interceptor before their request was read.
+// were authenticated by the intake interceptor before their request was read; operator
+// actions check the principal's role.
 import type * as grpc from '@grpc/grpc-js';
 import { toEasyRemoteError, toServiceError, type JsonReply } from '@easyremote/protocol';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Principal } from '../auth/principals.js';
 import type { AdminApi } from './admin-api.js';
+import { principalOf } from './metadata.js';
 
 type Handler = (call: grpc.ServerUnaryCall<any, JsonReply>, callback: grpc.sendUnaryData<JsonReply>) => void;
 
-export function adminHandlers(api: AdminApi): Record<string, Handler> {
+export function adminHandlers(api: AdminApi, auth: Authenticator): Record<string, Handler> {
   const wrap =
-    (fn: (req: any) => unknown): Handler =>
+    (fn: (req: any, by: Principal) => unknown): Handler =>
     (call, callback) => {
       try {
-        callback(null, { json: JSON.stringify(fn(call.request)) });
+        callback(null, { json: JSON.stringify(fn(call.request, principalOf(call.metadata, auth))) });
       } catch (err) {
         callback(toServiceError(toEasyRemoteError(err)) as grpc.ServiceError);
       }
@@ -26,7 +30,7 @@ export function adminHandlers(api: AdminApi): Record<string, Handler> {
     functionStats: wrap((req) => api.functionStats(window(req))),
     recommendations: wrap((req) => api.recommendations(window(req))),
     alerts: wrap(() => api.alerts()),
-    drainNode: wrap((req: { nodeId: string }) => api.drain(req.nodeId)),
-    invalidateCache: wrap((req: { function: string }) => api.invalidateCache(req.function)),
+    drainNode: wrap((req: { nodeId: string }, by) => api.drain(req.nodeId, by)),
+    invalidateCache: wrap((req: { function: string }, by) => api.invalidateCache(req.function, by)),
   };
 }

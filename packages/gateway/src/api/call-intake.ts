@@ -8,16 +8,19 @@ import {
   FunctionNotFound,
   InvalidArgument,
   PayloadTooLarge,
+  PermissionDenied,
   quote,
   resultProfile,
   toEasyRemoteError,
   type CallOptions,
 } from '@easyremote/protocol';
 import { makeCacheKey, type ResultCache } from '../cache/result-cache.js';
+import type { PrincipalLimits } from '../auth/principal-limits.js';
+import type { Principal } from '../auth/principals.js';
 import type { ArgsRelay } from '../calls/args-relay.js';
 import type { CallSink } from '../calls/call-sink.js';
 import { callDeadline } from '../calls/deadline.js';
-import type { Dispatcher } from '../calls/dispatcher.js';
+import type { CallRecorder, Dispatcher } from '../calls/dispatcher.js';
 import { PendingCall } from '../calls/pending-call.js';
 import { PromiseSink } from '../calls/promise-sink.js';
 import { checkCallOptions, checkFunctionName, checkMetadata } from '../calls/request-limits.js';
@@ -40,8 +43,9 @@ export interface IncomingCall {
   readonly exactDeadline?: boolean;
   /** CallStream semantics (chunks, progress) rather than Call's (one result). */
   readonly streaming: boolean;
-  /** Who called (peer address). */
+  /** Who called: the peer address, and the authenticated principal. */
   readonly client: string;
+  readonly caller: Principal;
   /** clock.now when it arrived. */
   readonly arrivedAt: number;
   /** Set when the arguments arrive in parts: `args` is the first, the relay brings the rest. */
@@ -67,7 +71,12 @@ export interface CallIntakeParts {
   registry: Registry;
   dispatcher: Dispatcher;
   cache: ResultCache;
+  /** Refusals at intake are recorded here. */
   metrics: MetricsRecorder;
+  /** Finished calls (cache hits included) are reported here, exactly once each. */
+  recorder: CallRecorder;
+  /** Each principal's own limits; a slot taken here is released when the call is recorded as finished. */
+  limits: PrincipalLimits;
   clock: Clock;
   settings: CallIntakeSettings;
 }
@@ -111,6 +120,7 @@ export class CallIntake {
         const compute = cacheable ? new PromiseSink() : reply;
         const pending = new PendingCall(this.nextCallId++, entry, call.args, call.options, call.metadata, deadline, call.streaming, call.streaming, compute, call.arrivedAt, call.client);
         pending.argsRelay = call.argsRelay;
+        pending.caller = call.caller;
         if (cacheable) {
           // Identical calls share one computation; it is not tied to one caller's cancellation.
           this.cachedCall(pending, compute as PromiseSink, reply);
@@ -137,6 +147,7 @@ export class CallIntake {
     if (badName) return refuse(badName);
     const badRequest = checkMetadata(call.metadata) ?? checkCallOptions(call.options, call.metadata[AFFINITY_METADATA_KEY]);
     if (badRequest) return refuse(badRequest);
+    if (!call.caller.mayCall(call.function)) return refuse(new PermissionDenied(`${call.caller.name} may not call ${quote(call.function)}`));
     const entry = registry.functions.get(call.function);
     if (entry === undefined) {
       const inGrace = clock.now() - this.startedAt < settings.startupGraceMs && this.awaitingCount < settings.maxAwaiting;
@@ -154,6 +165,8 @@ export class CallIntake {
         }),
       );
     }
+    const limited = this.parts.limits.acquire(call.caller);
+    if (limited) return refuse(limited);
     const deadline = callDeadline({
       nowMs: clock.epochMs(),
       callerDeadlineMs: call.callerDeadlineMs,
@@ -201,7 +214,7 @@ export class CallIntake {
    */
   private cachedCall(pending: PendingCall, computeSink: PromiseSink, reply: CallSink): void {
     const { entry } = pending;
-    const { cache, dispatcher, metrics } = this.parts;
+    const { cache, dispatcher, recorder } = this.parts;
     const key = makeCacheKey(entry.name, entry.config.version, resultProfile(pending.options), pending.args);
     cache
       .getOrCompute(key, entry.config.cacheTtlMs, () => {
@@ -212,14 +225,14 @@ export class CallIntake {
         ({ value, source }) => {
           if (source !== 'computed') {
             pending.responseBytes = value.length;
-            metrics.callFinished(pending, '', true);
+            recorder.callFinished(pending, '', true);
           }
           reply.result(value, source === 'computed' ? pending.nodeId : '', source !== 'computed');
         },
         (err: unknown) => {
           const e = toEasyRemoteError(err);
           // A waiter that joined a failed computation was not recorded by the dispatcher.
-          if (!pending.done) metrics.callFinished(pending, e.code);
+          if (!pending.done) recorder.callFinished(pending, e.code);
           reply.error(e);
         },
       );

@@ -5,11 +5,12 @@ import { DEADLINE_GRACE_METADATA_KEY, type CallReply, type CallRequest, type Str
 import type { Clock } from '../clock.js';
 import type { CallIntake, IncomingCall } from './call-intake.js';
 import { streamSink, unarySink } from './call-sinks.js';
-import { callerMetadata, metadataString } from './metadata.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import { callerMetadata, metadataString, principalOf } from './metadata.js';
 
 type GrpcCall = grpc.ServerUnaryCall<CallRequest, unknown> | grpc.ServerWritableStream<CallRequest, unknown>;
 
-function incoming(call: GrpcCall, streaming: boolean, clock: Clock): IncomingCall {
+function incoming(call: GrpcCall, streaming: boolean, clock: Clock, auth: Authenticator): IncomingCall {
   const req = call.request;
   const deadline = call.getDeadline();
   return {
@@ -21,18 +22,19 @@ function incoming(call: GrpcCall, streaming: boolean, clock: Clock): IncomingCal
     graceHeader: metadataString(call.metadata, DEADLINE_GRACE_METADATA_KEY),
     streaming,
     client: call.getPeer(),
+    caller: principalOf(call.metadata, auth),
     arrivedAt: clock.now(),
   };
 }
 
-export function callServiceHandlers(intake: CallIntake, clock: Clock): grpc.UntypedServiceImplementation {
+export function callServiceHandlers(intake: CallIntake, clock: Clock, auth: Authenticator): grpc.UntypedServiceImplementation {
   return {
     call: (call: grpc.ServerUnaryCall<CallRequest, CallReply>, callback: grpc.sendUnaryData<CallReply>) => {
-      const admitted = intake.admit(incoming(call, false, clock), unarySink(callback));
+      const admitted = intake.admit(incoming(call, false, clock, auth), unarySink(callback));
       call.on('cancelled', () => admitted.cancel());
     },
     callStream: (call: grpc.ServerWritableStream<CallRequest, StreamReply>) => {
-      const admitted = intake.admit(incoming(call, true, clock), streamSink(call));
+      const admitted = intake.admit(incoming(call, true, clock, auth), streamSink(call));
       call.on('cancelled', () => admitted.cancel());
     },
   };

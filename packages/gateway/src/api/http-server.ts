@@ -1,10 +1,26 @@
 // The gateway's HTTP face for operators: JSON under /api/ and Prometheus text at /metrics.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { EasyRemoteError, toEasyRemoteError } from '@easyremote/protocol';
+import type { Principal } from '../auth/principals.js';
 import type { AdminApi } from './admin-api.js';
 import type { PrometheusMetrics } from '../metrics/prometheus.js';
 
-const HTTP_STATUS: Record<string, number> = { FUNCTION_NOT_FOUND: 404, NODE_NOT_FOUND: 404, INVALID_ARGUMENT: 400, UNAUTHENTICATED: 401 };
+const HTTP_STATUS: Record<string, number> = { FUNCTION_NOT_FOUND: 404, NODE_NOT_FOUND: 404, INVALID_ARGUMENT: 400, UNAUTHENTICATED: 401, PERMISSION_DENIED: 403 };
+
+/**
+ * A browser sends Origin with every cross-site POST: a page elsewhere must not be able
+ * to make an operator's browser drain nodes. Requests without Origin (curl, scripts) and
+ * same-origin ones pass.
+ */
+function crossOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== req.headers.host;
+  } catch {
+    return true;
+  }
+}
 
 export class HttpApi {
   private readonly server: Server;
@@ -12,7 +28,7 @@ export class HttpApi {
   constructor(
     private readonly api: AdminApi,
     private readonly prometheus: PrometheusMetrics,
-    private readonly authorize: (header: string | undefined) => EasyRemoteError | undefined,
+    private readonly authorize: (header: string | undefined) => Principal | EasyRemoteError,
   ) {
     this.server = createServer((req, res) => void this.handle(req, res));
   }
@@ -34,14 +50,17 @@ export class HttpApi {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://gateway');
-      const denied = this.authorize(req.headers.authorization);
-      if (denied) return this.send(res, 401, { error: denied.code, message: denied.message });
+      const who = this.authorize(req.headers.authorization);
+      if (who instanceof EasyRemoteError) return this.send(res, HTTP_STATUS[who.code] ?? 401, { error: who.code, message: who.message });
+      if (req.method !== 'GET' && crossOrigin(req)) {
+        return this.send(res, 403, { error: 'PERMISSION_DENIED', message: `cross-origin ${req.method} from ${req.headers.origin} refused` });
+      }
       if (url.pathname === '/metrics' && req.method === 'GET') {
         res.writeHead(200, { 'content-type': this.prometheus.registry.contentType });
         res.end(await this.prometheus.text());
         return;
       }
-      const body = this.route(req.method ?? 'GET', url);
+      const body = this.route(req.method ?? 'GET', url, who);
       if (body === undefined) return this.send(res, 404, { error: 'NOT_FOUND', message: `no route ${req.method} ${url.pathname}` });
       this.send(res, 200, body);
     } catch (err) {
@@ -50,7 +69,7 @@ export class HttpApi {
     }
   }
 
-  private route(method: string, url: URL): unknown {
+  private route(method: string, url: URL, by: Principal): unknown {
     const window = url.searchParams.has('window_ms') ? Number(url.searchParams.get('window_ms')) : undefined;
     const p = url.pathname.replace(/\/+$/, '');
     if (method === 'GET') {
@@ -66,8 +85,8 @@ export class HttpApi {
     }
     if (method === 'POST') {
       const drain = /^\/api\/nodes\/([^/]+)\/drain$/.exec(p);
-      if (drain) return this.api.drain(decodeURIComponent(drain[1]!));
-      if (p === '/api/cache/invalidate') return this.api.invalidateCache(url.searchParams.get('function') ?? '');
+      if (drain) return this.api.drain(decodeURIComponent(drain[1]!), by);
+      if (p === '/api/cache/invalidate') return this.api.invalidateCache(url.searchParams.get('function') ?? '', by);
     }
     return undefined;
   }

@@ -7,6 +7,8 @@ import { constants as http2constants, type ServerHttp2Stream } from 'node:http2'
 import * as grpc from '@grpc/grpc-js';
 import { AUTH_METADATA_KEY, InvalidArgument, toServiceError, type EasyRemoteError } from '@easyremote/protocol';
 import type { Authenticator } from '../auth/authenticator.js';
+import { Principal } from '../auth/principals.js';
+import { PRINCIPAL_METADATA_KEY } from './metadata.js';
 
 const NODE_LINK_PREFIX = '/easyremote.v1.NodeLink/';
 
@@ -44,7 +46,7 @@ function headerString(metadata: grpc.Metadata, key: string): string | undefined 
 }
 
 export function intakeInterceptor(auth: Authenticator, refused: IntakeRefusal): grpc.ServerInterceptor {
-  const check = (path: string, metadata: grpc.Metadata, encoding: string): EasyRemoteError | undefined => {
+  const check = (path: string, metadata: grpc.Metadata, encoding: string): Principal | EasyRemoteError => {
     if (encoding !== 'identity') {
       return new InvalidArgument(`compressed requests are not accepted (grpc-encoding ${encoding.slice(0, 32)}); send them uncompressed`);
     }
@@ -56,8 +58,13 @@ export function intakeInterceptor(auth: Authenticator, refused: IntakeRefusal): 
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, pass) => {
-            const err = check(method.path, metadata, requestEncoding(call));
-            if (err === undefined) return pass(metadata);
+            const checked = check(method.path, metadata, requestEncoding(call));
+            if (checked instanceof Principal) {
+              // Handlers learn who called from here, never from anything the caller sent.
+              metadata.set(PRINCIPAL_METADATA_KEY, checked.name);
+              return pass(metadata);
+            }
+            const err = checked;
             refused(method.path, call.getPeer(), err);
             // Not passing the metadata on means the handler never starts and never reads.
             call.sendStatus(toServiceError(err) as grpc.StatusObject);

@@ -1,13 +1,22 @@
 import type * as grpc from '@grpc/grpc-js';
 import { AUTH_METADATA_KEY, DEADLINE_GRACE_METADATA_KEY } from '@easyremote/protocol';
+import type { Authenticator } from '../auth/authenticator.js';
+import { ANONYMOUS, type Principal } from '../auth/principals.js';
 
 const EMPTY: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/**
+ * The principal the intake interceptor authenticated, as it passes it on to handlers.
+ * Set by the gateway alone: whatever a caller sends under this key is removed first.
+ */
+export const PRINCIPAL_METADATA_KEY = 'x-easyremote-principal';
 
 /** Transport headers and credentials never reach a handler. */
 function isPrivate(key: string): boolean {
   return (
     key.startsWith('grpc-') ||
     key === DEADLINE_GRACE_METADATA_KEY ||
+    key === PRINCIPAL_METADATA_KEY ||
     key.startsWith(':') ||
     key === AUTH_METADATA_KEY ||
     key === 'user-agent' ||
@@ -37,6 +46,13 @@ export function handlerMetadata(map: Record<string, string>): Record<string, str
     (out ??= {})[key] = map[key]!;
   }
   return out ?? EMPTY;
+}
+
+/** The principal the intake interceptor authenticated for this RPC. */
+export function principalOf(metadata: grpc.Metadata, auth: Authenticator): Principal {
+  const name = metadataString(metadata, PRINCIPAL_METADATA_KEY);
+  // The interceptor runs on every RPC: without its mark the call came some other way (a test).
+  return (name !== undefined ? auth.principal(name) : undefined) ?? ANONYMOUS;
 }
 
 /** The first string value of a metadata key. */

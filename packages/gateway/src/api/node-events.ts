@@ -30,8 +30,8 @@ export class NodeEvents {
   observer(): NodeLinkObserver {
     return {
       joined: (s) => {
-        this.log(`node ${s.nodeId} joined from ${s.peer}`);
-        this.record('joined', s.nodeId, '', s.peer);
+        this.log(`node ${s.nodeId} joined from ${s.peer} as ${s.principal}`);
+        this.record('joined', s.nodeId, '', `from ${s.peer} as ${s.principal}`);
         this.emitter.emit('node-joined', s);
       },
       left: (s, clean) => {
@@ -39,9 +39,10 @@ export class NodeEvents {
         this.record(clean ? 'left' : 'lost', s.nodeId, '', s.endReason);
         this.emitter.emit('node-left', s, clean ? 'left' : 'lost');
       },
-      refused: (nodeId, err) => {
-        this.log(`refused node ${nodeId}: ${err.message}`);
-        this.record('refused', nodeId, '', err.message);
+      refused: (nodeId, err, principal) => {
+        const who = principal === undefined ? '' : ` (${principal})`;
+        this.log(`refused node ${nodeId}${who}: ${err.message}`);
+        this.record('refused', nodeId, '', `${err.code}${who}: ${err.message}`);
         this.emitter.emit('node-refused', nodeId, err);
       },
       dropped: (nodeId, err) => this.log(`dropped a frame from node ${nodeId}: ${err.message}`),

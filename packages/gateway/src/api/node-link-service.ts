@@ -4,11 +4,12 @@
 // silent nodes lost.
 import type * as grpc from '@grpc/grpc-js';
 import {
-  AUTH_METADATA_KEY,
   clip,
   FrameBatcher,
   InvalidArgument,
   MAX_QUOTED_CHARS,
+  PermissionDenied,
+  quote,
   NodeLinkService as NodeLinkDefinition,
   PROTOCOL_VERSION,
   RegistrationRefused,
@@ -21,6 +22,7 @@ import {
   type Register,
 } from '@easyremote/protocol';
 import type { Authenticator } from '../auth/authenticator.js';
+import type { Principal } from '../auth/principals.js';
 import type { Dispatcher } from '../calls/dispatcher.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { OutlierDetector } from '../health/outlier-detector.js';
@@ -28,7 +30,7 @@ import { checkTelemetry } from '../health/telemetry-check.js';
 import { checkRegisterFrame } from '../registry/declaration-limits.js';
 import { NodeSession } from '../registry/node-session.js';
 import type { Registry } from '../registry/registry.js';
-import { metadataString } from './metadata.js';
+import { principalOf } from './metadata.js';
 
 /** Round trips above this are a clock or nonce problem, not a measurement. */
 const MAX_PLAUSIBLE_RTT_MS = 60_000;
@@ -51,10 +53,11 @@ export interface NodeLinkObserver {
   joined(session: NodeSession): void;
   /** `clean`: the node left on its own with nothing in flight; otherwise it was lost. */
   left(session: NodeSession, clean: boolean): void;
-  refused(nodeId: string, err: EasyRemoteError): void;
+  refused(nodeId: string, err: EasyRemoteError, principal?: string): void;
   /** A frame from a registered node was refused or failed; the stream goes on. */
   dropped(nodeId: string, err: EasyRemoteError): void;
-  draining(session: NodeSession, by: 'node' | 'operator'): void;
+  /** `by`: 'node' when it drains itself, else 'operator <principal>'. */
+  draining(session: NodeSession, by: string): void;
 }
 
 export interface NodeLinkParts {
@@ -131,22 +134,23 @@ export class NodeLinkService {
   }
 
   /** Asks a node to drain: no new calls go to it; it leaves once its calls finish. */
-  drain(nodeId: string): boolean {
+  drain(nodeId: string, by = 'operator'): boolean {
     const s = this.parts.registry.sessions.get(nodeId);
     if (s === undefined || s.state !== 'active') return false;
     s.state = 'draining';
     s.send({ drain: { reason: 'operator' } });
-    this.parts.observer.draining(s, 'operator');
+    this.parts.observer.draining(s, `operator ${by}`);
     return true;
   }
 
   private onStream(stream: NodeStream): void {
     let session: NodeSession | undefined;
     const peer = stream.getPeer();
-    const authorization = metadataString(stream.metadata, AUTH_METADATA_KEY);
+    // Authenticated on the stream's headers by the intake interceptor.
+    const principal = principalOf(stream.metadata, this.parts.auth);
     const onFrame = (frame: NodeFrame) => {
       if (frame.register) {
-        session = this.onRegister(stream, batcher, frame.register, session, peer, authorization);
+        session = this.onRegister(stream, batcher, frame.register, session, peer, principal);
         return;
       }
       if (session === undefined) {
@@ -191,8 +195,8 @@ export class NodeLinkService {
     stream.on('close', () => closed('stream closed'));
   }
 
-  private refuse(stream: NodeStream, nodeId: string, err: EasyRemoteError): undefined {
-    this.parts.observer.refused(nodeId, err);
+  private refuse(stream: NodeStream, nodeId: string, err: EasyRemoteError, principal?: Principal): undefined {
+    this.parts.observer.refused(nodeId, err, principal?.name);
     stream.write({ registered: { accepted: false, refusal: err.toDetail(), heartbeatMs: 0, leaseMs: 0, maxPayloadBytes: 0, gatewayId: this.parts.settings.gatewayId } });
     return undefined;
   }
@@ -203,11 +207,14 @@ export class NodeLinkService {
     reg: Register,
     current: NodeSession | undefined,
     peer: string,
-    authorization: string | undefined,
+    principal: Principal,
   ): NodeSession | undefined {
     const { registry, auth, clock, settings } = this.parts;
-    const denied = auth.node(reg.token, authorization);
-    if (denied) return this.refuse(stream, reg.nodeId, denied);
+    const refuse = (err: EasyRemoteError) => this.refuse(stream, reg.nodeId, err, principal);
+    const denied = auth.registerToken(reg.token, principal);
+    if (denied) return refuse(denied);
+    // A node principal names the ids it may take, so no one can take over another's, whether that node is connected or not.
+    if (!principal.mayRegister(reg.nodeId)) return refuse(new PermissionDenied(`${principal.name} may not register node id ${quote(reg.nodeId)}`));
     const oversized = checkRegisterFrame(reg);
     if (oversized) return this.refuse(stream, reg.nodeId, oversized);
     // 0 means the node did not say (a minimal client written from the docs); read it as the current version.
@@ -262,6 +269,7 @@ export class NodeLinkService {
       clock,
       peer,
     );
+    session.principal = principal.name;
     session.slowStartMs = settings.slowStartMs;
     registry.sessions.set(session.nodeId, session);
     registry.setFunctions(session, reg.functions);

@@ -24,7 +24,9 @@ import { ArgsRelay } from '../calls/args-relay.js';
 import type { CallSink } from '../calls/call-sink.js';
 import type { Clock } from '../clock.js';
 import type { AdmittedCall, CallIntake } from './call-intake.js';
-import { handlerMetadata } from './metadata.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Principal } from '../auth/principals.js';
+import { handlerMetadata, principalOf } from './metadata.js';
 
 /** Calls one session may have in flight; beyond it a call is refused as OVERLOADED. */
 export const MAX_SESSION_CALLS = 10_000;
@@ -135,6 +137,8 @@ class ClientSession {
   private readonly calls = new Map<number, { sink: SessionCallSink; argsRelay: ArgsRelay | undefined; admitted: AdmittedCall }>();
   private readonly batcher: FrameBatcher<ServerFrame>;
   private readonly peer: string;
+  /** Authenticated once, on the session's headers: every call on it is this principal's. */
+  private readonly caller: Principal;
   private closed = false;
   private halfClosed = false;
   /** Why the session takes no more calls, once it was told to. */
@@ -146,8 +150,10 @@ class ClientSession {
     private readonly clock: Clock,
     private readonly onClosed: (session: ClientSession) => void,
     deferFlush: ((flush: () => void) => void) | undefined,
+    auth: Authenticator,
   ) {
     this.peer = stream.getPeer();
+    this.caller = principalOf(stream.metadata, auth);
     this.batcher = new FrameBatcher<ServerFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: serverFrameBytes, defer: deferFlush });
     stream.on('data', (frame: ClientFrame | UndecodableFrame) => {
       if ('undecodable' in frame) {
@@ -239,6 +245,7 @@ class ClientSession {
         exactDeadline: true,
         streaming: call.stream,
         client: this.peer,
+        caller: this.caller,
         arrivedAt: now,
         argsRelay,
       },
@@ -290,6 +297,7 @@ export class SessionService {
   constructor(
     private readonly intake: CallIntake,
     private readonly clock: Clock,
+    private readonly auth: Authenticator,
     private readonly deferFlush?: (flush: () => void) => void,
   ) {}
 
@@ -297,7 +305,7 @@ export class SessionService {
     return (stream) => {
       // Headers first: a client that saw them knows its calls reached a gateway handler.
       stream.sendMetadata(new grpc.Metadata());
-      this.sessions.add(new ClientSession(stream, this.intake, this.clock, (s) => this.sessions.delete(s), this.deferFlush));
+      this.sessions.add(new ClientSession(stream, this.intake, this.clock, (s) => this.sessions.delete(s), this.deferFlush, this.auth));
     };
   }
 

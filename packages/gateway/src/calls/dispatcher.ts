@@ -36,9 +36,9 @@ const NOT_STARTED = new Set(['OVERLOADED', 'FUNCTION_NOT_FOUND']);
 /** Errors that say nothing about the node's health (see health/outlier-detector.ts). */
 const NOT_NODE_FAULT = new Set(['INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE', 'CANCELLED', 'OVERLOADED', 'FUNCTION_NOT_FOUND']);
 
-/** Told about every finished call (metrics); errorCode '' on success. */
+/** Told about every finished call, exactly once (metrics, the caller's limits); errorCode '' on success. */
 export interface CallRecorder {
-  callFinished(call: PendingCall, errorCode: string): void;
+  callFinished(call: PendingCall, errorCode: string, cached?: boolean): void;
 }
 
 export interface DispatcherParts {
@@ -143,6 +143,7 @@ export class Dispatcher {
         metadata: call.metadata,
         initialCredit: credit,
         wantProgress: call.wantProgress,
+        caller: call.caller.name,
         argsSize: call.argsRelay?.total ?? 0,
         portableResult: resultProfile(call.options) === 'portable',
       },

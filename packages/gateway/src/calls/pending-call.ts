@@ -3,6 +3,7 @@ import type { TimerHandle } from '../clock.js';
 import type { FunctionEntry } from '../registry/function-entry.js';
 import type { Provider } from '../registry/provider.js';
 import type { Candidate, SelectContext, Strategy } from '../strategies/strategy.js';
+import { ANONYMOUS, type Principal } from '../auth/principals.js';
 import type { ArgsRelay } from './args-relay.js';
 import type { CallSink } from './call-sink.js';
 
@@ -31,6 +32,8 @@ export class PendingCall {
   gapTimer: TimerHandle | undefined;
   /** Set when the arguments arrive in parts (a session call): they are relayed, not held. */
   argsRelay: ArgsRelay | undefined;
+  /** Who called (the authenticated principal). */
+  caller: Principal = ANONYMOUS;
 
   constructor(
     readonly id: number,

@@ -22,6 +22,8 @@ export class NodeSession {
   rttMs: number | undefined;
   /** The functions the node declared; heartbeats report on these only. */
   functions: ReadonlySet<string> = new Set();
+  /** The principal whose token registered it. */
+  principal = '';
   /** Why the node's last telemetry was dropped ('' when it was usable). */
   telemetryIssue = '';
   /** Function name → {inFlight, queued} as the node last reported. */
