@@ -8,11 +8,22 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const children = new Set<ChildProcess>();
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
+export interface SpawnOptions {
+  /**
+   * Pipe the child's stdin for a control channel (`bench/control.ts`): sets BENCH_CONTROL=1
+   * so the child answers commands there, and exits when the pipe closes.
+   */
+  control?: boolean;
+}
+
 /** Runs a TypeScript file as a child process and resolves when it prints `ready` (or a line matching). */
-export async function spawnTs(file: string, env: Record<string, string> = {}, ready = /^ready/): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
+export async function spawnTs(file: string, env: Record<string, string> = {}, ready = /^ready/, options: SpawnOptions = {}): Promise<{ child: ChildProcess; line: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', file], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, ...(options.control ? { BENCH_CONTROL: '1' } : {}) },
+    stdio: [options.control ? 'pipe' : 'ignore', 'pipe', 'inherit'],
+  });
+  track(child);
   return new Promise((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => reject(new Error(`${file} did not get ready in 30 s`)), 30_000);
@@ -30,9 +41,35 @@ export async function spawnTs(file: string, env: Record<string, string> = {}, re
   });
 }
 
-/** Asks every child to exit (they clean up their temp files); the exit hook SIGKILLs stragglers. */
-export function stopAll(): void {
-  for (const c of children) c.kill('SIGTERM');
+/** Counts a process started elsewhere (not by spawnTs) among the children stopped at exit. */
+export function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** SIGTERM to each (they clean up their temp files), then SIGKILL to any still running after `graceMs`. */
+export async function stop(list: Iterable<ChildProcess>, graceMs = 3000): Promise<void> {
+  const live = [...list];
+  for (const c of live) c.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(live.map(exited)), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+  clearTimeout(timer);
+  for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await Promise.all(live.map(exited));
+}
+
+/**
+ * Asks every child to exit; resolves once all have (SIGKILL after `graceMs`). Callers that
+ * exit at once without awaiting still get the SIGTERM, and the exit hook SIGKILLs stragglers.
+ */
+export function stopAll(graceMs = 3000): Promise<void> {
+  return stop(children, graceMs);
 }
 
 /** Nearest-rank percentile of unsorted samples. */

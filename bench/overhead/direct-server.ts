@@ -1,15 +1,16 @@
-// Baseline: a plain grpc-js unary server with the gateway's Call signature, echoing arg 0.
+// The plain grpc-js peer: a unary server echoing a MessagePack message, grpc-js defaults
+// otherwise. Prints `ready <port>`; answers `cpu` on the control channel.
 import * as grpc from '@grpc/grpc-js';
-import { GatewayService, decodeArgs, encode, type CallReply, type CallRequest } from '@easyremote/protocol';
+import { serveControl } from '../control.js';
+import { EchoService, MESSAGE_LIMITS } from './echo-service.js';
 
-const server = new grpc.Server();
-server.addService(GatewayService, {
-  call: (call: grpc.ServerUnaryCall<CallRequest, CallReply>, cb: grpc.sendUnaryData<CallReply>) => {
-    cb(null, { result: encode(decodeArgs(call.request.args)[0]), nodeId: 'direct', cached: false });
-  },
-  callStream: (call: grpc.ServerWritableStream<CallRequest, unknown>) => call.end(),
+const server = new grpc.Server(MESSAGE_LIMITS);
+server.addService(EchoService, {
+  echo: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, call.request),
 });
 server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
   if (err) throw err;
+  serveControl();
   console.log(`ready ${port}`);
 });
+process.on('SIGTERM', () => process.exit(0));

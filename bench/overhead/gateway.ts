@@ -1,12 +1,30 @@
+// The gateway as shipped (default strategy, metrics on in an SQLite file), in its own
+// process. METRICS=off turns metrics off; METRICS_PATH names the file (default: a temp
+// dir of its own); HEARTBEAT_MS sets the heartbeat interval asked of nodes. Prints
+// `ready <port>`; answers `cpu` and profiles on the control channel.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Gateway } from '@easyremote/gateway';
+import { serveControl } from '../control.js';
 
-// Default configuration (metrics on, in an SQLite file), with the file kept out of the repository.
-const dir = mkdtempSync(join(tmpdir(), 'easyremote-bench-overhead-'));
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-process.on('SIGTERM', () => process.exit(0));
-const gw = new Gateway({ port: 0, log: () => undefined, metrics: { path: join(dir, 'metrics.db') } });
+let metricsPath = process.env.METRICS_PATH;
+if (process.env.METRICS !== 'off' && !metricsPath) {
+  // Keep the default file out of the repository.
+  const dir = mkdtempSync(join(tmpdir(), 'easyremote-bench-overhead-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  metricsPath = join(dir, 'metrics.db');
+}
+const gw = new Gateway({
+  port: 0,
+  log: () => undefined,
+  metrics: process.env.METRICS === 'off' ? false : { path: metricsPath! },
+  heartbeatMs: process.env.HEARTBEAT_MS ? Number(process.env.HEARTBEAT_MS) : undefined,
+});
 await gw.start();
+serveControl();
 console.log(`ready ${gw.port}`);
+process.on('SIGTERM', () => {
+  setTimeout(() => process.exit(0), 2000).unref();
+  void gw.stop().then(() => process.exit(0));
+});

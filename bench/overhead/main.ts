@@ -1,72 +1,444 @@
-// Overhead of routing through the gateway: the same client calls an echo function on a
-// plain grpc-js server (direct) and through gateway → node (routed), at 1, 16 and 64 in flight.
+// What routing through the gateway costs, against real peers measured in the same run:
+// an echo of a small object from one client process to (1) a plain grpc-js unary server,
+// (2) the same server behind nginx grpc_pass, (3) a Moleculer service broker over TCP,
+// (4) this project: gateway → compute node. Rounds interleave every peer at every level.
+// Then, for this project: the gateway's CPU per call and where it goes (a CPU profile),
+// 1 MiB and 16 MiB round trips, routing cost against the number of providers, and the
+// cost of call metrics. Every server is its own process; see BENCHMARKS.md for the figures.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Client } from '@easyremote/client';
-import { machine, percentile, spawnTs, stopAll, table, writeSection } from '../lib.js';
+import { Client, type ClientOptions } from '@easyremote/client';
+import { ServiceBroker } from 'moleculer';
+import { Control, PROFILE_INTERVAL_US } from '../control.js';
+import { ROOT, machine, spawnTs, stop, stopAll, table, writeSection } from '../lib.js';
+import { summarizeProfile, type ProfileSummary } from './cpuprofile.js';
+import { EchoClient } from './echo-service.js';
+import { closedLoop, median, spread, type CallOnce, type Cell } from './load.js';
+import { CALLER_NODE_ID, SERVICE_NODE_ID, brokerOptions } from './moleculer-peer.js';
+import { NGINX_BIN, startNginx } from './nginx.js';
 
 const LEVELS = [1, 16, 64];
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const SATURATION = 64;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+const WARMUP_S = 1;
 const PAYLOAD = { id: 42, text: 'hello', values: [1, 2, 3] };
+const PROFILE_S = 3;
+const TOP_FUNCTIONS = 15;
+const BIG = [
+  { label: '1 MiB', bytes: 2 ** 20, reps: 10 },
+  { label: '16 MiB', bytes: 16 * 2 ** 20, reps: 5 },
+];
+const PROVIDERS = (process.env.BENCH_PROVIDERS ?? '1,16,100,1000').split(',').map(Number);
+const NODES_PER_PROCESS = 500;
+/** After the last provider registers: let registration work settle. */
+const SETTLE_MS = 2000;
+const IDLE_WINDOW_MS = 3000;
+const SETUP_ROUNDS = 5;
+/**
+ * Heartbeat interval of the provider setups. At the default (1 s) a thousand providers
+ * keep the gateway and their own processes busy (\`pnpm bench:heartbeats\` measures that);
+ * here it would only be background load on the shared cores, so they beat every 30 s.
+ */
+const SETUP_HEARTBEAT_MS = 30_000;
+const SETUP_WARMUP_S = 3;
+/** A hard bound on the whole run (default settings finish in about 4.5 minutes). */
+const DEADLINE_S = Number(process.env.BENCH_DEADLINE_S ?? 240 + 1.5 * ROUNDS * LEVELS.length * 4 * SECONDS);
 
-async function measure(client: Client, inFlight: number, seconds: number) {
-  const lat: number[] = [];
-  const until = performance.now() + seconds * 1000;
-  const started = performance.now();
-  let done = 0;
+const dir = mkdtempSync(join(tmpdir(), 'easyremote-bench-overhead-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
+// process.exit runs lib's exit hook, which SIGKILLs every child, and the one above.
+setTimeout(() => {
+  console.error(`bench:overhead: still running after ${DEADLINE_S} s (BENCH_DEADLINE_S); stopping`);
+  process.exit(1);
+}, DEADLINE_S * 1000).unref();
+const runStarted = performance.now();
+const loadAtStart = loadavg()[0]!;
+const log = (line: string) => console.log(`[${((performance.now() - runStarted) / 1000).toFixed(0).padStart(3)} s] ${line}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The routed column's client, made here only. A later change adds a session transport
+ * chosen by a client option; BENCH_TRANSPORT passes it through (the cast lets this
+ * compile before the option exists).
+ */
+function routedClient(address: string): Client {
+  const transport = process.env.BENCH_TRANSPORT;
+  return new Client(address, transport ? ({ transport } as ClientOptions) : {});
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function controlled(file: string, env: Record<string, string>, name: string) {
+  const { child, line } = await spawnTs(file, env, /^ready/, { control: true });
+  return { child, line, control: new Control(child, name) };
+}
+
+interface ServerProcess {
+  label: string;
+  cpuUs(): Promise<number> | number;
+}
+interface Peer {
+  key: string;
+  label: string;
+  call: CallOnce;
+  /** The processes that serve its calls, whose CPU per call is read at saturation. */
+  servers: ServerProcess[];
+}
+
+// ---- Servers and clients -------------------------------------------------------------
+const direct = await controlled('bench/overhead/direct-server.ts', {}, 'direct server');
+const directPort = Number(direct.line.split(' ')[1]);
+const nginx = await startNginx(join(dir, 'nginx'), await freePort(), directPort);
+if (!nginx) console.log(`SKIP nginx: ${NGINX_BIN} is not installed (Debian package nginx-light); its column is left out`);
+const [servicePort, callerPort] = [await freePort(), await freePort()];
+const moleculer = await controlled('bench/overhead/moleculer-service.ts', { PORT: String(servicePort), CALLER_PORT: String(callerPort) }, 'moleculer service');
+const gw = await controlled('bench/overhead/gateway.ts', { METRICS_PATH: join(dir, 'metrics-on.db') }, 'gateway');
+const gwAddress = `127.0.0.1:${gw.line.split(' ')[1]}`;
+const node = await controlled('bench/overhead/node.ts', { GATEWAY: gwAddress }, 'node');
+
+const plain = new EchoClient(`127.0.0.1:${directPort}`);
+const viaNginx = nginx ? new EchoClient(`127.0.0.1:${nginx.port}`) : undefined;
+const caller = new ServiceBroker({ ...brokerOptions(CALLER_NODE_ID, callerPort, SERVICE_NODE_ID, servicePort), skipProcessEventRegistration: true });
+await caller.start();
+await caller.waitForServices('echo', 30_000);
+const routed = routedClient(gwAddress);
+
+const peers: Peer[] = [
+  { key: 'direct', label: 'direct grpc-js unary', call: () => plain.echo(PAYLOAD), servers: [{ label: 'direct server', cpuUs: () => direct.control.cpuUs() }] },
+  ...(viaNginx && nginx
+    ? [
+        {
+          key: 'nginx',
+          label: 'nginx grpc_pass → grpc-js',
+          call: () => viaNginx.echo(PAYLOAD),
+          servers: [
+            { label: 'nginx', cpuUs: () => nginx.cpuUs() },
+            { label: 'direct server (behind nginx)', cpuUs: () => direct.control.cpuUs() },
+          ],
+        },
+      ]
+    : []),
+  { key: 'moleculer', label: 'Moleculer (TCP, 1 hop)', call: () => caller.call('echo.echo', PAYLOAD), servers: [{ label: 'Moleculer service broker', cpuUs: () => moleculer.control.cpuUs() }] },
+  {
+    key: 'routed',
+    label: 'EasyRemote routed (gateway → node)',
+    call: () => routed.call('echo', [PAYLOAD]),
+    servers: [
+      { label: 'gateway', cpuUs: () => gw.control.cpuUs() },
+      { label: 'node', cpuUs: () => node.control.cpuUs() },
+    ],
+  },
+];
+const others = peers.filter((p) => p.key !== 'routed');
+const routedPeer = peers.find((p) => p.key === 'routed')!;
+log(`servers up: ${peers.map((p) => p.key).join(', ')}`);
+
+// ---- Rounds: every peer at every level, order rotating --------------------------------
+for (const p of peers) {
+  await closedLoop(p.call, 16, WARMUP_S);
+  await closedLoop(p.call, SATURATION, WARMUP_S);
+}
+const cells = new Map<string, Cell[]>();
+/** µs of CPU per call at saturation, per `peer|server`, one figure per round. */
+const cpuPerCall = new Map<string, number[]>();
+const push = <T>(m: Map<string, T[]>, k: string, v: T) => m.set(k, [...(m.get(k) ?? []), v]);
+
+async function measured(peer: Peer, level: number, seconds: number): Promise<{ cell: Cell; cpu: number[] }> {
+  const before = await Promise.all(peer.servers.map((s) => s.cpuUs()));
+  const cell = await closedLoop(peer.call, level, seconds);
+  const after = await Promise.all(peer.servers.map((s) => s.cpuUs()));
+  return { cell, cpu: after.map((a, i) => (a - before[i]!) / cell.done) };
+}
+
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [li, level] of LEVELS.entries()) {
+    const shift = (round + li) % peers.length;
+    for (const peer of [...peers.slice(shift), ...peers.slice(0, shift)]) {
+      const { cell, cpu } = await measured(peer, level, SECONDS);
+      push(cells, `${peer.key}|${level}`, cell);
+      if (level === SATURATION) peer.servers.forEach((s, i) => push(cpuPerCall, `${peer.key}|${s.label}`, cpu[i]!));
+    }
+  }
+  log(`round ${round + 1}/${ROUNDS}: ${peers.map((p) => `${p.key} ${Math.round(cells.get(`${p.key}|${SATURATION}`)!.at(-1)!.rate)}/s`).join(', ')} at ${SATURATION} in flight`);
+}
+
+// ---- Where the gateway's CPU goes -----------------------------------------------------
+const profileFile = join(dir, 'gateway.cpuprofile');
+await gw.control.ask('profile-start');
+const profiled = await measured(routedPeer, SATURATION, PROFILE_S);
+await gw.control.ask(`profile-stop ${profileFile}`);
+const profile: ProfileSummary = summarizeProfile(profileFile, ROOT, TOP_FUNCTIONS);
+log(`profiled ${profiled.cell.done} calls`);
+
+// ---- Large payloads -------------------------------------------------------------------
+const big: Array<{ label: string; direct: number[]; routed: number[] }> = [];
+for (const size of BIG) {
+  const buf = Buffer.alloc(size.bytes, 0x5a);
+  const time = async (echo: () => Promise<unknown>) => {
+    const t0 = performance.now();
+    const back = (await echo()) as Uint8Array;
+    if (back.length !== size.bytes) throw new Error(`echo of ${size.label} came back with ${back.length} bytes`);
+    return performance.now() - t0;
+  };
+  const sides = { direct: () => plain.echo(buf), routed: () => routed.call('echo', [buf]) };
+  await time(sides.direct);
+  await time(sides.routed);
+  const row = { label: size.label, direct: [] as number[], routed: [] as number[] };
+  for (let i = 0; i < size.reps; i++) {
+    for (const side of i % 2 ? (['routed', 'direct'] as const) : (['direct', 'routed'] as const)) row[side].push(await time(sides[side]));
+  }
+  big.push(row);
+}
+log('large payloads done');
+
+// The peers are done.
+plain.close();
+viaNginx?.close();
+routed.close();
+await caller.stop();
+await stopAll();
+
+// ---- Providers and metrics: gateway setups side by side, measured in rounds ------------
+// One fresh gateway per setup, each with its own compute nodes and client, all running at
+// once so that rounds can interleave them as the peers above are interleaved; only the
+// setup being measured gets calls.
+interface Setup {
+  label: string;
+  providers: number;
+  metrics: boolean;
+  gateway: Control;
+  call: CallOnce;
+  close(): void;
+  /** Gateway CPU with no calls, µs per s: heartbeats of its providers. */
+  idleRate: number;
+  rate: number[];
+  raw: number[];
+  aboveIdle: number[];
+}
+const setups: Setup[] = [];
+for (const [providers, metrics] of [...PROVIDERS.map((n) => [n, true] as const), [1, false] as const]) {
+  const label = `${providers} provider${providers === 1 ? '' : 's'}, metrics ${metrics ? 'on' : 'off'}`;
+  const g = await controlled(
+    'bench/overhead/gateway.ts',
+    { HEARTBEAT_MS: String(SETUP_HEARTBEAT_MS), ...(metrics ? { METRICS_PATH: join(dir, `setup-${setups.length}.db`) } : { METRICS: 'off' }) },
+    `gateway (${label})`,
+  );
+  const address = `127.0.0.1:${g.line.split(' ')[1]}`;
   await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (performance.now() < until) {
-        const t0 = performance.now();
-        await client.call('echo', [PAYLOAD]);
-        lat.push(performance.now() - t0);
-        done++;
-      }
+    Array.from({ length: Math.ceil(providers / NODES_PER_PROCESS) }, (_, k) => {
+      const count = Math.min(NODES_PER_PROCESS, providers - k * NODES_PER_PROCESS);
+      return spawnTs('bench/overhead/node.ts', { GATEWAY: address, COUNT: String(count), FIRST: String(k * NODES_PER_PROCESS), SPREAD_MS: String(Math.min(2000, 2 * count)) });
     }),
   );
-  const elapsed = (performance.now() - started) / 1000;
-  return { rate: done / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99) };
+  const client = routedClient(address);
+  setups.push({ label, providers, metrics, gateway: g.control, call: () => client.call('echo', [PAYLOAD]), close: () => client.close(), idleRate: 0, rate: [], raw: [], aboveIdle: [] });
 }
+log(`setups up: ${setups.map((s) => s.label).join('; ')}`);
+await sleep(SETTLE_MS);
+// Warm up first: a young gateway's V8 threads are still compiling and collecting start-up
+// garbage, which process.cpuUsage() counts.
+for (const s of setups) await closedLoop(s.call, SATURATION, SETUP_WARMUP_S);
+// Providers send heartbeats whether or not calls run; read every gateway's CPU over one
+// window with no calls, so the per-call figures can leave that out.
+const idleBefore = await Promise.all(setups.map((s) => s.gateway.cpuUs()));
+const idleT0 = performance.now();
+await sleep(IDLE_WINDOW_MS);
+const idleAfter = await Promise.all(setups.map((s) => s.gateway.cpuUs()));
+const idleS = (performance.now() - idleT0) / 1000;
+setups.forEach((s, i) => (s.idleRate = (idleAfter[i]! - idleBefore[i]!) / idleS));
+for (let round = 0; round < SETUP_ROUNDS; round++) {
+  const shift = round % setups.length;
+  for (const s of [...setups.slice(shift), ...setups.slice(0, shift)]) {
+    const before = await s.gateway.cpuUs();
+    const cell = await closedLoop(s.call, SATURATION, SECONDS);
+    const used = (await s.gateway.cpuUs()) - before;
+    s.rate.push(cell.rate);
+    s.raw.push(used / cell.done);
+    s.aboveIdle.push((used - s.idleRate * cell.seconds) / cell.done);
+  }
+  log(`setup round ${round + 1}/${SETUP_ROUNDS}: ${setups.map((s) => `${s.label} ${Math.round(s.rate.at(-1)!)}/s ${s.raw.at(-1)!.toFixed(0)} µs`).join(', ')}`);
+}
+// Where the extra CPU goes when there are many providers.
+const many = setups.filter((s) => s.metrics).at(-1)!;
+const manyProfileFile = join(dir, 'gateway-many.cpuprofile');
+await many.gateway.ask('profile-start');
+await closedLoop(many.call, SATURATION, PROFILE_S);
+await many.gateway.ask(`profile-stop ${manyProfileFile}`);
+const manyProfile = summarizeProfile(manyProfileFile, ROOT, TOP_FUNCTIONS);
+for (const s of setups) s.close();
+await stopAll();
+const providerRuns = setups.filter((s) => s.metrics);
+const metricsRuns = { on: setups.find((s) => s.metrics && s.providers === 1)!, off: setups.find((s) => !s.metrics)! };
+const totalS = (performance.now() - runStarted) / 1000;
 
-const direct = await spawnTs('bench/overhead/direct-server.ts');
-const directPort = direct.line.split(' ')[1]!;
-const gw = await spawnTs('bench/overhead/gateway.ts');
-const gwAddress = `127.0.0.1:${gw.line.split(' ')[1]}`;
-await spawnTs('bench/overhead/node.ts', { GATEWAY: gwAddress });
+// ---- Report ---------------------------------------------------------------------------
+const f0 = (x: number) => String(Math.round(x));
+const f1 = (x: number) => x.toFixed(1);
+const f2 = (x: number) => x.toFixed(2);
+const f3 = (x: number) => x.toFixed(3);
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const peerCells = (key: string, level: number) => cells.get(`${key}|${level}`)!;
+/** Routed ÷ peer, per round (the two were measured minutes apart at most), for `get`. */
+const perRoundRatio = (key: string, level: number, get: (c: Cell) => number) => peerCells('routed', level).map((c, r) => get(c) / get(peerCells(key, level)[r]!));
 
-const clients = { direct: new Client(`127.0.0.1:${directPort}`), routed: new Client(gwAddress) };
-// Warm up both paths (JIT, connections).
-for (const c of Object.values(clients)) await measure(c, 16, 1);
-
-const rows: Array<Array<string | number>> = [];
-const figures: Record<string, unknown> = {};
+const mainRows: Array<Array<string | number>> = [];
 for (const level of LEVELS) {
-  // Interleave so drift in machine load hits both sides alike.
-  const a = await measure(clients.direct, level, SECONDS);
-  const b = await measure(clients.routed, level, SECONDS);
-  figures[level] = { direct: a, routed: b };
-  rows.push([
-    level,
-    Math.round(a.rate),
-    Math.round(b.rate),
-    (b.rate / a.rate).toFixed(2),
-    a.p50.toFixed(3),
-    b.p50.toFixed(3),
-    a.p99.toFixed(3),
-    b.p99.toFixed(3),
-  ]);
+  for (const p of peers) {
+    const cs = peerCells(p.key, level);
+    const isRouted = p.key === 'routed';
+    mainRows.push([
+      level,
+      isRouted ? `**${p.label}**` : p.label,
+      spread(cs.map((c) => c.rate), f0),
+      spread(cs.map((c) => c.p50), f3),
+      spread(cs.map((c) => c.p99), f3),
+      isRouted ? '–' : spread(perRoundRatio(p.key, level, (c) => c.rate), f2),
+      isRouted ? '–' : spread(perRoundRatio(p.key, level, (c) => c.p50), f2),
+    ]);
+  }
 }
-const md = table(['in flight', 'direct calls/s', 'routed calls/s', 'routed/direct throughput', 'direct p50 ms', 'routed p50 ms', 'direct p99 ms', 'routed p99 ms'], rows);
-console.log(md);
-writeSection(
-  'overhead',
-  `## Gateway overhead (\`pnpm bench:overhead\`)
+const mainTable = table(['in flight', 'peer', 'calls/s', 'p50 ms', 'p99 ms', 'routed ÷ peer, calls/s', 'routed ÷ peer, p50'], mainRows);
 
-An echo function (a small object) called by the same \`@easyremote/client\` on (a) a plain grpc-js unary server in its own process (direct) and (b) through the gateway to a compute node, each in its own process (routed: two hops, one of them over the node's bidirectional stream; the gateway as shipped: default strategy smart_adaptive, every call recorded in an SQLite file). ${SECONDS} s per cell after a 1 s warm-up; direct and routed runs interleaved. Machine: ${machine()}; client, gateway and node share its cores.
+const cpuRows = peers.flatMap((p) => p.servers.map((s) => [p.label, s.label, spread(cpuPerCall.get(`${p.key}|${s.label}`)!, f1)]));
+const cpuTable = table(['peer', 'process', `CPU µs per call at ${SATURATION} in flight`], cpuRows);
 
-${md}
-
-The routed path adds one hop, so about half the direct throughput and twice its latency is the floor.`,
+const profileTable = table(
+  ['#', 'function', 'where (source line)', 'kind', 'self ms', 'share of gateway busy time'],
+  profile.top.map((t, i) => [i + 1, `\`${t.functionName}\``, t.location ? `\`${t.location}\`` : '', t.kind, f1(t.selfMs), pct(t.share)]),
 );
-for (const c of Object.values(clients)) c.close();
-stopAll();
+const kindLine = profile.byKind.map((k) => `${k.kind} ${pct(k.share)}`).join(', ');
+const ownLine = profile.topOwn
+  .slice(0, 8)
+  .map((t) => `\`${t.functionName}\` (\`${t.location}\`) ${pct(t.share)}`)
+  .join(', ');
+
+const bigTable = table(
+  ['payload', 'reps', 'direct grpc-js ms per round trip', 'routed ms per round trip', 'routed ÷ direct time', 'routed speed ÷ direct'],
+  big.map((b) => [b.label, b.direct.length, spread(b.direct, f1), spread(b.routed, f1), f2(median(b.routed) / median(b.direct)), f2(median(b.direct) / median(b.routed))]),
+);
+
+const one = providerRuns[0]!;
+/** a ÷ b per round (both measured in the same round), for drift between rounds. */
+const roundRatios = (a: number[], b: number[]) => a.map((x, r) => x / b[r]!);
+const providerTable = table(
+  ['providers', 'calls/s', 'gateway idle CPU ms/s', 'gateway CPU µs per call', 'µs per call above idle', 'above idle ÷ 1 provider', 'raw ÷ 1 provider'],
+  providerRuns.map((r) => [
+    r.providers.toLocaleString('en'),
+    spread(r.rate, f0),
+    f1(r.idleRate / 1000),
+    spread(r.raw, f1),
+    spread(r.aboveIdle, f1),
+    r === one ? '1' : spread(roundRatios(r.aboveIdle, one.aboveIdle), f2),
+    r === one ? '1' : spread(roundRatios(r.raw, one.raw), f2),
+  ]),
+);
+
+const metricsShares = metricsRuns.on.raw.map((on, r) => (on - metricsRuns.off.raw[r]!) / on);
+const metricsShare = median(metricsShares);
+const metricsTable = table(
+  ['gateway metrics (1 provider)', 'calls/s', `gateway CPU µs per call at ${SATURATION} in flight`],
+  [
+    ['off (`metrics: false`)', spread(metricsRuns.off.rate, f0), spread(metricsRuns.off.raw, f1)],
+    ['on (`metrics: { path }`, SQLite file)', spread(metricsRuns.on.rate, f0), spread(metricsRuns.on.raw, f1)],
+  ],
+);
+const manyTable = table(
+  ['#', 'function', 'where (source line)', 'kind', 'share of gateway busy time'],
+  manyProfile.top.slice(0, 8).map((t, i) => [i + 1, `\`${t.functionName}\``, t.location ? `\`${t.location}\`` : '', t.kind, pct(t.share)]),
+);
+
+// Targets, from the medians above.
+const ratioAt = (key: string, level: number, get: (c: Cell) => number) => median(perRoundRatio(key, level, get));
+const gatewayCpu = median(cpuPerCall.get('routed|gateway')!);
+const thousand = providerRuns.find((r) => r.providers === 1000);
+const sixteenMiB = big.find((b) => b.label === '16 MiB')!;
+const targets: Array<[string, string, boolean | undefined]> = [
+  [`routed calls/s at ${SATURATION} in flight ≥ 1.5 × direct grpc-js`, `${f2(ratioAt('direct', SATURATION, (c) => c.rate))} ×`, ratioAt('direct', SATURATION, (c) => c.rate) >= 1.5],
+  [`routed calls/s at ${SATURATION} in flight ≥ 0.3 × Moleculer`, `${f2(ratioAt('moleculer', SATURATION, (c) => c.rate))} ×`, ratioAt('moleculer', SATURATION, (c) => c.rate) >= 0.3],
+  ['routed p50 at 1 in flight ≤ 1.2 × direct grpc-js', `${f2(ratioAt('direct', 1, (c) => c.p50))} ×`, ratioAt('direct', 1, (c) => c.p50) <= 1.2],
+  [`gateway CPU per call at ${SATURATION} in flight ≤ 40 µs`, `${f1(gatewayCpu)} µs`, gatewayCpu <= 40],
+  [
+    'gateway CPU per call with 1,000 providers ≤ 1.2 × with 1 (above idle)',
+    thousand ? `${f2(median(roundRatios(thousand.aboveIdle, one.aboveIdle)))} × (raw ${f2(median(roundRatios(thousand.raw, one.raw)))} ×)` : 'not run',
+    thousand ? median(roundRatios(thousand.aboveIdle, one.aboveIdle)) <= 1.2 : undefined,
+  ],
+  ['16 MiB round trip: routed speed ≥ 0.8 × direct', `${f2(median(sixteenMiB.direct) / median(sixteenMiB.routed))} ×`, median(sixteenMiB.direct) / median(sixteenMiB.routed) >= 0.8],
+  ['metrics on versus off ≤ 3% of gateway CPU', pct(metricsShare), metricsShare <= 0.03],
+];
+const targetTable = table(
+  ['target', 'this run', 'met'],
+  targets.map(([t, v, ok]) => [t, v, ok === undefined ? '–' : ok ? 'yes' : '**no**']),
+);
+
+const command = `pnpm bench:overhead${process.env.BENCH_ROUNDS ? ` (BENCH_ROUNDS=${ROUNDS})` : ''}${process.env.BENCH_SECONDS ? ` (BENCH_SECONDS=${SECONDS})` : ''}${process.env.BENCH_TRANSPORT ? ` (BENCH_TRANSPORT=${process.env.BENCH_TRANSPORT})` : ''}`;
+const md = `## Gateway overhead against real peers (\`pnpm bench:overhead\`)
+
+An echo of a small object (\`${JSON.stringify(PAYLOAD)}\`), measured in one run against four peers; the client side of all four lives in one process, every server in its own:
+
+- **direct grpc-js unary**: a plain grpc-js server with one unary method whose messages are MessagePack (no protobuf envelope), called by one \`makeGenericClientConstructor\` client: plain grpc-js at its best, one hop.
+- **nginx grpc_pass → grpc-js**: the same client through Debian's nginx (${NGINX_BIN}, one process, \`grpc_pass\` to a \`keepalive\` upstream, configuration in a temp dir), then the same server: two hops, like the gateway.${nginx ? '' : ' **Skipped in this run: nginx is not installed.**'}
+- **Moleculer**: moleculer 0.14.36, a caller broker calling action \`echo.echo\` on a service broker over the TCP transporter (static addresses, no UDP discovery; default JSON serializer), one hop.
+- **EasyRemote routed**: \`@easyremote/client\` → gateway → compute node, each its own process: two hops, the second over the node's bidirectional stream; the gateway as shipped (default strategy, every call recorded in an SQLite file), the node with its default telemetry.${process.env.BENCH_TRANSPORT ? ` Client option \`transport: ${process.env.BENCH_TRANSPORT}\`.` : ''}
+
+${ROUNDS} rounds; each round runs every peer at 1, 16 and ${SATURATION} calls in flight (closed loop: each caller issues its next call when the last answers) for ${SECONDS} s per cell, peers in rotating order, after a warm-up. Figures are the **median across rounds (min–max)**; "routed ÷ peer" is the ratio within each round (the two measured at most a few seconds apart), then its median and spread: above 1 for calls/s and below 1 for p50 favour this project. Machine: ${machine()}; the client process and every server share its cores, and other people's jobs were running on it (1-minute load average ${loadAtStart.toFixed(1)} at the start of the run, ${loadavg()[0]!.toFixed(1)} at the end, on ${cpus().length} cores), so absolute figures are noisy. Command: \`${command}\` (${Math.round(totalS)} s in all; \`BENCH_ROUNDS\`, \`BENCH_SECONDS\` per cell).
+
+${mainTable}
+
+### Targets
+
+${targetTable}
+
+### CPU per call at ${SATURATION} in flight, per server process
+
+Each process's own \`process.cpuUsage()\` (nginx: \`/proc/<pid>/stat\`, 10 ms ticks) read over the control channel (its stdin and stdout) just before and after each measured cell, divided by the calls the cell completed; median (min–max) across rounds.
+
+${cpuTable}
+
+### Where the gateway's CPU goes
+
+One more ${PROFILE_S} s window at ${SATURATION} in flight (${profiled.cell.done} calls, ${f1(profiled.cpu[0]!)} µs of gateway CPU per call while profiled) with the gateway's V8 sampling profiler on (\`node:inspector\`, ${PROFILE_INTERVAL_US} µs interval). Self time per function and source line (mapped back to the TypeScript source), as a share of the gateway's busy time (${f1(profile.busyMs)} ms of ${f1(profile.wallMs)} ms; the rest idle). By kind: ${kindLine}.
+
+${profileTable}
+
+This project's own heaviest functions: ${ownLine || 'none sampled'}.
+
+### Large payloads
+
+The echo of a Buffer of that size, one call at a time, direct (the plain grpc-js client and server above) and routed alternating; first call of each discarded. Median (min–max) ms per round trip.
+
+${bigTable}
+
+### Routing cost against the number of providers
+
+One fresh gateway per provider count (as shipped, except that nodes are asked for a heartbeat every ${SETUP_HEARTBEAT_MS / 1000} s instead of every second, so that a thousand idle providers do not load the cores the other setups are measured on; \`pnpm bench:heartbeats\` measures what heartbeats cost), each with N compute nodes serving \`echo\` (any of them may be picked, so every one answers; ${NODES_PER_PROCESS} per process at most, each node with its own connection, fixed telemetry) and its own client; default strategy. All the setups below (and the metrics-off one) run side by side and are measured in ${SETUP_ROUNDS} rounds, rotating order, ${SECONDS} s at ${SATURATION} in flight each, after a ${SETUP_WARMUP_S} s warm-up each; median (min–max); the ratios to 1 provider are taken within each round, then their median (min–max). Providers send heartbeats whether or not calls run, and gateways have timers of their own, so each gateway's CPU was also read over one ${IDLE_WINDOW_MS / 1000} s window with no calls (after the warm-up); "above idle" subtracts that rate over the window, leaving what calls cost. The other setups stay up, idle, during every window.
+
+${providerTable}
+
+With ${many.providers.toLocaleString('en')} providers, the gateway's heaviest functions (one more ${PROFILE_S} s profiled window; by kind: ${manyProfile.byKind.map((k) => `${k.kind} ${pct(k.share)}`).join(', ')}):
+
+${manyTable}
+
+### Call metrics on versus off
+
+Two of the setups above, one provider each: the gateway as shipped (\`metrics: { path }\`, an SQLite file) and one with \`metrics: false\`, measured in the same rounds. Metrics cost **${pct(metricsShare)}** of the gateway's CPU per call: (on − off) ÷ on within each round, median across rounds (min ${pct(Math.min(...metricsShares))}, max ${pct(Math.max(...metricsShares))}).
+
+${metricsTable}`;
+
+console.log(md);
+writeSection('overhead', md);
 process.exit(0);
