@@ -312,7 +312,7 @@ export class GatewayLink {
 function refusalOf(err: Error): EasyRemoteError | undefined {
   if (!('code' in err) || !('metadata' in err)) return undefined;
   const e = fromServiceError(err as grpc.ServiceError);
-  return e.code === 'UNAUTHENTICATED' || e.code === 'INVALID_ARGUMENT' ? e : undefined;
+  return e.code === 'UNAUTHENTICATED' || e.code === 'PERMISSION_DENIED' || e.code === 'INVALID_ARGUMENT' ? e : undefined;
 }
 
 /** Payload bytes a frame to the gateway carries (what makes a batch large). */
