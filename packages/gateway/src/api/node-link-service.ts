@@ -1,5 +1,5 @@
-// The NodeLink service: one bidirectional stream per node. Registration (tokens, names,
-// duplicate ids, protocol version), frames routed to the dispatcher, heartbeats and
+// The NodeLink service: one bidirectional stream per node. Registration (tokens, node
+// certificates, names, duplicate ids, protocol version), frames routed to the dispatcher, heartbeats and
 // telemetry, ping/pong RTT, drain in both directions, and the lease sweep that declares
 // silent nodes lost.
 import type * as grpc from '@grpc/grpc-js';
@@ -28,6 +28,7 @@ import { checkTelemetry } from '../health/telemetry-check.js';
 import { checkRegisterFrame } from '../registry/declaration-limits.js';
 import { NodeSession } from '../registry/node-session.js';
 import type { Registry } from '../registry/registry.js';
+import { certifiedNodeId, checkRegisteredId } from '../tls/node-identity.js';
 import { metadataString } from './metadata.js';
 
 /** Round trips above this are a clock or nonce problem, not a measurement. */
@@ -44,6 +45,8 @@ export interface NodeLinkSettings {
   slowStartMs: number;
   /** When queued frames are written: one message per turn by default; at once writes each frame alone. */
   deferFlush?: (flush: () => void) => void;
+  /** A node's id is the one its verified client certificate names. */
+  nodeCertificates?: boolean;
 }
 
 /** What the rest of the gateway hears about nodes (events, logs, metrics). */
@@ -144,9 +147,11 @@ export class NodeLinkService {
     let session: NodeSession | undefined;
     const peer = stream.getPeer();
     const authorization = metadataString(stream.metadata, AUTH_METADATA_KEY);
+    // Read once: the certificate is the connection's and cannot change on the stream.
+    const certified = this.parts.settings.nodeCertificates ? { nodeId: certifiedNodeId(stream.getAuthContext()) } : undefined;
     const onFrame = (frame: NodeFrame) => {
       if (frame.register) {
-        session = this.onRegister(stream, batcher, frame.register, session, peer, authorization);
+        session = this.onRegister(stream, batcher, frame.register, session, peer, authorization, certified);
         return;
       }
       if (session === undefined) {
@@ -204,12 +209,17 @@ export class NodeLinkService {
     current: NodeSession | undefined,
     peer: string,
     authorization: string | undefined,
+    certified: { nodeId: string | undefined } | undefined,
   ): NodeSession | undefined {
     const { registry, auth, clock, settings } = this.parts;
     const denied = auth.node(reg.token, authorization);
     if (denied) return this.refuse(stream, reg.nodeId, denied);
     const oversized = checkRegisterFrame(reg);
     if (oversized) return this.refuse(stream, reg.nodeId, oversized);
+    // UNAUTHENTICATED, not REGISTRATION_REFUSED: a node retries the latter (a duplicate id
+    // may be its own stale session), and no retry changes what a certificate names.
+    const impostor = certified === undefined ? undefined : checkRegisteredId(certified.nodeId, reg.nodeId);
+    if (impostor) return this.refuse(stream, reg.nodeId, impostor);
     // 0 means the node did not say (a minimal client written from the docs); read it as the current version.
     if (reg.protocolVersion !== 0 && reg.protocolVersion !== PROTOCOL_VERSION) {
       return this.refuse(stream, reg.nodeId, new InvalidArgument(`node speaks protocol version ${reg.protocolVersion}; this gateway speaks version ${PROTOCOL_VERSION}`));

@@ -44,6 +44,16 @@ export class Authenticator {
     return this.nodeDigests.length > 0 && this.clientDigests.length > 0;
   }
 
+  /** Whether nodes must present a token. */
+  get nodesAuthenticated(): boolean {
+    return this.nodeDigests.length > 0;
+  }
+
+  /** Whether clients must present a token. */
+  get clientsAuthenticated(): boolean {
+    return this.clientDigests.length > 0;
+  }
+
   /** A client's `authorization` value; undefined when it may call. */
   client(authorization: string | undefined): EasyRemoteError | undefined {
     if (this.clientDigests.length === 0) return undefined;
