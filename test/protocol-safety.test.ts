@@ -82,9 +82,11 @@ describe('registration', () => {
     expect(await right.who()).toBe('trusted');
   });
 
-  it('refuses to listen beyond loopback without tokens unless told to', async () => {
+  it('refuses to listen beyond loopback without TLS and tokens unless told to', async () => {
     const { Gateway } = await import('@easyremote/gateway');
-    await expect(new Gateway({ port: 0, host: '0.0.0.0', metrics: false }).start()).rejects.toThrow(/refusing to listen on 0\.0\.0\.0 without node and client tokens/);
+    await expect(new Gateway({ port: 0, host: '0.0.0.0', metrics: false }).start()).rejects.toThrow(
+      /refusing to listen on 0\.0\.0\.0 without TLS and authentication: missing TLS .*node authentication .*client tokens/,
+    );
   });
 });
 

@@ -3,7 +3,9 @@ import * as grpc from '@grpc/grpc-js';
 import {
   AdminService,
   AUTH_METADATA_KEY,
-  fromServiceError,
+  channelSecurity,
+  transportError,
+  type ClientTls,
   type AlertsDocument,
   type CacheInvalidation,
   type DrainResult,
@@ -18,11 +20,24 @@ import {
 
 const AdminClientCtor = grpc.makeGenericClientConstructor(AdminService, 'Admin');
 
+export interface AdminClientOptions {
+  /** Sent as `authorization: Bearer <token>`. */
+  token?: string;
+  /** Time limit of one request, ms (default 10 000). */
+  timeoutMs?: number;
+  /** Connect with TLS and verify the gateway, as the client's `tls` option. */
+  tls?: ClientTls;
+}
+
 export class AdminClient {
   private readonly client: grpc.Client & Record<string, Function>;
+  private readonly secure: boolean;
 
-  constructor(readonly address: string, private readonly options: { token?: string; timeoutMs?: number } = {}) {
-    this.client = new AdminClientCtor(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, Function>;
+  constructor(readonly address: string, private readonly options: AdminClientOptions = {}) {
+    const security = channelSecurity(options.tls);
+    this.secure = security.secure;
+    // A connection of its own, so that a failure to connect comes with its cause (see Client).
+    this.client = new AdminClientCtor(address, security.credentials, { ...security.options, 'grpc.use_local_subchannel_pool': 1 }) as unknown as grpc.Client & Record<string, Function>;
   }
 
   private call<T>(method: string, request: object): Promise<T> {
@@ -30,7 +45,7 @@ export class AdminClient {
     if (this.options.token) metadata.set(AUTH_METADATA_KEY, `Bearer ${this.options.token}`);
     return new Promise((resolve, reject) => {
       this.client[method]!.call(this.client, request, metadata, { deadline: Date.now() + (this.options.timeoutMs ?? 10_000) }, (err: grpc.ServiceError | null, reply: JsonReply) => {
-        if (err) reject(fromServiceError(err, this.address));
+        if (err) reject(transportError(err, this.address, this.secure));
         else resolve(JSON.parse(reply.json) as T);
       });
     });

@@ -13,9 +13,11 @@ import {
   ENVELOPE_SLACK_BYTES,
   GatewayService,
   KEEPALIVE_OPTIONS,
+  channelSecurity,
   decode,
   encodeArgs,
-  fromServiceError,
+  transportError,
+  type ClientTls,
   type CallOptions as WireCallOptions,
   type CallReply,
   type CallRequest,
@@ -43,6 +45,12 @@ export interface ClientOptions {
    * other gRPC client does; also what the client falls back to for a gateway without sessions.
    */
   transport?: 'session' | 'unary';
+  /**
+   * Connect with TLS and verify the gateway: `{ ca }` (a file path, or PEM text or bytes)
+   * for a gateway whose certificate a private CA signed, `serverName` when the address is
+   * not a name the certificate carries, or `true` for the system roots. Default: plaintext.
+   */
+  tls?: ClientTls;
   channelOptions?: grpc.ChannelOptions;
 }
 
@@ -62,6 +70,8 @@ type GrpcGatewayClient = grpc.Client & {
 interface Connection {
   readonly grpc: GrpcGatewayClient;
   readonly sessions: SessionTransport | undefined;
+  /** A gRPC failure as the catalogue error it is; a TLS mismatch says so. */
+  readonly errorOf: (err: grpc.ServiceError) => EasyRemoteError;
 }
 
 export class Client {
@@ -90,17 +100,24 @@ export class Client {
   }
 
   private connect(options: ClientOptions): Connection {
-    const grpcClient = new GatewayClient(this.address, grpc.credentials.createInsecure(), {
+    const security = channelSecurity(options.tls);
+    const grpcClient = new GatewayClient(this.address, security.credentials, {
       ...KEEPALIVE_OPTIONS,
+      ...security.options,
       // A restarted gateway is found again within about a second, not grpc's default two minutes.
       'grpc.initial_reconnect_backoff_ms': 100,
+      // This client's connection is its own, so a failure to connect reaches its calls with
+      // its cause (a TLS mismatch, a refused certificate): a connection shared with another
+      // client that was already failing reports none.
+      'grpc.use_local_subchannel_pool': 1,
       'grpc.max_reconnect_backoff_ms': 1000,
       'grpc.max_receive_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
       'grpc.max_send_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
       ...options.channelOptions,
     }) as unknown as GrpcGatewayClient;
-    const sessions = this.transport === 'session' ? new SessionTransport(grpcClient, this.address, this.token, (req, listener) => this.perCall(req, listener)) : undefined;
-    return { grpc: grpcClient, sessions };
+    const errorOf = (err: grpc.ServiceError) => transportError(err, this.address, security.secure);
+    const sessions = this.transport === 'session' ? new SessionTransport(grpcClient, this.address, this.token, (req, listener) => this.perCall(req, listener), errorOf) : undefined;
+    return { grpc: grpcClient, sessions, errorOf };
   }
 
   /** Calls an ordinary function by name. `args` is the positional argument list. */
@@ -281,7 +298,7 @@ export class Client {
     }
     const req: CallRequest = { function: request.function, args: request.args, options: request.options };
     const { metadata, callOptions } = this.grpcArgs(request);
-    const failed = (err: grpc.ServiceError) => listener.error(fromServiceError(err, this.address));
+    const failed = (err: grpc.ServiceError) => listener.error(this.connection.errorOf(err));
     let done = false;
     const once = (f: () => void) => {
       if (!done) {

@@ -21,7 +21,8 @@ export {
   InternalError,
   type ErrorCode,
 } from '@easyremote/protocol';
-export { AdminClient } from './admin-client.js';
+export { AdminClient, type AdminClientOptions } from './admin-client.js';
+export type { ClientTls, TlsClientOptions } from '@easyremote/protocol';
 export type {
   AlertsDocument,
   CacheInvalidation,

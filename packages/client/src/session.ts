@@ -16,7 +16,6 @@ import {
   PAYLOAD_PART_BYTES,
   PAYLOAD_PART_CREDIT,
   errorFromDetail,
-  fromServiceError,
   unbatch,
   type CallOptions as WireCallOptions,
   type ClientFrame,
@@ -183,6 +182,7 @@ class Session {
     open: () => SessionDuplex,
     private readonly address: string,
     private readonly onBroken: (session: Session, err: EasyRemoteError) => void,
+    private readonly serviceError: (err: grpc.ServiceError) => EasyRemoteError,
   ) {
     const stream = (this.stream = open());
     this.batcher = new FrameBatcher<ClientFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: (f) => f.call?.args.length ?? f.argsPart?.data.length ?? 0 });
@@ -204,7 +204,7 @@ class Session {
   }
 
   private errorOf(err: Error): EasyRemoteError {
-    if ('code' in err && 'metadata' in err) return fromServiceError(err as grpc.ServiceError, this.address);
+    if ('code' in err && 'metadata' in err) return this.serviceError(err as grpc.ServiceError);
     return new GatewayLost(`the session with gateway ${this.address} failed: ${err.message}`);
   }
 
@@ -249,6 +249,8 @@ export class SessionTransport {
     private readonly token: string | undefined,
     /** Sends a call over the per-call methods instead. */
     private readonly fallback: (request: SessionRequest, listener: CallListener) => CallHandle,
+    /** A gRPC failure as the catalogue error it is (a TLS mismatch says so). */
+    private readonly serviceError: (err: grpc.ServiceError) => EasyRemoteError,
   ) {}
 
   /** Sends one call; its outcome goes to `listener`. */
@@ -294,7 +296,7 @@ export class SessionTransport {
     for (const s of this.sessions) if (!s.draining && (best === undefined || s.writeQueue < best.writeQueue)) best = s;
     const open = this.sessions.filter((s) => !s.draining).length;
     if (best !== undefined && (best.writeQueue < DEEP_WRITE_QUEUE || open >= MAX_SESSIONS)) return best;
-    const session = new Session(() => this.open(), this.address, (s, err) => this.broken(s, err));
+    const session = new Session(() => this.open(), this.address, (s, err) => this.broken(s, err), this.serviceError);
     this.sessions.push(session);
     return session;
   }

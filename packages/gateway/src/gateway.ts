@@ -15,7 +15,7 @@ import { adminHandlers } from './api/admin-service.js';
 import { CallIntake } from './api/call-intake.js';
 import { callServiceHandlers } from './api/call-service.js';
 import { gatewayServiceDefinition, SessionService } from './api/session-service.js';
-import { bindGrpcServer, createGrpcServer, shutdownGrpcServer } from './api/grpc-server.js';
+import { bindGrpcServer, createGrpcServer, shutdownGrpcServer, tlsCredentials } from './api/grpc-server.js';
 import { HttpApi } from './api/http-server.js';
 import { intakeInterceptor } from './api/intake-interceptor.js';
 import { nodeLinkDefinition, NodeLinkService } from './api/node-link-service.js';
@@ -36,14 +36,15 @@ import { AlertLoop } from './metrics/alert-loop.js';
 import { PrometheusMetrics } from './metrics/prometheus.js';
 import { MetricsRecorder } from './metrics/recorder.js';
 import { MetricsStore } from './metrics/store.js';
-import { checkFunctionOverrides, DEFAULT_METRICS_PATH, gatewaySettings, type GatewayOptions, type GatewaySettings } from './options.js';
+import { checkExposure, checkFunctionOverrides, checkTlsOptions, DEFAULT_METRICS_PATH, gatewaySettings, type GatewayOptions, type GatewaySettings } from './options.js';
 import { Registry } from './registry/registry.js';
 import { Router } from './routing/router.js';
+import { CertificateFiles, type ReloadResult } from './tls/certificate-files.js';
+import { checkNodeCertificate } from './tls/node-identity.js';
 
-export { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, type GatewayOptions } from './options.js';
+export { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, type GatewayOptions, type GatewayTlsOptions } from './options.js';
+export type { ReloadResult } from './tls/certificate-files.js';
 export type NodeSummary = NodeInfo;
-
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 export class Gateway extends EventEmitter<GatewayEvents> {
   readonly id = randomUUID();
@@ -65,19 +66,25 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly sessions: SessionService;
   private readonly alertLoop: AlertLoop;
   private readonly server: grpc.Server;
+  private readonly certificates: CertificateFiles | undefined;
   private readonly log: (line: string) => void;
   private http: HttpApi | undefined;
   private boundPort = 0;
   private httpBoundPort = 0;
   private stopped = false;
+  private readonly onHangup = () => void this.reloadCertificates('SIGHUP');
 
   constructor(private readonly options: GatewayOptions = {}) {
     super();
     const settings = (this.settings = gatewaySettings(options));
     checkFunctionOverrides(settings, options.functions);
+    checkTlsOptions(options.tls);
     const clock = (this.clock = options.clock ?? systemClock);
     this.log = options.log ?? ((line) => console.error(`[gateway] ${line}`));
     this.auth = new Authenticator(options.auth);
+    // Read now: a gateway configured with unreadable or mismatched certificate files does not start.
+    this.certificates = options.tls && new CertificateFiles({ cert: options.tls.cert, key: options.tls.key, clientCa: options.tls.clientCa }, { watchIntervalMs: options.tls.watchIntervalMs, log: this.log });
+    const nodeCertificates = options.tls?.nodeCertificates === true;
 
     // Opening the database first: a corrupt or unwritable file stops the gateway here, with its path in the error.
     const store =
@@ -115,7 +122,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       auth: this.auth,
       clock,
       observer: events.observer(),
-      settings: { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs, deferFlush },
+      settings: { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs, deferFlush, nodeCertificates },
     });
     this.intake = new CallIntake({
       registry: this.registry,
@@ -162,7 +169,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const refusedAtIntake = (path: string, peer: string, err: EasyRemoteError) => {
       if (path.startsWith('/easyremote.v1.Gateway/')) this.metrics.refused({ functionName: '', client: peer, requestBytes: 0, arrivedAt: clock.now() }, err.code);
     };
-    this.server = createGrpcServer(settings.maxPayloadBytes, [intakeInterceptor(this.auth, refusedAtIntake)]);
+    this.server = createGrpcServer(settings.maxPayloadBytes, [intakeInterceptor(this.auth, refusedAtIntake, nodeCertificates ? checkNodeCertificate : undefined)]);
     this.server.addService(nodeLinkDefinition(), this.nodeLinks.handlers());
     this.sessions = new SessionService(this.intake, clock, this.auth, deferFlush);
     this.server.addService(gatewayServiceDefinition(), { ...callServiceHandlers(this.intake, clock, this.auth), session: this.sessions.handler() });
@@ -171,17 +178,36 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   async start(): Promise<void> {
     const { host, port } = this.settings;
-    if (!LOOPBACK.has(host) && !this.auth.complete && !this.options.insecure) {
-      throw new Error(`refusing to listen on ${host} without node and client tokens; set auth, or insecure: true to accept the risk`);
-    }
-    this.boundPort = await bindGrpcServer(this.server, host, port);
+    const certificates = this.certificates;
+    checkExposure(host, {
+      tls: certificates !== undefined,
+      nodesAuthenticated: this.auth.nodesAuthenticate || this.options.tls?.nodeCertificates === true,
+      clientsAuthenticated: this.auth.callersAuthenticate,
+      insecure: this.options.insecure === true,
+    });
+    this.boundPort = await bindGrpcServer(this.server, host, port, certificates && tlsCredentials(certificates));
     this.intake.started();
     this.nodeLinks.startSweeping();
     if (this.options.httpPort !== undefined) {
-      this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header));
-      this.httpBoundPort = await this.http.listen(this.options.httpPort, host);
+      const http = (this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header), certificates?.material));
+      certificates?.onChange((material) => http.setCertificate(material));
+      this.httpBoundPort = await http.listen(this.options.httpPort, host);
+    }
+    if (certificates !== undefined) {
+      certificates.watch();
+      process.on('SIGHUP', this.onHangup);
     }
     this.alertLoop.start(this.options.alerts?.intervalMs);
+  }
+
+  /**
+   * Reads the certificate files again (also done when they change, and on SIGHUP while
+   * the gateway runs). New connections get the new certificate; a reload that fails keeps
+   * the one in use and logs why.
+   */
+  reloadCertificates(why = 'asked'): ReloadResult {
+    if (this.certificates === undefined) return { status: 'failed', error: new Error('this gateway has no tls configured') };
+    return this.certificates.reload(why);
   }
 
   /** Stops listening and ends every call and node stream; buffered metrics rows are written. */
@@ -189,6 +215,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (this.stopped) return;
     this.stopped = true;
     this.alertLoop.stop();
+    process.off('SIGHUP', this.onHangup);
+    this.certificates?.unwatch();
     this.sessions.goAway('the gateway is stopping');
     this.dispatcher.shutdown();
     await this.http?.close();

@@ -1,4 +1,4 @@
-export { Gateway, DEFAULT_PORT, DEFAULT_HOST, DEFAULT_CALL_TIMEOUT_MS, type GatewayOptions, type NodeSummary, type GatewayEvents } from './gateway.js';
+export { Gateway, DEFAULT_PORT, DEFAULT_HOST, DEFAULT_CALL_TIMEOUT_MS, type GatewayOptions, type GatewayTlsOptions, type ReloadResult, type NodeSummary, type GatewayEvents } from './gateway.js';
 export type { FunctionConfig } from './registry/function-entry.js';
 export { registerStrategy, createStrategy, strategyNames, hasStrategy, validateStrategyOptions, strategySchema, StrategyOptionError } from './strategies/registry.js';
 export type { OptionSchema, OptionSpec } from './strategies/option-schema.js';

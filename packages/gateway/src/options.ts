@@ -20,13 +20,38 @@ export const DEFAULT_RETRY_COUNT = 2;
 /** The embedded metrics database, relative to the working directory. */
 export const DEFAULT_METRICS_PATH = 'easyremote-metrics.db';
 
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/** TLS on the gRPC port and the HTTP API: PEM files, reloaded without a restart when they change. */
+export interface GatewayTlsOptions {
+  /** The gateway's certificate (with its chain); its subjectAltName names the address clients and nodes dial. */
+  cert: string;
+  /** The certificate's private key. */
+  key: string;
+  /**
+   * CA that signs node certificates. Clients are asked for a certificate but need none; on
+   * its own this only verifies certificates presented, `nodeCertificates` requires them.
+   */
+  clientCa?: string;
+  /**
+   * Nodes must present a certificate signed by `clientCa`, and a node's id is the one it
+   * names (its first DNS subjectAltName, else its first URI, else its CN): a node
+   * registering under another id is refused with UNAUTHENTICATED.
+   */
+  nodeCertificates?: boolean;
+  /** How often the files are checked for changes, ms (default 5000; 0 = only on SIGHUP or `reloadCertificates()`). */
+  watchIntervalMs?: number;
+}
+
 export interface GatewayOptions {
   /** TCP port; 0 picks a free one (read `address` after start). Default 50051. */
   port?: number;
-  /** Interface to listen on. Default 127.0.0.1; anything else needs auth or `insecure: true`. */
+  /** Interface to listen on. Default 127.0.0.1; anything else needs TLS and authentication, or `insecure: true`. */
   host?: string;
-  /** Listen beyond loopback without authentication. */
+  /** Listen beyond loopback without TLS or without authentication. */
   insecure?: boolean;
+  /** TLS on the gRPC port and the HTTP API (HTTPS). */
+  tls?: GatewayTlsOptions;
   /** Heartbeat interval asked of nodes, ms. */
   heartbeatMs?: number;
   /** A node with no frame for this long is lost, ms (default 3 × heartbeat). */
@@ -126,6 +151,40 @@ export function gatewaySettings(options: GatewayOptions): GatewaySettings {
     startupGraceMs: options.startupGraceMs ?? leaseMs,
     slowStartMs: options.slowStartMs ?? DEFAULT_SLOW_START_WINDOW_MS,
   };
+}
+
+/** Refuses, at construction, TLS options that cannot work together. */
+export function checkTlsOptions(tls: GatewayTlsOptions | undefined): void {
+  if (tls === undefined) return;
+  if (typeof tls.cert !== 'string' || typeof tls.key !== 'string') throw new TypeError('gateway tls: cert and key are PEM file paths, and both are required');
+  if (tls.nodeCertificates && tls.clientCa === undefined) throw new TypeError('gateway tls: nodeCertificates needs clientCa, the CA node certificates are verified against');
+  if (tls.watchIntervalMs !== undefined && !(Number.isFinite(tls.watchIntervalMs) && tls.watchIntervalMs >= 0)) {
+    throw new TypeError(`gateway tls: watchIntervalMs must be a number >= 0, got ${String(tls.watchIntervalMs)}`);
+  }
+}
+
+/** Who must prove who they are before the gateway serves them. */
+export interface Exposure {
+  tls: boolean;
+  /** Nodes present a token or a certificate. */
+  nodesAuthenticated: boolean;
+  clientsAuthenticated: boolean;
+  insecure: boolean;
+}
+
+/**
+ * Listening beyond loopback puts the gateway on a network others share: without TLS,
+ * tokens and payloads cross it readable; without authentication, anyone may register a
+ * node or call. Either needs saying so explicitly (`insecure: true`).
+ */
+export function checkExposure(host: string, e: Exposure): void {
+  if (LOOPBACK.has(host) || e.insecure) return;
+  const missing: string[] = [];
+  if (!e.tls) missing.push('TLS (tls: { cert, key })');
+  if (!e.nodesAuthenticated) missing.push('node authentication (node tokens, or tls.nodeCertificates)');
+  if (!e.clientsAuthenticated) missing.push('client tokens');
+  if (missing.length === 0) return;
+  throw new Error(`refusing to listen on ${host} without TLS and authentication: missing ${missing.join(', ')}; set them, or insecure: true to accept the risk`);
 }
 
 /** Refuses, at construction, strategy names and options no call could route with. */

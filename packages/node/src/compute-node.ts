@@ -5,7 +5,7 @@ import { EventEmitter, once } from 'node:events';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
-import { EasyRemoteError, PROTOCOL_VERSION, type Heartbeat, type Register } from '@easyremote/protocol';
+import { EasyRemoteError, pemIdentity, PROTOCOL_VERSION, readPem, type Heartbeat, type NodeTls, type Register } from '@easyremote/protocol';
 import type { BackoffOptions } from './backoff.js';
 import { CallRunner } from './call-runner.js';
 import { GatewayLink, type GatewayLinkHelper } from './gateway-link.js';
@@ -20,7 +20,7 @@ const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$/;
 export interface ComputeNodeOptions {
   /** Gateway address, host:port. */
   gateway: string;
-  /** Stable identity of this node; defaults to hostname-pid. */
+  /** Stable identity of this node; defaults to the one its TLS certificate names, else hostname-pid. */
   nodeId?: string;
   /** Sent in the register frame; gateways configured with a node token require it. */
   token?: string;
@@ -40,8 +40,21 @@ export interface ComputeNodeOptions {
   /** How often telemetry is sampled, ms (default 1000). */
   telemetryIntervalMs?: number;
   backoff?: BackoffOptions;
+  /**
+   * Connect with TLS and verify the gateway: `{ ca, serverName }` as the client's option, or
+   * `true` for the system roots; with `cert` and `key` (file paths, or PEM text or bytes)
+   * the node presents its certificate, which gateways that require node certificates
+   * take the node's id from (its first DNS subjectAltName, else URI, else CN).
+   */
+  tls?: NodeTls;
   /** Extra grpc-js channel options. */
   channelOptions?: grpc.ChannelOptions;
+}
+
+/** The node id a node's own certificate names, if it has one. */
+function certificateNodeId(tls: NodeTls | undefined): string | undefined {
+  if (tls === undefined || tls === true || tls.cert === undefined) return undefined;
+  return pemIdentity(readPem(tls.cert, 'tls.cert'));
 }
 
 type State = 'new' | 'running' | 'draining' | 'stopped';
@@ -69,7 +82,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
 
   constructor(private readonly options: ComputeNodeOptions) {
     super();
-    this.nodeId = options.nodeId ?? `${hostname()}-${process.pid}`;
+    this.nodeId = options.nodeId ?? certificateNodeId(options.tls) ?? `${hostname()}-${process.pid}`;
     this.runner = new CallRunner({ nodeId: this.nodeId, maxConcurrent: options.maxConcurrent, onIdle: () => this.emit('idle') });
     this.telemetry = options.telemetry === false ? undefined : (options.telemetry ?? new SystemTelemetryProvider());
     this.sampler = this.telemetry ? new TelemetrySampler(this.telemetry, { intervalMs: options.telemetryIntervalMs }) : undefined;
@@ -77,7 +90,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     this.links = [options.gateway].map(
       (address) =>
         new GatewayLink(
-          { address, token: options.token, heartbeatMs: options.heartbeatMs, backoff: options.backoff, channelOptions: options.channelOptions },
+          { address, token: options.token, heartbeatMs: options.heartbeatMs, backoff: options.backoff, channelOptions: options.channelOptions, tls: options.tls },
           helper,
         ),
     );

@@ -17,6 +17,7 @@ import {
   EasyRemoteError,
   ErrorDetail,
   errorFromDetail,
+  explainConnectFailure,
   fromServiceError,
   FrameBatcher,
   unbatch,
@@ -24,6 +25,7 @@ import {
   type Heartbeat,
   type Invoke,
   type NodeFrame,
+  type NodeTls,
   type Register,
   type Registered,
 } from '@easyremote/protocol';
@@ -71,6 +73,8 @@ export interface GatewayLinkOptions {
   backoff?: BackoffOptions;
   /** Extra grpc-js channel options (ignored when `transport` is given). */
   channelOptions?: grpc.ChannelOptions;
+  /** TLS to the gateway, and the node's certificate for gateways that require one (ignored when `transport` is given). */
+  tls?: NodeTls;
   transport?: LinkTransport;
   /** Monotonic clock, ms: it must keep running while the process is stopped. */
   now?: () => number;
@@ -101,7 +105,7 @@ export class GatewayLink {
     private readonly helper: GatewayLinkHelper,
   ) {
     this.address = options.address;
-    this.transport = options.transport ?? grpcTransport(options.address, options.channelOptions);
+    this.transport = options.transport ?? grpcTransport(options.address, options.channelOptions, options.tls);
     this.backoff = new Backoff(options.backoff);
     this.now = options.now ?? (() => performance.now());
   }
@@ -212,7 +216,8 @@ export class GatewayLink {
       // the same answer a refused registration gets.
       const refusal = refusalOf(err);
       if (refusal !== undefined && stream === this.stream) this.onRegistered(stream, { accepted: false, refusal: refusal.toDetail(), heartbeatMs: 0, leaseMs: 0, maxPayloadBytes: 0, gatewayId: '' });
-      else this.lose(stream, `stream error: ${err.message}`);
+      // A TLS mismatch or a refused certificate is retried like any failure to connect, but named as what it is.
+      else this.lose(stream, `stream error: ${explainConnectFailure(err.message, this.address, this.transport.secure === true) ?? err.message}`);
     });
     stream.on('end', () => this.lose(stream, 'gateway closed the stream'));
     stream.on('close', () => this.lose(stream, 'stream closed'));

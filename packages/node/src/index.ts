@@ -4,3 +4,4 @@ export { currentCall, tryCurrentCall, type CallContext } from './context.js';
 export type { RemoteOptions, LoadBalancing } from './options.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
 export { SystemTelemetryProvider, StaticTelemetryProvider, TelemetrySampler, type TelemetryProvider, type TelemetrySample, type StaticCapabilities } from './telemetry/index.js';
+export type { NodeTls, NodeTlsOptions } from '@easyremote/protocol';

@@ -1,7 +1,7 @@
 // What a gateway link needs from the network: open a NodeLink.Connect stream, and close
-// the channel. grpc-js in production; a scripted stream in unit tests.
+// the channel. grpc-js in production (plaintext or TLS); a scripted stream in unit tests.
 import * as grpc from '@grpc/grpc-js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, ENVELOPE_SLACK_BYTES, KEEPALIVE_OPTIONS, NodeLinkService, type GatewayFrame, type NodeFrame } from '@easyremote/protocol';
+import { channelSecurity, DEFAULT_MAX_PAYLOAD_BYTES, ENVELOPE_SLACK_BYTES, KEEPALIVE_OPTIONS, NodeLinkService, type GatewayFrame, type NodeFrame, type NodeTls } from '@easyremote/protocol';
 
 /** Backoff of grpc-js's own channel reconnects; the link's reconnects (with its backoff) come on top. */
 export const CHANNEL_INITIAL_RECONNECT_BACKOFF_MS = 100;
@@ -24,14 +24,18 @@ export interface LinkTransport {
   open(metadata: grpc.Metadata): NodeStream;
   /** Closes the channel; streams opened on it end. */
   close(): void;
+  /** Whether the channel uses TLS (a failure to connect is explained accordingly). */
+  readonly secure?: boolean;
 }
 
 const NodeLinkClient = grpc.makeGenericClientConstructor(NodeLinkService, 'NodeLink');
 
 /** A grpc-js channel to one gateway, dedicated to the node's stream. */
-export function grpcTransport(address: string, channelOptions: grpc.ChannelOptions = {}): LinkTransport {
-  const client = new NodeLinkClient(address, grpc.credentials.createInsecure(), {
+export function grpcTransport(address: string, channelOptions: grpc.ChannelOptions = {}, tls?: NodeTls): LinkTransport {
+  const security = channelSecurity(tls);
+  const client = new NodeLinkClient(address, security.credentials, {
     ...KEEPALIVE_OPTIONS,
+    ...security.options,
     'grpc.max_receive_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
     'grpc.max_send_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
     // The node's stream gets a connection of its own, never shared with a client in the same
@@ -45,5 +49,6 @@ export function grpcTransport(address: string, channelOptions: grpc.ChannelOptio
   return {
     open: (metadata) => (client as unknown as { connect(m: grpc.Metadata): grpc.ClientDuplexStream<NodeFrame, GatewayFrame> }).connect(metadata),
     close: () => client.close(),
+    secure: security.secure,
   };
 }

@@ -31,3 +31,4 @@ export {
 } from './generated/easyremote/v1/gateway.js';
 export * from './generated/easyremote/v1/node.js';
 export { AdminService, AdminEmpty, NodeRef, FunctionRef, Window, JsonReply } from './generated/easyremote/v1/admin.js';
+export * from './transport-security.js';

@@ -1,6 +1,7 @@
-// The gateway's gRPC server: message limits, keepalive, binding and shutdown.
+// The gateway's gRPC server: message limits, keepalive, TLS, binding and shutdown.
 import * as grpc from '@grpc/grpc-js';
 import { ENVELOPE_SLACK_BYTES, KEEPALIVE_OPTIONS } from '@easyremote/protocol';
+import type { CertificateFiles } from '../tls/certificate-files.js';
 
 /** How long shutdown waits for in-flight RPCs before closing connections. */
 export const SHUTDOWN_GRACE_MS = 1000;
@@ -17,12 +18,21 @@ export function createGrpcServer(maxPayloadBytes: number, interceptors: grpc.Ser
   });
 }
 
+/**
+ * TLS from the gateway's certificate files, following them as they are reloaded. With a
+ * client CA, client certificates are asked for and verified but never required (clients
+ * have none): a call learns whether its peer's was verified from its auth context.
+ */
+export function tlsCredentials(files: CertificateFiles): grpc.ServerCredentials {
+  // grpc-js passes its first argument on as the identity provider and its second as the
+  // CA provider, whatever its declarations call them.
+  return grpc.experimental.createCertificateProviderServerCredentials(files, files.paths.clientCa === undefined ? null : files, false);
+}
+
 /** Listens on host:port (0 = any free port); resolves with the port bound. */
-export function bindGrpcServer(server: grpc.Server, host: string, port: number): Promise<number> {
+export function bindGrpcServer(server: grpc.Server, host: string, port: number, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
   const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${hostPart}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
+  return new Promise<number>((resolve, reject) => server.bindAsync(`${hostPart}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
 }
 
 /** Lets in-flight RPCs finish for up to `graceMs`, then closes every connection. */

@@ -1,5 +1,7 @@
-// The gateway's HTTP face for operators: JSON under /api/ and Prometheus text at /metrics.
+// The gateway's HTTP face for operators: JSON under /api/ and Prometheus text at /metrics,
+// over HTTPS when the gateway has a certificate.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { EasyRemoteError, toEasyRemoteError } from '@easyremote/protocol';
 import type { Principal } from '../auth/principals.js';
 import type { AdminApi } from './admin-api.js';
@@ -22,15 +24,29 @@ function crossOrigin(req: IncomingMessage): boolean {
   }
 }
 
-export class HttpApi {
-  private readonly server: Server;
+/** A certificate and its key, PEM. */
+export interface HttpCertificate {
+  cert: Buffer;
+  key: Buffer;
+}
 
+export class HttpApi {
+  private readonly server: Server | HttpsServer;
+
+  /** With `tls`, HTTPS; `setCertificate` replaces it for new connections. */
   constructor(
     private readonly api: AdminApi,
     private readonly prometheus: PrometheusMetrics,
     private readonly authorize: (header: string | undefined) => Principal | EasyRemoteError,
+    tls?: HttpCertificate,
   ) {
-    this.server = createServer((req, res) => void this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    this.server = tls === undefined ? createServer(handler) : createHttpsServer({ cert: tls.cert, key: tls.key }, handler);
+  }
+
+  /** Serves new HTTPS connections with this certificate (connections open keep theirs). */
+  setCertificate(tls: HttpCertificate): void {
+    if ('setSecureContext' in this.server) this.server.setSecureContext({ cert: tls.cert, key: tls.key });
   }
 
   listen(port: number, host: string): Promise<number> {

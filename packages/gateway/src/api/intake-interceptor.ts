@@ -3,6 +3,7 @@
 // (up to the full message limit), so a 64 KiB gzip bomb would cost tens of MiB of memory
 // before any handler could look at it; refusing compressed requests outright, and
 // unauthenticated callers before reading, keeps that cost at zero.
+// Where nodes must present a certificate, a node stream without one is refused here too.
 import { constants as http2constants, type ServerHttp2Stream } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { AUTH_METADATA_KEY, InvalidArgument, toServiceError, type EasyRemoteError } from '@easyremote/protocol';
@@ -45,7 +46,10 @@ function headerString(metadata: grpc.Metadata, key: string): string | undefined 
   return typeof value === 'string' ? value : undefined;
 }
 
-export function intakeInterceptor(auth: Authenticator, refused: IntakeRefusal): grpc.ServerInterceptor {
+/** Checks a node stream's TLS peer (a required client certificate); undefined when it may go on. */
+export type NodeCertificateCheck = (context: ReturnType<grpc.ServerInterceptingCallInterface['getAuthContext']>) => EasyRemoteError | undefined;
+
+export function intakeInterceptor(auth: Authenticator, refused: IntakeRefusal, nodeCertificate?: NodeCertificateCheck): grpc.ServerInterceptor {
   const check = (path: string, metadata: grpc.Metadata, encoding: string): Principal | EasyRemoteError => {
     if (encoding !== 'identity') {
       return new InvalidArgument(`compressed requests are not accepted (grpc-encoding ${encoding.slice(0, 32)}); send them uncompressed`);
@@ -59,12 +63,13 @@ export function intakeInterceptor(auth: Authenticator, refused: IntakeRefusal): 
         next({
           onReceiveMetadata: (metadata, pass) => {
             const checked = check(method.path, metadata, requestEncoding(call));
-            if (checked instanceof Principal) {
+            const certificateProblem = checked instanceof Principal && method.path.startsWith(NODE_LINK_PREFIX) ? nodeCertificate?.(call.getAuthContext()) : undefined;
+            if (checked instanceof Principal && certificateProblem === undefined) {
               // Handlers learn who called from here, never from anything the caller sent.
               metadata.set(PRINCIPAL_METADATA_KEY, checked.name);
               return pass(metadata);
             }
-            const err = checked;
+            const err = certificateProblem ?? (checked as EasyRemoteError);
             refused(method.path, call.getPeer(), err);
             // Not passing the metadata on means the handler never starts and never reads.
             call.sendStatus(toServiceError(err) as grpc.StatusObject);

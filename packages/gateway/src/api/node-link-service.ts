@@ -1,5 +1,5 @@
-// The NodeLink service: one bidirectional stream per node. Registration (tokens, names,
-// duplicate ids, protocol version), frames routed to the dispatcher, heartbeats and
+// The NodeLink service: one bidirectional stream per node. Registration (tokens, node
+// certificates, names, duplicate ids, protocol version), frames routed to the dispatcher, heartbeats and
 // telemetry, ping/pong RTT, drain in both directions, and the lease sweep that declares
 // silent nodes lost.
 import type * as grpc from '@grpc/grpc-js';
@@ -30,6 +30,7 @@ import { checkTelemetry } from '../health/telemetry-check.js';
 import { checkRegisterFrame } from '../registry/declaration-limits.js';
 import { NodeSession } from '../registry/node-session.js';
 import type { Registry } from '../registry/registry.js';
+import { certifiedNodeId, checkRegisteredId } from '../tls/node-identity.js';
 import { principalOf } from './metadata.js';
 
 /** Round trips above this are a clock or nonce problem, not a measurement. */
@@ -46,6 +47,8 @@ export interface NodeLinkSettings {
   slowStartMs: number;
   /** When queued frames are written: one message per turn by default; at once writes each frame alone. */
   deferFlush?: (flush: () => void) => void;
+  /** A node's id is the one its verified client certificate names. */
+  nodeCertificates?: boolean;
 }
 
 /** What the rest of the gateway hears about nodes (events, logs, metrics). */
@@ -148,9 +151,11 @@ export class NodeLinkService {
     const peer = stream.getPeer();
     // Authenticated on the stream's headers by the intake interceptor.
     const principal = principalOf(stream.metadata, this.parts.auth);
+    // Read once: the certificate is the connection's and cannot change on the stream.
+    const certified = this.parts.settings.nodeCertificates ? { nodeId: certifiedNodeId(stream.getAuthContext()) } : undefined;
     const onFrame = (frame: NodeFrame) => {
       if (frame.register) {
-        session = this.onRegister(stream, batcher, frame.register, session, peer, principal);
+        session = this.onRegister(stream, batcher, frame.register, session, peer, principal, certified);
         return;
       }
       if (session === undefined) {
@@ -208,6 +213,7 @@ export class NodeLinkService {
     current: NodeSession | undefined,
     peer: string,
     principal: Principal,
+    certified: { nodeId: string | undefined } | undefined,
   ): NodeSession | undefined {
     const { registry, auth, clock, settings } = this.parts;
     const refuse = (err: EasyRemoteError) => this.refuse(stream, reg.nodeId, err, principal);
@@ -217,6 +223,10 @@ export class NodeLinkService {
     if (!principal.mayRegister(reg.nodeId)) return refuse(new PermissionDenied(`${principal.name} may not register node id ${quote(reg.nodeId)}`));
     const oversized = checkRegisterFrame(reg);
     if (oversized) return this.refuse(stream, reg.nodeId, oversized);
+    // UNAUTHENTICATED, not REGISTRATION_REFUSED: a node retries the latter (a duplicate id
+    // may be its own stale session), and no retry changes what a certificate names.
+    const impostor = certified === undefined ? undefined : checkRegisteredId(certified.nodeId, reg.nodeId);
+    if (impostor) return this.refuse(stream, reg.nodeId, impostor);
     // 0 means the node did not say (a minimal client written from the docs); read it as the current version.
     if (reg.protocolVersion !== 0 && reg.protocolVersion !== PROTOCOL_VERSION) {
       return this.refuse(stream, reg.nodeId, new InvalidArgument(`node speaks protocol version ${reg.protocolVersion}; this gateway speaks version ${PROTOCOL_VERSION}`));
