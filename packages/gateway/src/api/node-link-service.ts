@@ -146,7 +146,8 @@ export class NodeLinkService {
     const authorization = metadataString(stream.metadata, AUTH_METADATA_KEY);
     const onFrame = (frame: NodeFrame) => {
       if (frame.register) {
-        session = this.onRegister(stream, batcher, frame.register, session, peer, authorization);
+        // A refused re-registration leaves the stream's registration as it was.
+        session = this.onRegister(stream, batcher, frame.register, session, peer, authorization) ?? session;
         return;
       }
       if (session === undefined) {
