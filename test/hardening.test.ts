@@ -112,6 +112,16 @@ describe('long inputs from a raw client', () => {
     expect(o.ms).toBeLessThan(1000);
   });
 
+  it('an unknown 200-character strategy or requirement in the options: INVALID_ARGUMENT quoting at most 100 characters of it', async () => {
+    const long = 's'.repeat(200);
+    for (const options of [{ strategy: long }, { fallbackStrategy: long }, { requirements: { [long]: '>=1' } }, { requirements: { gpuCount: long } }, { requirements: { memory: `>=1${long}` } }]) {
+      const o = await rawCall(client, { function: 'ping', options });
+      expect(o.status).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(longestRun(o.detail!.message, 's')).toBe(100);
+      expect(o.detail!.message).toMatch(/\(20\d characters\)/);
+    }
+  });
+
   it('a 300-character name is past the 256-byte call limit: refused by the limit, not looked up', async () => {
     const o = await rawCall(client, { function: 'n'.repeat(300) });
     expectRefusedByLimit(o, 'max_call_function_name_bytes', 256, 300);
