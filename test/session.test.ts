@@ -281,6 +281,20 @@ describe('session frames from a raw client', () => {
       raw.close();
     }
   });
+
+  it('want_progress decides whether progress comes, for a call with one result or a stream', async () => {
+    const raw = new RawSession(gw.address, TOKEN);
+    try {
+      raw.send({ call: { ...call(1, 'work', [2]).call, wantProgress: true } });
+      raw.send({ call: { ...call(2, 'work', [2]).call, stream: true } });
+      await raw.until('both calls to answer', () => raw.frames.filter((f) => f.result !== undefined).length === 2);
+      const of = (id: number) => raw.frames.filter((f) => (f.progress ?? f.result)?.callId === id).map((f) => (f.progress ? `${f.progress.fraction} ${f.progress.message}` : 'result'));
+      expect(of(1)).toEqual(['0.5 step 1', '1 step 2', 'result']);
+      expect(of(2)).toEqual(['result']);
+    } finally {
+      raw.close();
+    }
+  });
 });
 
 describe('gateway status as seen through a session', () => {

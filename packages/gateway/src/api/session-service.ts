@@ -245,6 +245,7 @@ class ClientSession {
         // No per-call HTTP/2 stream for the client to reset: the gateway ends calls exactly at their deadline.
         exactDeadline: true,
         streaming: call.stream,
+        wantProgress: call.wantProgress,
         client: this.peer,
         arrivedAt: now,
         argsRelay,
