@@ -7,7 +7,7 @@ import type { ComputeNode } from '@easyremote/node';
 import type { Gateway } from '@easyremote/gateway';
 import { encodeArgs, MAX_FUNCTIONS_PER_NODE, MAX_GPUS_PER_NODE, MAX_LABELS, MAX_LOAD_BALANCING_JSON_BYTES, MAX_OPTION_DEPTH, type FunctionInfo } from '@easyremote/protocol';
 import { startGateway, startNode, waitFor } from './support/cluster.js';
-import { field, rawCall, rawGatewayClient, RawNode, spec, varintField, type RawGatewayClient, type RawOutcome } from './support/raw.js';
+import { field, rawCall, rawGatewayClient, RawNode, spec, varintField, type RawCallInput, type RawGatewayClient, type RawOutcome } from './support/raw.js';
 
 let gw: Gateway;
 let node: ComputeNode;
@@ -114,7 +114,8 @@ describe('long inputs from a raw client', () => {
 
   it('an unknown 200-character strategy or requirement in the options: INVALID_ARGUMENT quoting at most 100 characters of it', async () => {
     const long = 's'.repeat(200);
-    for (const options of [{ strategy: long }, { fallbackStrategy: long }, { requirements: { [long]: '>=1' } }, { requirements: { gpuCount: long } }, { requirements: { memory: `>=1${long}` } }]) {
+    const cases: Array<NonNullable<RawCallInput['options']>> = [{ strategy: long }, { fallbackStrategy: long }, { requirements: { [long]: '>=1' } }, { requirements: { gpuCount: long } }, { requirements: { memory: `>=1${long}` } }];
+    for (const options of cases) {
       const o = await rawCall(client, { function: 'ping', options });
       expect(o.status).toBe(grpc.status.INVALID_ARGUMENT);
       expect(longestRun(o.detail!.message, 's')).toBe(100);

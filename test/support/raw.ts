@@ -158,6 +158,9 @@ export class RawNode {
   }
 }
 
+/** A frame with any of its fields, at any depth, left out. */
+type FramePartial<T> = T extends Buffer ? T : T extends object ? { [K in keyof T]?: FramePartial<T[K]> } : T;
+
 /**
  * A Gateway.Session stream driven frame by frame, as a client in another language would
  * drive it. Batches the gateway sends are unpacked, so `frames` holds single frames.
@@ -190,8 +193,9 @@ export class RawSession {
     for (const w of [...this.waiters]) w();
   }
 
-  send(frame: Partial<ClientFrame>): void {
-    this.stream.write(Buffer.from(ClientFrame.encode(ClientFrame.fromPartial(frame)).finish()));
+  /** Sends a frame; fields left out take their proto defaults. */
+  send(frame: FramePartial<ClientFrame>): void {
+    this.stream.write(Buffer.from(ClientFrame.encode(ClientFrame.fromPartial(frame as never)).finish()));
   }
 
   /** Resolves once `check` holds (checked on every frame and at the end of the stream). */
