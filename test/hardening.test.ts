@@ -7,7 +7,7 @@ import type { ComputeNode } from '@easyremote/node';
 import type { Gateway } from '@easyremote/gateway';
 import { encodeArgs, MAX_FUNCTIONS_PER_NODE, MAX_GPUS_PER_NODE, MAX_LABELS, MAX_LOAD_BALANCING_JSON_BYTES, MAX_OPTION_DEPTH, type FunctionInfo } from '@easyremote/protocol';
 import { startGateway, startNode, waitFor } from './support/cluster.js';
-import { field, rawCall, rawGatewayClient, RawNode, spec, varintField, type RawGatewayClient, type RawOutcome } from './support/raw.js';
+import { field, rawCall, rawGatewayClient, RawNode, spec, varintField, type RawCallInput, type RawGatewayClient, type RawOutcome } from './support/raw.js';
 
 let gw: Gateway;
 let node: ComputeNode;
@@ -110,6 +110,17 @@ describe('long inputs from a raw client', () => {
     expect(o.detail!.message).toMatch(/250 characters/);
     expect(o.detail!.message.length).toBeLessThan(200);
     expect(o.ms).toBeLessThan(1000);
+  });
+
+  it('an unknown 200-character strategy or requirement in the options: INVALID_ARGUMENT quoting at most 100 characters of it', async () => {
+    const long = 's'.repeat(200);
+    const cases: Array<NonNullable<RawCallInput['options']>> = [{ strategy: long }, { fallbackStrategy: long }, { requirements: { [long]: '>=1' } }, { requirements: { gpuCount: long } }, { requirements: { memory: `>=1${long}` } }];
+    for (const options of cases) {
+      const o = await rawCall(client, { function: 'ping', options });
+      expect(o.status).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(longestRun(o.detail!.message, 's')).toBe(100);
+      expect(o.detail!.message).toMatch(/\(20\d characters\)/);
+    }
   });
 
   it('a 300-character name is past the 256-byte call limit: refused by the limit, not looked up', async () => {

@@ -6,6 +6,7 @@ import { connect } from '@easyremote/client';
 import { ComputeNode } from '@easyremote/node';
 import { GatewayFrame, NodeFrame, NodeLinkService, PROTOCOL_VERSION, type EasyRemoteError } from '@easyremote/protocol';
 import { startGateway, startNode } from './support/cluster.js';
+import { RawNode, rawCall, rawGatewayClient, spec } from './support/raw.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -78,5 +79,23 @@ describe('declarations are checked at registration', () => {
     expect(frame.registered?.refusal?.message).toContain(`version ${PROTOCOL_VERSION + 1}`);
     expect(frame.registered?.refusal?.message).toContain(`version ${PROTOCOL_VERSION}`);
     expect(gw.nodes()).toEqual([]);
+  });
+
+  it('a refused re-registration leaves the node registered as before, on the same stream', async () => {
+    const gw = await startGateway();
+    const raw = new RawNode(gw.address);
+    const client = rawGatewayClient(gw.address);
+    cleanups.push(() => gw.stop(), () => raw.close(), () => client.close());
+    expect((await raw.register('rereg', [spec('kept')])).accepted).toBe(true);
+    const refused = await raw.register('rereg', [spec('kept'), spec('bad name!')]);
+    expect(refused).toMatchObject({ accepted: false, refusal: { code: 'INVALID_ARGUMENT' } });
+    // The stream still carries the node: its frames are not taken for an unregistered stream's.
+    const answered = rawCall(client, { function: 'kept', timeoutMs: 5000 });
+    const invoke = (await raw.next((f) => f.invoke !== undefined)).invoke!;
+    raw.send({ result: { attemptId: invoke.attemptId, payload: Buffer.from([0x2a]), execMs: 1 } });
+    expect(await answered).toMatchObject({ status: grpc.status.OK, reply: { result: Buffer.from([0x2a]), nodeId: 'rereg' } });
+    expect(raw.frames.filter((f) => f.registered !== undefined).map((f) => f.registered!.accepted)).toEqual([true, false]);
+    expect(raw.status).toBeUndefined();
+    expect(gw.nodes().map((n) => [n.nodeId, n.state, n.functions])).toEqual([['rereg', 'active', ['kept']]]);
   });
 });

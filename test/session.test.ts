@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type DynamicClient } from '@easyremote/client';
 import { currentCall, type ComputeNode } from '@easyremote/node';
 import type { Gateway } from '@easyremote/gateway';
+import { encodeArgs } from '@easyremote/protocol';
 import { startGateway, startNode, waitFor } from './support/cluster.js';
+import { RawSession } from './support/raw.js';
 
 const TOKEN = 'session-secret';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -253,6 +255,44 @@ describe('fairness on one session', () => {
       expect(produced).toBe(after);
     } finally {
       await n2.stop();
+    }
+  });
+});
+
+describe('session frames from a raw client', () => {
+  const call = (callId: number, fn: string, args: unknown[]) => ({ call: { callId, function: fn, args: encodeArgs(args) } });
+
+  it('a cancelled call leaves the session: its id is free again, and a half-close ends the session once the rest are answered', async () => {
+    const raw = new RawSession(gw.address, TOKEN);
+    try {
+      raw.send(call(1, 'hang', ['raw-cancel']));
+      await waitFor('the handler to start', () => node.activeCalls > 0);
+      raw.send({ cancel: { callId: 1 } });
+      await waitFor('the handler to see its signal fire', () => aborted.includes('raw-cancel:Cancelled'));
+      // The id names no call in flight any more: it may start a new one.
+      raw.send(call(1, 'echo', ['again']));
+      await raw.until('the second call on id 1 to answer', () => raw.frames.some((f) => f.result?.callId === 1));
+      expect(raw.frames.filter((f) => f.rejected !== undefined || f.error !== undefined)).toEqual([]);
+      // Nothing is in flight: the gateway ends the stream with OK once the client half-closes.
+      raw.stream.end();
+      await raw.until('the session to end', () => raw.status !== undefined, 5000);
+      expect(raw.status?.code).toBe(grpc.status.OK);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('want_progress decides whether progress comes, for a call with one result or a stream', async () => {
+    const raw = new RawSession(gw.address, TOKEN);
+    try {
+      raw.send({ call: { ...call(1, 'work', [2]).call, wantProgress: true } });
+      raw.send({ call: { ...call(2, 'work', [2]).call, stream: true } });
+      await raw.until('both calls to answer', () => raw.frames.filter((f) => f.result !== undefined).length === 2);
+      const of = (id: number) => raw.frames.filter((f) => (f.progress ?? f.result)?.callId === id).map((f) => (f.progress ? `${f.progress.fraction} ${f.progress.message}` : 'result'));
+      expect(of(1)).toEqual(['0.5 step 1', '1 step 2', 'result']);
+      expect(of(2)).toEqual(['result']);
+    } finally {
+      raw.close();
     }
   });
 });

@@ -4,6 +4,7 @@ import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import {
   CallOptions,
+  ClientFrame,
   ERROR_TRAILER,
   ErrorDetail,
   FunctionSpec,
@@ -11,6 +12,7 @@ import {
   GatewayService,
   NodeFrame,
   PROTOCOL_VERSION,
+  ServerFrame,
   type CallReply,
   type CallRequest,
   type Capabilities,
@@ -148,6 +150,70 @@ export class RawNode {
       },
     });
     return (await this.next((f) => f.registered !== undefined, 10_000, from)).registered!;
+  }
+
+  close(): void {
+    this.stream.cancel();
+    this.client.close();
+  }
+}
+
+/** A frame with any of its fields, at any depth, left out. */
+type FramePartial<T> = T extends Buffer ? T : T extends object ? { [K in keyof T]?: FramePartial<T[K]> } : T;
+
+/**
+ * A Gateway.Session stream driven frame by frame, as a client in another language would
+ * drive it. Batches the gateway sends are unpacked, so `frames` holds single frames.
+ */
+export class RawSession {
+  readonly frames: ServerFrame[] = [];
+  readonly client: grpc.Client;
+  readonly stream: grpc.ClientDuplexStream<Buffer, ServerFrame>;
+  /** The stream's final status, once it ended. */
+  status: grpc.StatusObject | undefined;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(address: string, token?: string) {
+    this.client = new grpc.Client(address, grpc.credentials.createInsecure());
+    const md = new grpc.Metadata();
+    if (token !== undefined) md.set('authorization', `Bearer ${token}`);
+    this.stream = this.client.makeBidiStreamRequest('/easyremote.v1.Gateway/Session', (b: Buffer) => b, (b: Buffer) => ServerFrame.decode(b), md);
+    this.stream.on('error', () => undefined);
+    this.stream.on('status', (s: grpc.StatusObject) => {
+      this.status = s;
+      this.wake();
+    });
+    this.stream.on('data', (f: ServerFrame) => {
+      this.frames.push(...(f.batch ? f.batch.frames : [f]));
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** Sends a frame; fields left out take their proto defaults. */
+  send(frame: FramePartial<ClientFrame>): void {
+    this.stream.write(Buffer.from(ClientFrame.encode(ClientFrame.fromPartial(frame as never)).finish()));
+  }
+
+  /** Resolves once `check` holds (checked on every frame and at the end of the stream). */
+  until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const test = () => {
+        if (!check()) return;
+        this.waiters.delete(test);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(test);
+        reject(new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.frames.map((f) => Object.keys(f).filter((k) => f[k as keyof ServerFrame] !== undefined)))}`));
+      }, timeoutMs);
+      this.waiters.add(test);
+      test();
+    });
   }
 
   close(): void {

@@ -43,6 +43,8 @@ export interface IncomingCall {
   readonly exactDeadline?: boolean;
   /** CallStream semantics (chunks, progress) rather than Call's (one result). */
   readonly streaming: boolean;
+  /** Whether progress messages are wanted; by default exactly when `streaming`. */
+  readonly wantProgress?: boolean;
   /** Who called: the peer address, and the authenticated principal. */
   readonly client: string;
   readonly caller: Principal;
@@ -118,7 +120,7 @@ export class CallIntake {
         // Arguments in parts are never held whole, so they cannot be hashed into a cache key.
         const cacheable = !call.streaming && call.argsRelay === undefined && entry.config.cacheable && entry.config.cacheTtlMs > 0 && !call.options?.noCache;
         const compute = cacheable ? new PromiseSink() : reply;
-        const pending = new PendingCall(this.nextCallId++, entry, call.args, call.options, call.metadata, deadline, call.streaming, call.streaming, compute, call.arrivedAt, call.client);
+        const pending = new PendingCall(this.nextCallId++, entry, call.args, call.options, call.metadata, deadline, call.streaming, call.wantProgress ?? call.streaming, compute, call.arrivedAt, call.client);
         pending.argsRelay = call.argsRelay;
         pending.caller = call.caller;
         if (cacheable) {

@@ -155,7 +155,8 @@ export class NodeLinkService {
     const certified = this.parts.settings.nodeCertificates ? { nodeId: certifiedNodeId(stream.getAuthContext()) } : undefined;
     const onFrame = (frame: NodeFrame) => {
       if (frame.register) {
-        session = this.onRegister(stream, batcher, frame.register, session, peer, principal, certified);
+        // A refused re-registration leaves the stream's registration as it was.
+        session = this.onRegister(stream, batcher, frame.register, session, peer, principal, certified) ?? session;
         return;
       }
       if (session === undefined) {

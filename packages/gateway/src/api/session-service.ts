@@ -105,6 +105,13 @@ class SessionCallSink implements CallSink {
     this.finish({ error: { callId: this.callId, error: err.toDetail() } });
   }
 
+  /** The client cancelled the call: it expects nothing more for it, and its id is free again. */
+  cancelled(): void {
+    if (this.done) return;
+    this.done = true;
+    this.session.forget(this.callId);
+  }
+
   onDrain(listener: () => void): void {
     this.drainListener = listener;
     this.maybeDrain();
@@ -192,7 +199,7 @@ class ClientSession {
   private onFrame(frame: ClientFrame): void {
     if (this.closed) return;
     if (frame.call) this.onCall(frame.call);
-    else if (frame.cancel) this.calls.get(frame.cancel.callId)?.admitted.cancel();
+    else if (frame.cancel) this.onCancel(frame.cancel.callId);
     else if (frame.credit) this.calls.get(frame.credit.callId)?.sink.grant(frame.credit.chunks);
     else if (frame.argsPart) this.onArgsPart(frame.argsPart.callId, frame.argsPart.data);
   }
@@ -244,6 +251,7 @@ class ClientSession {
         // No per-call HTTP/2 stream for the client to reset: the gateway ends calls exactly at their deadline.
         exactDeadline: true,
         streaming: call.stream,
+        wantProgress: call.wantProgress,
         client: this.peer,
         caller: this.caller,
         arrivedAt: now,
@@ -251,6 +259,18 @@ class ClientSession {
       },
       sink,
     );
+  }
+
+  /**
+   * The client cancelled a call: the node is told, and nothing more is sent for it (a
+   * reply produced in the same turn, such as its deadline, may still go out). The call
+   * leaves the session, so it no longer counts as in flight.
+   */
+  private onCancel(callId: number): void {
+    const entry = this.calls.get(callId);
+    if (entry === undefined) return;
+    entry.admitted.cancel();
+    entry.sink.cancelled();
   }
 
   private onArgsPart(callId: number, data: Buffer): void {

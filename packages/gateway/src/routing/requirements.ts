@@ -10,7 +10,7 @@
 // by such a card (17.18e9 bytes), while '>=16GiB' asks for the exact binary amount.
 //
 // Comparators: >=, >, <=, <, == (and = as a synonym); a bare value means ==.
-import { InvalidArgument } from '@easyremote/protocol';
+import { InvalidArgument, quote } from '@easyremote/protocol';
 import type { Candidate } from '../strategies/strategy.js';
 
 export type Comparator = '>=' | '>' | '<=' | '<' | '==';
@@ -90,7 +90,7 @@ function parseOne(rawKey: string, rawValue: unknown): ParsedRequirement {
   }
   if (!SIZE_KEYS.has(key) && !COUNT_KEYS.has(key)) {
     throw new InvalidArgument(
-      `unknown requirement key ${JSON.stringify(rawKey)} (value ${JSON.stringify(text)}); known keys: ${KNOWN_KEYS.join(', ')} (snake_case accepted)`,
+      `unknown requirement key ${quote(rawKey)} (value ${quote(text)}); known keys: ${KNOWN_KEYS.join(', ')} (snake_case accepted)`,
     );
   }
   const m = COMPARISON.exec(text);
@@ -104,7 +104,7 @@ function parseOne(rawKey: string, rawValue: unknown): ParsedRequirement {
   if (SIZE_KEYS.has(key)) {
     const scale = UNIT_BYTES[unit];
     if (scale === undefined) {
-      throw invalid(rawKey, text, `unknown size unit ${JSON.stringify(m[3])}; use B, KB, MB, GB, TB (1000-based) or KiB, MiB, GiB, TiB (1024-based)`);
+      throw invalid(rawKey, text, `unknown size unit ${quote(m[3] ?? '')}; use B, KB, MB, GB, TB (1000-based) or KiB, MiB, GiB, TiB (1024-based)`);
     }
     value = amount * scale;
   } else {
@@ -119,7 +119,7 @@ function camelCase(key: string): string {
 }
 
 function invalid(key: string, text: string, why: string): InvalidArgument {
-  return new InvalidArgument(`invalid requirement ${JSON.stringify(key)}: ${JSON.stringify(text)}: ${why}`);
+  return new InvalidArgument(`invalid requirement ${quote(key)}: ${quote(text)}: ${why}`);
 }
 
 function compare(actual: number, op: Comparator, wanted: number): boolean {

@@ -1,7 +1,7 @@
 // Picks the provider for one attempt: hard filters (health, capacity, requirements), a
 // soft filter (nodes loaded past the availability threshold, while others are not), the
 // function's strategy (or the call's override), then the fallback strategy.
-import { AFFINITY_METADATA_KEY, EasyRemoteError, InternalError, InvalidArgument, NoNodeAvailable, Overloaded, type CallOptions } from '@easyremote/protocol';
+import { AFFINITY_METADATA_KEY, EasyRemoteError, InternalError, InvalidArgument, NoNodeAvailable, Overloaded, quote, type CallOptions } from '@easyremote/protocol';
 import type { Clock, RandomSource } from '../clock.js';
 import type { FunctionEntry } from '../registry/function-entry.js';
 import type { Provider } from '../registry/provider.js';
@@ -79,7 +79,7 @@ export class Router {
     const strategyName = opts?.strategy || entry.config.strategy;
     const refuse = (error: EasyRemoteError, strategy = strategyName): RouteDecision => ({ type: 'refuse', strategyName: strategy, error });
     for (const name of [opts?.strategy, opts?.fallbackStrategy]) {
-      if (name && !hasStrategy(name)) return refuse(new InvalidArgument(`unknown load-balancing strategy ${JSON.stringify(name)}; known: ${strategyNames().join(', ')}`));
+      if (name && !hasStrategy(name)) return refuse(new InvalidArgument(`unknown load-balancing strategy ${quote(name)}; known: ${strategyNames().join(', ')}`));
     }
     const { health } = this.options;
     let candidates: Provider[] = [];

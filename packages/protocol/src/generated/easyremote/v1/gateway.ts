@@ -60,7 +60,8 @@ export interface ClientFrame {
 
 /**
  * Starts a call. `call_id` is the client's, unique among its calls in flight on this
- * session; every later frame about the call names it.
+ * session (a call is in flight until the gateway's last frame for it, or the client's
+ * SessionCancel); every later frame about the call names it. See proto/session.md.
  */
 export interface SessionCall {
   callId: number;
@@ -77,8 +78,9 @@ export interface SessionCall {
   /** The call's metadata, as a unary call's string metadata (handlers see it). */
   metadata: { [key: string]: string };
   /**
-   * Time limit counted from when the gateway receives this frame, ms; 0 = none (the
-   * function's own limit or the gateway's default applies).
+   * Time limit counted from when the gateway receives this frame, ms; the gateway ends the
+   * call exactly then. 0, negative or NaN = none (the function's own limit or the
+   * gateway's default applies).
    */
   timeoutMs: number;
   /**
@@ -87,13 +89,18 @@ export interface SessionCall {
    * ordinary function answers with one SessionResult).
    */
   stream: boolean;
+  /** Whether SessionProgress frames are wanted (the node is told); false: none are sent. */
   wantProgress: boolean;
   /**
-   * Chunks (or result parts) the gateway may send for this call before the client grants
-   * more with SessionCredit; 0 = the default (16).
+   * The call's flow-control window for SessionChunk and ResultPart frames, grown by
+   * SessionCredit; 0 = the default (16). Backpressure, not a hard cap: up to 15 frames
+   * beyond it may arrive (proto/session.md, "Flow control").
    */
   initialCredit: number;
-  /** Total size of the arguments when they arrive in parts; 0 when `args` is complete. */
+  /**
+   * Total size of the arguments when they arrive in parts; 0 (or any value not above the
+   * length of `args`) when `args` is complete.
+   */
   argsSize: number;
 }
 
@@ -102,6 +109,7 @@ export interface SessionCall_MetadataEntry {
   value: string;
 }
 
+/** Stops the call: its node is told, nothing more is sent for it, and its id is free again. */
 export interface SessionCancel {
   callId: number;
 }
@@ -115,7 +123,10 @@ export interface SessionCredit {
   chunks: number;
 }
 
-/** The next part of a call's arguments (sent only within the ArgsCredit granted). */
+/**
+ * The next part of a call's arguments: 16 may be sent before the first ArgsCredit, then as
+ * many more as each ArgsCredit grants.
+ */
 export interface ArgsPart {
   callId: number;
   data: Buffer;
@@ -140,9 +151,9 @@ export interface ServerFrame {
 }
 
 /**
- * The gateway takes no more calls on this session (it is stopping or draining): calls
- * already answered or in flight are unaffected; new ones belong on another session or
- * gateway. A call that arrives after this is answered GATEWAY_UNAVAILABLE, not run.
+ * The gateway takes no more calls on this session (it is stopping): new ones belong on
+ * another gateway. A call that arrives after this is answered GATEWAY_UNAVAILABLE, not
+ * run. The stop then ends the calls in flight (CANCELLED) and the stream (status OK).
  */
 export interface SessionGoaway {
   reason: string;
@@ -200,8 +211,8 @@ export interface ServerBatch {
 }
 
 /**
- * A frame the gateway could not use (it did not decode, or it broke the protocol); the
- * session stays open.
+ * A frame the gateway could not use (it did not decode, or it named a call id already in
+ * flight); the session stays open.
  */
 export interface SessionRejected {
   error: ErrorDetail | undefined;

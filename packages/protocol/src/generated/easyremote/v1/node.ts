@@ -47,10 +47,16 @@ export interface ResultPartFrame {
  */
 export interface Register {
   nodeId: string;
-  /** Authentication token (checked by gateways configured with node tokens). */
+  /**
+   * Authentication token (checked by gateways configured with node tokens; empty: the
+   * token of the stream's `authorization: Bearer` header counts). See proto/node-link.md.
+   */
   token: string;
   functions: FunctionSpec[];
-  capabilities: Capabilities | undefined;
+  capabilities:
+    | Capabilities
+    | undefined;
+  /** 1; 0 (unset) counts as 1. */
   protocolVersion: number;
   /**
    * Random per node process. A reconnect from the same instance replaces its own stale
@@ -61,9 +67,9 @@ export interface Register {
 
 export interface FunctionSpec {
   name: string;
-  /** "unary" or "stream" (generator functions). */
+  /** Exactly "unary" or "stream" (generator functions). */
   kind: string;
-  /** Default time limit for a call, ms; 0 = none beyond the caller's deadline. */
+  /** Time limit for a call, ms; 0 = the gateway's default (300 s unless configured). */
   timeoutMs: number;
   maxConcurrent: number;
   queueSize: number;
@@ -130,7 +136,10 @@ export interface Heartbeat {
   memoryTotalBytes: number;
   gpus: GpuStats[];
   functions: FunctionLoad[];
-  /** Whether this sample came from a real telemetry provider. */
+  /**
+   * Whether this sample came from a real telemetry provider; false: the fields above are
+   * ignored and the last usable sample stays.
+   */
   hasTelemetry: boolean;
 }
 
@@ -264,7 +273,10 @@ export interface Invoke_MetadataEntry {
 
 export interface Cancel {
   attemptId: number;
-  /** "client-cancelled", "deadline", "superseded", "gateway-shutdown". */
+  /**
+   * "client-cancelled", "deadline", "attempt-timeout", "protocol-error",
+   * "gateway-shutdown".
+   */
   reason: string;
 }
 
