@@ -213,6 +213,11 @@ const bytes = statSync(growthPath).size;
 rmSync(dir, { recursive: true, force: true });
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+/** A difference to one decimal, signed, with no "-0.0". */
+const signed = (x: number) => {
+  const r = Math.round(x * 10) / 10;
+  return `${r > 0 ? '+' : r < 0 ? '-' : ''}${Math.abs(r).toFixed(1)}`;
+};
 const share = recordUs / processOff;
 const md = table(
   ['metrics', 'calls/s (median of 3)', 'runs', 'ratio to off', 'gateway CPU µs per call, process (median)', 'of which main thread'],
@@ -233,7 +238,7 @@ const parts = table(
 );
 console.log(md);
 console.log(parts);
-console.log(`per-thread CPU: ${PER_THREAD ? 'yes' : 'no (whole process)'}; on - off at saturation: process ${(processOn - processOff).toFixed(1)} µs, main thread ${(mainOn - mainOff).toFixed(1)} µs per call`);
+console.log(`per-thread CPU: ${PER_THREAD ? 'yes' : 'no (whole process)'}; on - off at saturation: process ${signed(processOn - processOff)} µs, main thread ${signed(mainOn - mainOff)} µs per call`);
 console.log(`growth: ${(bytes / 2 ** 20).toFixed(1)} MiB per ${ROWS} rows (${(bytes / ROWS).toFixed(0)} B/row), written in ${(writeMs / 1000).toFixed(1)} s`);
 writeSection(
   'metrics',
@@ -243,11 +248,11 @@ Echo calls at saturation (${IN_FLIGHT} in flight, ${SECONDS} s after a 1 s warm-
 
 ${md}
 
-End to end, metrics on changed throughput by ${((on / off - 1) * 100).toFixed(1)}% and the gateway's CPU per call by ${(processOn - processOff).toFixed(1)} µs for the process (the writer thread included) and ${(mainOn - mainOff).toFixed(1)} µs for its main thread (medians of three; runs of one setting vary by about ±10% on this machine, so a difference under a few µs is within the noise). Measured directly, in one process, with ${MICRO.toLocaleString('en')} calls and this thread's own CPU time${PER_THREAD ? ' (per-thread schedstat)' : ''}:
+End to end, metrics on changed throughput by ${((on / off - 1) * 100).toFixed(1)}% and the gateway's CPU per call by ${signed(processOn - processOff)} µs for the process (the writer thread included) and ${signed(mainOn - mainOff)} µs for its main thread (medians of three; runs of one setting vary by ±10–20% on this shared machine, so a difference under about 2 µs is within the noise: the figures below, from one thread's own CPU time, are the precise ones). Measured directly, in one process, with ${MICRO.toLocaleString('en')} calls and this thread's own CPU time${PER_THREAD ? ' (per-thread schedstat)' : ''}:
 
 ${parts}
 
-On the gateway's thread, recording a finished call costs **${recordUs.toFixed(2)} µs** of CPU, **${pct(share)}** of the ${processOff.toFixed(1)} µs the gateway spends per call with metrics off (target: at most ${pct(TARGET_SHARE)}). That is the row's fields, the live windows and the Prometheus counts (a series per function and node, found once per call), appending the row to a columnar chunk, and handing full chunks to the writer thread by transfer, their answers included. Writing the rows (${writerUs.toFixed(2)} µs per row, ${(writerUs - bareWriterUs).toFixed(2)} µs of it keeping the ${indexes} indexes of the calls table that the statistics read through) happens on the writer thread, on another core when one is free; where none is, as here, where client, gateway and node already keep both cores busy, that CPU comes out of theirs, and that is what the throughput ratio above shows, not the gateway's thread. \`metrics: false\` costs ${offUs.toFixed(3)} µs per call.
+On the gateway's thread, recording a finished call costs **${recordUs.toFixed(2)} µs** of CPU, **${pct(share)}** of the ${processOff.toFixed(1)} µs the gateway spends per call with metrics off (target: at most ${pct(TARGET_SHARE)}). That is the row's fields, the live windows and the Prometheus counts (a series per function and node, found once per call), appending the row to a columnar chunk, and handing full chunks to the writer thread by transfer, their answers included. Writing the rows (${writerUs.toFixed(2)} µs per row, ${(writerUs - bareWriterUs).toFixed(2)} µs of it keeping the ${indexes} indexes of the calls table that the statistics read through) happens on the writer thread, on another core when one is free; where none is, as here, where client, gateway and node already keep both cores busy, that CPU comes out of theirs, which is why throughput falls by more than the gateway thread's share would explain. \`metrics: false\` costs ${offUs.toFixed(3)} µs per call.
 
 Database growth: **${(bytes / 2 ** 20).toFixed(0)} MiB per million calls** (${(bytes / ROWS).toFixed(0)} bytes per row, three indexes included), measured by writing ${ROWS.toLocaleString('en')} realistic rows through the store's batching into a fresh file (${(writeMs / 1000).toFixed(1)} s, ${((writeMs * 1000) / ROWS).toFixed(1)} µs per row, off the call path). Retention (\`metrics.retention\`: \`maxAgeMs\`, \`maxRows\`) bounds it.`,
 );
