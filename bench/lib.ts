@@ -72,6 +72,19 @@ export function stopAll(graceMs = 3000): Promise<void> {
   return stop(children, graceMs);
 }
 
+/**
+ * CPU time of the calling thread so far (µs), from Linux's per-thread schedstat (ns
+ * precision); undefined where there is none. process.cpuUsage() counts every thread,
+ * worker threads included, so it cannot say what one thread spent.
+ */
+export function threadCpuUs(): number | undefined {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Nearest-rank percentile of unsorted samples. */
 export function percentile(samples: number[], p: number): number {
   if (samples.length === 0) return NaN;

@@ -97,13 +97,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.health = new NodeHealthMonitor(this.registry, this.detector, { leaseMs: settings.leaseMs, availableThreshold: options.availableThreshold, clock });
     this.router = new Router({ health: this.health, random: options.random ?? Math.random, clock, location: options.location });
     this.admission = new AdmissionQueue(settings.queueSize, settings.queueBytes);
-    const prometheus = new PrometheusMetrics({
-      nodes: () => this.registry.sessions.size,
-      inFlight: () => this.dispatcher.inFlight,
-      cache: () => this.cache.stats(),
-      droppedRows: () => store?.health().droppedRows ?? 0,
-    });
-    this.metrics = new MetricsRecorder(store, prometheus, clock);
+    // metrics: false records nothing per call: no row, no live figure, no Prometheus count.
+    const recordCalls = options.metrics !== false;
+    const prometheus = new PrometheusMetrics(
+      {
+        nodes: () => this.registry.sessions.size,
+        inFlight: () => this.dispatcher.inFlight,
+        cache: () => this.cache.stats(),
+        ...(store !== undefined ? { droppedRows: () => store.health().droppedRows } : {}),
+      },
+      { calls: recordCalls },
+    );
+    this.metrics = new MetricsRecorder(store, prometheus, clock, { recordCalls });
     const events = new NodeEvents(this, this.metrics, this.log);
     const deferFlush = options.coalesceFrames === false ? (flush: () => void) => flush() : undefined;
     // A finished call frees its caller's slot, then is recorded.

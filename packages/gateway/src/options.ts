@@ -91,8 +91,9 @@ export interface GatewayOptions {
   /** This gateway's location label (preferLocal: true prefers nodes with the same). */
   location?: string;
   /**
-   * Call metrics in SQLite: the file path (default ./easyremote-metrics.db), ':memory:',
-   * or false for no database (live figures and Prometheus still work).
+   * Call metrics: the SQLite file path (default ./easyremote-metrics.db), ':memory:', or
+   * false to record nothing per call: no rows, no live figures (the admin API reports them
+   * empty and its statistics as null), no call families at /metrics (its gauges remain).
    */
   metrics?: false | (Partial<Omit<MetricsStoreOptions, 'clock' | 'onError'>> & { path?: string });
   /** Result cache for functions declared cacheable: total bytes, and the largest share one result may take. */

@@ -255,8 +255,9 @@ export interface ResultCacheStats {
 
 /** GET /api/metrics?window_ms=, Admin.GetMetrics. */
 export interface MetricsDocument {
+  /** Empty (zeros, no functions, nodes or distribution) when the gateway records no calls (metrics: false). */
   live: LiveSnapshot;
-  /** null when the gateway runs without a call-history database. */
+  /** null when the gateway runs without a call-history database (metrics: false). */
   statistics: MetricsStatistics | null;
   store: MetricsHealth | { ok: false; disabled: true };
   cache: ResultCacheStats;

@@ -140,6 +140,20 @@ describe('LiveMetrics node counters', () => {
     expect(live.distribution()).toEqual([{ nodeId: 'x', calls: 1, errors: 0, share: 1 }]);
   });
 
+  it('a series kept across forgetNode and prune counts into fresh windows, as a new name would', () => {
+    const { live } = setup();
+    const s = live.series('f', 'a');
+    live.add(s, START, true, 10);
+    live.forgetNode('a');
+    live.add(s, START, false, 20);
+    expect(live.forNode('a')).toMatchObject({ calls: 1, errors: 1 });
+    expect(live.distribution()).toEqual([{ nodeId: 'a', calls: 1, errors: 1, share: 1 }]);
+    live.forgetFunction('f');
+    live.add(s, START, true, 30);
+    expect(live.forFunction('f')).toMatchObject({ calls: 1, minMs: 30 });
+    expect(live.overall().calls).toBe(3);
+  });
+
   it('rejects a window shorter than a bucket', () => {
     expect(() => new LiveMetrics({ windowMs: 500, bucketMs: 1_000 })).toThrow(RangeError);
   });

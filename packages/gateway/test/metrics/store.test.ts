@@ -2,7 +2,8 @@ import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { NodeEvent } from '../../src/metrics/call-record.js';
+import { CHUNK_ROWS } from '../../src/metrics/call-chunk.js';
+import type { CallRecord, NodeEvent } from '../../src/metrics/call-record.js';
 import { MIGRATIONS, MetricsStore, SCHEMA_VERSION, migrate, type Migration } from '../../src/metrics/store.js';
 import { callRecord, tempDir } from './helpers.js';
 
@@ -62,10 +63,11 @@ describe('MetricsStore writes', () => {
     expect(s.countCalls()).toBe(1);
   });
 
-  it('drains a backlog in bounded batches, one per event-loop turn', () => {
+  // In memory the rows are written on the gateway's thread (no second connection can reach them).
+  it('in memory, drains a backlog in bounded batches, one per event-loop turn', () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setImmediate', 'clearImmediate'] });
     try {
-      const s = store({ flushIntervalMs: 20, maxRowsPerFlush: 10 });
+      const s = store({ path: ':memory:', flushIntervalMs: 20, maxRowsPerFlush: 10 });
       for (let i = 0; i < 35; i++) s.record(callRecord({ finishedAt: i }));
       vi.advanceTimersToNextTimer(); // the interval: one batch
       expect(s.health()).toMatchObject({ writtenRows: 10, bufferedRows: 25 });
@@ -78,6 +80,25 @@ describe('MetricsStore writes', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('hands a full chunk to the writer thread without a flush, and keeps every string across chunks', async () => {
+    const s = store();
+    // Strings repeat across chunk boundaries (each chunk has its own dictionary) and the
+    // later chunks reuse buffers the writer handed back.
+    const row = (i: number): CallRecord =>
+      callRecord({ finishedAt: i, functionName: `fn-${i % 7}`, nodeId: i % 5 === 0 ? '' : `node-${i % 3}`, client: `c-${i % 11}`, strategy: i % 2 ? 'a' : 'b', success: i % 13 !== 0, errorCode: i % 13 === 0 ? `E${i % 2}` : '', cached: i % 17 === 0, execMs: i / 4 });
+    const total = 3 * CHUNK_ROWS + 10;
+    for (let i = 0; i < total; i++) {
+      s.record(row(i));
+      if (i % CHUNK_ROWS === CHUNK_ROWS - 1) await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.countCalls()).toBe(3 * CHUNK_ROWS);
+    expect(s.flush()).toBe(10);
+    const written = s.queryCalls({ order: 'asc', limit: total });
+    expect(written).toHaveLength(total);
+    expect(written).toEqual(Array.from({ length: total }, (_, i) => row(i)));
   });
 
   it('writes every buffered row on close()', () => {
