@@ -25,6 +25,14 @@ export const DEFAULT_BUCKET_MS = 1_000;
 export const HISTOGRAM_MIN_MS = 0.01;
 export const HISTOGRAM_MAX_MS = 3_600_000;
 export const HISTOGRAM_GROWTH = 1.05;
+/**
+ * Windows kept per kind (functions, nodes). Names come from callers (a refused call's
+ * function name is the caller's), so past this many, idle windows are freed and, if none
+ * is idle, further names share OVERFLOW_NAME's window: memory stays bounded whatever
+ * names clients send.
+ */
+export const MAX_WINDOWS = 4_096;
+export const OVERFLOW_NAME = '(other)';
 
 const LOG_GROWTH = Math.log(HISTOGRAM_GROWTH);
 /** Bin 0 holds everything under HISTOGRAM_MIN_MS; the last bin everything from HISTOGRAM_MAX_MS. */
@@ -169,6 +177,7 @@ export class LiveMetrics {
   private servedCalls = 0;
   /** Bumped whenever a window or counter is dropped, so series holding it look it up again. */
   private generation = 0;
+  private prunedAt = -1;
 
   readonly windowMs: number;
 
@@ -217,25 +226,34 @@ export class LiveMetrics {
 
   private resolve(s: LiveSeries): void {
     s.generation = this.generation;
-    let fn = this.byFunction.get(s.functionName);
-    if (fn === undefined) {
-      fn = new SlidingWindow(this.size);
-      this.byFunction.set(s.functionName, fn);
-    }
-    s.fn = fn;
+    s.fn = this.windowOf(this.byFunction, s.functionName);
     if (s.nodeId === '') return;
-    let node = this.byNode.get(s.nodeId);
-    if (node === undefined) {
-      node = new SlidingWindow(this.size);
-      this.byNode.set(s.nodeId, node);
-    }
-    s.node = node;
+    s.node = this.windowOf(this.byNode, s.nodeId);
     let counter = this.counters.get(s.nodeId);
     if (counter === undefined) {
       counter = { calls: 0, errors: 0 };
       this.counters.set(s.nodeId, counter);
     }
     s.counter = counter;
+  }
+
+  private windowOf(windows: Map<string, SlidingWindow>, name: string): SlidingWindow {
+    let w = windows.get(name);
+    if (w !== undefined) return w;
+    if (windows.size >= MAX_WINDOWS) {
+      // At most one scan per bucket: a flood of new names must not buy a scan each.
+      const nowEpoch = this.nowEpoch();
+      if (nowEpoch !== this.prunedAt) {
+        this.prunedAt = nowEpoch;
+        this.prune();
+      }
+      if (windows.size >= MAX_WINDOWS) name = OVERFLOW_NAME;
+      w = windows.get(name);
+      if (w !== undefined) return w;
+    }
+    w = new SlidingWindow(this.size);
+    windows.set(name, w);
+    return w;
   }
 
   overall(): WindowFigures {
