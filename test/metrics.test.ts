@@ -242,7 +242,7 @@ describe('the metrics database', () => {
     const doc = gw.api.metrics(60_000);
     expect(doc).toMatchObject({ statistics: null, store: { ok: false, disabled: true }, live: { functions: [], nodes: [], distribution: [] } });
     expect(gw.api.nodeStats()).toEqual({ nodes: [], distribution: [] });
-    expect(gw.api.functionStats()).toEqual({ functions: [], strategies: [], errors: [] });
+    expect(gw.api.functionStats()).toEqual({ functions: [], strategies: [], callers: [], errors: [] });
     const text = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
     expect(text).not.toMatch(/easyremote_(calls_total|errors_total|queue_wait_seconds|execution_seconds|metrics_dropped_rows)/);
     expect(text).toMatch(/^easyremote_nodes 1$/m);

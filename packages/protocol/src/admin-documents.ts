@@ -181,6 +181,20 @@ export interface StrategyStats {
   p99TotalMs: number;
 }
 
+/** How one principal's calls fared, by total time seen at the gateway. */
+export interface CallerStats {
+  /** The principal's name (calls from the anonymous principal, '' in the rows, are left out). */
+  caller: string;
+  calls: number;
+  successes: number;
+  failures: number;
+  successRate: number;
+  avgTotalMs: number;
+  p50TotalMs: number;
+  p95TotalMs: number;
+  p99TotalMs: number;
+}
+
 export interface NodeShare {
   nodeId: string;
   calls: number;
@@ -219,6 +233,8 @@ export interface MetricsStatistics {
   nodes: NodeStats[];
   functions: FunctionStats[];
   strategies: StrategyStats[];
+  /** Per authenticated caller (principal), busiest first; empty when clients do not authenticate. */
+  callers: CallerStats[];
   distribution: NodeShare[];
   errors: ErrorRate[];
 }
@@ -273,6 +289,8 @@ export interface NodeStatsDocument {
 export interface FunctionStatsDocument {
   functions: FunctionStats[];
   strategies: StrategyStats[];
+  /** Per authenticated caller (principal); empty when clients do not authenticate. */
+  callers: CallerStats[];
   errors: ErrorRate[];
 }
 

@@ -23,8 +23,9 @@ export const I_NODE = 1;
 export const I_STRATEGY = 2;
 export const I_CLIENT = 3;
 export const I_ERROR_CODE = 4;
-export const I_FLAGS = 5;
-export const IDS_PER_ROW = 6;
+export const I_CALLER = 5;
+export const I_FLAGS = 6;
+export const IDS_PER_ROW = 7;
 
 export const FLAG_SUCCESS = 1;
 export const FLAG_CACHED = 2;
@@ -52,11 +53,13 @@ export class CallChunk implements ChunkData {
   readonly strings: string[] = [''];
   readonly events: NodeEvent[] = [];
   private readonly index = new Map<unknown, number>();
-  // One-entry caches: consecutive calls mostly share their strategy and client.
+  // One-entry caches: consecutive calls mostly share their strategy, client and caller.
   private lastStrategy = '';
   private lastStrategyId = 0;
   private lastClient = '';
   private lastClientId = 0;
+  private lastCaller = '';
+  private lastCallerId = 0;
 
   constructor(
     readonly capacity: number,
@@ -100,6 +103,11 @@ export class CallChunk implements ChunkData {
       this.lastClientId = this.id(r.client);
     }
     ids[k + I_CLIENT] = this.lastClientId;
+    if (r.caller !== this.lastCaller) {
+      this.lastCaller = r.caller;
+      this.lastCallerId = this.id(r.caller);
+    }
+    ids[k + I_CALLER] = this.lastCallerId;
     ids[k + I_ERROR_CODE] = r.errorCode === '' ? 0 : this.id(r.errorCode);
     ids[k + I_FLAGS] = (r.success ? FLAG_SUCCESS : 0) | (r.cached ? FLAG_CACHED : 0);
     this.rows++;

@@ -9,8 +9,10 @@ export interface CallRecord {
   readonly nodeId: string;
   /** Strategy that picked the node ('' when none ran). */
   readonly strategy: string;
-  /** Caller identity: peer address or authenticated client id. */
+  /** The caller's peer address, as gRPC reports it. */
   readonly client: string;
+  /** The authenticated principal that made the call; '' when clients do not authenticate. */
+  readonly caller: string;
   /** Time from arrival at the gateway until dispatch to a node (ms). */
   readonly queueWaitMs: number;
   /** Execution time the node reported (ms); 0 when it never ran. */
@@ -42,6 +44,7 @@ export interface CallFacts {
   readonly nodeId: string;
   readonly strategy: string;
   readonly client: string;
+  readonly caller: { readonly callerName: string };
   readonly arrivedAt: number;
   /** 0 when the call never reached a node. */
   readonly dispatchedAt: number;
@@ -61,6 +64,7 @@ export function newCallRow(): CallRow {
     nodeId: '',
     strategy: '',
     client: '',
+    caller: '',
     queueWaitMs: 0,
     execMs: 0,
     totalMs: 0,
@@ -84,6 +88,7 @@ export function fillCallRecord(out: CallRow, functionName: string, facts: CallFa
   out.nodeId = cached ? '' : facts.nodeId;
   out.strategy = cached ? '' : facts.strategy;
   out.client = facts.client;
+  out.caller = facts.caller.callerName;
   out.queueWaitMs = facts.dispatchedAt > 0 ? facts.dispatchedAt - facts.arrivedAt : 0;
   out.execMs = cached ? 0 : facts.execMs;
   out.totalMs = now - facts.arrivedAt;

@@ -18,6 +18,8 @@ import type { MetricsStore } from './store.js';
  * parts (bounded there), the series only find them.
  */
 const MAX_SERIES = 10_000;
+/** A call refused before anyone was authenticated. */
+const NO_CALLER = { callerName: '' };
 
 interface CallSeries {
   readonly live: LiveSeries;
@@ -54,9 +56,9 @@ export class MetricsRecorder implements CallRecorder {
   }
 
   /** A call refused before it became a PendingCall (unknown function, bad request, auth). */
-  refused(facts: { functionName: string; client: string; requestBytes: number; arrivedAt: number }, errorCode: string): void {
+  refused(facts: { functionName: string; client: string; caller?: CallFacts['caller']; requestBytes: number; arrivedAt: number }, errorCode: string): void {
     if (!this.recording) return;
-    const never: CallFacts = { nodeId: '', strategy: '', client: facts.client, arrivedAt: facts.arrivedAt, dispatchedAt: 0, execMs: 0, requestBytes: facts.requestBytes, responseBytes: 0, attempts: 0 };
+    const never: CallFacts = { nodeId: '', strategy: '', client: facts.client, caller: facts.caller ?? NO_CALLER, arrivedAt: facts.arrivedAt, dispatchedAt: 0, execMs: 0, requestBytes: facts.requestBytes, responseBytes: 0, attempts: 0 };
     this.take(fillCallRecord(this.row, facts.functionName, never, errorCode, false, this.clock.epochMs(), this.clock.now()));
   }
 

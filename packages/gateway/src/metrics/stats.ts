@@ -8,8 +8,8 @@
 // product, so no floating-point rounding can move it.
 //
 // Windows are (since, until]: adjacent windows never count a row twice.
-import type { ErrorRate, FunctionStats, MetricsStatistics, NodeShare, NodeStats, PerformanceStats, StrategyStats, WindowSummary } from '@easyremote/protocol';
-export type { ErrorRate, FunctionStats, MetricsStatistics, NodeShare, NodeStats, PerformanceStats, StrategyStats, WindowSummary };
+import type { CallerStats, ErrorRate, FunctionStats, MetricsStatistics, NodeShare, NodeStats, PerformanceStats, StrategyStats, WindowSummary } from '@easyremote/protocol';
+export type { CallerStats, ErrorRate, FunctionStats, MetricsStatistics, NodeShare, NodeStats, PerformanceStats, StrategyStats, WindowSummary };
 import type Database from 'better-sqlite3';
 
 /** The percentiles every latency figure carries. */
@@ -47,7 +47,7 @@ interface CountRow {
 const EMPTY_LATENCY: LatencyFigures = { count: 0, avgMs: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0 };
 
 // Only fixed column names and fixed filters are ever spliced into SQL; values are bound.
-type GroupColumn = 'node_id' | 'function_name' | 'strategy' | "''";
+type GroupColumn = 'node_id' | 'function_name' | 'strategy' | 'caller' | "''";
 type ValueColumn = 'exec_ms' | 'total_ms';
 const RAN_ON_NODE = "node_id <> '' AND cached = 0";
 
@@ -165,6 +165,25 @@ export function strategyStats(db: Database.Database, window: StatsWindow): Strat
   });
 }
 
+/** Per authenticated caller in the window (the anonymous principal's calls are left out), busiest first. */
+export function callerStats(db: Database.Database, window: StatsWindow): CallerStats[] {
+  const total = latencies(db, 'caller', 'total_ms', window, "caller <> ''");
+  return counts(db, 'caller', window, "caller <> ''").map((row) => {
+    const t = total.get(row.k) ?? EMPTY_LATENCY;
+    return {
+      caller: row.k,
+      calls: row.calls,
+      successes: row.successes,
+      failures: row.calls - row.successes,
+      successRate: rate(row.successes, row.calls),
+      avgTotalMs: row.avg_total,
+      p50TotalMs: t.p50Ms,
+      p95TotalMs: t.p95Ms,
+      p99TotalMs: t.p99Ms,
+    };
+  });
+}
+
 /** How the calls that reached a node spread across nodes. */
 export function nodeDistribution(db: Database.Database, window: StatsWindow): NodeShare[] {
   const rows = counts(db, 'node_id', window, "node_id <> ''");
@@ -213,6 +232,7 @@ export function computeStatistics(db: Database.Database, window: StatsWindow): M
     nodes: nodeStats(db, window),
     functions: functionStats(db, window),
     strategies: strategyStats(db, window),
+    callers: callerStats(db, window),
     distribution: nodeDistribution(db, window),
     errors: errorRates(db, window),
   }))();

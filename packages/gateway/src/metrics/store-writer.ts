@@ -2,15 +2,15 @@
 // the writer thread (a file database) and on the gateway's thread (':memory:', which
 // no second connection can reach); it has no state beyond its prepared statements.
 import type Database from 'better-sqlite3';
-import { FLAG_CACHED, FLAG_SUCCESS, I_CLIENT, I_ERROR_CODE, I_FLAGS, I_FUNCTION, I_NODE, I_STRATEGY, IDS_PER_ROW, N_ATTEMPTS, N_EXEC_MS, N_FINISHED_AT, N_QUEUE_WAIT_MS, N_REQUEST_BYTES, N_RESPONSE_BYTES, N_TOTAL_MS, NUMBERS_PER_ROW, type ChunkData } from './call-chunk.js';
+import { FLAG_CACHED, FLAG_SUCCESS, I_CALLER, I_CLIENT, I_ERROR_CODE, I_FLAGS, I_FUNCTION, I_NODE, I_STRATEGY, IDS_PER_ROW, N_ATTEMPTS, N_EXEC_MS, N_FINISHED_AT, N_QUEUE_WAIT_MS, N_REQUEST_BYTES, N_RESPONSE_BYTES, N_TOTAL_MS, NUMBERS_PER_ROW, type ChunkData } from './call-chunk.js';
 import type { NodeEvent } from './call-record.js';
 
 /** Rows per multi-row INSERT: one bind-and-step per 50 rows roughly halves the CPU of one per row. */
 const ROWS_PER_INSERT = 50;
-const CALL_FIELDS = 14;
+const CALL_FIELDS = 15;
 
 export const CALL_COLUMNS =
-  'finished_at, function_name, node_id, strategy, client, queue_wait_ms, exec_ms, total_ms, success, error_code, cached, request_bytes, response_bytes, attempts';
+  'finished_at, function_name, node_id, strategy, client, queue_wait_ms, exec_ms, total_ms, success, error_code, cached, request_bytes, response_bytes, attempts, caller';
 export const EVENT_COLUMNS = 'at, node_id, kind, function_name, detail';
 
 export interface RetentionResult {
@@ -103,6 +103,7 @@ export class ChunkWriter {
     out[at + 11] = num(c.numbers[n + N_REQUEST_BYTES]);
     out[at + 12] = num(c.numbers[n + N_RESPONSE_BYTES]);
     out[at + 13] = num(c.numbers[n + N_ATTEMPTS]);
+    out[at + 14] = strings[c.ids[k + I_CALLER]!];
   }
 }
 

@@ -70,6 +70,8 @@ export interface CallQuery {
   until?: number;
   functionName?: string;
   nodeId?: string;
+  /** Calls made by this principal ('' for the anonymous one). */
+  caller?: string;
   limit?: number;
   /** Default 'desc' (newest first). */
   order?: 'asc' | 'desc';
@@ -137,6 +139,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX node_events_by_node ON node_events (node_id, at);
     `,
   },
+  {
+    version: 2,
+    // No index: per-caller figures scan the time window like the summary does, and every
+    // index costs the writer per row.
+    description: 'calls.caller: the authenticated principal',
+    up: `ALTER TABLE calls ADD COLUMN caller TEXT NOT NULL DEFAULT ''`,
+  },
 ];
 
 /** The schema version this build writes. */
@@ -177,6 +186,7 @@ interface CallRow {
   node_id: string;
   strategy: string;
   client: string;
+  caller: string;
   queue_wait_ms: number;
   exec_ms: number;
   total_ms: number;
@@ -261,6 +271,7 @@ function toCallRecord(row: CallRow): CallRecord {
     nodeId: row.node_id,
     strategy: row.strategy,
     client: row.client,
+    caller: row.caller,
     queueWaitMs: row.queue_wait_ms,
     execMs: row.exec_ms,
     totalMs: row.total_ms,
@@ -584,6 +595,7 @@ export class MetricsStore {
       ['finished_at <= ?', query.until],
       ['function_name = ?', query.functionName],
       ['node_id = ?', query.nodeId],
+      ['caller = ?', query.caller],
     ]);
     return (rows as CallRow[]).map(toCallRecord);
   }
