@@ -147,13 +147,13 @@ export function functionStats(db: Database.Database, window: StatsWindow): Funct
   return counts(db, 'function_name', window).map((row) => ({ functionName: row.k, ...performance(row, exec.get(row.k) ?? EMPTY_LATENCY) }));
 }
 
-/** Per strategy that routed calls in the window (calls no strategy ran for are left out). */
-export function strategyStats(db: Database.Database, window: StatsWindow): StrategyStats[] {
-  const total = latencies(db, 'strategy', 'total_ms', window, "strategy <> ''");
-  return counts(db, 'strategy', window, "strategy <> ''").map((row) => {
+/** Calls grouped by `group` (its '' rows left out), judged by the total time seen at the gateway. */
+function byTotalTime(db: Database.Database, group: 'strategy' | 'caller', window: StatsWindow) {
+  const extra = `${group} <> ''`;
+  const total = latencies(db, group, 'total_ms', window, extra);
+  return counts(db, group, window, extra).map((row) => {
     const t = total.get(row.k) ?? EMPTY_LATENCY;
-    return {
-      strategy: row.k,
+    const figures = {
       calls: row.calls,
       successes: row.successes,
       successRate: rate(row.successes, row.calls),
@@ -162,26 +162,18 @@ export function strategyStats(db: Database.Database, window: StatsWindow): Strat
       p95TotalMs: t.p95Ms,
       p99TotalMs: t.p99Ms,
     };
+    return { key: row.k, figures };
   });
+}
+
+/** Per strategy that routed calls in the window (calls no strategy ran for are left out). */
+export function strategyStats(db: Database.Database, window: StatsWindow): StrategyStats[] {
+  return byTotalTime(db, 'strategy', window).map(({ key, figures }) => ({ strategy: key, ...figures }));
 }
 
 /** Per authenticated caller in the window (the anonymous principal's calls are left out), busiest first. */
 export function callerStats(db: Database.Database, window: StatsWindow): CallerStats[] {
-  const total = latencies(db, 'caller', 'total_ms', window, "caller <> ''");
-  return counts(db, 'caller', window, "caller <> ''").map((row) => {
-    const t = total.get(row.k) ?? EMPTY_LATENCY;
-    return {
-      caller: row.k,
-      calls: row.calls,
-      successes: row.successes,
-      failures: row.calls - row.successes,
-      successRate: rate(row.successes, row.calls),
-      avgTotalMs: row.avg_total,
-      p50TotalMs: t.p50Ms,
-      p95TotalMs: t.p95Ms,
-      p99TotalMs: t.p99Ms,
-    };
-  });
+  return byTotalTime(db, 'caller', window).map(({ key, figures }) => ({ caller: key, ...figures, failures: figures.calls - figures.successes }));
 }
 
 /** How the calls that reached a node spread across nodes. */
