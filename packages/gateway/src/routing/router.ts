@@ -1,16 +1,39 @@
 // Picks the provider for one attempt: hard filters (health, capacity, requirements), a
 // soft filter (nodes loaded past the availability threshold, while others are not), the
 // function's strategy (or the call's override), then the fallback strategy.
+//
+// A function with many providers is routed without filtering them all on every call,
+// which would make a call's cost grow with the fleet: the strategy picks from a pool of
+// the providers (CandidatePool), either by itself (`selectFrom`: pick_first, round_robin,
+// weighted_round_robin, consistent_hash, random, power_of_two, exactly) or from a small
+// random sample of eligible providers handed to its `select`. For strategies that score
+// candidates (least_connections, least_load, resource_aware, latency_based, cost_aware,
+// smart_adaptive, dynamic) that is the "power of K choices": the best of K random
+// eligible providers rather than the best of all, which spreads load nearly as well
+// (and herds less when counts are stale) at a cost independent of the fleet's size.
+// Whenever that path finds nothing, the router filters every provider as for a small set,
+// so its answer (queue for room, wait for a provider, refuse, and every message) is
+// exactly what it always was.
 import { AFFINITY_METADATA_KEY, EasyRemoteError, InternalError, InvalidArgument, NoNodeAvailable, Overloaded, type CallOptions } from '@easyremote/protocol';
 import type { Clock, RandomSource } from '../clock.js';
 import type { FunctionEntry } from '../registry/function-entry.js';
 import type { Provider } from '../registry/provider.js';
 import type { Candidate, Preferences, SelectContext, Strategy } from '../strategies/strategy.js';
+import { ProviderPool, type RoutingHealth } from './candidate-pool.js';
 import { describeExclusion, filterCandidates, parseRequirements, type ParsedRequirement } from './requirements.js';
 import { hasStrategy, strategyNames } from '../strategies/registry.js';
 
+export type { RoutingHealth };
+
 /** Suggested wait before retrying when every provider is busy or none is healthy. */
 export const RETRY_AFTER_MS = 200;
+/**
+ * Up to this many providers a call filters them all and the strategy sees every candidate:
+ * that costs less than sampling at this size, and keeps small sets exact.
+ */
+export const SMALL_POOL_MAX = 32;
+/** Candidates sampled for a strategy without `selectFrom` when a function has more providers. */
+export const SAMPLE_SIZE = 16;
 
 /** What routing reads of a call. */
 export interface RoutableCall {
@@ -35,14 +58,6 @@ export type RouteDecision =
   | { readonly type: 'queue'; readonly reason: 'full' | 'gap'; readonly strategyName: string; readonly error: EasyRemoteError }
   | { readonly type: 'refuse'; readonly strategyName: string; readonly error: EasyRemoteError };
 
-/** The health rules routing applies (see NodeHealthMonitor). */
-export interface RoutingHealth {
-  /** Hard filter: may this provider get a new call of this function? */
-  routable(provider: Provider, entry: FunctionEntry): boolean;
-  /** Soft filter: false for providers loaded past the availability threshold. */
-  available(provider: Provider): boolean;
-}
-
 export interface RouterOptions {
   health: RoutingHealth;
   random: RandomSource;
@@ -54,6 +69,8 @@ export interface RouterOptions {
 export class Router {
   private readonly now: () => number;
   private readonly epochMs: () => number;
+  /** One pool per function, kept while the function is. */
+  private readonly pools = new WeakMap<FunctionEntry, ProviderPool>();
 
   constructor(private readonly options: RouterOptions) {
     const clock = options.clock;
@@ -77,10 +94,70 @@ export class Router {
     const { entry } = call;
     const opts = call.options;
     const strategyName = opts?.strategy || entry.config.strategy;
-    const refuse = (error: EasyRemoteError, strategy = strategyName): RouteDecision => ({ type: 'refuse', strategyName: strategy, error });
     for (const name of [opts?.strategy, opts?.fallbackStrategy]) {
-      if (name && !hasStrategy(name)) return refuse(new InvalidArgument(`unknown load-balancing strategy ${JSON.stringify(name)}; known: ${strategyNames().join(', ')}`));
+      if (name && !hasStrategy(name)) {
+        return { type: 'refuse', strategyName, error: new InvalidArgument(`unknown load-balancing strategy ${JSON.stringify(name)}; known: ${strategyNames().join(', ')}`) };
+      }
     }
+    const context: SelectContext = {
+      functionName: entry.name,
+      random: this.options.random,
+      now: this.now,
+      epochMs: this.epochMs,
+      affinityKey: opts?.affinityKey || call.metadata[AFFINITY_METADATA_KEY] || undefined,
+      complexity: opts?.complexity || 1,
+      requestBytes: call.requestBytes,
+      preferences: this.preferences(entry, opts),
+    };
+    // A call's own requirements are rare, and the members are filtered by the function's:
+    // such a call filters every provider.
+    const extra = opts?.requirements;
+    if (entry.providers.size > SMALL_POOL_MAX && (extra === undefined || Object.keys(extra).length === 0)) {
+      const picked = this.routeFromPool(call, strategyName, context);
+      if (picked !== undefined) return picked;
+    }
+    return this.routeAll(call, strategyName, context);
+  }
+
+  /**
+   * The path for a function with many providers: the strategy picks from the pool. Undefined
+   * when it found nothing or failed in any way; the caller then filters every provider,
+   * which gives the exact answer. Only the primary strategy runs here: a fallback is for
+   * when the primary finds none among all candidates, which only the full path can tell.
+   */
+  private routeFromPool(call: RoutableCall, strategyName: string, context: SelectContext): RouteDecision | undefined {
+    const { entry } = call;
+    let pool = this.pools.get(entry);
+    if (pool === undefined) this.pools.set(entry, (pool = new ProviderPool(entry, this.options.health)));
+    pool.begin(call.tried);
+    if (pool.size === 0) return undefined;
+    try {
+      const strategy = entry.strategy(strategyName);
+      let picked: Candidate | undefined;
+      if (strategy.selectFrom !== undefined) {
+        picked = strategy.selectFrom(pool, context);
+        if (picked === undefined) {
+          pool.relax();
+          picked = strategy.selectFrom(pool, context);
+        }
+      } else {
+        const sample = pool.sample(SAMPLE_SIZE, context.random);
+        if (sample.length > 0) picked = strategy.select(sample, context);
+      }
+      if (picked === undefined) return undefined;
+      return { type: 'picked', provider: picked as Provider, strategyName, strategy, context };
+    } catch {
+      // A refusal decided on a sample (cost_aware's budget) may not hold for every
+      // provider; the full path decides it, and reports a strategy's failure as it always has.
+      return undefined;
+    }
+  }
+
+  /** Filters every provider, then runs the strategy and the fallback over the candidates left. */
+  private routeAll(call: RoutableCall, strategyName: string, context: SelectContext): RouteDecision {
+    const { entry } = call;
+    const opts = call.options;
+    const refuse = (error: EasyRemoteError, strategy = strategyName): RouteDecision => ({ type: 'refuse', strategyName: strategy, error });
     const { health } = this.options;
     let candidates: Provider[] = [];
     let healthy = 0;
@@ -118,16 +195,6 @@ export class Router {
     // Loaded nodes are avoided while others have headroom, but still used when all are loaded.
     if (busy > 0 && busy < candidates.length) candidates = candidates.filter((p) => health.available(p));
 
-    const context: SelectContext = {
-      functionName: entry.name,
-      random: this.options.random,
-      now: this.now,
-      epochMs: this.epochMs,
-      affinityKey: opts?.affinityKey || call.metadata[AFFINITY_METADATA_KEY] || undefined,
-      complexity: opts?.complexity || 1,
-      requestBytes: call.requestBytes,
-      preferences: this.preferences(entry, opts),
-    };
     const fallback = opts?.fallbackStrategy || entry.config.fallbackStrategy;
     let used = strategyName;
     let strategy: Strategy | undefined;

@@ -1,6 +1,6 @@
-import { fewestInFlight, inFlightOf } from './candidate-math.js';
+import { fewestInFlight, inFlightOf, nonNegative } from './candidate-math.js';
 import type { OptionsOf } from './option-schema.js';
-import type { Candidate, RegisterStrategy, SelectContext, Strategy } from './strategy.js';
+import type { Candidate, CandidatePool, RegisterStrategy, SelectContext, Strategy } from './strategy.js';
 
 /** Points per node on the ring: enough that 5 nodes get shares within a few % of equal. */
 export const DEFAULT_VIRTUAL_NODES = 128;
@@ -8,6 +8,8 @@ export const DEFAULT_VIRTUAL_NODES = 128;
 export const DEFAULT_LOAD_FACTOR = 1.25;
 /** More points buy nothing measurable and cost memory per node; the cap bounds the ring. */
 const MAX_VIRTUAL_NODES = 1_000;
+/** Candidates sampled from a large pool for a call without a key (fewest in flight among them). */
+const KEYLESS_SAMPLE = 16;
 
 export const CONSISTENT_HASH_OPTIONS = {
   virtualNodes: { type: 'number', integer: true, min: 1, max: MAX_VIRTUAL_NODES },
@@ -39,6 +41,8 @@ export function hash32(text: string): number {
 interface Ring {
   /** Node id → its member index. */
   readonly members: ReadonlyMap<string, number>;
+  /** Member indices run from 0 to size − 1 (a pool's ids are distinct, so size = members.size). */
+  readonly size: number;
   /** Sorted ascending; owners[i] (a member index) owns points[i]. */
   readonly points: Uint32Array;
   readonly owners: Uint32Array;
@@ -59,12 +63,21 @@ interface Ring {
  * more than ceil(c × (total in flight + 1) / n) calls, and the walk continues clockwise, so a
  * hot key spills onto the same next node each time instead of melting its home node.
  * Calls without a key go to the node with fewest in flight.
+ *
+ * From a large pool the ring is built over the pool's members and rebuilt only when they
+ * change (the pool's version says so, without comparing every member). Members that cannot
+ * take the call are passed over on the walk, which lands a key where a ring of only the
+ * eligible members would; the bound takes the calls in flight over every member, which
+ * the pool keeps as a running total. A call without a key goes to the fewest in flight
+ * among a random sample.
  */
 export class ConsistentHashStrategy implements Strategy {
   readonly name = 'consistent_hash';
   private readonly virtualNodes: number;
   private readonly loadFactor: number;
   private ring: Ring | undefined;
+  /** The pool version the ring was built for; undefined when it was built from a candidate list. */
+  private ringVersion: number | undefined;
   private ringBuilds = 0;
   /** Bumped every selection: a stamp equal to it means "this selection". */
   private stamp = 0;
@@ -103,6 +116,45 @@ export class ConsistentHashStrategy implements Strategy {
     return fewestInFlight(candidates, context.random);
   }
 
+  selectFrom(pool: CandidatePool, context: SelectContext): Candidate | undefined {
+    if (pool.size === 0) return undefined;
+    const key = context.affinityKey;
+    if (key === undefined || key === '') return fewestInFlight(pool.sample(KEYLESS_SAMPLE, context.random), context.random);
+
+    const ring = this.ringForPool(pool);
+    const stamp = ++this.stamp;
+    const members = ring.size;
+    const bound = Math.ceil((this.loadFactor * (nonNegative(pool.inFlight) + 1)) / members);
+    const points = ring.points.length;
+    const start = firstPointAtOrAfter(ring.points, hash32(key));
+    let visited = 0;
+    let lightest: Candidate | undefined;
+    for (let step = 0; step < points && visited < members; step++) {
+      const owner = ring.owners[(start + step) % points]!;
+      if (ring.visited[owner] === stamp) continue;
+      ring.visited[owner] = stamp;
+      visited += 1;
+      const c = pool.at(owner);
+      if (!pool.eligible(c)) continue;
+      if (inFlightOf(c) + 1 <= bound) return c;
+      if (lightest === undefined || inFlightOf(c) < inFlightOf(lightest)) lightest = c;
+    }
+    // Every eligible member is over the bound: possible here, since the bound counts calls
+    // on members that cannot take this one; the least loaded of them is the natural spill.
+    return lightest;
+  }
+
+  /** The ring over the pool's members (member index = pool index), rebuilt when they change. */
+  private ringForPool(pool: CandidatePool): Ring {
+    const cached = this.ring;
+    if (cached !== undefined && this.ringVersion === pool.version && cached.size === pool.size) return cached;
+    const ids: string[] = [];
+    for (let i = 0; i < pool.size; i++) ids.push(pool.at(i).nodeId);
+    const ring = this.build(ids);
+    this.ringVersion = pool.version;
+    return ring;
+  }
+
   /**
    * Reuses the ring until the set of node ids changes (order does not matter), and maps
    * each member to its candidate object for this selection on the way.
@@ -110,9 +162,15 @@ export class ConsistentHashStrategy implements Strategy {
   private ringFor(candidates: readonly Candidate[]): Ring {
     const stamp = ++this.stamp;
     const cached = this.ring;
-    if (cached !== undefined && this.fill(cached, candidates, stamp)) return cached;
+    if (cached !== undefined && this.ringVersion === undefined && this.fill(cached, candidates, stamp)) return cached;
+    const ring = this.build([...new Set(candidates.map((c) => c.nodeId))]);
+    this.ringVersion = undefined;
+    this.fill(ring, candidates, stamp);
+    return ring;
+  }
 
-    const ids = [...new Set(candidates.map((c) => c.nodeId))];
+  /** A ring over these distinct ids, member m being ids[m]. */
+  private build(ids: readonly string[]): Ring {
     const entries: Array<{ point: number; owner: number; id: string }> = [];
     for (let m = 0; m < ids.length; m++) {
       const id = ids[m]!;
@@ -123,13 +181,13 @@ export class ConsistentHashStrategy implements Strategy {
     this.ringBuilds += 1;
     const ring: Ring = {
       members: new Map(ids.map((id, m) => [id, m])),
+      size: ids.length,
       points: Uint32Array.from(entries, (e) => e.point),
       owners: Uint32Array.from(entries, (e) => e.owner),
       current: new Array<Candidate | undefined>(ids.length).fill(undefined),
       filled: new Float64Array(ids.length),
       visited: new Float64Array(ids.length),
     };
-    this.fill(ring, candidates, stamp);
     this.ring = ring;
     return ring;
   }
