@@ -18,8 +18,8 @@ const EXTRA_PROBES = 8;
 
 /** The health rules routing applies (see NodeHealthMonitor). */
 export interface RoutingHealth {
-  /** Hard filter: may this provider get a new call of this function? */
-  routable(provider: Provider, entry: FunctionEntry): boolean;
+  /** Hard filter: may this provider get a new call of this function? `now` is clock.now, read once per call. */
+  routable(provider: Provider, entry: FunctionEntry, now: number): boolean;
   /** Soft filter: false for providers loaded past the availability threshold. */
   available(provider: Provider): boolean;
 }
@@ -29,6 +29,8 @@ export class ProviderPool implements CandidatePool {
   /** A permutation of member indices; sampling shuffles a prefix of it in place. */
   private order = new Uint32Array(0);
   private tried: ReadonlySet<string> | undefined;
+  /** clock.now for this call: one reading serves every provider asked about. */
+  private now = 0;
   private softFilter = true;
   /** The last sample's members with headroom, and its loaded ones; reused. */
   private readonly picked: Provider[] = [];
@@ -40,13 +42,14 @@ export class ProviderPool implements CandidatePool {
   ) {}
 
   /** Readies the pool for one call: the members as they are now, the nodes it already tried, the soft filter on. */
-  begin(tried: ReadonlySet<string> | undefined): this {
+  begin(tried: ReadonlySet<string> | undefined, now: number): this {
     const members = this.entry.routingMembers;
     if (members !== this.members) {
       this.members = members;
       this.order = Uint32Array.from(members.keys());
     }
     this.tried = tried;
+    this.now = now;
     this.softFilter = true;
     return this;
   }
@@ -108,7 +111,7 @@ export class ProviderPool implements CandidatePool {
   private mayTake(p: Provider): boolean {
     if (p.full) return false;
     if (this.tried !== undefined && this.tried.has(p.nodeId)) return false;
-    if (!this.health.routable(p, this.entry)) return false;
+    if (!this.health.routable(p, this.entry, this.now)) return false;
     const live = this.entry.liveRequirements;
     for (let i = 0; i < live.length; i++) if (!meetsRequirement(p, live[i]!)) return false;
     return true;

@@ -80,13 +80,15 @@ export class Router {
 
   /** Whether any provider of the function could take a call now (waiting calls may move). */
   hasRoom(entry: FunctionEntry): boolean {
-    for (const p of entry.providers.values()) if (!p.full && this.options.health.routable(p, entry)) return true;
+    const now = this.now();
+    for (const p of entry.providers.values()) if (!p.full && this.options.health.routable(p, entry, now)) return true;
     return false;
   }
 
   /** Whether a provider the call has not tried yet could take it (now or once it has room). */
   hasUntried(call: RoutableCall): boolean {
-    for (const p of call.entry.providers.values()) if (!call.tried?.has(p.session.nodeId) && this.options.health.routable(p, call.entry)) return true;
+    const now = this.now();
+    for (const p of call.entry.providers.values()) if (!call.tried?.has(p.session.nodeId) && this.options.health.routable(p, call.entry, now)) return true;
     return false;
   }
 
@@ -96,7 +98,7 @@ export class Router {
     const strategyName = opts?.strategy || entry.config.strategy;
     for (const name of [opts?.strategy, opts?.fallbackStrategy]) {
       if (name && !hasStrategy(name)) {
-        return { type: 'refuse', strategyName, error: new InvalidArgument(`unknown load-balancing strategy ${JSON.stringify(name)}; known: ${strategyNames().join(', ')}`) };
+        return refuse(strategyName, new InvalidArgument(`unknown load-balancing strategy ${JSON.stringify(name)}; known: ${strategyNames().join(', ')}`));
       }
     }
     const context: SelectContext = {
@@ -129,7 +131,7 @@ export class Router {
     const { entry } = call;
     let pool = this.pools.get(entry);
     if (pool === undefined) this.pools.set(entry, (pool = new ProviderPool(entry, this.options.health)));
-    pool.begin(call.tried);
+    pool.begin(call.tried, this.now());
     if (pool.size === 0) return undefined;
     try {
       const strategy = entry.strategy(strategyName);
@@ -157,14 +159,14 @@ export class Router {
   private routeAll(call: RoutableCall, strategyName: string, context: SelectContext): RouteDecision {
     const { entry } = call;
     const opts = call.options;
-    const refuse = (error: EasyRemoteError, strategy = strategyName): RouteDecision => ({ type: 'refuse', strategyName: strategy, error });
     const { health } = this.options;
     let candidates: Provider[] = [];
     let healthy = 0;
     let busy = 0;
+    const now = this.now();
     for (const p of entry.providers.values()) {
       if (call.tried?.has(p.session.nodeId)) continue;
-      if (!health.routable(p, entry)) continue;
+      if (!health.routable(p, entry, now)) continue;
       healthy++;
       if (p.full) continue;
       if (!health.available(p)) busy++;
@@ -178,22 +180,26 @@ export class Router {
       // Providers that exist may recover (lease, drain replacement, probe); a function whose
       // last provider left keeps its entry for the gap window, while a node restarts.
       if (call.tried === undefined) return { type: 'queue', reason: 'gap', strategyName, error: none };
-      return refuse(none);
+      return refuse(strategyName, none);
     }
 
     const requirements = this.requirementsFor(entry, opts);
-    if (requirements instanceof EasyRemoteError) return refuse(requirements);
+    if (requirements instanceof EasyRemoteError) return refuse(strategyName, requirements);
     if (requirements.length > 0) {
       const total = candidates.length;
       const { kept, excluded } = filterCandidates(candidates, requirements);
-      if (kept.length === 0) return refuse(new NoNodeAvailable(`no node meets the requirements of ${entry.name}: ${describeExclusion(excluded, total)}`));
+      if (kept.length === 0) return refuse(strategyName, new NoNodeAvailable(`no node meets the requirements of ${entry.name}: ${describeExclusion(excluded, total)}`));
       candidates = kept as Provider[];
       // The loaded nodes counted above may be among those just excluded: count the survivors.
       busy = 0;
       for (const p of candidates) if (!health.available(p)) busy++;
     }
     // Loaded nodes are avoided while others have headroom, but still used when all are loaded.
-    if (busy > 0 && busy < candidates.length) candidates = candidates.filter((p) => health.available(p));
+    if (busy > 0 && busy < candidates.length) {
+      let kept = 0;
+      for (const p of candidates) if (health.available(p)) candidates[kept++] = p;
+      candidates.length = kept;
+    }
 
     const fallback = opts?.fallbackStrategy || entry.config.fallbackStrategy;
     let used = strategyName;
@@ -209,16 +215,12 @@ export class Router {
       }
     } catch (err) {
       // A strategy's own refusal (cost_aware's BudgetExceeded) is final: a fallback must not spend past a budget.
-      if (err instanceof EasyRemoteError) return refuse(err, used);
-      return refuse(new InternalError(`strategy ${used} failed for ${entry.name}: ${(err as Error)?.message ?? String(err)}`), used);
+      if (err instanceof EasyRemoteError) return refuse(used, err);
+      return refuse(used, new InternalError(`strategy ${used} failed for ${entry.name}: ${(err as Error)?.message ?? String(err)}`));
     }
     if (picked === undefined || strategy === undefined) {
-      return refuse(
-        new NoNodeAvailable(`strategy ${strategyName}${fallback ? ` and fallback ${fallback}` : ''} found no node for ${entry.name} among ${candidates.length}`, {
-          retryAfterMs: RETRY_AFTER_MS,
-        }),
-        used,
-      );
+      const message = `strategy ${strategyName}${fallback ? ` and fallback ${fallback}` : ''} found no node for ${entry.name} among ${candidates.length}`;
+      return refuse(used, new NoNodeAvailable(message, { retryAfterMs: RETRY_AFTER_MS }));
     }
     return { type: 'picked', provider: picked as Provider, strategyName: used, strategy, context };
   }
@@ -246,4 +248,8 @@ export class Router {
     if (maxCost) out.maxCost = maxCost;
     return out;
   }
+}
+
+function refuse(strategyName: string, error: EasyRemoteError): RouteDecision {
+  return { type: 'refuse', strategyName, error };
 }

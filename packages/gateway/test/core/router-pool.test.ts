@@ -122,7 +122,7 @@ describe('ProviderPool', () => {
     entry.providers.get('n3')!.inFlight = 1; // full
     nodes[4]!.session.telemetry = { cpuPercent: 10, memoryUsedBytes: 30e9, memoryTotalBytes: 32e9, gpus: [], receivedAt: 0 }; // 2 GB free
     nodes[5]!.setCpu(95); // loaded
-    const pool = new ProviderPool(entry, core.health).begin(new Set(['n6']));
+    const pool = new ProviderPool(entry, core.health).begin(new Set(['n6']), core.clock.now());
     const eligible = () => entry.routingMembers.filter((p) => pool.eligible(p)).map((p) => p.nodeId);
     expect(eligible()).toEqual(['n7']);
     pool.relax();
@@ -134,7 +134,7 @@ describe('ProviderPool', () => {
   it('samples distinct eligible members, preferring those with headroom, and none when none is eligible', () => {
     const { core, nodes, entry } = setup({ count: 200, input: (i) => ({ cpuPercent: i % 4 === 0 ? 95 : 10 }) });
     for (let i = 0; i < 200; i += 3) nodes[i]!.session.state = 'draining';
-    const pool = new ProviderPool(entry, core.health).begin(undefined);
+    const pool = new ProviderPool(entry, core.health).begin(undefined, core.clock.now());
     const random = mulberry32(1);
     const seen = new Set<string>();
     for (let round = 0; round < 200; round++) {

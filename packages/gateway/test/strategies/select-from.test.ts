@@ -6,21 +6,22 @@ import { PickFirstStrategy } from '../../src/strategies/pick-first.js';
 import { PowerOfTwoStrategy } from '../../src/strategies/power-of-two.js';
 import { RandomStrategy } from '../../src/strategies/random.js';
 import { RoundRobinStrategy } from '../../src/strategies/round-robin.js';
-import type { Candidate } from '../../src/strategies/strategy.js';
+import type { Candidate, CandidatePool, SelectContext, Strategy } from '../../src/strategies/strategy.js';
 import { WeightedRoundRobinStrategy } from '../../src/strategies/weighted-round-robin.js';
 import { candidate, context, listPool, nodes, withFields } from './fixtures.js';
 
 const KEYS = Array.from({ length: 2000 }, (_, i) => `machine-${i}`);
 const except = (...ids: string[]) => (c: Candidate) => !ids.includes(c.nodeId);
+const from = (s: Strategy, pool: CandidatePool, ctx: SelectContext) => s.selectFrom!(pool, ctx);
 
 describe('pick_first.selectFrom', () => {
   it('picks the first eligible member in order, and none when none is eligible', () => {
     const s = new PickFirstStrategy();
     const list = nodes(50);
-    expect(s.selectFrom(listPool(list), context())?.nodeId).toBe('n0');
-    expect(s.selectFrom(listPool(list, except('n0', 'n1')), context())?.nodeId).toBe('n2');
-    expect(s.selectFrom(listPool(list, () => false), context())).toBeUndefined();
-    expect(s.selectFrom(listPool([]), context())).toBeUndefined();
+    expect(from(s, listPool(list), context())?.nodeId).toBe('n0');
+    expect(from(s, listPool(list, except('n0', 'n1')), context())?.nodeId).toBe('n2');
+    expect(from(s, listPool(list, () => false), context())).toBeUndefined();
+    expect(from(s, listPool([]), context())).toBeUndefined();
   });
 });
 
@@ -29,13 +30,13 @@ describe('round_robin.selectFrom', () => {
     const s = new RoundRobinStrategy();
     const list = nodes(40);
     const pool = listPool(list, except('n3', 'n17'));
-    const cycle = Array.from({ length: 38 }, () => s.selectFrom(pool, context())!.nodeId);
+    const cycle = Array.from({ length: 38 }, () => from(s, pool, context())!.nodeId);
     expect(cycle).toEqual(list.map((c) => c.nodeId).filter((id) => id !== 'n3' && id !== 'n17'));
-    expect(s.selectFrom(pool, context())?.nodeId).toBe('n0');
+    expect(from(s, pool, context())?.nodeId).toBe('n0');
     // A member that becomes eligible gets its turn when the cursor reaches it.
     const all = listPool(list);
-    expect(Array.from({ length: 3 }, () => s.selectFrom(all, context())!.nodeId)).toEqual(['n1', 'n2', 'n3']);
-    expect(s.selectFrom(listPool(list, () => false), context())).toBeUndefined();
+    expect(Array.from({ length: 3 }, () => from(s, all, context())!.nodeId)).toEqual(['n1', 'n2', 'n3']);
+    expect(from(s, listPool(list, () => false), context())).toBeUndefined();
   });
 });
 
@@ -46,7 +47,7 @@ describe('weighted_round_robin.selectFrom', () => {
     const s = new WeightedRoundRobinStrategy();
     const list = nodes(40);
     const pool = listPool(list);
-    const picks = Array.from({ length: 80 }, () => s.selectFrom(pool, context())!.nodeId);
+    const picks = Array.from({ length: 80 }, () => from(s, pool, context())!.nodeId);
     expect(picks).toEqual([...list, ...list].map((c) => c.nodeId));
   });
 
@@ -55,7 +56,7 @@ describe('weighted_round_robin.selectFrom', () => {
     const list = weighted(60);
     const pool = listPool(list);
     const totalWeight = list.reduce((sum, c) => sum + c.performanceTier, 0); // 150
-    const picks = Array.from({ length: 100 * totalWeight }, () => s.selectFrom(pool, context())!.nodeId);
+    const picks = Array.from({ length: 100 * totalWeight }, () => from(s, pool, context())!.nodeId);
     const counts = new Map<string, number>();
     for (const id of picks) counts.set(id, (counts.get(id) ?? 0) + 1);
     for (const c of list) {
@@ -77,23 +78,23 @@ describe('weighted_round_robin.selectFrom', () => {
     const s = new WeightedRoundRobinStrategy();
     const list = nodes(40);
     const without = listPool(list, except('n5'));
-    for (let i = 0; i < 400; i++) expect(s.selectFrom(without, context())!.nodeId).not.toBe('n5');
+    for (let i = 0; i < 400; i++) expect(from(s, without, context())!.nodeId).not.toBe('n5');
     // Back in rotation: one turn per cycle, no catching up on the ten cycles it missed.
     const all = listPool(list);
-    const picks = Array.from({ length: 80 }, () => s.selectFrom(all, context())!.nodeId);
+    const picks = Array.from({ length: 80 }, () => from(s, all, context())!.nodeId);
     expect(picks.filter((id) => id === 'n5').length).toBe(2);
-    expect(s.selectFrom(listPool(list, () => false), context())).toBeUndefined();
+    expect(from(s, listPool(list, () => false), context())).toBeUndefined();
   });
 
   it('keeps its schedule when a member joins or leaves: a newcomer joins at the current pace', () => {
     const s = new WeightedRoundRobinStrategy();
     const list = nodes(40);
-    for (let i = 0; i < 1000; i++) s.selectFrom(listPool(list, () => true, 1), context());
+    for (let i = 0; i < 1000; i++) from(s, listPool(list, () => true, 1), context());
     const grown = [...list, candidate({ nodeId: 'new' })];
-    const picks = Array.from({ length: 41 * 5 }, () => s.selectFrom(listPool(grown, () => true, 2), context())!.nodeId);
+    const picks = Array.from({ length: 41 * 5 }, () => from(s, listPool(grown, () => true, 2), context())!.nodeId);
     for (const c of grown) expect(picks.filter((id) => id === c.nodeId).length).toBe(5);
     const shrunk = grown.filter((c) => c.nodeId !== 'n7');
-    const after = Array.from({ length: 40 * 3 }, () => s.selectFrom(listPool(shrunk, () => true, 3), context())!.nodeId);
+    const after = Array.from({ length: 40 * 3 }, () => from(s, listPool(shrunk, () => true, 3), context())!.nodeId);
     expect(after).not.toContain('n7');
     for (const c of shrunk) expect(after.filter((id) => id === c.nodeId).length).toBe(3);
   });
@@ -103,7 +104,7 @@ describe('weighted_round_robin.selectFrom', () => {
     const list = [...nodes(39), candidate({ nodeId: 'warming', weight: 0.25 })];
     const pool = listPool(list);
     // Ten of its cycles: 39 × 4 turns of the others for each of its own.
-    const picks = Array.from({ length: 10 * (39 * 4 + 1) }, () => s.selectFrom(pool, context())!.nodeId);
+    const picks = Array.from({ length: 10 * (39 * 4 + 1) }, () => from(s, pool, context())!.nodeId);
     expect(picks.filter((id) => id === 'warming').length).toBe(10);
   });
 });
@@ -111,7 +112,7 @@ describe('weighted_round_robin.selectFrom', () => {
 describe('consistent_hash.selectFrom', () => {
   function assignFrom(s: ConsistentHashStrategy, list: readonly Candidate[], eligible?: (c: Candidate) => boolean, version = 1): Map<string, string> {
     const pool = listPool(list, eligible, version);
-    return new Map(KEYS.map((k) => [k, s.selectFrom(pool, context({ affinityKey: k }))!.nodeId]));
+    return new Map(KEYS.map((k) => [k, from(s, pool, context({ affinityKey: k }))!.nodeId]));
   }
   function assignList(list: readonly Candidate[]): Map<string, string> {
     const s = new ConsistentHashStrategy();
@@ -150,12 +151,12 @@ describe('consistent_hash.selectFrom', () => {
     const s = new ConsistentHashStrategy();
     const list = nodes(40);
     const key = 'hot-key';
-    const home = s.selectFrom(listPool(list), context({ affinityKey: key }))!.nodeId;
+    const home = from(s, listPool(list), context({ affinityKey: key }))!.nodeId;
     // 40 in flight on home: bound ceil(1.25 × 41 / 40) = 2.
     const hot = list.map((c) => (c.nodeId === home ? withFields(c, { inFlight: 40 }) : c));
-    const spill = s.selectFrom(listPool(hot, () => true, 1), context({ affinityKey: key }))!.nodeId;
+    const spill = from(s, listPool(hot, () => true, 1), context({ affinityKey: key }))!.nodeId;
     expect(spill).not.toBe(home);
-    for (let seed = 0; seed < 5; seed++) expect(s.selectFrom(listPool(hot, () => true, 1), context({ affinityKey: key, seed }))!.nodeId).toBe(spill);
+    for (let seed = 0; seed < 5; seed++) expect(from(s, listPool(hot, () => true, 1), context({ affinityKey: key, seed }))!.nodeId).toBe(spill);
   });
 
   it('sends a call without a key to the fewest in flight of a sample, and finds none when none is eligible', () => {
@@ -164,10 +165,10 @@ describe('consistent_hash.selectFrom', () => {
     // A pool of 40 probed for 16: n7 is in the sample about 40 % of the time, and wins then.
     let idle = 0;
     const ctx = context({ seed: 3 });
-    for (let i = 0; i < 500; i++) if (s.selectFrom(listPool(list), ctx)!.nodeId === 'n7') idle += 1;
+    for (let i = 0; i < 500; i++) if (from(s, listPool(list), ctx)!.nodeId === 'n7') idle += 1;
     expect(idle).toBeGreaterThan(150);
-    expect(s.selectFrom(listPool(list, () => false), context({ affinityKey: 'k' }))).toBeUndefined();
-    expect(s.selectFrom(listPool(list, () => false), context())).toBeUndefined();
+    expect(from(s, listPool(list, () => false), context({ affinityKey: 'k' }))).toBeUndefined();
+    expect(from(s, listPool(list, () => false), context())).toBeUndefined();
   });
 });
 
@@ -178,7 +179,7 @@ describe('random.selectFrom and power_of_two.selectFrom', () => {
     const ctx = context({ seed: 5 });
     const counts = new Map<string, number>();
     for (let i = 0; i < 7600; i++) {
-      const id = s.selectFrom(pool, ctx)!.nodeId;
+      const id = from(s, pool, ctx)!.nodeId;
       counts.set(id, (counts.get(id) ?? 0) + 1);
     }
     expect(counts.size).toBe(38);
@@ -189,11 +190,11 @@ describe('random.selectFrom and power_of_two.selectFrom', () => {
     const s = new PowerOfTwoStrategy();
     const list = Array.from({ length: 40 }, (_, i) => candidate({ nodeId: `n${i}`, inFlight: i }));
     const ctx = context({ seed: 9 });
-    const picked = new Set(Array.from({ length: 2000 }, () => s.selectFrom(listPool(list, except('n0')), ctx)!.nodeId));
+    const picked = new Set(Array.from({ length: 2000 }, () => from(s, listPool(list, except('n0')), ctx)!.nodeId));
     expect(picked.has('n39')).toBe(false);
     expect(picked.has('n0')).toBe(false);
     expect(picked.has('n1')).toBe(true);
-    expect(s.selectFrom(listPool(list, (c) => c.nodeId === 'n39'), ctx)?.nodeId).toBe('n39');
-    expect(s.selectFrom(listPool(list, () => false), ctx)).toBeUndefined();
+    expect(from(s, listPool(list, (c) => c.nodeId === 'n39'), ctx)?.nodeId).toBe('n39');
+    expect(from(s, listPool(list, () => false), ctx)).toBeUndefined();
   });
 });
