@@ -10,7 +10,8 @@
 // candidates (least_connections, least_load, resource_aware, latency_based, cost_aware,
 // smart_adaptive, dynamic) that is the "power of K choices": the best of K random
 // eligible providers rather than the best of all, which spreads load nearly as well
-// (and herds less when counts are stale) at a cost independent of the fleet's size.
+// (and herds less when counts are stale) at a cost independent of the fleet's size;
+// dynamic reads the fleet's average CPU from the sample too.
 // Whenever that path finds nothing, the router filters every provider as for a small set,
 // so its answer (queue for room, wait for a provider, refuse, and every message) is
 // exactly what it always was.
