@@ -13,11 +13,14 @@
 //   observe, outlier feedback and the reply to the caller (no network, no metrics store).
 //
 // A few calls stay in flight (CALL_WINDOW), so counting strategies see varied figures;
-// a tenth of the nodes report CPU above the availability threshold, so the soft filter
+// about a tenth of the nodes report CPU above the availability threshold, so the soft filter
 // has work to do. The last column of the route and call tables is the ratio of 1,000
 // providers to 1: what routing a call costs as a function's fleet grows.
 //
-// Env: BENCH_ROUTING_MS (time per round, 50), BENCH_ROUTING_ROUNDS (7),
+// Rounds are long (200 ms) because the call figure allocates, and shorter rounds catch
+// a collection or miss one by chance; a whole run takes about four minutes.
+//
+// Env: BENCH_ROUTING_MS (time per round, 200), BENCH_ROUTING_ROUNDS (5),
 // BENCH_ROUTING_STRATEGIES (comma-separated names; all built-ins by default),
 // BENCH_ROUTING_SIZES (1,16,100,1000), BENCH_ROUTING_PARTS (select,route,call).
 import { performance } from 'node:perf_hooks';
@@ -41,8 +44,8 @@ import { createStrategy, strategyNames } from '../../packages/gateway/src/strate
 import type { Candidate, Outcome, SelectContext } from '../../packages/gateway/src/strategies/strategy.js';
 import { machine, mulberry32, table } from '../lib.js';
 
-const ROUND_MS = Number(process.env['BENCH_ROUTING_MS'] ?? 50);
-const ROUNDS = Number(process.env['BENCH_ROUTING_ROUNDS'] ?? 7);
+const ROUND_MS = Number(process.env['BENCH_ROUTING_MS'] ?? 200);
+const ROUNDS = Number(process.env['BENCH_ROUTING_ROUNDS'] ?? 5);
 const SIZES = (process.env['BENCH_ROUTING_SIZES'] ?? '1,16,100,1000').split(',').map(Number);
 const PARTS = new Set((process.env['BENCH_ROUTING_PARTS'] ?? 'select,route,call').split(','));
 /** Calls kept in flight while routing, so counting strategies see more than zeros. */

@@ -9,7 +9,10 @@ export class RandomStrategy implements Strategy {
     return pickRandom(candidates, context.random);
   }
 
-  /** The pool's first random probe that may take the call: uniform over the eligible members. */
+  /**
+   * The pool's first random probe that may take the call: uniform over the eligible members
+   * with headroom (over the loaded ones only when its probes found none with headroom).
+   */
   selectFrom(pool: CandidatePool, context: SelectContext): Candidate | undefined {
     return pool.sample(1, context.random)[0];
   }
