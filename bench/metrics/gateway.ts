@@ -2,7 +2,7 @@
 // SIGUSR2 prints its CPU time so far (µs), for CPU per call over a window.
 import { Gateway } from '@easyremote/gateway';
 
-const gw = new Gateway({ port: 0, log: () => undefined, metrics: process.env.METRICS === 'off' ? false : { path: process.env.METRICS_PATH! } });
+const gw = new Gateway({ port: 0, logger: { level: 'silent' }, metrics: process.env.METRICS === 'off' ? false : { path: process.env.METRICS_PATH! } });
 await gw.start();
 console.log(`ready ${gw.port}`);
 process.on('SIGUSR2', () => {
