@@ -135,13 +135,14 @@ describe('node.start()', () => {
     const { error, ms } = await outcome(second.start());
     expect(error).toMatchObject({ code: 'REGISTRATION_REFUSED' });
     expect(error!.message).toMatch(/^node id gpu-1 is already connected from .*, still \d+ ms after the first refusal, longer than a stale session of this node would live: another node is using the id gpu-1$/);
-    // The first refusal's retry-after: the holder's lease left (600 ms less its silence, ≤ 1 heartbeat) plus one sweep (100 ms).
-    expect(ms).toBeGreaterThan(400);
-    expect(ms).toBeLessThan(10_000);
     const refused = entries.filter((e) => e.msg === 'registration refused, retrying');
     expect(refused).toHaveLength(2);
-    expect(refused[0]!.retryAfterMs).toBeGreaterThanOrEqual(500);
-    expect(refused[0]!.retryAfterMs).toBeLessThanOrEqual(700);
+    // At most the lease (600) plus one check (100), at least the check; and waited out in full before giving up.
+    const retryAfterMs = refused[0]!.retryAfterMs as number;
+    expect(retryAfterMs).toBeGreaterThanOrEqual(100);
+    expect(retryAfterMs).toBeLessThanOrEqual(700);
+    expect(ms).toBeGreaterThanOrEqual(retryAfterMs);
+    expect(ms).toBeLessThan(10_000);
     // The holder was never displaced.
     const client = connect(gw.address);
     cleanups.push(() => client.close());
@@ -267,7 +268,7 @@ describe('logs', () => {
 
     gw.drainNode('logged-1');
     await waitFor('the node to drain and leave', () => gwLogs.entries.some((e) => e.msg === 'node left' || e.msg === 'node lost'));
-    expect(gwLines().find((e) => e.msg === 'node draining')).toMatchObject({ level: 'info', nodeId: 'logged-1', by: 'operator operator' });
+    expect(gwLines().find((e) => e.msg === 'node draining')).toMatchObject({ level: 'info', nodeId: 'logged-1', by: 'operator' });
     const nodeLines = nodeLogs.entries.map(fields);
     expect(nodeLines).toContainEqual(expect.objectContaining({ msg: 'the gateway asked this node to drain' }));
     expect(nodeLines).toContainEqual(expect.objectContaining({ level: 'info', msg: 'draining', activeCalls: 0 }));

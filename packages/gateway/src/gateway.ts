@@ -57,6 +57,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly cache: ResultCache;
   readonly alerts: AlertLog;
   readonly api: AdminApi;
+  /** Where the gateway logs (its lines carry `component` and `gatewayId`); code embedding it may log through it too. */
   readonly logger: Logger;
   private readonly auth: Authenticator;
   private readonly nodeLinks: NodeLinkService;

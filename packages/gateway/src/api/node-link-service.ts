@@ -141,12 +141,13 @@ export class NodeLinkService {
   }
 
   /** Asks a node to drain: no new calls go to it; it leaves once its calls finish. */
-  drain(nodeId: string, by = 'operator'): boolean {
+  drain(nodeId: string, by?: string): boolean {
     const s = this.parts.registry.sessions.get(nodeId);
     if (s === undefined || s.state !== 'active') return false;
     s.state = 'draining';
     s.send({ drain: { reason: 'operator' } });
-    this.parts.observer.draining(s, `operator ${by}`);
+    // `by` is the principal of an admin API request; gateway.drainNode() from code has none.
+    this.parts.observer.draining(s, by === undefined ? 'operator' : `operator ${by}`);
     return true;
   }
 
