@@ -20,7 +20,8 @@ export interface SpawnOptions {
 export async function spawnTs(file: string, env: Record<string, string> = {}, ready = /^ready/, options: SpawnOptions = {}): Promise<{ child: ChildProcess; line: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', file], {
     cwd: ROOT,
-    env: { ...process.env, ...env, ...(options.control ? { BENCH_CONTROL: '1' } : {}) },
+    // Lifecycle logs of hundreds of simulated nodes would drown the tables: warnings and errors only, unless asked.
+    env: { ...process.env, EASYREMOTE_LOG_LEVEL: process.env.EASYREMOTE_LOG_LEVEL ?? 'warn', ...env, ...(options.control ? { BENCH_CONTROL: '1' } : {}) },
     stdio: [options.control ? 'pipe' : 'ignore', 'pipe', 'inherit'],
   });
   track(child);

@@ -4,7 +4,7 @@
 import { Gateway } from '@easyremote/gateway';
 import { threadCpuUs } from '../lib.js';
 
-const gw = new Gateway({ port: 0, log: () => undefined, metrics: process.env.METRICS === 'off' ? false : { path: process.env.METRICS_PATH! } });
+const gw = new Gateway({ port: 0, logger: { level: 'silent' }, metrics: process.env.METRICS === 'off' ? false : { path: process.env.METRICS_PATH! } });
 await gw.start();
 console.log(`ready ${gw.port}`);
 process.on('SIGUSR2', () => {

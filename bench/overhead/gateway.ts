@@ -18,7 +18,7 @@ if (process.env.METRICS !== 'off' && !metricsPath) {
 }
 const gw = new Gateway({
   port: 0,
-  log: () => undefined,
+  logger: { level: 'silent' },
   metrics: process.env.METRICS === 'off' ? false : { path: metricsPath! },
   heartbeatMs: process.env.HEARTBEAT_MS ? Number(process.env.HEARTBEAT_MS) : undefined,
   ...(process.env.TLS_CERT ? { tls: { cert: process.env.TLS_CERT, key: process.env.TLS_KEY! } } : {}),

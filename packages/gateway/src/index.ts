@@ -1,4 +1,5 @@
-export { Gateway, DEFAULT_PORT, DEFAULT_HOST, DEFAULT_CALL_TIMEOUT_MS, type GatewayOptions, type GatewayTlsOptions, type ReloadResult, type NodeSummary, type GatewayEvents } from './gateway.js';
+export { Gateway, DEFAULT_PORT, DEFAULT_HOST, DEFAULT_CALL_TIMEOUT_MS, type GatewayOptions, type GatewayTlsOptions, type ReloadResult, type NodeSummary, type GatewayEvents, PortInUseError } from './gateway.js';
+export type { Logger, LoggerOption, LoggerSettings, LogLevel, LogFormat, LogDestination, HealthDocument, ReadinessDocument, GatewayState, MetricsStoreState } from '@easyremote/protocol';
 export type { FunctionConfig } from './registry/function-entry.js';
 export { registerStrategy, createStrategy, strategyNames, hasStrategy, validateStrategyOptions, strategySchema, StrategyOptionError } from './strategies/registry.js';
 export type { OptionSchema, OptionSpec } from './strategies/option-schema.js';

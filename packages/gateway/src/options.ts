@@ -1,5 +1,5 @@
 // The gateway's options, their defaults, and the checks that run before anything starts.
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_PAYLOAD_BYTES, FunctionSpec } from '@easyremote/protocol';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_PAYLOAD_BYTES, FunctionSpec, type LoggerOption } from '@easyremote/protocol';
 import type { AuthOptions } from './auth/authenticator.js';
 import { DEFAULT_GATEWAY_QUEUE_BYTES, DEFAULT_GATEWAY_QUEUE_SIZE } from './calls/admission-queue.js';
 import type { Clock, RandomSource } from './clock.js';
@@ -113,8 +113,14 @@ export interface GatewayOptions {
   random?: RandomSource;
   /** Injected time (leases, deadlines, ejection, learning, metrics); the system clock by default. */
   clock?: Clock;
-  /** Lifecycle log lines (node joined/lost, refusals); never per call. Default: console.error. */
-  log?: (line: string) => void;
+  /**
+   * Lifecycle logging (listening, stopping, nodes joined, lost, refused and draining,
+   * ejections, certificate reloads, alerts); never one line per call. A pino `Logger` of
+   * your own (lines get `component: "gateway"` and `gatewayId`), or `{ level, format,
+   * destination }` for the default one: pino on stderr at $EASYREMOTE_LOG_LEVEL (default
+   * `info`), JSON lines unless stderr is a terminal. See docs/operations.md.
+   */
+  logger?: LoggerOption;
 }
 
 /** The numbers every part reads, defaults applied. */

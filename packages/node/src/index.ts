@@ -4,4 +4,5 @@ export { currentCall, tryCurrentCall, type CallContext } from './context.js';
 export type { RemoteOptions, LoadBalancing } from './options.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
 export { SystemTelemetryProvider, StaticTelemetryProvider, TelemetrySampler, type TelemetryProvider, type TelemetrySample, type StaticCapabilities } from './telemetry/index.js';
-export type { NodeTls, NodeTlsOptions } from '@easyremote/protocol';
+export { DEFAULT_CONNECT_TIMEOUT_MS, DUPLICATE_ID_FALLBACK_MS } from './first-registration.js';
+export type { NodeTls, NodeTlsOptions, Logger, LoggerOption, LoggerSettings, LogLevel, LogFormat, LogDestination } from '@easyremote/protocol';

@@ -367,3 +367,23 @@ export interface CacheInvalidation {
   function: string;
   removed: number;
 }
+
+/** GET /healthz: the process is up and its event loop answers (always 200). */
+export interface HealthDocument {
+  alive: true;
+}
+
+/** Where a gateway is in its life: listening only once `start()` has finished, until `stop()` begins. */
+export type GatewayState = 'starting' | 'serving' | 'stopping';
+
+/** The metrics store as /readyz sees it: `failing` while its latest write failed. */
+export type MetricsStoreState = 'ok' | 'disabled' | 'failing' | 'closed';
+
+/** GET /readyz: 200 when `ready`, 503 otherwise, with the first reason why not. */
+export interface ReadinessDocument {
+  ready: boolean;
+  state: GatewayState;
+  metricsStore: MetricsStoreState;
+  /** Only when not ready. */
+  reason?: string;
+}
