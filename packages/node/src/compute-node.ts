@@ -285,7 +285,9 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
       },
       error: (err) => {
         this.logger.warn({ reason: err.message }, 'error on the gateway stream');
-        this.emit('error', err);
+        // The link recovers by itself (it reconnects); an 'error' nobody listens for would
+        // throw out of the EventEmitter and end the process over a passing fault.
+        if (this.listenerCount('error') > 0) this.emit('error', err);
       },
     };
   }
