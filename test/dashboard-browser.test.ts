@@ -1,7 +1,8 @@
 // The dashboard in real Chromium (Debian's /usr/bin/chromium through playwright-core): a
 // gateway with principals and two nodes, a client calling under load. The page must list
 // both nodes, its figures must move while calls run, the drain button must be refused
-// with a client token (saying why) and drain the node with an admin token. The page must
+// with a client token (saying why) and drain the node with an admin token; the advisor's
+// alerts and recommendations must show. The page must
 // raise no script error and no Content-Security-Policy violation. Screenshots go to
 // test-results/.
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -43,7 +44,8 @@ describe.skipIf(!present && !process.env.CI)('the dashboard in Chromium', () => 
 
   beforeAll(async () => {
     expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: .ci/run installs Debian's chromium`).toBe(true);
-    gw = await startGateway({ auth: AUTH, httpPort: 0, startupGraceMs: 0, heartbeatMs: 250 });
+    // Calls take about 10 ms: thresholds of 5 ms make the advisor alert and recommend while they run.
+    gw = await startGateway({ auth: AUTH, httpPort: 0, startupGraceMs: 0, heartbeatMs: 250, alerts: { intervalMs: 500, thresholds: { alertLatencyMs: 5, recommendLatencyMs: 5 } } });
     const serve = (id: string) => (n: ComputeNode) =>
       n.register('work', async (ms: number) => (await sleep(ms), id), { maxConcurrent: 4 }).register('echo', (x: unknown) => x, { maxConcurrent: 8 });
     nodes.push(await startNode(gw.address, serve('cpu-box'), { nodeId: 'cpu-box', token: 'fleet-node-token', telemetryIntervalMs: 250 }));
@@ -126,6 +128,8 @@ describe.skipIf(!present && !process.env.CI)('the dashboard in Chromium', () => 
     await expect.poll(async () => Number((await text('article[data-function=work] [data-field=rate]')).split(' ')[0]), { timeout: 10_000 }).toBeGreaterThan(0);
     await expect.poll(async () => Number((await text('article[data-function=work] [data-field=calls]')).split(' ')[0]), { timeout: 10_000 }).toBeGreaterThan(20);
     await expect.poll(() => text('[data-testid=distribution]'), { timeout: 10_000 }).toMatch(/cpu-box[\s\S]*calls/);
+    await expect.poll(() => text('[data-testid=alerts]'), { timeout: 10_000 }).toMatch(/average latency \d+ ms is above 5 ms/);
+    await expect.poll(() => text('[data-testid=recommendations]'), { timeout: 10_000 }).toMatch(/above 5 ms: consider the latency_based strategy/);
     // The chart has a canvas and a few seconds of points behind it.
     await page.locator('article[data-function=work] canvas').first().waitFor({ timeout: 10_000 });
     await sleep(4_000);
