@@ -40,7 +40,7 @@ export interface DashboardSnapshot {
   bucket: LiveBucket;
   /** The live window (the last minute): per-function and per-node figures, and the distribution of calls since start. */
   live: LiveSnapshot;
-  /** Active alerts and at most DASHBOARD_RECENT_ALERTS recent ones, newest first. */
+  /** Active alerts and the 20 newest recent ones (resolved included), newest first. */
   alerts: AlertsDocument;
   recommendations: OptimisationReport;
 }

@@ -27,7 +27,7 @@ export class DashboardRoutes {
   /** After authorisation: the event stream. True when it answered. */
   serveEvents(req: IncomingMessage, res: ServerResponse, pathname: string): boolean {
     if (req.method !== 'GET' || pathname !== EVENTS_PATH) return false;
-    this.events.accept(req, res);
+    this.events.accept(res);
     return true;
   }
 

@@ -3,7 +3,7 @@
 // Each message carries everything, so a reader that misses one loses nothing but a
 // moment: a reader that does not keep up is skipped rather than buffered for, and one
 // that takes nothing for a long time is disconnected.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Clock, TimerHandle } from '../clock.js';
 
 export const DEFAULT_EVENT_INTERVAL_MS = 1_000;
@@ -56,7 +56,7 @@ export class EventStream {
   }
 
   /** Answers an authorised GET /api/events: a stream, or 503 when maxStreams are open. */
-  accept(_req: IncomingMessage, res: ServerResponse): void {
+  accept(res: ServerResponse): void {
     if (this.readers.size >= this.maxStreams) {
       res.writeHead(503, { 'content-type': 'application/json', 'retry-after': String(EVENT_REFUSED_RETRY_S) });
       res.end(JSON.stringify({ error: 'RESOURCE_EXHAUSTED', message: `at most ${this.maxStreams} event streams may be open at once; try again later` }));

@@ -37,7 +37,7 @@ export interface HttpCertificate {
 
 export class HttpApi {
   private readonly server: Server | HttpsServer;
-  readonly dashboard: DashboardRoutes;
+  private readonly dashboard: DashboardRoutes;
 
   /** With `tls`, HTTPS; `setCertificate` replaces it for new connections. */
   constructor(

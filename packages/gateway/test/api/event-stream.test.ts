@@ -25,9 +25,9 @@ async function harness(snapshot: () => unknown = () => ({ hello: 'world' }), opt
   let built = 0;
   const stream = new EventStream(() => (built++, snapshot()), clock, options);
   const responses: ServerResponse[] = [];
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer((_req, res) => {
     responses.push(res);
-    stream.accept(req, res);
+    stream.accept(res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   cleanups.push(
