@@ -180,7 +180,7 @@ describe('metrics, admin API and cache', () => {
     const samples = new Map<string, number>();
     for (const line of text.split('\n')) {
       if (!line || line.startsWith('#')) continue;
-      const m = /^([a-z_:]+(?:\{[^}]*\})?) ([0-9.e+-]+|NaN|\+Inf)$/.exec(line);
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) ([0-9.e+-]+|NaN|\+Inf)$/.exec(line);
       expect(m, `unparsable line: ${line}`).not.toBeNull();
       samples.set(m![1]!, Number(m![2]));
     }

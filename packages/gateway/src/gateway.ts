@@ -99,7 +99,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // metrics: false records nothing per call: no row, no live figure, no Prometheus count.
     const recordCalls = options.metrics !== false;
     const prometheus = new PrometheusMetrics(
-      { nodes: () => this.registry.sessions.size, inFlight: () => this.dispatcher.inFlight, cache: () => this.cache.stats(), ...(store ? { droppedRows: () => store.health().droppedRows } : {}) },
+      { nodes: () => this.registry.sessions.size, nodeStates: () => this.health.nodes(), inFlight: () => this.dispatcher.inFlight, cache: () => this.cache.stats(), ...(store ? { droppedRows: () => store.health().droppedRows } : {}) },
       { calls: recordCalls },
     );
     this.metrics = new MetricsRecorder(store, prometheus, clock, { recordCalls });
@@ -170,7 +170,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.intake.started();
       this.nodeLinks.startSweeping();
       if (this.options.httpPort !== undefined) {
-        const http = (this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header), () => this.readiness.check(), certificates?.material));
+        const http = (this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header), () => this.readiness.check(), this.clock, certificates?.material));
         certificates?.onChange((material) => http.setCertificate(material));
         this.httpBoundPort = await http.listen(this.options.httpPort, host);
       }

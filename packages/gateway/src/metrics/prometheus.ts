@@ -4,7 +4,11 @@
 // They become exposition text only when scraped, formatted by prom-client's registry, so
 // the text is what prom-client's own Counter and Histogram would print. Function and node
 // label values are capped so a flood of names cannot grow the exposition forever.
-import { Gauge, Registry, type Metric } from 'prom-client';
+//
+// Process figures (CPU, memory, heap, event-loop lag, handles, GC) are prom-client's default
+// collectors, set up once per process and shown by every gateway in it: they describe the
+// process, not a gateway.
+import { collectDefaultMetrics, Gauge, Registry, type Metric } from 'prom-client';
 import type { CallRecord } from './call-record.js';
 
 /** Distinct values per label beyond which new values are reported as "other". */
@@ -16,6 +20,17 @@ const UNKNOWN_CODE = 'UNKNOWN';
 /** Registry reads only name, type, help and get() (or getForPromString()); its parameter type names prom-client's own classes. */
 function register(registry: Registry, metric: CounterFamily | HistogramFamily | ReadCounter): void {
   registry.registerMetric(metric as unknown as Metric);
+}
+
+let processMetrics: Registry | undefined;
+
+/** prom-client's default collectors, created on first use (each holds an event-loop monitor and a GC observer for the life of the process). */
+function processRegistry(): Registry {
+  if (processMetrics === undefined) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
 }
 
 class BoundedLabel {
@@ -173,8 +188,17 @@ export interface PromSeries {
   readonly execution: HistogramCell | undefined;
 }
 
+/** What the up gauge reads of each node the gateway knows. */
+export interface NodeUpState {
+  nodeId: string;
+  /** Connected with a live lease, not draining and not ejected for everything it serves (NodeInfo.healthy). */
+  healthy: boolean;
+}
+
 export interface PrometheusSources {
   nodes: () => number;
+  /** Nodes for easyremote_node_up, read when scraped. */
+  nodeStates?: () => readonly NodeUpState[];
   inFlight: () => number;
   cache?: () => { hits: number; misses: number; bytes: number };
   droppedRows?: () => number;
@@ -183,6 +207,8 @@ export interface PrometheusSources {
 export interface PrometheusOptions {
   /** Expose the per-call families (false when the gateway records no calls). Default true. */
   calls?: boolean;
+  /** Expose prom-client's default process collectors. Default true. */
+  processMetrics?: boolean;
 }
 
 export class PrometheusMetrics {
@@ -204,6 +230,20 @@ export class PrometheusMetrics {
     }
     new Gauge({ name: 'easyremote_nodes', help: 'Connected nodes', registers, collect() { this.set(collect.nodes()); } });
     new Gauge({ name: 'easyremote_in_flight', help: 'Attempts in flight', registers, collect() { this.set(collect.inFlight()); } });
+    if (collect.nodeStates) {
+      const states = collect.nodeStates;
+      new Gauge({
+        name: 'easyremote_node_up',
+        help: '1 while the node is connected and routable (lease alive, not draining, not ejected for everything it serves), 0 otherwise; absent once the node is gone',
+        labelNames: ['node'],
+        registers,
+        collect() {
+          // Rebuilt from the registry at each scrape: a node that left has no series.
+          this.reset();
+          for (const n of states()) this.set({ node: n.nodeId }, n.healthy ? 1 : 0);
+        },
+      });
+    }
     if (collect.cache) {
       const cache = collect.cache;
       // Hits and misses only grow: counters, so rate() works on them.
@@ -215,6 +255,7 @@ export class PrometheusMetrics {
       const dropped = collect.droppedRows;
       new Gauge({ name: 'easyremote_metrics_dropped_rows', help: 'Call rows the metrics store could not write', registers, collect() { this.set(dropped()); } });
     }
+    if (options.processMetrics !== false) for (const metric of processRegistry().getMetricsAsArray()) this.registry.registerMetric(metric as unknown as Metric);
   }
 
   /** The cells one (function, node) pair's calls go to; nodeId '' for calls that reached no node. */
