@@ -246,7 +246,7 @@ describe('the metrics database', () => {
     const text = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
     expect(text).not.toMatch(/easyremote_(calls_total|errors_total|queue_wait_seconds|execution_seconds|metrics_dropped_rows)/);
     expect(text).toMatch(/^easyremote_nodes 1$/m);
-    expect(text).toMatch(/^# TYPE easyremote_cache_hits counter$/m);
+    expect(text).toMatch(/^# TYPE easyremote_cache_hits_total counter$/m);
     client.close();
     await node.stop();
     await gw.stop();

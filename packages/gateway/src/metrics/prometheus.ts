@@ -247,8 +247,8 @@ export class PrometheusMetrics {
     if (collect.cache) {
       const cache = collect.cache;
       // Hits and misses only grow: counters, so rate() works on them.
-      register(this.registry, new ReadCounter('easyremote_cache_hits', 'Result cache hits since start', () => cache().hits));
-      register(this.registry, new ReadCounter('easyremote_cache_misses', 'Result cache misses since start', () => cache().misses));
+      register(this.registry, new ReadCounter('easyremote_cache_hits_total', 'Result cache hits since start', () => cache().hits));
+      register(this.registry, new ReadCounter('easyremote_cache_misses_total', 'Result cache misses since start', () => cache().misses));
       new Gauge({ name: 'easyremote_cache_bytes', help: 'Bytes held by the result cache', registers, collect() { this.set(cache().bytes); } });
     }
     if (collect.droppedRows) {

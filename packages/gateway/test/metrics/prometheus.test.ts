@@ -23,8 +23,8 @@ class PromClientReference {
     this.execution = new Histogram({ name: 'easyremote_execution_seconds', help: 'Execution time reported by the node', labelNames: ['function', 'node'], buckets: [...LATENCY_BUCKETS_S], registers });
     new Gauge({ name: 'easyremote_nodes', help: 'Connected nodes', registers, collect() { this.set(3); } });
     new Gauge({ name: 'easyremote_in_flight', help: 'Attempts in flight', registers, collect() { this.set(7); } });
-    new Counter({ name: 'easyremote_cache_hits', help: 'Result cache hits since start', registers, collect() { this.reset(); this.inc(cache().hits); } });
-    new Counter({ name: 'easyremote_cache_misses', help: 'Result cache misses since start', registers, collect() { this.reset(); this.inc(cache().misses); } });
+    new Counter({ name: 'easyremote_cache_hits_total', help: 'Result cache hits since start', registers, collect() { this.reset(); this.inc(cache().hits); } });
+    new Counter({ name: 'easyremote_cache_misses_total', help: 'Result cache misses since start', registers, collect() { this.reset(); this.inc(cache().misses); } });
     new Gauge({ name: 'easyremote_cache_bytes', help: 'Bytes held by the result cache', registers, collect() { this.set(cache().bytes); } });
     new Gauge({ name: 'easyremote_metrics_dropped_rows', help: 'Call rows the metrics store could not write', registers, collect() { this.set(2); } });
   }
@@ -91,8 +91,8 @@ describe('PrometheusMetrics', () => {
 
   it('exposes cache hits and misses as counters', async () => {
     const text = await new PrometheusMetrics({ nodes: () => 0, inFlight: () => 0, cache: () => ({ hits: 3, misses: 1, bytes: 0 }) }).text();
-    expect(text).toMatch(/^# TYPE easyremote_cache_hits counter\neasyremote_cache_hits 3$/m);
-    expect(text).toMatch(/^# TYPE easyremote_cache_misses counter\neasyremote_cache_misses 1$/m);
+    expect(text).toMatch(/^# TYPE easyremote_cache_hits_total counter\neasyremote_cache_hits_total 3$/m);
+    expect(text).toMatch(/^# TYPE easyremote_cache_misses_total counter\neasyremote_cache_misses_total 1$/m);
   });
 
   it('leaves the call families out when calls are not recorded', async () => {
