@@ -100,7 +100,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const recordCalls = options.metrics !== false;
     const prometheus = new PrometheusMetrics(
       { nodes: () => this.registry.sessions.size, nodeStates: () => this.health.nodes(), inFlight: () => this.dispatcher.inFlight, cache: () => this.cache.stats(), ...(store ? { droppedRows: () => store.health().droppedRows } : {}) },
-      { calls: recordCalls },
+      { calls: recordCalls, callerLabel: options.metrics !== false && options.metrics?.callerLabel === true },
     );
     this.metrics = new MetricsRecorder(store, prometheus, clock, { recordCalls });
     this.readiness = new Readiness(() => store?.health());

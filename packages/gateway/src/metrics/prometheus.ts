@@ -14,6 +14,8 @@ import type { CallRecord } from './call-record.js';
 /** Distinct values per label beyond which new values are reported as "other". */
 export const MAX_LABEL_VALUES = 200;
 export const LATENCY_BUCKETS_S: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+/** The caller label of calls from the anonymous principal (clients do not authenticate). */
+export const ANONYMOUS_CALLER = 'anonymous';
 /** Error code for a failed call that carries none. */
 const UNKNOWN_CODE = 'UNKNOWN';
 
@@ -178,6 +180,24 @@ class FunctionCells {
   }
 }
 
+/** Calls per principal and outcome: a separate family, so the per-call series keep their labels. */
+class CallerCells {
+  readonly family = new CounterFamily('easyremote_caller_calls_total', 'Finished calls by the principal that made them');
+  private readonly label = new BoundedLabel();
+  private readonly cells = new Map<string, { ok: CounterCell; error: CounterCell; cached: CounterCell }>();
+
+  add(r: CallRecord): void {
+    const caller = this.label.of(r.caller === '' ? ANONYMOUS_CALLER : r.caller);
+    let cells = this.cells.get(caller);
+    if (cells === undefined) {
+      const cell = (outcome: string) => new CounterCell({ caller, outcome });
+      cells = { ok: cell('ok'), error: cell('error'), cached: cell('cached') };
+      this.cells.set(caller, cells);
+    }
+    this.family.inc(r.cached ? cells.cached : r.success ? cells.ok : cells.error);
+  }
+}
+
 /** Where one (function, node) pair's calls are counted; made by PrometheusMetrics.series(). */
 export interface PromSeries {
   readonly fn: FunctionCells;
@@ -207,6 +227,8 @@ export interface PrometheusSources {
 export interface PrometheusOptions {
   /** Expose the per-call families (false when the gateway records no calls). Default true. */
   calls?: boolean;
+  /** Also count calls per principal: easyremote_caller_calls_total{caller, outcome}. Default false. */
+  callerLabel?: boolean;
   /** Expose prom-client's default process collectors. Default true. */
   processMetrics?: boolean;
 }
@@ -220,6 +242,8 @@ export class PrometheusMetrics {
   private readonly queueWait = new HistogramFamily('easyremote_queue_wait_seconds', 'Arrival to dispatch');
   private readonly execution = new HistogramFamily('easyremote_execution_seconds', 'Execution time reported by the node');
   private readonly functions = new Map<string, FunctionCells>();
+  /** easyremote_caller_calls_total, when asked for (callerLabel). */
+  private readonly byCaller: CallerCells | undefined;
   /** Call counters and execution histogram by function label, then node label. */
   private readonly pairs = new Map<string, Map<string, { ok: CounterCell; error: CounterCell; cached: CounterCell; execution: HistogramCell }>>();
 
@@ -227,6 +251,10 @@ export class PrometheusMetrics {
     const registers = [this.registry];
     if (options.calls !== false) {
       for (const family of [this.calls, this.errors, this.queueWait, this.execution]) register(this.registry, family);
+      if (options.callerLabel === true) {
+        this.byCaller = new CallerCells();
+        register(this.registry, this.byCaller.family);
+      }
     }
     new Gauge({ name: 'easyremote_nodes', help: 'Connected nodes', registers, collect() { this.set(collect.nodes()); } });
     new Gauge({ name: 'easyremote_in_flight', help: 'Attempts in flight', registers, collect() { this.set(collect.inFlight()); } });
@@ -285,6 +313,7 @@ export class PrometheusMetrics {
   add(series: PromSeries, r: CallRecord): void {
     this.calls.inc(r.cached ? series.cached : r.success ? series.ok : series.error);
     if (!r.success) this.errors.inc(series.fn.error(r.errorCode || UNKNOWN_CODE));
+    if (this.byCaller !== undefined) this.byCaller.add(r);
     if (!r.cached && series.execution !== undefined) {
       this.queueWait.observe(series.fn.queueWait, r.queueWaitMs / 1000);
       if (r.execMs > 0) this.execution.observe(series.execution, r.execMs / 1000);
