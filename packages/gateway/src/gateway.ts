@@ -5,11 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
-import {
-  AdminService,
-  type EasyRemoteError,
-  type NodeInfo,
-} from '@easyremote/protocol';
+import { AdminService, createLogger, type EasyRemoteError, type Logger, type NodeInfo } from '@easyremote/protocol';
 import { AdminApi } from './api/admin-api.js';
 import { adminHandlers } from './api/admin-service.js';
 import { CallIntake } from './api/call-intake.js';
@@ -20,8 +16,7 @@ import { HttpApi } from './api/http-server.js';
 import { intakeInterceptor } from './api/intake-interceptor.js';
 import { nodeLinkDefinition, NodeLinkService } from './api/node-link-service.js';
 import { NodeEvents, type GatewayEvents } from './api/node-events.js';
-
-export type { GatewayEvents };
+import { Readiness } from './api/readiness.js';
 import { Authenticator } from './auth/authenticator.js';
 import { PrincipalLimits } from './auth/principal-limits.js';
 import { ResultCache } from './cache/result-cache.js';
@@ -44,6 +39,8 @@ import { checkNodeCertificate } from './tls/node-identity.js';
 
 export { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, type GatewayOptions, type GatewayTlsOptions } from './options.js';
 export type { ReloadResult } from './tls/certificate-files.js';
+export { PortInUseError } from './api/listen-failure.js';
+export type { GatewayEvents };
 export type NodeSummary = NodeInfo;
 
 export class Gateway extends EventEmitter<GatewayEvents> {
@@ -60,6 +57,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly cache: ResultCache;
   readonly alerts: AlertLog;
   readonly api: AdminApi;
+  /** Where the gateway logs (its lines carry `component` and `gatewayId`); code embedding it may log through it too. */
+  readonly logger: Logger;
   private readonly auth: Authenticator;
   private readonly nodeLinks: NodeLinkService;
   private readonly intake: CallIntake;
@@ -67,7 +66,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly alertLoop: AlertLoop;
   private readonly server: grpc.Server;
   private readonly certificates: CertificateFiles | undefined;
-  private readonly log: (line: string) => void;
+  private readonly readiness: Readiness;
   private http: HttpApi | undefined;
   private boundPort = 0;
   private httpBoundPort = 0;
@@ -80,31 +79,32 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     checkFunctionOverrides(settings, options.functions);
     checkTlsOptions(options.tls);
     const clock = (this.clock = options.clock ?? systemClock);
-    this.log = options.log ?? ((line) => console.error(`[gateway] ${line}`));
+    const logger = (this.logger = createLogger('gateway', options.logger).child({ gatewayId: this.id }));
     this.auth = new Authenticator(options.auth);
     // Read now: a gateway configured with unreadable or mismatched certificate files does not start.
-    this.certificates = options.tls && new CertificateFiles({ cert: options.tls.cert, key: options.tls.key, clientCa: options.tls.clientCa }, { watchIntervalMs: options.tls.watchIntervalMs, log: this.log });
+    this.certificates = options.tls && new CertificateFiles({ cert: options.tls.cert, key: options.tls.key, clientCa: options.tls.clientCa }, { watchIntervalMs: options.tls.watchIntervalMs, logger });
     const nodeCertificates = options.tls?.nodeCertificates === true;
 
     // Opening the database first: a corrupt or unwritable file stops the gateway here, with its path in the error.
     const store =
       options.metrics === false
         ? undefined
-        : new MetricsStore({ ...options.metrics, path: options.metrics?.path ?? DEFAULT_METRICS_PATH, clock: () => clock.epochMs(), onError: (e) => this.log(`metrics: ${e.message}`) });
+        : new MetricsStore({ ...options.metrics, path: options.metrics?.path ?? DEFAULT_METRICS_PATH, clock: () => clock.epochMs(), onError: (e) => logger.error({ reason: e.message }, 'metrics store error') });
     this.cache = new ResultCache({ ...options.cache, clock: () => clock.epochMs() });
     this.registry = new Registry(options.functions, { strategy: settings.defaultStrategy, retryCount: settings.retryCount }, { clock, providerGapMs: settings.providerGapMs });
     this.detector = new OutlierDetector({ ...options.outlierDetection, now: () => clock.now(), providersOf: (fn) => this.registry.functions.get(fn)?.providers.size ?? 0 });
     this.health = new NodeHealthMonitor(this.registry, this.detector, { leaseMs: settings.leaseMs, availableThreshold: options.availableThreshold, clock });
     this.router = new Router({ health: this.health, random: options.random ?? Math.random, clock, location: options.location });
     this.admission = new AdmissionQueue(settings.queueSize, settings.queueBytes);
-    const prometheus = new PrometheusMetrics({
-      nodes: () => this.registry.sessions.size,
-      inFlight: () => this.dispatcher.inFlight,
-      cache: () => this.cache.stats(),
-      droppedRows: () => store?.health().droppedRows ?? 0,
-    });
-    this.metrics = new MetricsRecorder(store, prometheus, clock);
-    const events = new NodeEvents(this, this.metrics, this.log);
+    // metrics: false records nothing per call: no row, no live figure, no Prometheus count.
+    const recordCalls = options.metrics !== false;
+    const prometheus = new PrometheusMetrics(
+      { nodes: () => this.registry.sessions.size, inFlight: () => this.dispatcher.inFlight, cache: () => this.cache.stats(), ...(store ? { droppedRows: () => store.health().droppedRows } : {}) },
+      { calls: recordCalls },
+    );
+    this.metrics = new MetricsRecorder(store, prometheus, clock, { recordCalls });
+    this.readiness = new Readiness(() => store?.health());
+    const events = new NodeEvents(this, this.metrics, logger);
     const deferFlush = options.coalesceFrames === false ? (flush: () => void) => flush() : undefined;
     // A finished call frees its caller's slot, then is recorded.
     const limits = new PrincipalLimits(clock);
@@ -115,56 +115,24 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       },
     };
     this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: finished, clock, providerGapMs: settings.providerGapMs });
-    this.nodeLinks = new NodeLinkService({
-      registry: this.registry,
-      dispatcher: this.dispatcher,
-      detector: this.detector,
-      auth: this.auth,
-      clock,
-      observer: events.observer(),
-      settings: { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs, deferFlush, nodeCertificates },
-    });
-    this.intake = new CallIntake({
-      registry: this.registry,
-      dispatcher: this.dispatcher,
-      cache: this.cache,
-      metrics: this.metrics,
-      recorder: finished,
-      limits,
-      clock,
-      settings: { maxPayloadBytes: settings.maxPayloadBytes, defaultTimeoutMs: settings.defaultTimeoutMs, startupGraceMs: settings.startupGraceMs, maxAwaiting: settings.queueSize },
-    });
+    const linkSettings = { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs, deferFlush, nodeCertificates };
+    this.nodeLinks = new NodeLinkService({ registry: this.registry, dispatcher: this.dispatcher, detector: this.detector, auth: this.auth, clock, observer: events.observer(), settings: linkSettings });
+    const intakeSettings = { maxPayloadBytes: settings.maxPayloadBytes, defaultTimeoutMs: settings.defaultTimeoutMs, startupGraceMs: settings.startupGraceMs, maxAwaiting: settings.queueSize };
+    this.intake = new CallIntake({ registry: this.registry, dispatcher: this.dispatcher, cache: this.cache, metrics: this.metrics, recorder: finished, limits, clock, settings: intakeSettings });
     const thresholds = options.alerts?.thresholds ?? {};
     this.alerts = new AlertLog({ webhookUrl: options.alerts?.webhookUrl, clock: () => clock.epochMs() });
-    this.api = new AdminApi({
-      health: this.health,
-      registry: this.registry,
-      admission: this.admission,
-      detector: this.detector,
-      metrics: this.metrics,
-      cache: this.cache,
-      alerts: this.alerts,
-      thresholds,
-      drain: (nodeId, by) => this.nodeLinks.drain(nodeId, by),
-      audit: (kind, nodeId, fn, detail) => events.record(kind, nodeId, fn, detail),
-      clock,
-    });
-    this.alertLoop = new AlertLoop(this.alerts, () => this.api.figures(), thresholds, clock, (err) => this.log(`alert evaluation failed: ${err.message}`));
+    this.api = new AdminApi({ health: this.health, registry: this.registry, admission: this.admission, detector: this.detector, metrics: this.metrics, cache: this.cache, alerts: this.alerts, thresholds, clock,
+      drain: (nodeId, by) => this.nodeLinks.drain(nodeId, by), audit: (kind, nodeId, fn, detail) => events.record(kind, nodeId, fn, detail) });
+    this.alertLoop = new AlertLoop(this.alerts, () => this.api.figures(), thresholds, clock, (err) => logger.error({ reason: err.message }, 'alert evaluation failed'));
 
     // Wiring: capacity that frees up lets waiting calls move; events reach logs and metrics.
     this.registry.on('provider-added', (entry) => this.dispatcher.pump(entry));
-    this.registry.on('config-conflict', (_entry, conflict) => this.log(`warning: ${conflict}`));
-    this.detector.on('ejected', (e) => {
-      this.log(`node ${e.nodeId} ejected for ${e.functionName} (${e.reason}) for ${Math.round(e.untilMs - clock.now())} ms`);
-      events.record('ejected', e.nodeId, e.functionName, e.reason);
-    });
-    this.detector.on('readmitted', (e) => {
-      this.log(`node ${e.nodeId} readmitted for ${e.functionName}`);
-      events.record('readmitted', e.nodeId, e.functionName);
-      const entry = this.registry.functions.get(e.functionName);
+    this.registry.on('config-conflict', (entry, conflict) => logger.warn({ function: entry.name }, conflict));
+    events.watch(this.detector, clock, (fn) => {
+      const entry = this.registry.functions.get(fn);
       if (entry) this.dispatcher.pump(entry);
     });
-    this.alerts.on('alert', (a) => this.log(`alert ${a.severity}: ${a.message}`));
+    this.alerts.on('alert', (a) => logger.warn({ severity: a.severity, alert: a.kind }, a.message));
 
     const refusedAtIntake = (path: string, peer: string, err: EasyRemoteError) => {
       if (path.startsWith('/easyremote.v1.Gateway/')) this.metrics.refused({ functionName: '', client: peer, requestBytes: 0, arrivedAt: clock.now() }, err.code);
@@ -176,28 +144,47 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.server.addService(AdminService, adminHandlers(this.api, this.auth));
   }
 
+  /**
+   * Listens on the gRPC port, then the HTTP port. A start that fails leaves nothing behind:
+   * a port already bound is released and the metrics database closed (the gateway is then
+   * stopped; make a new one); a port in use fails with `PortInUseError`, one line naming the
+   * port and the process holding it.
+   */
+  /**
+   * Listens on the gRPC port, then the HTTP port. A start that fails releases every port it
+   * bound and closes the metrics database (the gateway is then stopped); a port in use is a
+   * `PortInUseError`, one line naming the port and the process that holds it.
+   */
   async start(): Promise<void> {
+    if (this.stopped) throw new Error('this gateway was stopped; create a new one');
     const { host, port } = this.settings;
     const certificates = this.certificates;
-    checkExposure(host, {
-      tls: certificates !== undefined,
-      nodesAuthenticated: this.auth.nodesAuthenticate || this.options.tls?.nodeCertificates === true,
-      clientsAuthenticated: this.auth.callersAuthenticate,
-      insecure: this.options.insecure === true,
-    });
-    this.boundPort = await bindGrpcServer(this.server, host, port, certificates && tlsCredentials(certificates));
-    this.intake.started();
-    this.nodeLinks.startSweeping();
-    if (this.options.httpPort !== undefined) {
-      const http = (this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header), certificates?.material));
-      certificates?.onChange((material) => http.setCertificate(material));
-      this.httpBoundPort = await http.listen(this.options.httpPort, host);
+    try {
+      checkExposure(host, {
+        tls: certificates !== undefined,
+        nodesAuthenticated: this.auth.nodesAuthenticate || this.options.tls?.nodeCertificates === true,
+        clientsAuthenticated: this.auth.callersAuthenticate,
+        insecure: this.options.insecure === true,
+      });
+      this.boundPort = await bindGrpcServer(this.server, host, port, certificates && tlsCredentials(certificates));
+      this.intake.started();
+      this.nodeLinks.startSweeping();
+      if (this.options.httpPort !== undefined) {
+        const http = (this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header), () => this.readiness.check(), certificates?.material));
+        certificates?.onChange((material) => http.setCertificate(material));
+        this.httpBoundPort = await http.listen(this.options.httpPort, host);
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
     }
     if (certificates !== undefined) {
       certificates.watch();
       process.on('SIGHUP', this.onHangup);
     }
     this.alertLoop.start(this.options.alerts?.intervalMs);
+    this.readiness.state = 'serving';
+    this.logger.info({ address: this.address, httpPort: this.http && this.httpBoundPort, tls: certificates !== undefined }, 'gateway listening');
   }
 
   /**
@@ -210,22 +197,25 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return this.certificates.reload(why);
   }
 
-  /** Stops listening and ends every call and node stream; buffered metrics rows are written. */
+  /** Ends every call and node stream and writes buffered metrics rows; /readyz answers 503 from the first moment, the HTTP port closes last. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.readiness.state = 'stopping';
+    this.logger.info('gateway stopping');
     this.alertLoop.stop();
     process.off('SIGHUP', this.onHangup);
     this.certificates?.unwatch();
     this.sessions.goAway('the gateway is stopping');
     this.dispatcher.shutdown();
-    await this.http?.close();
     this.nodeLinks.close();
     this.sessions.close();
     await shutdownGrpcServer(this.server);
     // After the last call ended: every buffered row reaches the database.
     this.metrics.close();
     await this.alerts.drain();
+    await this.http?.close();
+    this.logger.info('gateway stopped');
   }
 
   get port(): number {

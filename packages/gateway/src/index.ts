@@ -1,8 +1,9 @@
-export { Gateway, DEFAULT_PORT, DEFAULT_HOST, DEFAULT_CALL_TIMEOUT_MS, type GatewayOptions, type GatewayTlsOptions, type ReloadResult, type NodeSummary, type GatewayEvents } from './gateway.js';
+export { Gateway, DEFAULT_PORT, DEFAULT_HOST, DEFAULT_CALL_TIMEOUT_MS, type GatewayOptions, type GatewayTlsOptions, type ReloadResult, type NodeSummary, type GatewayEvents, PortInUseError } from './gateway.js';
+export type { Logger, LoggerOption, LoggerSettings, LogLevel, LogFormat, LogDestination, HealthDocument, ReadinessDocument, GatewayState, MetricsStoreState } from '@easyremote/protocol';
 export type { FunctionConfig } from './registry/function-entry.js';
 export { registerStrategy, createStrategy, strategyNames, hasStrategy, validateStrategyOptions, strategySchema, StrategyOptionError } from './strategies/registry.js';
 export type { OptionSchema, OptionSpec } from './strategies/option-schema.js';
-export type { Candidate, SelectContext, Strategy, StrategyFactory, StrategyOptions, Outcome, Preferences, TelemetrySnapshot, NodeCapabilities, ProviderHistory } from './strategies/strategy.js';
+export type { Candidate, CandidatePool, SelectContext, Strategy, StrategyFactory, StrategyOptions, Outcome, Preferences, TelemetrySnapshot, NodeCapabilities, ProviderHistory } from './strategies/strategy.js';
 export { loadGatewayConfig } from './config-file.js';
 export type { FunctionConfigOverride, HealthCheckConfig, PreferencesConfig } from './registry/function-entry.js';
 export { recommendStrategy, type RecommendConstraints, type Recommendation as StrategyRecommendation } from './routing/recommend.js';
