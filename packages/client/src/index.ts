@@ -2,13 +2,13 @@ export { Client, connect, RESERVED_NAMES, type ClientOptions, type DynamicClient
 export type { CallOptions } from './call-options.js';
 export type { RemoteCall, RemoteStream, AnyRemoteCall } from './remote-call.js';
 export type { Remote, RemoteMethod } from './typed.js';
+// The whole error catalogue, so callers can test `instanceof` without a direct dependency
+// on @easyremote/protocol (test/package-exports.test.ts keeps this list complete).
 export {
   EasyRemoteError,
   RemoteError,
   FunctionNotFound,
   NodeNotFound,
-  GatewayUnavailable,
-  ProtocolError,
   NoNodeAvailable,
   Overloaded,
   DeadlineExceeded,
@@ -16,10 +16,18 @@ export {
   NodeLost,
   InvalidArgument,
   Unauthenticated,
+  PermissionDenied,
+  RateLimited,
   PayloadTooLarge,
   BudgetExceeded,
+  RegistrationRefused,
+  ProtocolError,
+  GatewayUnavailable,
+  GatewayLost,
   InternalError,
   type ErrorCode,
+  type ExceededLimit,
+  type EasyRemoteErrorFields,
 } from '@easyremote/protocol';
 export { AdminClient, type AdminClientOptions } from './admin-client.js';
 export type { ClientTls, TlsClientOptions } from '@easyremote/protocol';
