@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client, connect } from '@easyremote/client';
 import { ComputeNode } from '@easyremote/node';
-import { EasyRemoteError, ErrorDetail, GatewayFrame, NodeFrame, encodeArgs } from '@easyremote/protocol';
+import { EasyRemoteError, ErrorDetail, FunctionSpec, GatewayFrame, NodeFrame, encodeArgs } from '@easyremote/protocol';
 import { ROOT, startGateway, startNode, waitFor } from './support/cluster.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -92,6 +92,14 @@ describe('registration', () => {
 
 describe('malformed node streams', () => {
   const raw = (address: string) => new grpc.Client(address, grpc.credentials.createInsecure());
+  const nodeStream = (c: grpc.Client) => {
+    const s = c.makeBidiStreamRequest('/easyremote.v1.NodeLink/Connect', (f: NodeFrame) => Buffer.from(NodeFrame.encode(f).finish()), (b: Buffer) => GatewayFrame.decode(b));
+    s.on('error', () => undefined);
+    return s;
+  };
+  const register = (nodeId: string, functions: Array<Partial<FunctionSpec>>): NodeFrame => ({
+    register: { nodeId, token: '', functions: functions.map((f) => FunctionSpec.fromPartial(f)), capabilities: undefined, protocolVersion: 1, instanceId: nodeId },
+  });
 
   it('garbage bytes, frames before register and answers for unknown attempts leave the gateway serving', async () => {
     const gw = await startGateway();
@@ -143,6 +151,32 @@ describe('malformed node streams', () => {
     expect(gw.nodes().map((n) => n.nodeId).sort()).toEqual(['honest', 'liar']);
     expect(await client.ping()).toBe('pong');
     for (const c of [c1, c2, c3]) c.close();
+  });
+
+  it("a node's error message cut inside an emoji at the trailer limit still reaches the caller, at once", async () => {
+    const gw = await startGateway();
+    const c = raw(gw.address);
+    const client = connect(gw.address);
+    cleanups.push(() => gw.stop(), () => client.close(), () => c.close());
+    const node = nodeStream(c);
+    // A node in another language: valid UTF-8, which the gateway cuts to 1,024 characters for the trailer.
+    node.on('data', (f: GatewayFrame) => {
+      if (f.invoke) node.write({ error: { attemptId: f.invoke.attemptId, error: ErrorDetail.fromPartial({ code: 'REMOTE_ERROR', message: '😀'.repeat(600), remoteName: 'ValueError' }), execMs: 1 } });
+    });
+    const registered = new Promise((resolve) => node.once('data', resolve));
+    node.write(register('polyglot', [{ name: 'f', kind: 'unary' }, { name: 'g', kind: 'stream' }]));
+    await registered;
+    const unary = () => client.call('f', [], { timeout: 5_000 });
+    const stream = async () => {
+      for await (const _ of client.stream('g', [], { timeout: 5_000 })) void _;
+    };
+    for (const run of [unary, stream]) {
+      const t0 = Date.now();
+      const err = await run().then(() => undefined, (e: unknown) => e);
+      expect(err).toMatchObject({ code: 'REMOTE_ERROR', remoteName: 'ValueError' });
+      expect((err as Error).message).toMatch(/^(😀)+…$/u);
+      expect(Date.now() - t0).toBeLessThan(1000);
+    }
   });
 });
 
