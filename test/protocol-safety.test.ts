@@ -1,13 +1,14 @@
 // Failure cases not covered elsewhere: size limits, duplicate node ids,
 // tokens, and garbage on the node stream. The gateway must answer each clearly and stay up.
 import { execFile } from 'node:child_process';
+import http2 from 'node:http2';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client, connect } from '@easyremote/client';
 import { ComputeNode } from '@easyremote/node';
-import { EasyRemoteError, ErrorDetail, FunctionSpec, GatewayFrame, NodeFrame, encodeArgs } from '@easyremote/protocol';
+import { EasyRemoteError, ErrorDetail, FunctionSpec, GatewayFrame, Heartbeat, NodeFrame, encodeArgs } from '@easyremote/protocol';
 import { ROOT, startGateway, startNode, waitFor } from './support/cluster.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -151,6 +152,28 @@ describe('malformed node streams', () => {
     expect(gw.nodes().map((n) => n.nodeId).sort()).toEqual(['honest', 'liar']);
     expect(await client.ping()).toBe('pong');
     for (const c of [c1, c2, c3]) c.close();
+  });
+
+  it('frames right behind one refused before register do not keep the stream from ending with a status', async () => {
+    const gw = await startGateway();
+    // Raw HTTP/2, so that the frames travel in one DATA frame and all reach the gateway
+    // before its refusal of the first can reach the node.
+    const session = http2.connect(`http://${gw.address}`);
+    cleanups.push(() => gw.stop(), () => session.destroy());
+    session.on('error', () => undefined);
+    const stream = session.request({ ':method': 'POST', ':path': '/easyremote.v1.NodeLink/Connect', 'content-type': 'application/grpc', te: 'trailers' });
+    stream.on('error', () => undefined);
+    stream.on('data', () => undefined);
+    const status = new Promise<string | undefined>((resolve) => {
+      stream.on('trailers', (h) => resolve(String(h['grpc-status'])));
+      setTimeout(() => resolve(undefined), 2_000);
+    });
+    const heartbeat = Buffer.from(NodeFrame.encode({ heartbeat: Heartbeat.fromPartial({ cpuPercent: 1 }) }).finish());
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(heartbeat.length, 1);
+    const framed = Buffer.concat([head, heartbeat]);
+    stream.write(Buffer.concat(Array.from({ length: 5 }, () => framed)));
+    expect(await status).toBeDefined();
   });
 
   it("a node's error message cut inside an emoji at the trailer limit still reaches the caller, at once", async () => {

@@ -175,13 +175,19 @@ export class NodeLinkService {
     };
     // Frames to the node that are produced in one turn (invokes, credits) go as one message.
     const batcher = new FrameBatcher<GatewayFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: gatewayFrameBytes, defer: this.parts.settings.deferFlush });
+    // Once the gateway has ended the stream (a refusal, a lost lease, a reconnect), frames the
+    // node sent before it heard are dropped: answering one would write after the end, which
+    // destroys the stream before its status goes out and leaves it open, unread, for good.
+    let failed = false;
     stream.on('data', (frame: NodeFrame | UndecodableFrame) => {
+      if (failed || stream.writableEnded || stream.destroyed) return;
       try {
         if ('undecodable' in frame) {
           const err = new InvalidArgument(`a frame could not be decoded: ${clip(frame.undecodable, MAX_QUOTED_CHARS)}`);
           if (session === undefined) {
             // Nothing registered yet to keep alive: end the stream with the reason as its status.
             this.parts.observer.refused(peer, err);
+            failed = true;
             stream.emit('error', toServiceError(err));
           } else {
             this.parts.observer.dropped(session.nodeId, err);
