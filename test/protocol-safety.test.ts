@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client, connect } from '@easyremote/client';
 import { ComputeNode } from '@easyremote/node';
-import { EasyRemoteError, ErrorDetail, FunctionSpec, GatewayFrame, Heartbeat, NodeFrame, encodeArgs } from '@easyremote/protocol';
+import { EasyRemoteError, ErrorDetail, FunctionSpec, GatewayFrame, Heartbeat, NodeFrame, encode, encodeArgs } from '@easyremote/protocol';
 import { ROOT, startGateway, startNode, waitFor } from './support/cluster.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -174,6 +174,27 @@ describe('malformed node streams', () => {
     const framed = Buffer.concat([head, heartbeat]);
     stream.write(Buffer.concat(Array.from({ length: 5 }, () => framed)));
     expect(await status).toBeDefined();
+  });
+
+  it('a refused re-registration leaves the node registered and serving on its stream', async () => {
+    const gw = await startGateway();
+    const c = raw(gw.address);
+    const client = connect(gw.address);
+    cleanups.push(() => gw.stop(), () => client.close(), () => c.close());
+    const node = nodeStream(c);
+    const replies: GatewayFrame[] = [];
+    node.on('data', (f: GatewayFrame) => {
+      replies.push(f);
+      if (f.invoke) node.write({ result: { attemptId: f.invoke.attemptId, payload: encode('still here'), execMs: 1 } });
+    });
+    node.write(register('steady', [{ name: 'steady_fn', kind: 'unary' }]));
+    await waitFor('the registration', () => replies.length === 1);
+    node.write(register('steady', [{ name: 'not a function name', kind: 'unary' }]));
+    node.write({ heartbeat: Heartbeat.fromPartial({}) });
+    await waitFor('the refusal', () => replies.length >= 2);
+    expect(await client.call('steady_fn', [], { timeout: 2_000 })).toBe('still here');
+    expect(replies.filter((f) => f.registered).map((f) => f.registered!.accepted)).toEqual([true, false]);
+    expect(gw.nodes().map((n) => `${n.nodeId} ${n.state}`)).toEqual(['steady active']);
   });
 
   it("a node's error message cut inside an emoji at the trailer limit still reaches the caller, at once", async () => {
