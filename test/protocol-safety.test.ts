@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client, connect } from '@easyremote/client';
 import { ComputeNode } from '@easyremote/node';
-import { EasyRemoteError, ErrorDetail, FunctionSpec, GatewayFrame, Heartbeat, NodeFrame, encode, encodeArgs } from '@easyremote/protocol';
+import { EasyRemoteError, ERROR_TRAILER, ErrorDetail, FunctionSpec, GatewayFrame, Heartbeat, NodeFrame, encode, encodeArgs } from '@easyremote/protocol';
 import { ROOT, startGateway, startNode, waitFor } from './support/cluster.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -44,6 +44,24 @@ describe('limits and bad input', () => {
 
     expect(await client.len(Buffer.alloc(100))).toBe(100);
     expect((await client.size(100)).length).toBe(100);
+  });
+
+  it('bytes that are not a CallRequest get INVALID_ARGUMENT with the trailer, on Call and on CallStream', async () => {
+    const gw = await startGateway();
+    const c = new grpc.Client(gw.address, grpc.credentials.createInsecure());
+    cleanups.push(() => gw.stop(), () => c.close());
+    const identity = (b: Buffer) => b;
+    // A varint that never ends, a field of wire type 7, a CallOptions cut inside its first field.
+    for (const bytes of [Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), Buffer.from([0x0f]), Buffer.from([0x1a, 0x05, 0x0a, 0x80])]) {
+      for (const path of ['/easyremote.v1.Gateway/Call', '/easyremote.v1.Gateway/CallStream']) {
+        const call = path.endsWith('/Call') ? c.makeUnaryRequest(path, identity, identity, bytes, () => undefined) : c.makeServerStreamRequest(path, identity, identity, bytes);
+        call.on('error', () => undefined);
+        const status = await new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+        const trailer = status.metadata.get(ERROR_TRAILER)[0];
+        expect(status.code, path).toBe(grpc.status.INVALID_ARGUMENT);
+        expect(ErrorDetail.decode(trailer as Buffer)).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^the request is not a CallRequest: /) });
+      }
+    }
   });
 });
 

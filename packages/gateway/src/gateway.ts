@@ -10,11 +10,12 @@ import { AdminApi } from './api/admin-api.js';
 import { adminHandlers } from './api/admin-service.js';
 import { CallIntake } from './api/call-intake.js';
 import { callServiceHandlers } from './api/call-service.js';
-import { gatewayServiceDefinition, SessionService } from './api/session-service.js';
+import { SessionService } from './api/session-service.js';
+import { gatewayServiceDefinition, nodeLinkDefinition } from './api/tolerant-definitions.js';
 import { bindGrpcServer, createGrpcServer, shutdownGrpcServer, tlsCredentials } from './api/grpc-server.js';
 import { HttpApi } from './api/http-server.js';
 import { intakeInterceptor } from './api/intake-interceptor.js';
-import { nodeLinkDefinition, NodeLinkService } from './api/node-link-service.js';
+import { NodeLinkService } from './api/node-link-service.js';
 import { NodeEvents, type GatewayEvents } from './api/node-events.js';
 import { Readiness } from './api/readiness.js';
 import { Authenticator } from './auth/authenticator.js';
@@ -140,7 +141,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.server = createGrpcServer(settings.maxPayloadBytes, [intakeInterceptor(this.auth, refusedAtIntake, nodeCertificates ? checkNodeCertificate : undefined)]);
     this.server.addService(nodeLinkDefinition(), this.nodeLinks.handlers());
     this.sessions = new SessionService(this.intake, clock, this.auth, deferFlush);
-    this.server.addService(gatewayServiceDefinition(), { ...callServiceHandlers(this.intake, clock, this.auth), session: this.sessions.handler() });
+    this.server.addService(gatewayServiceDefinition(), { ...callServiceHandlers(this.intake, clock, this.auth, this.metrics), session: this.sessions.handler() });
     this.server.addService(AdminService, adminHandlers(this.api, this.auth));
   }
 

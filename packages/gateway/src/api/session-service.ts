@@ -9,7 +9,6 @@ import {
   clip,
   DEFAULT_STREAM_CREDIT,
   FrameBatcher,
-  GatewayService,
   GatewayUnavailable,
   InvalidArgument,
   MAX_QUOTED_CHARS,
@@ -27,34 +26,13 @@ import type { AdmittedCall, CallIntake } from './call-intake.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principals.js';
 import { handlerMetadata, principalOf } from './metadata.js';
+import type { Undecodable } from './tolerant-definitions.js';
 
 /** Calls one session may have in flight; beyond it a call is refused as OVERLOADED. */
 export const MAX_SESSION_CALLS = 10_000;
 
 /** A frame whose bytes did not decode: refused alone, the session stays. */
-interface UndecodableFrame {
-  readonly undecodable: string;
-}
-
-type SessionStream = grpc.ServerDuplexStream<ClientFrame | UndecodableFrame, ServerFrame>;
-
-/** The Gateway service's definition, its Session method with a deserializer that never throws (see NodeLink's). */
-export function gatewayServiceDefinition(): grpc.ServiceDefinition {
-  const session = GatewayService.session;
-  return {
-    ...GatewayService,
-    session: {
-      ...session,
-      requestDeserialize: (bytes: Buffer): ClientFrame | UndecodableFrame => {
-        try {
-          return session.requestDeserialize(bytes);
-        } catch (err) {
-          return { undecodable: (err as Error).message };
-        }
-      },
-    },
-  };
-}
+type SessionStream = grpc.ServerDuplexStream<ClientFrame | Undecodable, ServerFrame>;
 
 function serverFrameBytes(f: ServerFrame): number {
   return f.result?.result.length ?? f.chunk?.chunk.length ?? f.resultPart?.data.length ?? 0;
@@ -162,7 +140,7 @@ class ClientSession {
     this.peer = stream.getPeer();
     this.caller = principalOf(stream.metadata, auth);
     this.batcher = new FrameBatcher<ServerFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: serverFrameBytes, defer: deferFlush });
-    stream.on('data', (frame: ClientFrame | UndecodableFrame) => {
+    stream.on('data', (frame: ClientFrame | Undecodable) => {
       if ('undecodable' in frame) {
         this.reject(new InvalidArgument(`a frame could not be decoded: ${clip(frame.undecodable, MAX_QUOTED_CHARS)}`));
         return;
