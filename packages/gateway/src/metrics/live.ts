@@ -31,7 +31,7 @@ export const HISTOGRAM_GROWTH = 1.05;
  * is idle, further names share OVERFLOW_NAME's window: memory stays bounded whatever
  * names clients send.
  */
-export const MAX_WINDOWS = 4_096;
+export const MAX_WINDOWS = 1_000;
 export const OVERFLOW_NAME = '(other)';
 
 const LOG_GROWTH = Math.log(HISTOGRAM_GROWTH);
