@@ -5,11 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
-import {
-  AdminService,
-  type EasyRemoteError,
-  type NodeInfo,
-} from '@easyremote/protocol';
+import { AdminService, type EasyRemoteError, type NodeInfo } from '@easyremote/protocol';
 import { AdminApi } from './api/admin-api.js';
 import { adminHandlers } from './api/admin-service.js';
 import { CallIntake } from './api/call-intake.js';
@@ -20,31 +16,26 @@ import { HttpApi } from './api/http-server.js';
 import { intakeInterceptor } from './api/intake-interceptor.js';
 import { nodeLinkDefinition, NodeLinkService } from './api/node-link-service.js';
 import { NodeEvents, type GatewayEvents } from './api/node-events.js';
-
-export type { GatewayEvents };
 import { Authenticator } from './auth/authenticator.js';
 import { PrincipalLimits } from './auth/principal-limits.js';
 import { ResultCache } from './cache/result-cache.js';
 import { AdmissionQueue } from './calls/admission-queue.js';
-import { Dispatcher, type CallRecorder } from './calls/dispatcher.js';
+import { Dispatcher } from './calls/dispatcher.js';
+import { FinishedCalls } from './calls/finished-calls.js';
+import { OpenCalls } from './calls/open-calls.js';
 import { systemClock, type Clock } from './clock.js';
 import { NodeHealthMonitor } from './health/health-monitor.js';
 import { OutlierDetector } from './health/outlier-detector.js';
 import { OutlierFeedback } from './health/outlier-feedback.js';
 import { AlertLog } from './metrics/advisor.js';
 import { AlertLoop } from './metrics/alert-loop.js';
-import { PrometheusMetrics } from './metrics/prometheus.js';
-import { MetricsRecorder } from './metrics/recorder.js';
-import { MetricsStore } from './metrics/store.js';
-import { checkExposure, checkFunctionOverrides, checkTlsOptions, DEFAULT_METRICS_PATH, gatewaySettings, type GatewayOptions, type GatewaySettings } from './options.js';
+import { createMetricsRecorder } from './metrics/metrics-setup.js';
+import type { MetricsRecorder } from './metrics/recorder.js';
+import { checkExposure, checkFunctionOverrides, checkTlsOptions, gatewaySettings, type GatewayOptions, type GatewaySettings, type StopOptions } from './options.js';
 import { Registry } from './registry/registry.js';
 import { Router } from './routing/router.js';
 import { CertificateFiles, type ReloadResult } from './tls/certificate-files.js';
 import { checkNodeCertificate } from './tls/node-identity.js';
-
-export { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, type GatewayOptions, type GatewayTlsOptions } from './options.js';
-export type { ReloadResult } from './tls/certificate-files.js';
-export type NodeSummary = NodeInfo;
 
 export class Gateway extends EventEmitter<GatewayEvents> {
   readonly id = randomUUID();
@@ -65,13 +56,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly intake: CallIntake;
   private readonly sessions: SessionService;
   private readonly alertLoop: AlertLoop;
+  private readonly open: OpenCalls;
   private readonly server: grpc.Server;
   private readonly certificates: CertificateFiles | undefined;
   private readonly log: (line: string) => void;
   private http: HttpApi | undefined;
   private boundPort = 0;
   private httpBoundPort = 0;
-  private stopped = false;
+  private stopping: Promise<void> | undefined;
   private readonly onHangup = () => void this.reloadCertificates('SIGHUP');
 
   constructor(private readonly options: GatewayOptions = {}) {
@@ -86,52 +78,29 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.certificates = options.tls && new CertificateFiles({ cert: options.tls.cert, key: options.tls.key, clientCa: options.tls.clientCa }, { watchIntervalMs: options.tls.watchIntervalMs, log: this.log });
     const nodeCertificates = options.tls?.nodeCertificates === true;
 
-    // Opening the database first: a corrupt or unwritable file stops the gateway here, with its path in the error.
-    const store =
-      options.metrics === false
-        ? undefined
-        : new MetricsStore({ ...options.metrics, path: options.metrics?.path ?? DEFAULT_METRICS_PATH, clock: () => clock.epochMs(), onError: (e) => this.log(`metrics: ${e.message}`) });
+    this.metrics = createMetricsRecorder(options.metrics, clock, this.log, {
+      nodes: () => this.registry.sessions.size,
+      inFlight: () => this.dispatcher.inFlight,
+      cache: () => this.cache.stats(),
+    });
     this.cache = new ResultCache({ ...options.cache, clock: () => clock.epochMs() });
     this.registry = new Registry(options.functions, { strategy: settings.defaultStrategy, retryCount: settings.retryCount }, { clock, providerGapMs: settings.providerGapMs });
     this.detector = new OutlierDetector({ ...options.outlierDetection, now: () => clock.now(), providersOf: (fn) => this.registry.functions.get(fn)?.providers.size ?? 0 });
     this.health = new NodeHealthMonitor(this.registry, this.detector, { leaseMs: settings.leaseMs, availableThreshold: options.availableThreshold, clock });
     this.router = new Router({ health: this.health, random: options.random ?? Math.random, clock, location: options.location });
     this.admission = new AdmissionQueue(settings.queueSize, settings.queueBytes);
-    const prometheus = new PrometheusMetrics({
-      nodes: () => this.registry.sessions.size,
-      inFlight: () => this.dispatcher.inFlight,
-      cache: () => this.cache.stats(),
-      droppedRows: () => store?.health().droppedRows ?? 0,
-    });
-    this.metrics = new MetricsRecorder(store, prometheus, clock);
     const events = new NodeEvents(this, this.metrics, this.log);
     const deferFlush = options.coalesceFrames === false ? (flush: () => void) => flush() : undefined;
-    // A finished call frees its caller's slot, then is recorded.
     const limits = new PrincipalLimits(clock);
-    const finished: CallRecorder = {
-      callFinished: (call, code, cached) => {
-        limits.release(call.caller);
-        this.metrics.callFinished(call, code, cached);
-      },
-    };
+    const open = (this.open = new OpenCalls(clock));
+    const finished = new FinishedCalls(limits, open, this.metrics);
     this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: finished, clock, providerGapMs: settings.providerGapMs });
     this.nodeLinks = new NodeLinkService({
-      registry: this.registry,
-      dispatcher: this.dispatcher,
-      detector: this.detector,
-      auth: this.auth,
-      clock,
-      observer: events.observer(),
+      registry: this.registry, dispatcher: this.dispatcher, detector: this.detector, auth: this.auth, clock, observer: events.observer(),
       settings: { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs, deferFlush, nodeCertificates },
     });
     this.intake = new CallIntake({
-      registry: this.registry,
-      dispatcher: this.dispatcher,
-      cache: this.cache,
-      metrics: this.metrics,
-      recorder: finished,
-      limits,
-      clock,
+      registry: this.registry, dispatcher: this.dispatcher, cache: this.cache, metrics: this.metrics, recorder: finished, limits, open, clock,
       settings: { maxPayloadBytes: settings.maxPayloadBytes, defaultTimeoutMs: settings.defaultTimeoutMs, startupGraceMs: settings.startupGraceMs, maxAwaiting: settings.queueSize },
     });
     const thresholds = options.alerts?.thresholds ?? {};
@@ -154,14 +123,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // Wiring: capacity that frees up lets waiting calls move; events reach logs and metrics.
     this.registry.on('provider-added', (entry) => this.dispatcher.pump(entry));
     this.registry.on('config-conflict', (_entry, conflict) => this.log(`warning: ${conflict}`));
-    this.detector.on('ejected', (e) => {
-      this.log(`node ${e.nodeId} ejected for ${e.functionName} (${e.reason}) for ${Math.round(e.untilMs - clock.now())} ms`);
-      events.record('ejected', e.nodeId, e.functionName, e.reason);
-    });
-    this.detector.on('readmitted', (e) => {
-      this.log(`node ${e.nodeId} readmitted for ${e.functionName}`);
-      events.record('readmitted', e.nodeId, e.functionName);
-      const entry = this.registry.functions.get(e.functionName);
+    events.watch(this.detector, clock, (fn) => {
+      const entry = this.registry.functions.get(fn);
       if (entry) this.dispatcher.pump(entry);
     });
     this.alerts.on('alert', (a) => this.log(`alert ${a.severity}: ${a.message}`));
@@ -210,14 +173,30 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return this.certificates.reload(why);
   }
 
-  /** Stops listening and ends every call and node stream; buffered metrics rows are written. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+  /**
+   * New calls are refused GATEWAY_UNAVAILABLE (sessions told goaway); calls in flight get
+   * `graceMs` to finish, then are ended CANCELLED; streams and listeners close; every
+   * metrics row is written. Called again while stopping: the same promise, and a shorter
+   * grace cuts the wait short (0: now).
+   */
+  stop(options: StopOptions = {}): Promise<void> {
+    const graceMs = options.graceMs ?? this.settings.shutdownGraceMs;
+    if (this.stopping !== undefined) {
+      void this.open.settled(graceMs);
+      return this.stopping;
+    }
+    return (this.stopping = this.shutdown(graceMs));
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
     this.alertLoop.stop();
     process.off('SIGHUP', this.onHangup);
     this.certificates?.unwatch();
-    this.sessions.goAway('the gateway is stopping');
+    const reason = 'the gateway is stopping';
+    this.sessions.goAway(reason);
+    this.intake.close(reason);
+    const cut = await this.open.settled(graceMs);
+    if (cut > 0) this.log(`stopping: ${cut} call(s) still in flight after the grace of ${graceMs} ms are ended`);
     this.dispatcher.shutdown();
     await this.http?.close();
     this.nodeLinks.close();
@@ -226,6 +205,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // After the last call ended: every buffered row reaches the database.
     this.metrics.close();
     await this.alerts.drain();
+  }
+
+  /** Calls taken in and not yet finished (what a graceful stop waits for). */
+  get openCalls(): number {
+    return this.open.size;
   }
 
   get port(): number {

@@ -5,3 +5,5 @@ export type { RemoteOptions, LoadBalancing } from './options.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
 export { SystemTelemetryProvider, StaticTelemetryProvider, TelemetrySampler, type TelemetryProvider, type TelemetrySample, type StaticCapabilities } from './telemetry/index.js';
 export type { NodeTls, NodeTlsOptions } from '@easyremote/protocol';
+export { drainOnSignals } from './drain-on-signals.js';
+export type { ShutdownSignalOptions } from '@easyremote/protocol';

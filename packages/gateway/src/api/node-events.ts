@@ -2,6 +2,8 @@
 // metrics store, and an event on the gateway for code that embeds it.
 import type { EventEmitter } from 'node:events';
 import type { EasyRemoteError, NodeEventKind } from '@easyremote/protocol';
+import type { Clock } from '../clock.js';
+import type { OutlierDetector } from '../health/outlier-detector.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { NodeSession } from '../registry/node-session.js';
 import type { NodeLinkObserver } from './node-link-service.js';
@@ -24,6 +26,19 @@ export class NodeEvents {
   record(kind: NodeEventKind, nodeId: string, functionName = '', detail = ''): void {
     this.metrics.event({ nodeId, kind, functionName, detail });
     this.emitter.emit('node-event', { kind, nodeId, functionName, detail });
+  }
+
+  /** Ejections and readmissions: logged and recorded; a readmitted pair's function may route again (`readmitted`). */
+  watch(detector: OutlierDetector, clock: Clock, readmitted: (functionName: string) => void): void {
+    detector.on('ejected', (e) => {
+      this.log(`node ${e.nodeId} ejected for ${e.functionName} (${e.reason}) for ${Math.round(e.untilMs - clock.now())} ms`);
+      this.record('ejected', e.nodeId, e.functionName, e.reason);
+    });
+    detector.on('readmitted', (e) => {
+      this.log(`node ${e.nodeId} readmitted for ${e.functionName}`);
+      this.record('readmitted', e.nodeId, e.functionName);
+      readmitted(e.functionName);
+    });
   }
 
   /** What the node-link service tells the rest of the gateway. */

@@ -313,6 +313,8 @@ class ClientSession {
 /** Every open session, so that a stopping gateway can tell each one. */
 export class SessionService {
   private readonly sessions = new Set<ClientSession>();
+  /** Set once the gateway takes no more calls: sessions opened after it are told at once. */
+  private goneAway: string | undefined;
 
   constructor(
     private readonly intake: CallIntake,
@@ -325,12 +327,15 @@ export class SessionService {
     return (stream) => {
       // Headers first: a client that saw them knows its calls reached a gateway handler.
       stream.sendMetadata(new grpc.Metadata());
-      this.sessions.add(new ClientSession(stream, this.intake, this.clock, (s) => this.sessions.delete(s), this.deferFlush, this.auth));
+      const session = new ClientSession(stream, this.intake, this.clock, (s) => this.sessions.delete(s), this.deferFlush, this.auth);
+      this.sessions.add(session);
+      if (this.goneAway !== undefined) session.goAway(this.goneAway);
     };
   }
 
-  /** Every session takes no more calls, and its client is told so. */
+  /** Every session, and every one opened from now on, takes no more calls, and its client is told so. */
   goAway(reason: string): void {
+    this.goneAway = reason;
     for (const s of this.sessions) s.goAway(reason);
   }
 
