@@ -6,11 +6,12 @@ export interface ShutdownSignalOptions {
   /** Signals that stop the process. Default SIGTERM and SIGINT. */
   signals?: NodeJS.Signals[];
   /**
-   * Exit the process once stopped (default true): status 0 after a graceful stop, 1 after
-   * a forced one or when stopping failed. With false the caller decides; the listeners are
+   * What happens once stopped, with the exit status: 0 after a graceful stop, 1 after a
+   * forced one or when stopping failed. true (default): the process exits with it; false:
+   * nothing; a function: it is called with it. Unless the process exits, the listeners are
    * removed once the stop is over.
    */
-  exit?: boolean;
+  exit?: boolean | ((status: number) => void);
   /** Where the helper says what it does. Default: console.error. */
   log?: (line: string) => void;
 }
@@ -27,6 +28,10 @@ export interface ShutdownSteps {
 export function onShutdownSignals(steps: ShutdownSteps, options: ShutdownSignalOptions = {}): () => void {
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   const exit = options.exit ?? true;
+  const exitWith = (status: number) => {
+    if (exit === true) process.exit(status);
+    else if (exit !== false) exit(status);
+  };
   const log = options.log ?? ((line: string) => console.error(line));
   let received = 0;
   let finished = false;
@@ -37,8 +42,8 @@ export function onShutdownSignals(steps: ShutdownSteps, options: ShutdownSignalO
   const finish = (failed: boolean) => {
     if (finished) return;
     finished = true;
-    if (exit) process.exit(failed || received > 1 ? 1 : 0);
     dispose();
+    exitWith(failed || received > 1 ? 1 : 0);
   };
   const run = (step: () => Promise<void>) =>
     step().then(
@@ -58,7 +63,9 @@ export function onShutdownSignals(steps: ShutdownSteps, options: ShutdownSignalO
       void run(steps.force);
     } else {
       log(`${signal} a third time: exiting now`);
-      if (exit) process.exit(1);
+      finished = true;
+      dispose();
+      exitWith(1);
     }
   }
   for (const s of signals) process.on(s, onSignal);

@@ -10,11 +10,9 @@ import {
   DEFAULT_STREAM_CREDIT,
   FrameBatcher,
   GatewayService,
-  GatewayUnavailable,
   InvalidArgument,
   MAX_QUOTED_CHARS,
   Overloaded,
-  quote,
   unbatch,
   type EasyRemoteError,
   type ServerFrame,
@@ -148,7 +146,7 @@ class ClientSession {
   private readonly caller: Principal;
   private closed = false;
   private halfClosed = false;
-  /** Why the session takes no more calls, once it was told to. */
+  /** Why the session takes no more calls, once it was told to (the intake refuses them, recorded like any refusal). */
   private goneAway: string | undefined;
 
   constructor(
@@ -220,11 +218,6 @@ class ClientSession {
   }
 
   private onCall(call: SessionCall): void {
-    if (this.goneAway !== undefined) {
-      // Sent before the client saw the goaway: not run, so the client may safely send it elsewhere.
-      this.push({ error: { callId: call.callId, error: new GatewayUnavailable(`the gateway took no more calls on this session (${this.goneAway}); ${quote(call.function)} was not run`).toDetail() } });
-      return;
-    }
     if (this.calls.has(call.callId)) {
       // The id names a call in flight: answering under it would confuse that call.
       this.reject(new InvalidArgument(`call id ${call.callId} is already in flight on this session`));
