@@ -17,7 +17,8 @@ export class ProgressBar {
 
   update(fraction: number, message: string): void {
     // \r back to the line's start, \x1b[K clears what a longer line left.
-    this.out.write(`\r${progressLine(fraction, message, this.out.columns)}\x1b[K`);
+    // A terminal that reports no size (0) gets the usual 80 columns.
+    this.out.write(`\r${progressLine(fraction, message, this.out.columns || undefined)}\x1b[K`);
     this.shown = true;
   }
 

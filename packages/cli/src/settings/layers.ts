@@ -118,7 +118,7 @@ export function resolveSettings<S extends z.ZodType>(schema: S, specs: readonly 
       const n = name(spec);
       if (n === undefined) continue;
       const r = raw(spec, n);
-      if (r === undefined || r === '') continue;
+      if (r === undefined) continue;
       try {
         const value = convert(spec, r, n);
         if (value === undefined) continue;
@@ -130,7 +130,8 @@ export function resolveSettings<S extends z.ZodType>(schema: S, specs: readonly 
       }
     }
   };
-  layer((s) => s.env, (_s, n) => sources.env[n]);
+  // An empty variable is unset (`EASYREMOTE_PORT= easyremote gateway`); an empty flag value is a value.
+  layer((s) => s.env, (_s, n) => sources.env[n] || undefined);
   layer((s) => (s.flag === undefined ? undefined : `--${s.flag}`), (s) => sources.flags.get(s.flag!));
   if (problems.length > 0) throw new SettingsError(problems);
   const parsed = schema.safeParse(doc, { reportInput: true });
