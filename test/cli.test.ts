@@ -156,6 +156,24 @@ describe('easyremote status and top', () => {
     expect(twice.stdout.match(/^easyremote top/gm)).toHaveLength(2);
   });
 
+  it('top on a terminal: the alternate screen, redrawn in place, until q', async () => {
+    const command = [...cliCommand(), 'top', '--interval', '200', '--gateway', gateway.address].join(' ');
+    const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: ROOT, env: cliEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    let shown = '';
+    let frames = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      shown += d.toString();
+      frames = shown.split('\x1b[H\x1b[2J').length - 1;
+      // Two frames drawn: quit (once; the terminal echoes what is typed after top let go of it).
+      if (frames >= 2 && !child.stdin.writableEnded) child.stdin.end('q');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(shown.startsWith('\x1b[?1049h\x1b[?25l\x1b[H\x1b[2Jeasyremote top (q to quit) — ')).toBe(true);
+    expect(frames).toBeGreaterThanOrEqual(2);
+    expect(shown.endsWith('\x1b[?25h\x1b[?1049l')).toBe(true);
+  });
+
   it('status and top against no gateway exit with GATEWAY_UNAVAILABLE', async () => {
     const [status, top] = await Promise.all([runCli(['status', '--gateway', '127.0.0.1:1']), runCli(['top', '--once', '--gateway', '127.0.0.1:1'])]);
     expect(status).toMatchObject({ code: 26, stderr: expect.stringMatching(/^easyremote status: GATEWAY_UNAVAILABLE: /) });

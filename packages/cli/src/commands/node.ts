@@ -46,9 +46,15 @@ export async function runNode(input: NodeCommandInput, io: Io): Promise<number> 
   });
   for (const { instance } of services.instances) node.serve(instance);
   for (const { name, fn } of services.functions) node.register(name, fn as never);
-  const stopped = new Promise<number>((resolve) => drainOnSignals(node, { exit: resolve, log }));
+  let end!: (status: number) => void;
+  const stopped = new Promise<number>((resolve) => (end = resolve));
+  drainOnSignals(node, { exit: end, log });
   node.on('disconnected', ({ reason }) => log(`disconnected from ${settings.gateway}: ${reason}; reconnecting`));
-  node.on('refused', (err) => log(`refused by ${settings.gateway}: ${err.code}: ${err.message}`));
+  node.on('refused', (err) => {
+    log(`refused by ${settings.gateway}: ${err.code}: ${err.message}`);
+    // A duplicate id may be this node's own stale session: the node retries. Any other refusal is final.
+    if (err.code !== 'REGISTRATION_REFUSED') end(EXIT_FAILURE);
+  });
   node.on('error', (err) => log(`error: ${err.message}`));
   node.on('registered', () => log(`registered with ${settings.gateway}`));
   try {
