@@ -207,7 +207,7 @@ describe('signals', () => {
       const results = await Promise.all(Array.from({ length: 50 }, (_, i) => client.call('square', [i])));
       expect(results).toEqual(Array.from({ length: 50 }, (_, i) => i * i));
       const slow = client.call('slow', [1000]);
-      await node.waitForLine(/^slow started$/);
+      await node.waitForLine(/^slow started 1000$/);
       gateway.signal('SIGTERM');
       expect(await slow).toBe('slept 1000');
     } finally {

@@ -146,6 +146,22 @@ describe('Gateway.stop({ graceMs })', () => {
     await c.close();
   });
 
+  it('a call waiting for its function to be registered (just after a start) is refused GATEWAY_UNAVAILABLE at once', async () => {
+    const gw = await startGateway({ startupGraceMs: 60_000 });
+    const client = connect(gw.address);
+    try {
+      const waiting = settle(client.call('not_yet', []));
+      await waitFor('the call to wait at the gateway', () => gw.metrics.live.overall().calls === 0 && (gw as unknown as { intake: { awaitingCount: number } }).intake.awaitingCount === 1);
+      const t0 = Date.now();
+      const stopping = gw.stop({ graceMs: 30_000 });
+      expect(await waiting).toMatchObject({ error: { code: 'GATEWAY_UNAVAILABLE', message: expect.stringContaining('"not_yet" was not run') } });
+      await stopping;
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    } finally {
+      client.close();
+    }
+  });
+
   it('without graceMs, uses the shutdownGraceMs option (default 0: ends calls at once)', async () => {
     const c = await cluster();
     const unary = settle(c.session.call('slow', [30_000]));
