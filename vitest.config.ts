@@ -20,6 +20,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Gateways and nodes log lifecycle events to stderr by default; tests that check them capture them.
+    env: { EASYREMOTE_LOG_LEVEL: 'silent' },
     reporters: ['default'],
   },
 });

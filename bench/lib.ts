@@ -20,7 +20,8 @@ export interface SpawnOptions {
 export async function spawnTs(file: string, env: Record<string, string> = {}, ready = /^ready/, options: SpawnOptions = {}): Promise<{ child: ChildProcess; line: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', file], {
     cwd: ROOT,
-    env: { ...process.env, ...env, ...(options.control ? { BENCH_CONTROL: '1' } : {}) },
+    // Lifecycle logs of hundreds of simulated nodes would drown the tables: warnings and errors only, unless asked.
+    env: { ...process.env, EASYREMOTE_LOG_LEVEL: process.env.EASYREMOTE_LOG_LEVEL ?? 'warn', ...env, ...(options.control ? { BENCH_CONTROL: '1' } : {}) },
     stdio: [options.control ? 'pipe' : 'ignore', 'pipe', 'inherit'],
   });
   track(child);
@@ -70,6 +71,19 @@ export async function stop(list: Iterable<ChildProcess>, graceMs = 3000): Promis
  */
 export function stopAll(graceMs = 3000): Promise<void> {
   return stop(children, graceMs);
+}
+
+/**
+ * CPU time of the calling thread so far (µs), from Linux's per-thread schedstat (ns
+ * precision); undefined where there is none. process.cpuUsage() counts every thread,
+ * worker threads included, so it cannot say what one thread spent.
+ */
+export function threadCpuUs(): number | undefined {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Nearest-rank percentile of unsorted samples. */

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient, Client } from '@easyremote/client';
 import { ROOT } from './support/cluster.js';
-import { cliCommand, cliEnv, runCli, startCli, startCliGateway, type CliProcess } from './support/cli.js';
+import { cliCommand, cliEnv, logEntries, runCli, startCli, startCliGateway, type CliProcess } from './support/cli.js';
 
 const MODULE = 'test/fixtures/cli-module.ts';
 const FUNCTIONS = 'test/fixtures/cli-functions.js';
@@ -194,8 +194,9 @@ describe('signals', () => {
       expect(await result).toBe('napped 1500');
       const exit = await napper.exited;
       expect(exit.code).toBe(0);
-      expect(exit.stderr).toMatch(/SIGTERM: node napper draining: no new calls, 1 call\(s\) in progress or waiting finish first/);
-      expect(exit.stderr).toMatch(/drained and stopped/);
+      const log = logEntries(exit.stderr);
+      expect(log).toContainEqual(expect.objectContaining({ level: 'info', component: 'node', nodeId: 'napper', msg: 'SIGTERM: node napper draining: no new calls, 1 call(s) in progress or waiting finish first; send SIGTERM again to force' }));
+      expect(log).toContainEqual(expect.objectContaining({ msg: 'stopped', reason: 'drained' }));
     } finally {
       client.close();
     }
@@ -215,7 +216,9 @@ describe('signals', () => {
     }
     const exit = await gateway.exited;
     expect(exit.code).toBe(0);
-    expect(exit.stderr).toMatch(/\[gateway\] SIGTERM: gateway stopping: new calls refused, 1 call\(s\) in flight get up to 10000 ms to finish; send SIGTERM again to force/);
+    const log = logEntries(exit.stderr);
+    expect(log).toContainEqual(expect.objectContaining({ level: 'info', component: 'gateway', msg: 'SIGTERM: gateway stopping: new calls refused, 1 call(s) in flight get up to 10000 ms to finish; send SIGTERM again to force' }));
+    expect(log).toContainEqual(expect.objectContaining({ msg: 'gateway stopped' }));
     const rows = new Database(db, { readonly: true });
     try {
       expect(rows.prepare("SELECT COUNT(*) AS n FROM calls WHERE function_name = 'square' AND success = 1").get()).toEqual({ n: 50 });
@@ -244,7 +247,7 @@ describe('signals', () => {
       expect(await result).toBe('CANCELLED');
       const exit = await gw.exited;
       expect(exit.code).toBe(1);
-      expect(exit.stderr).toMatch(/SIGTERM again: forcing the stop/);
+      expect(logEntries(exit.stderr)).toContainEqual(expect.objectContaining({ msg: 'SIGTERM again: forcing the stop' }));
     } finally {
       client.close();
     }

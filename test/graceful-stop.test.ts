@@ -12,6 +12,7 @@ import { connect, type DynamicClient } from '@easyremote/client';
 import { stopOnSignals, type Gateway } from '@easyremote/gateway';
 import { currentCall, drainOnSignals, type ComputeNode } from '@easyremote/node';
 import { startGateway, startNode, waitFor } from './support/cluster.js';
+import { captureLogs, type LogEntry } from './support/log-capture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'easyremote-stop-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -26,14 +27,14 @@ interface Cluster {
   session: DynamicClient;
   perCall: DynamicClient;
   started: string[];
-  logs: string[];
+  logs: LogEntry[];
   close(): Promise<void>;
 }
 
 async function cluster(metricsPath = ':memory:'): Promise<Cluster> {
-  const logs: string[] = [];
+  const { entries: logs, logger } = captureLogs('info');
   const started: string[] = [];
-  const gw = await startGateway({ metrics: { path: metricsPath, flushIntervalMs: 3_600_000 }, log: (l) => logs.push(l), startupGraceMs: 0 });
+  const gw = await startGateway({ metrics: { path: metricsPath, flushIntervalMs: 3_600_000 }, logger, startupGraceMs: 0 });
   const node = await startNode(
     gw.address,
     (n) =>
@@ -127,7 +128,8 @@ describe('Gateway.stop({ graceMs })', () => {
     expect(took).toBeLessThan(5_000);
     expect(await unary).toMatchObject({ error: { code: 'CANCELLED', message: expect.stringMatching(/the gateway is shutting down/) } });
     expect(await stream).toMatchObject({ error: { code: 'CANCELLED' } });
-    expect(c.logs.some((l) => /2 call\(s\) still in flight after the grace of 400 ms are ended/.test(l))).toBe(true);
+    expect(c.logs).toContainEqual(expect.objectContaining({ level: 'warn', msg: 'calls still in flight after the grace are ended', calls: 2, graceMs: 400 }));
+    expect(c.logs).toContainEqual(expect.objectContaining({ level: 'info', msg: 'gateway stopping', openCalls: 2, graceMs: 400 }));
     await c.close();
   });
 

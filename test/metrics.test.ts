@@ -232,12 +232,21 @@ describe('the metrics database', () => {
     const path = join(dir, 'corrupt.db');
     writeFileSync(path, 'this is not a database'.repeat(100));
     expect(() => new Gateway({ port: 0, metrics: { path } })).toThrow(/corrupt\.db.*not a valid SQLite/);
-    const gw = await startGateway({ metrics: false });
+    const gw = await startGateway({ metrics: false, httpPort: 0 });
     const node = await startNode(gw.address, (n) => n.register('echo', (x: number) => x), { nodeId: 'off', telemetry: false });
     const client = connect(gw.address);
     expect(await client.echo(7)).toBe(7);
+    // Off means nothing per call: no row, no live figure, no Prometheus count.
     expect(gw.metrics.store).toBeUndefined();
-    expect(gw.metrics.live.overall().calls).toBe(1);
+    expect(gw.metrics.live.overall().calls).toBe(0);
+    const doc = gw.api.metrics(60_000);
+    expect(doc).toMatchObject({ statistics: null, store: { ok: false, disabled: true }, live: { functions: [], nodes: [], distribution: [] } });
+    expect(gw.api.nodeStats()).toEqual({ nodes: [], distribution: [] });
+    expect(gw.api.functionStats()).toEqual({ functions: [], strategies: [], callers: [], errors: [] });
+    const text = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+    expect(text).not.toMatch(/easyremote_(calls_total|errors_total|queue_wait_seconds|execution_seconds|metrics_dropped_rows)/);
+    expect(text).toMatch(/^easyremote_nodes 1$/m);
+    expect(text).toMatch(/^# TYPE easyremote_cache_hits counter$/m);
     client.close();
     await node.stop();
     await gw.stop();

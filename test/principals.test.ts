@@ -114,6 +114,27 @@ describe('client principals', () => {
     }
   });
 
+  it('call rows name the principal: per-caller stats count each tenant, refusals included', async () => {
+    const { gw } = await cluster();
+    const acme = connect(gw.address, { token: 'acme-client-token' });
+    const globex = connect(gw.address, { token: 'globex-client-token', transport: 'unary' });
+    const admin = new AdminClient(gw.address, { token: 'ops-admin-token' });
+    cleanups.push(() => acme.close(), () => globex.close(), () => admin.close());
+    for (let i = 0; i < 3; i++) await acme.train_small();
+    await expect(acme.secret()).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    await globex.whoami();
+    let callers: Array<{ caller: string; calls: number; failures: number }> = [];
+    // Rows reach the database on the store's flush timer.
+    for (let i = 0; i < 100 && callers.reduce((n, c) => n + c.calls, 0) < 5; i++) {
+      await sleep(50);
+      callers = (await admin.functionStats(60_000)).callers;
+    }
+    expect(callers.map(({ caller, calls, failures }) => ({ caller, calls, failures }))).toEqual([
+      { caller: 'acme', calls: 4, failures: 1 },
+      { caller: 'globex', calls: 1, failures: 0 },
+    ]);
+  });
+
   it('a client principal may call only its functions; a node token may not call at all', async () => {
     const { gw } = await cluster();
     const acme = connect(gw.address, { token: 'acme-client-token' });

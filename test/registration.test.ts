@@ -81,6 +81,35 @@ describe('declarations are checked at registration', () => {
     expect(gw.nodes()).toEqual([]);
   });
 
+  it('a rejected frame from the gateway is logged, not thrown: a node with no error listener keeps its stream and answers pings', async () => {
+    // A stand-in gateway: accepts the registration, rejects a frame, then pings.
+    const server = new grpc.Server();
+    const pong = new Promise<number>((resolve) => {
+      server.addService(NodeLinkService, {
+        connect: (stream: grpc.ServerDuplexStream<NodeFrame, GatewayFrame>) => {
+          stream.on('error', () => undefined);
+          stream.on('data', (frame: NodeFrame) => {
+            if (frame.register) {
+              stream.write(GatewayFrame.fromPartial({ registered: { accepted: true, heartbeatMs: 1_000, leaseMs: 3_000, maxPayloadBytes: 1 << 20, gatewayId: 'stand-in' } }));
+              stream.write(GatewayFrame.fromPartial({ rejected: { error: { code: 'INVALID_ARGUMENT', message: 'that frame made no sense' } } }));
+              setTimeout(() => stream.write(GatewayFrame.fromPartial({ ping: { nonce: 7 } })), 100);
+            }
+            for (const f of frame.batch?.frames ?? [frame]) if (f.pong) resolve(f.pong.nonce);
+          });
+        },
+      } as unknown as grpc.UntypedServiceImplementation);
+    });
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    cleanups.push(() => server.forceShutdown());
+    const node = new ComputeNode({ gateway: `127.0.0.1:${port}`, nodeId: 'listener-less', telemetry: false });
+    node.register('f', () => 1);
+    cleanups.push(() => node.stop());
+    expect(node.listenerCount('error')).toBe(0);
+    await node.start();
+    expect(await pong).toBe(7);
+    expect(node.isRegistered).toBe(true);
+  });
+
   it('a refused re-registration leaves the node registered as before, on the same stream', async () => {
     const gw = await startGateway();
     const raw = new RawNode(gw.address);

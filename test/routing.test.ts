@@ -8,6 +8,7 @@ import { connect, type DynamicClient } from '@easyremote/client';
 import { loadGatewayConfig, type GatewayOptions } from '@easyremote/gateway';
 import { ComputeNode, StaticTelemetryProvider, type RemoteOptions } from '@easyremote/node';
 import { startGateway, startNode } from './support/cluster.js';
+import { captureLogs } from './support/log-capture.js';
 
 const GB = 1e9;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -48,7 +49,7 @@ async function tally(_client: DynamicClient, n: number, call: () => PromiseLike<
 describe('strategy selection', () => {
   it('ships smart_adaptive as the default strategy (chosen from bench/strategies)', async () => {
     const { Gateway } = await import('@easyremote/gateway');
-    const gw = new Gateway({ port: 0, log: () => undefined, metrics: false });
+    const gw = new Gateway({ port: 0, metrics: false });
     await gw.start();
     const node = await startNode(gw.address, whoami()('solo'), { nodeId: 'solo', telemetry: false });
     const client = connect(gw.address);
@@ -154,9 +155,9 @@ describe('configuration precedence', () => {
   });
 
   it('two nodes declaring different configs: the first registered wins, with a warning', async () => {
-    const lines: string[] = [];
-    const { client } = await cluster({ log: (l) => lines.push(l) }, [{ id: 'first', fns: whoami({ loadBalancing: 'pick_first' }) }, { id: 'second', fns: whoami({ loadBalancing: 'round_robin' }) }]);
-    expect(lines.some((l) => /warning: second declare who differently from first; first's declaration is used/.test(l))).toBe(true);
+    const { entries, logger } = captureLogs();
+    const { client } = await cluster({ logger }, [{ id: 'first', fns: whoami({ loadBalancing: 'pick_first' }) }, { id: 'second', fns: whoami({ loadBalancing: 'round_robin' }) }]);
+    expect(entries.some((e) => e.level === 'warn' && e.function === 'who' && /second declare who differently from first; first's declaration is used/.test(e.msg))).toBe(true);
     expect(await tally(client, 4, () => client.who())).toEqual({ first: 4 });
   });
 });

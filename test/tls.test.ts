@@ -15,6 +15,7 @@ import { Gateway, type GatewayOptions } from '@easyremote/gateway';
 import { ComputeNode, type ComputeNodeOptions } from '@easyremote/node';
 import { CertificateLab, type Issued } from './support/certificates.js';
 import { startGateway, startNode, waitFor } from './support/cluster.js';
+import { captureLogs } from './support/log-capture.js';
 
 /** What "fails fast" means here: far below any deadline a caller would set. */
 const FAST_MS = 2000;
@@ -261,8 +262,8 @@ describe('TLS and plaintext do not mix, and say so at once', () => {
 describe('certificate reload without a restart', () => {
   it('replaced files are picked up by the watch; a half-done renewal keeps the old certificate', async () => {
     const files = gatewayFiles('watched');
-    const logs: string[] = [];
-    const gw = await gateway({ tls: { ...files, watchIntervalMs: 100 }, httpPort: 0, log: (l) => logs.push(l) });
+    const { entries, logger } = captureLogs();
+    const gw = await gateway({ tls: { ...files, watchIntervalMs: 100 }, httpPort: 0, logger });
     const before = client(gw.address, { tls: { ca: ca.cert } });
     await node(gw.address, { nodeId: 'watched-node', tls: { ca: ca.cert } });
     expect(await before.echo('before')).toBe('before');
@@ -272,13 +273,15 @@ describe('certificate reload without a restart', () => {
     expect(renewed.serial).not.toBe(server.serial);
     // The certificate first, alone: it does not match the key in place, so nothing changes.
     copyFileSync(renewed.cert, files.cert);
-    await waitFor('the failed reload to be logged', () => logs.some((l) => /certificate reload \(a file changed\) failed, keeping the certificate in use .*is not the private key of/.test(l)));
+    await waitFor('the failed reload to be logged', () =>
+      entries.some((e) => e.level === 'error' && e.msg === 'certificate reload failed, keeping the certificate in use' && e.why === 'a file changed' && e.serial === server.serial && /is not the private key of/.test(String(e.reason))),
+    );
     expect(await peerSerial(gw.port)).toBe(server.serial);
     expect(await before.echo('still')).toBe('still');
 
     copyFileSync(renewed.key, files.key);
     await waitFor('the renewed certificate to be served', async () => (await peerSerial(gw.port)) === renewed.serial, 5000);
-    expect(logs.some((l) => l.includes(`certificates reloaded (a file changed): serial ${renewed.serial}`))).toBe(true);
+    expect(entries.some((e) => e.level === 'info' && e.msg === 'certificates reloaded' && e.why === 'a file changed' && e.serial === renewed.serial && typeof e.validTo === 'string')).toBe(true);
     expect((await httpsGet(gw.httpPort, '/api/nodes')).serial).toBe(renewed.serial);
     // Connections already open go on; new ones verify the new certificate.
     expect(await before.echo('after')).toBe('after');
@@ -291,7 +294,7 @@ describe('certificate reload without a restart', () => {
     const listeners = process.listenerCount('SIGHUP');
     await gateway({});
     expect(process.listenerCount('SIGHUP')).toBe(listeners);
-    const gw = new Gateway({ port: 0, log: () => undefined, metrics: false, tls: { ...files, watchIntervalMs: 0 } });
+    const gw = new Gateway({ port: 0, metrics: false, tls: { ...files, watchIntervalMs: 0 } });
     expect(process.listenerCount('SIGHUP')).toBe(listeners);
     await gw.start();
     expect(process.listenerCount('SIGHUP')).toBe(listeners + 1);
@@ -321,7 +324,7 @@ describe('certificate reload without a restart', () => {
 describe('configuration', () => {
   it('beyond loopback needs TLS and authentication, or insecure: true', async () => {
     const tokens = { nodeTokens: ['node-token'], clientTokens: ['client-token'] };
-    const base = { port: 0, host: '0.0.0.0', metrics: false as const, log: () => undefined };
+    const base = { port: 0, host: '0.0.0.0', metrics: false as const };
     await expect(new Gateway({ ...base, auth: tokens }).start()).rejects.toThrow(/without TLS and authentication: missing TLS \(tls: \{ cert, key \}\); set them, or insecure: true/);
     await expect(new Gateway({ ...base, tls: gatewayFiles('exposed') }).start()).rejects.toThrow(/missing node authentication \(node tokens, or tls.nodeCertificates\), client tokens/);
     for (const options of [

@@ -15,7 +15,7 @@ async function listen(): Promise<number> {
     server.addService(GatewayService, { call: refuse, callStream: (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', { code: grpc.status.INVALID_ARGUMENT }) });
     return new Promise((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
   }
-  const gw = new Gateway({ port: 0, log: () => undefined, metrics: false });
+  const gw = new Gateway({ port: 0, logger: { level: 'silent' }, metrics: false });
   await gw.start();
   return gw.port;
 }

@@ -44,7 +44,7 @@ function connections(port: number): number {
 }
 
 // Call metrics stay on (the default) but go to the file the parent names, not ./easyremote-metrics.db.
-const gw = new Gateway({ port: 0, host: '127.0.0.1', log: () => undefined, metrics: { path: process.env.METRICS_PATH ?? ':memory:' } });
+const gw = new Gateway({ port: 0, host: '127.0.0.1', logger: { level: 'silent' }, metrics: { path: process.env.METRICS_PATH ?? ':memory:' } });
 await gw.start();
 const sessions = { joined: 0, left: 0, lost: 0, refused: 0, lastLost: '', lastRefused: '' };
 gw.on('node-joined', () => sessions.joined++);

@@ -1,6 +1,7 @@
 // The gateway as shipped (default strategy, metrics on in an SQLite file), in its own
 // process. METRICS=off turns metrics off; METRICS_PATH names the file (default: a temp
-// dir of its own); HEARTBEAT_MS sets the heartbeat interval asked of nodes. Prints
+// dir of its own); HEARTBEAT_MS sets the heartbeat interval asked of nodes; TLS_CERT and
+// TLS_KEY (PEM file paths) serve TLS on the gRPC port. Prints
 // `ready <port>`; answers `cpu` and profiles on the control channel.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,9 +18,10 @@ if (process.env.METRICS !== 'off' && !metricsPath) {
 }
 const gw = new Gateway({
   port: 0,
-  log: () => undefined,
+  logger: { level: 'silent' },
   metrics: process.env.METRICS === 'off' ? false : { path: metricsPath! },
   heartbeatMs: process.env.HEARTBEAT_MS ? Number(process.env.HEARTBEAT_MS) : undefined,
+  ...(process.env.TLS_CERT ? { tls: { cert: process.env.TLS_CERT, key: process.env.TLS_KEY! } } : {}),
 });
 await gw.start();
 serveControl();

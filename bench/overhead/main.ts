@@ -4,7 +4,9 @@
 // (4) this project: gateway → compute node. Rounds interleave every peer at every level.
 // Then, for this project: the gateway's CPU per call and where it goes (a CPU profile),
 // 1 MiB and 16 MiB round trips, routing cost against the number of providers, and the
-// cost of call metrics. Every server is its own process; see BENCHMARKS.md for the figures.
+// cost of call metrics. A second gateway and node serve the same over TLS (client and
+// node both verify the gateway), so TLS on against off is measured in the same rounds.
+// Every server is its own process; see BENCHMARKS.md for the figures.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -19,6 +21,7 @@ import { EchoClient } from './echo-service.js';
 import { closedLoop, median, spread, type CallOnce, type Cell } from './load.js';
 import { CALLER_NODE_ID, SERVICE_NODE_ID, brokerOptions } from './moleculer-peer.js';
 import { NGINX_BIN, startNginx } from './nginx.js';
+import { CertificateLab } from '../../test/support/certificates.js';
 
 const LEVELS = [1, 16, 64];
 const SATURATION = 64;
@@ -62,14 +65,10 @@ const loadAtStart = loadavg()[0]!;
 const log = (line: string) => console.log(`[${((performance.now() - runStarted) / 1000).toFixed(0).padStart(3)} s] ${line}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * The routed column's client, made here only. A later change adds a session transport
- * chosen by a client option; BENCH_TRANSPORT passes it through (the cast lets this
- * compile before the option exists).
- */
-function routedClient(address: string): Client {
-  const transport = process.env.BENCH_TRANSPORT;
-  return new Client(address, transport ? ({ transport } as ClientOptions) : {});
+/** The routed columns' client, made here only: BENCH_TRANSPORT=unary picks the per-call transport over the default session. */
+function routedClient(address: string, options: ClientOptions = {}): Client {
+  const transport = process.env.BENCH_TRANSPORT as ClientOptions['transport'];
+  return new Client(address, transport ? { ...options, transport } : options);
 }
 
 function freePort(): Promise<number> {
@@ -110,6 +109,13 @@ const moleculer = await controlled('bench/overhead/moleculer-service.ts', { PORT
 const gw = await controlled('bench/overhead/gateway.ts', { METRICS_PATH: join(dir, 'metrics-on.db') }, 'gateway');
 const gwAddress = `127.0.0.1:${gw.line.split(' ')[1]}`;
 const node = await controlled('bench/overhead/node.ts', { GATEWAY: gwAddress }, 'node');
+const lab = new CertificateLab();
+process.on('exit', () => lab.remove());
+const ca = lab.ca('bench-ca');
+const served = lab.issue(ca, 'gateway', { cn: '127.0.0.1', san: 'IP:127.0.0.1', usage: 'serverAuth' });
+const gwTls = await controlled('bench/overhead/gateway.ts', { METRICS_PATH: join(dir, 'metrics-tls.db'), TLS_CERT: served.cert, TLS_KEY: served.key }, 'gateway (TLS)');
+const gwTlsAddress = `127.0.0.1:${gwTls.line.split(' ')[1]}`;
+const nodeTls = await controlled('bench/overhead/node.ts', { GATEWAY: gwTlsAddress, TLS_CA: ca.cert }, 'node (TLS)');
 
 const plain = new EchoClient(`127.0.0.1:${directPort}`);
 const viaNginx = nginx ? new EchoClient(`127.0.0.1:${nginx.port}`) : undefined;
@@ -117,6 +123,7 @@ const caller = new ServiceBroker({ ...brokerOptions(CALLER_NODE_ID, callerPort, 
 await caller.start();
 await caller.waitForServices('echo', 30_000);
 const routed = routedClient(gwAddress);
+const routedTls = routedClient(gwTlsAddress, { tls: { ca: ca.cert } });
 
 const peers: Peer[] = [
   { key: 'direct', label: 'direct grpc-js unary', call: () => plain.echo(PAYLOAD), servers: [{ label: 'direct server', cpuUs: () => direct.control.cpuUs() }] },
@@ -141,6 +148,15 @@ const peers: Peer[] = [
     servers: [
       { label: 'gateway', cpuUs: () => gw.control.cpuUs() },
       { label: 'node', cpuUs: () => node.control.cpuUs() },
+    ],
+  },
+  {
+    key: 'routed-tls',
+    label: 'EasyRemote routed over TLS',
+    call: () => routedTls.call('echo', [PAYLOAD]),
+    servers: [
+      { label: 'gateway (TLS)', cpuUs: () => gwTls.control.cpuUs() },
+      { label: 'node (TLS)', cpuUs: () => nodeTls.control.cpuUs() },
     ],
   },
 ];
@@ -210,6 +226,7 @@ log('large payloads done');
 plain.close();
 viaNginx?.close();
 routed.close();
+routedTls.close();
 await caller.stop();
 await stopAll();
 
@@ -379,6 +396,12 @@ const targets: Array<[string, string, boolean | undefined]> = [
   ],
   ['16 MiB round trip: routed speed ≥ 0.8 × direct', `${f2(median(sixteenMiB.direct) / median(sixteenMiB.routed))} ×`, median(sixteenMiB.direct) / median(sixteenMiB.routed) >= 0.8],
   ['metrics on versus off ≤ 3% of gateway CPU', pct(metricsShare), metricsShare <= 0.03],
+  [
+    `TLS on ÷ off, calls/s at ${SATURATION} in flight (informational)`,
+    `${f2(1 / ratioAt('routed-tls', SATURATION, (c) => c.rate))} × (gateway CPU per call ${f1(median(cpuPerCall.get('routed-tls|gateway (TLS)')!))} µs against ${f1(gatewayCpu)} µs)`,
+    undefined,
+  ],
+  [`TLS on ÷ off, p50 at 1 in flight (informational)`, `${f2(1 / ratioAt('routed-tls', 1, (c) => c.p50))} ×`, undefined],
 ];
 const targetTable = table(
   ['target', 'this run', 'met'],
@@ -394,6 +417,7 @@ An echo of a small object (\`${JSON.stringify(PAYLOAD)}\`), measured in one run 
 - **nginx grpc_pass → grpc-js**: the same client through Debian's nginx (${NGINX_BIN}, one process, \`grpc_pass\` to a \`keepalive\` upstream, configuration in a temp dir), then the same server: two hops, like the gateway.${nginx ? '' : ' **Skipped in this run: nginx is not installed.**'}
 - **Moleculer**: moleculer 0.14.36, a caller broker calling action \`echo.echo\` on a service broker over the TCP transporter (static addresses, no UDP discovery; default JSON serializer), one hop.
 - **EasyRemote routed**: \`@easyremote/client\` → gateway → compute node, each its own process: two hops, the second over the node's bidirectional stream; the gateway as shipped (default strategy, every call recorded in an SQLite file), the node with its default telemetry.${process.env.BENCH_TRANSPORT ? ` Client option \`transport: ${process.env.BENCH_TRANSPORT}\`.` : ''}
+- **EasyRemote routed over TLS**: the same, with a second gateway serving TLS (an ECDSA P-256 certificate from a CA made for the run) and its own node; client and node verify the gateway against that CA. Its "routed ÷ peer" columns are TLS off ÷ TLS on.
 
 ${ROUNDS} rounds; each round runs every peer at 1, 16 and ${SATURATION} calls in flight (closed loop: each caller issues its next call when the last answers) for ${SECONDS} s per cell, peers in rotating order, after a warm-up. Figures are the **median across rounds (min–max)**; "routed ÷ peer" is the ratio within each round (the two measured at most a few seconds apart), then its median and spread: above 1 for calls/s and below 1 for p50 favour this project. Machine: ${machine()}; the client process and every server share its cores, and other people's jobs were running on it (1-minute load average ${loadAtStart.toFixed(1)} at the start of the run, ${loadavg()[0]!.toFixed(1)} at the end, on ${cpus().length} cores), so absolute figures are noisy. Command: \`${command}\` (${Math.round(totalS)} s in all; \`BENCH_ROUNDS\`, \`BENCH_SECONDS\` per cell).
 

@@ -1,7 +1,8 @@
 // Compute nodes serving `echo`, in one process. By default one node, `echo-node`, with
 // system telemetry. COUNT=n starts n nodes (`provider-<FIRST + i>`, each with its own
 // connection, as separate machines would have) with fixed telemetry, so a thousand of
-// them do not each sample the machine. Prints `ready` once all are registered.
+// them do not each sample the machine. TLS_CA (a PEM file path) connects over TLS,
+// verifying the gateway against that CA. Prints `ready` once all are registered.
 import { ComputeNode, StaticTelemetryProvider } from '@easyremote/node';
 import { serveControl } from '../control.js';
 
@@ -21,7 +22,8 @@ function staticTelemetry(): StaticTelemetryProvider {
 const echo = (value: unknown) => value;
 const nodes: ComputeNode[] = [];
 if (COUNT === undefined) {
-  const node = new ComputeNode({ gateway: process.env.GATEWAY!, nodeId: 'echo-node' });
+  const tls = process.env.TLS_CA ? { ca: process.env.TLS_CA } : undefined;
+  const node = new ComputeNode({ gateway: process.env.GATEWAY!, nodeId: 'echo-node', ...(tls ? { tls } : {}) });
   node.register('echo', echo);
   nodes.push(node);
   await node.start();

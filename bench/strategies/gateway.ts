@@ -23,7 +23,7 @@ const threshold = process.env.AVAILABLE_THRESHOLD ? Number(process.env.AVAILABLE
 const gw = new Gateway({
   port: 0,
   host: '127.0.0.1',
-  log: () => undefined,
+  logger: { level: 'silent' },
   slowStartMs: 0,
   metrics: { path: ':memory:' },
   defaultStrategy: strategy,

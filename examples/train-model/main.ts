@@ -14,13 +14,14 @@ const NODES = [
   { id: 'cloud-a100-vm', msPerEpoch: 3 },
 ];
 
-const gateway = new Gateway({ port: 0, log: () => undefined });
+const gateway = new Gateway({ port: 0, logger: { level: 'warn' } });
 await gateway.start();
 console.log(`gateway listening on ${gateway.address}`);
 
 const children: ChildProcess[] = NODES.map((n) =>
   spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./node.ts', import.meta.url))], {
-    env: { ...process.env, GATEWAY: gateway.address, NODE_ID: n.id, MS_PER_EPOCH: String(n.msPerEpoch) },
+    // The nodes' lifecycle lines (stderr) would interleave with the table: warnings only, unless asked.
+    env: { ...process.env, EASYREMOTE_LOG_LEVEL: process.env.EASYREMOTE_LOG_LEVEL ?? 'warn', GATEWAY: gateway.address, NODE_ID: n.id, MS_PER_EPOCH: String(n.msPerEpoch) },
     stdio: ['ignore', 'ignore', 'inherit'],
   }),
 );

@@ -110,6 +110,14 @@ export function startCli(args: readonly string[], env: Record<string, string> = 
   };
 }
 
+/** The JSON log lines (pino, as written when stderr is not a terminal) among what a process wrote to stderr. */
+export function logEntries(stderr: string): Array<Record<string, unknown> & { level: string; msg: string }> {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown> & { level: string; msg: string });
+}
+
 /** Runs `easyremote <args>` to its end (killed after `timeoutMs`). */
 export async function runCli(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<CliResult> {
   const p = startCli(args, env);

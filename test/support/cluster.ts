@@ -10,7 +10,7 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
   // Tests that count who served what rely on round robin's fixed cycle; the shipped default
   // (smart_adaptive) is asserted in routing.test.ts and exercised where a test names it.
-  const gw = new Gateway({ port: 0, log: () => undefined, metrics: { path: ':memory:' }, defaultStrategy: 'round_robin', ...options });
+  const gw = new Gateway({ port: 0, metrics: { path: ':memory:' }, defaultStrategy: 'round_robin', ...options });
   await gw.start();
   return gw;
 }

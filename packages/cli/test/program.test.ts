@@ -59,6 +59,18 @@ describe('easyremote', () => {
     expect(await cli(['node', 'x.js', '--tls-ca', ''], { EASYREMOTE_TLS_SERVER_NAME: '' })).toMatchObject({ code: 2, stderr: 'easyremote node: invalid settings:\n  tls.ca: expected a file path (a non-empty string), got "" (from --tls-ca)\n' });
   });
 
+  it('node: no gateway accepting it within --connect-timeout-ms exits 1 with why', async () => {
+    const module = fileURLToPath(new URL('../../../test/fixtures/cli-functions.js', import.meta.url));
+    const t0 = Date.now();
+    const r = await cli(['node', module, '--gateway', '127.0.0.1:1', '--id', 'lonely', '--connect-timeout-ms', '300', '--log-level', 'silent']);
+    expect(r).toMatchObject({ code: 1, stdout: '', stderr: expect.stringMatching(/^easyremote node: .*127\.0\.0\.1:1/) });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await cli(['node', module, '--log-level', 'loud'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('logger.level: expected a log level (fatal, error, warn, info, debug, trace or silent), got "loud" (from --log-level)'),
+    });
+  });
+
   it('node: a module that cannot be loaded or exports nothing to serve exits 1 with why', async () => {
     expect(await cli(['node', '/nonexistent/module.js'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/^easyremote node: Cannot find module/) });
     expect(await cli(['node', fileURLToPath(new URL('../../../test/fixtures/cli-empty.js', import.meta.url))])).toMatchObject({

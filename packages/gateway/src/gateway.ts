@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
-import { AdminService, type EasyRemoteError, type NodeInfo } from '@easyremote/protocol';
+import { AdminService, createLogger, type EasyRemoteError, type Logger, type NodeInfo } from '@easyremote/protocol';
 import { AdminApi } from './api/admin-api.js';
 import { adminHandlers } from './api/admin-service.js';
 import { CallIntake } from './api/call-intake.js';
@@ -16,6 +16,7 @@ import { HttpApi } from './api/http-server.js';
 import { intakeInterceptor } from './api/intake-interceptor.js';
 import { nodeLinkDefinition, NodeLinkService } from './api/node-link-service.js';
 import { NodeEvents, type GatewayEvents } from './api/node-events.js';
+import { Readiness } from './api/readiness.js';
 import { Authenticator } from './auth/authenticator.js';
 import { PrincipalLimits } from './auth/principal-limits.js';
 import { ResultCache } from './cache/result-cache.js';
@@ -37,6 +38,12 @@ import { Router } from './routing/router.js';
 import { CertificateFiles, type ReloadResult } from './tls/certificate-files.js';
 import { checkNodeCertificate } from './tls/node-identity.js';
 
+export { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, type GatewayOptions, type GatewayTlsOptions, type StopOptions } from './options.js';
+export type { ReloadResult } from './tls/certificate-files.js';
+export { PortInUseError } from './api/listen-failure.js';
+export type { GatewayEvents };
+export type NodeSummary = NodeInfo;
+
 export class Gateway extends EventEmitter<GatewayEvents> {
   readonly id = randomUUID();
   readonly settings: GatewaySettings;
@@ -51,6 +58,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly cache: ResultCache;
   readonly alerts: AlertLog;
   readonly api: AdminApi;
+  /** Where the gateway logs (its lines carry `component` and `gatewayId`); code embedding it may log through it too. */
+  readonly logger: Logger;
   private readonly auth: Authenticator;
   private readonly nodeLinks: NodeLinkService;
   private readonly intake: CallIntake;
@@ -59,7 +68,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly open: OpenCalls;
   private readonly server: grpc.Server;
   private readonly certificates: CertificateFiles | undefined;
-  private readonly log: (line: string) => void;
+  private readonly readiness: Readiness;
   private http: HttpApi | undefined;
   private boundPort = 0;
   private httpBoundPort = 0;
@@ -72,62 +81,45 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     checkFunctionOverrides(settings, options.functions);
     checkTlsOptions(options.tls);
     const clock = (this.clock = options.clock ?? systemClock);
-    this.log = options.log ?? ((line) => console.error(`[gateway] ${line}`));
+    const logger = (this.logger = createLogger('gateway', options.logger).child({ gatewayId: this.id }));
     this.auth = new Authenticator(options.auth);
     // Read now: a gateway configured with unreadable or mismatched certificate files does not start.
-    this.certificates = options.tls && new CertificateFiles({ cert: options.tls.cert, key: options.tls.key, clientCa: options.tls.clientCa }, { watchIntervalMs: options.tls.watchIntervalMs, log: this.log });
+    this.certificates = options.tls && new CertificateFiles({ cert: options.tls.cert, key: options.tls.key, clientCa: options.tls.clientCa }, { watchIntervalMs: options.tls.watchIntervalMs, logger });
     const nodeCertificates = options.tls?.nodeCertificates === true;
 
-    this.metrics = createMetricsRecorder(options.metrics, clock, this.log, {
-      nodes: () => this.registry.sessions.size,
-      inFlight: () => this.dispatcher.inFlight,
-      cache: () => this.cache.stats(),
-    });
+    const figures = { nodes: () => this.registry.sessions.size, inFlight: () => this.dispatcher.inFlight, cache: () => this.cache.stats() };
+    this.metrics = createMetricsRecorder(options.metrics, clock, logger, figures);
     this.cache = new ResultCache({ ...options.cache, clock: () => clock.epochMs() });
     this.registry = new Registry(options.functions, { strategy: settings.defaultStrategy, retryCount: settings.retryCount }, { clock, providerGapMs: settings.providerGapMs });
     this.detector = new OutlierDetector({ ...options.outlierDetection, now: () => clock.now(), providersOf: (fn) => this.registry.functions.get(fn)?.providers.size ?? 0 });
     this.health = new NodeHealthMonitor(this.registry, this.detector, { leaseMs: settings.leaseMs, availableThreshold: options.availableThreshold, clock });
     this.router = new Router({ health: this.health, random: options.random ?? Math.random, clock, location: options.location });
     this.admission = new AdmissionQueue(settings.queueSize, settings.queueBytes);
-    const events = new NodeEvents(this, this.metrics, this.log);
+    this.readiness = new Readiness(() => this.metrics.store?.health());
+    const events = new NodeEvents(this, this.metrics, logger);
     const deferFlush = options.coalesceFrames === false ? (flush: () => void) => flush() : undefined;
     const limits = new PrincipalLimits(clock);
     const open = (this.open = new OpenCalls(clock));
     const finished = new FinishedCalls(limits, open, this.metrics);
     this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: finished, clock, providerGapMs: settings.providerGapMs });
-    this.nodeLinks = new NodeLinkService({
-      registry: this.registry, dispatcher: this.dispatcher, detector: this.detector, auth: this.auth, clock, observer: events.observer(),
-      settings: { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs, deferFlush, nodeCertificates },
-    });
-    this.intake = new CallIntake({
-      registry: this.registry, dispatcher: this.dispatcher, cache: this.cache, metrics: this.metrics, recorder: finished, limits, open, clock,
-      settings: { maxPayloadBytes: settings.maxPayloadBytes, defaultTimeoutMs: settings.defaultTimeoutMs, startupGraceMs: settings.startupGraceMs, maxAwaiting: settings.queueSize },
-    });
+    const linkSettings = { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs, deferFlush, nodeCertificates };
+    this.nodeLinks = new NodeLinkService({ registry: this.registry, dispatcher: this.dispatcher, detector: this.detector, auth: this.auth, clock, observer: events.observer(), settings: linkSettings });
+    const intakeSettings = { maxPayloadBytes: settings.maxPayloadBytes, defaultTimeoutMs: settings.defaultTimeoutMs, startupGraceMs: settings.startupGraceMs, maxAwaiting: settings.queueSize };
+    this.intake = new CallIntake({ registry: this.registry, dispatcher: this.dispatcher, cache: this.cache, metrics: this.metrics, recorder: finished, limits, open, clock, settings: intakeSettings });
     const thresholds = options.alerts?.thresholds ?? {};
     this.alerts = new AlertLog({ webhookUrl: options.alerts?.webhookUrl, clock: () => clock.epochMs() });
-    this.api = new AdminApi({
-      health: this.health,
-      registry: this.registry,
-      admission: this.admission,
-      detector: this.detector,
-      metrics: this.metrics,
-      cache: this.cache,
-      alerts: this.alerts,
-      thresholds,
-      drain: (nodeId, by) => this.nodeLinks.drain(nodeId, by),
-      audit: (kind, nodeId, fn, detail) => events.record(kind, nodeId, fn, detail),
-      clock,
-    });
-    this.alertLoop = new AlertLoop(this.alerts, () => this.api.figures(), thresholds, clock, (err) => this.log(`alert evaluation failed: ${err.message}`));
+    this.api = new AdminApi({ health: this.health, registry: this.registry, admission: this.admission, detector: this.detector, metrics: this.metrics, cache: this.cache, alerts: this.alerts, thresholds, clock,
+      drain: (nodeId, by) => this.nodeLinks.drain(nodeId, by), audit: (kind, nodeId, fn, detail) => events.record(kind, nodeId, fn, detail) });
+    this.alertLoop = new AlertLoop(this.alerts, () => this.api.figures(), thresholds, clock, (err) => logger.error({ reason: err.message }, 'alert evaluation failed'));
 
     // Wiring: capacity that frees up lets waiting calls move; events reach logs and metrics.
     this.registry.on('provider-added', (entry) => this.dispatcher.pump(entry));
-    this.registry.on('config-conflict', (_entry, conflict) => this.log(`warning: ${conflict}`));
+    this.registry.on('config-conflict', (entry, conflict) => logger.warn({ function: entry.name }, conflict));
     events.watch(this.detector, clock, (fn) => {
       const entry = this.registry.functions.get(fn);
       if (entry) this.dispatcher.pump(entry);
     });
-    this.alerts.on('alert', (a) => this.log(`alert ${a.severity}: ${a.message}`));
+    this.alerts.on('alert', (a) => logger.warn({ severity: a.severity, alert: a.kind }, a.message));
 
     const refusedAtIntake = (path: string, peer: string, err: EasyRemoteError) => {
       if (path.startsWith('/easyremote.v1.Gateway/')) this.metrics.refused({ functionName: '', client: peer, requestBytes: 0, arrivedAt: clock.now() }, err.code);
@@ -139,28 +131,41 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.server.addService(AdminService, adminHandlers(this.api, this.auth));
   }
 
+  /**
+   * Listens on the gRPC port, then the HTTP port. A start that fails releases every port it
+   * bound and closes the metrics database (the gateway is then stopped); a port in use is a
+   * `PortInUseError`, one line naming the port and the process that holds it.
+   */
   async start(): Promise<void> {
+    if (this.stopping !== undefined) throw new Error('this gateway was stopped; create a new one');
     const { host, port } = this.settings;
     const certificates = this.certificates;
-    checkExposure(host, {
-      tls: certificates !== undefined,
-      nodesAuthenticated: this.auth.nodesAuthenticate || this.options.tls?.nodeCertificates === true,
-      clientsAuthenticated: this.auth.callersAuthenticate,
-      insecure: this.options.insecure === true,
-    });
-    this.boundPort = await bindGrpcServer(this.server, host, port, certificates && tlsCredentials(certificates));
-    this.intake.started();
-    this.nodeLinks.startSweeping();
-    if (this.options.httpPort !== undefined) {
-      const http = (this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header), certificates?.material));
-      certificates?.onChange((material) => http.setCertificate(material));
-      this.httpBoundPort = await http.listen(this.options.httpPort, host);
+    try {
+      checkExposure(host, {
+        tls: certificates !== undefined,
+        nodesAuthenticated: this.auth.nodesAuthenticate || this.options.tls?.nodeCertificates === true,
+        clientsAuthenticated: this.auth.callersAuthenticate,
+        insecure: this.options.insecure === true,
+      });
+      this.boundPort = await bindGrpcServer(this.server, host, port, certificates && tlsCredentials(certificates));
+      this.intake.started();
+      this.nodeLinks.startSweeping();
+      if (this.options.httpPort !== undefined) {
+        const http = (this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header), () => this.readiness.check(), certificates?.material));
+        certificates?.onChange((material) => http.setCertificate(material));
+        this.httpBoundPort = await http.listen(this.options.httpPort, host);
+      }
+    } catch (err) {
+      await this.stop({ graceMs: 0 });
+      throw err;
     }
     if (certificates !== undefined) {
       certificates.watch();
       process.on('SIGHUP', this.onHangup);
     }
     this.alertLoop.start(this.options.alerts?.intervalMs);
+    this.readiness.state = 'serving';
+    this.logger.info({ address: this.address, httpPort: this.http && this.httpBoundPort, tls: certificates !== undefined }, 'gateway listening');
   }
 
   /**
@@ -174,10 +179,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   /**
-   * New calls are refused GATEWAY_UNAVAILABLE (sessions told goaway); calls in flight get
-   * `graceMs` to finish, then are ended CANCELLED; streams and listeners close; every
-   * metrics row is written. Called again while stopping: the same promise, and a shorter
-   * grace cuts the wait short (0: now).
+   * New calls are refused GATEWAY_UNAVAILABLE, /readyz answers 503, calls in flight get `graceMs`
+   * to finish (then CANCELLED), every metrics row is written, the HTTP port closes last. Called
+   * again while stopping: the same promise; a shorter grace cuts the wait short (0: now).
    */
   stop(options: StopOptions = {}): Promise<void> {
     const graceMs = options.graceMs ?? this.settings.shutdownGraceMs;
@@ -189,6 +193,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   private async shutdown(graceMs: number): Promise<void> {
+    this.readiness.state = 'stopping';
+    this.logger.info({ openCalls: this.open.size, graceMs }, 'gateway stopping');
     this.alertLoop.stop();
     process.off('SIGHUP', this.onHangup);
     this.certificates?.unwatch();
@@ -196,15 +202,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.sessions.goAway(reason);
     this.intake.close(reason);
     const cut = await this.open.settled(graceMs);
-    if (cut > 0) this.log(`stopping: ${cut} call(s) still in flight after the grace of ${graceMs} ms are ended`);
+    if (cut > 0) this.logger.warn({ calls: cut, graceMs }, 'calls still in flight after the grace are ended');
     this.dispatcher.shutdown();
-    await this.http?.close();
     this.nodeLinks.close();
     this.sessions.close();
     await shutdownGrpcServer(this.server);
     // After the last call ended: every buffered row reaches the database.
     this.metrics.close();
     await this.alerts.drain();
+    await this.http?.close();
+    this.logger.info('gateway stopped');
   }
 
   /** Calls taken in and not yet finished (what a graceful stop waits for). */

@@ -1,12 +1,13 @@
-export { Gateway } from './gateway.js';
+export { Gateway, PortInUseError } from './gateway.js';
 export { DEFAULT_PORT, DEFAULT_HOST, DEFAULT_CALL_TIMEOUT_MS, type GatewayOptions, type GatewayTlsOptions, type StopOptions } from './options.js';
 export type { ReloadResult } from './tls/certificate-files.js';
 export type { GatewayEvents } from './api/node-events.js';
 export type { NodeInfo as NodeSummary } from '@easyremote/protocol';
+export type { Logger, LoggerOption, LoggerSettings, LogLevel, LogFormat, LogDestination, HealthDocument, ReadinessDocument, GatewayState, MetricsStoreState } from '@easyremote/protocol';
 export type { FunctionConfig } from './registry/function-entry.js';
 export { registerStrategy, createStrategy, strategyNames, hasStrategy, validateStrategyOptions, strategySchema, StrategyOptionError } from './strategies/registry.js';
 export type { OptionSchema, OptionSpec } from './strategies/option-schema.js';
-export type { Candidate, SelectContext, Strategy, StrategyFactory, StrategyOptions, Outcome, Preferences, TelemetrySnapshot, NodeCapabilities, ProviderHistory } from './strategies/strategy.js';
+export type { Candidate, CandidatePool, SelectContext, Strategy, StrategyFactory, StrategyOptions, Outcome, Preferences, TelemetrySnapshot, NodeCapabilities, ProviderHistory } from './strategies/strategy.js';
 export { loadGatewayConfig, parseGatewayConfig } from './config/config-file.js';
 export { gatewayConfigSchema, type GatewayConfig } from './config/schema.js';
 export { GatewayConfigError, type ConfigProblem } from './config/config-error.js';

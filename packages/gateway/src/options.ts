@@ -1,5 +1,5 @@
 // The gateway's options, their defaults, and the checks that run before anything starts.
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_PAYLOAD_BYTES, FunctionSpec } from '@easyremote/protocol';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_PAYLOAD_BYTES, FunctionSpec, type LoggerOption } from '@easyremote/protocol';
 import type { AuthOptions } from './auth/authenticator.js';
 import { DEFAULT_GATEWAY_QUEUE_BYTES, DEFAULT_GATEWAY_QUEUE_SIZE } from './calls/admission-queue.js';
 import type { Clock, RandomSource } from './clock.js';
@@ -91,8 +91,9 @@ export interface GatewayOptions {
   /** This gateway's location label (preferLocal: true prefers nodes with the same). */
   location?: string;
   /**
-   * Call metrics in SQLite: the file path (default ./easyremote-metrics.db), ':memory:',
-   * or false for no database (live figures and Prometheus still work).
+   * Call metrics: the SQLite file path (default ./easyremote-metrics.db), ':memory:', or
+   * false to record nothing per call: no rows, no live figures (the admin API reports them
+   * empty and its statistics as null), no call families at /metrics (its gauges remain).
    */
   metrics?: false | (Partial<Omit<MetricsStoreOptions, 'clock' | 'onError'>> & { path?: string });
   /** Result cache for functions declared cacheable: total bytes, and the largest share one result may take. */
@@ -117,8 +118,14 @@ export interface GatewayOptions {
    * `graceMs` (ms). Default 0: they are ended at once.
    */
   shutdownGraceMs?: number;
-  /** Lifecycle log lines (node joined/lost, refusals); never per call. Default: console.error. */
-  log?: (line: string) => void;
+  /**
+   * Lifecycle logging (listening, stopping, nodes joined, lost, refused and draining,
+   * ejections, certificate reloads, alerts); never one line per call. A pino `Logger` of
+   * your own (lines get `component: "gateway"` and `gatewayId`), or `{ level, format,
+   * destination }` for the default one: pino on stderr at $EASYREMOTE_LOG_LEVEL (default
+   * `info`), JSON lines unless stderr is a terminal. See docs/operations.md.
+   */
+  logger?: LoggerOption;
 }
 
 /** The numbers every part reads, defaults applied. */

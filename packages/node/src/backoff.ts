@@ -30,6 +30,11 @@ export class Backoff {
     return ceiling / 2 + (this.random() * ceiling) / 2;
   }
 
+  /** Delays handed out since the last reset: the number of the retry the latest one is for. */
+  get attempts(): number {
+    return this.attempt;
+  }
+
   reset(): void {
     this.attempt = 0;
   }

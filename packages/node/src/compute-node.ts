@@ -5,9 +5,10 @@ import { EventEmitter, once } from 'node:events';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
-import { EasyRemoteError, pemIdentity, PROTOCOL_VERSION, readPem, type Heartbeat, type NodeTls, type Register } from '@easyremote/protocol';
+import { createLogger, EasyRemoteError, pemIdentity, PROTOCOL_VERSION, readPem, type Heartbeat, type Logger, type LoggerOption, type NodeTls, type Register } from '@easyremote/protocol';
 import type { BackoffOptions } from './backoff.js';
-import { CallRunner } from './call-runner.js';
+import { CallRunner, SYSTEM_CLOCK } from './call-runner.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, FirstRegistration } from './first-registration.js';
 import { GatewayLink, type GatewayLinkHelper } from './gateway-link.js';
 import { validateOptions, type RemoteOptions } from './options.js';
 import { isGeneratorFunction, toSpec, type Handler } from './registered-function.js';
@@ -39,7 +40,23 @@ export interface ComputeNodeOptions {
   telemetry?: TelemetryProvider | false;
   /** How often telemetry is sampled, ms (default 1000). */
   telemetryIntervalMs?: number;
+  /** Delays between reconnects: exponential from `initialMs` (100) to `maxMs` (5000), half of each random. */
   backoff?: BackoffOptions;
+  /**
+   * How long `start()` waits for a gateway to accept the node before it rejects with
+   * GATEWAY_UNAVAILABLE naming the address (and the node stops), ms. Default 30,000; 0 =
+   * wait as long as it takes. Only the first registration: a node that was registered
+   * reconnects for as long as it runs.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Lifecycle logging (connecting, registered, refused, disconnected, reconnecting,
+   * rate-limited, draining, stopped); never one line per call. A pino `Logger` of your own
+   * (lines get `component: "node"` and `nodeId`), or `{ level, format, destination }` for the
+   * default one: pino on stderr at $EASYREMOTE_LOG_LEVEL (default `info`), JSON lines unless
+   * stderr is a terminal. See docs/operations.md.
+   */
+  logger?: LoggerOption;
   /**
    * Connect with TLS and verify the gateway: `{ ca, serverName }` as the client's option, or
    * `true` for the system roots; with `cert` and `key` (file paths, or PEM text or bytes)
@@ -74,7 +91,9 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
   private readonly runner: CallRunner;
   private readonly links: GatewayLink[];
   private state: State = 'new';
-  private firstRegistration?: { resolve: () => void; reject: (e: Error) => void; promise: Promise<void> };
+  /** Where the node logs (its lines carry `component` and `nodeId`); code running it may log through it too. */
+  readonly logger: Logger;
+  private firstRegistration?: FirstRegistration;
   private drained?: Promise<void>;
   private readonly sampler: TelemetrySampler | undefined;
   private readonly telemetry: TelemetryProvider | undefined;
@@ -83,6 +102,9 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
   constructor(private readonly options: ComputeNodeOptions) {
     super();
     this.nodeId = options.nodeId ?? certificateNodeId(options.tls) ?? `${hostname()}-${process.pid}`;
+    const timeout = options.connectTimeoutMs;
+    if (timeout !== undefined && !(Number.isFinite(timeout) && timeout >= 0)) throw new TypeError(`connectTimeoutMs must be a number >= 0 (0 = no limit), got ${String(timeout)}`);
+    this.logger = createLogger('node', options.logger).child({ nodeId: this.nodeId });
     this.runner = new CallRunner({ nodeId: this.nodeId, maxConcurrent: options.maxConcurrent, onIdle: () => this.emit('idle') });
     this.telemetry = options.telemetry === false ? undefined : (options.telemetry ?? new SystemTelemetryProvider());
     this.sampler = this.telemetry ? new TelemetrySampler(this.telemetry, { intervalMs: options.telemetryIntervalMs }) : undefined;
@@ -90,7 +112,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     this.links = [options.gateway].map(
       (address) =>
         new GatewayLink(
-          { address, token: options.token, heartbeatMs: options.heartbeatMs, backoff: options.backoff, channelOptions: options.channelOptions, tls: options.tls },
+          { address, token: options.token, heartbeatMs: options.heartbeatMs, backoff: options.backoff, channelOptions: options.channelOptions, tls: options.tls, logger: this.logger },
           helper,
         ),
     );
@@ -144,14 +166,24 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     return this;
   }
 
-  /** Connects and resolves once a gateway accepted the registration. Reconnects by itself afterwards. */
+  /**
+   * Connects and resolves once a gateway accepted the registration; reconnects by itself
+   * afterwards. Rejects, and the node stops, on a refusal no retry fixes (UNAUTHENTICATED,
+   * PERMISSION_DENIED, INVALID_ARGUMENT), on REGISTRATION_REFUSED when the node id is still
+   * taken after the time the gateway said a stale session of this node would need to
+   * expire, and with GATEWAY_UNAVAILABLE when nothing accepted it within `connectTimeoutMs`.
+   */
   start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`node ${this.nodeId} already started`);
     if (this.runner.functions.length === 0) throw new Error(`node ${this.nodeId} has no functions to serve`);
-    let resolve!: () => void;
-    let reject!: (e: Error) => void;
-    const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-    this.firstRegistration = { resolve, reject, promise };
+    const first = (this.firstRegistration = new FirstRegistration({
+      address: this.options.gateway,
+      nodeId: this.nodeId,
+      connectTimeoutMs: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      clock: SYSTEM_CLOCK,
+      gaveUp: (err) => this.gaveUp(err),
+    }));
+    const promise = first.promise;
     this.state = 'running';
     void this.prepareTelemetry().then(() => {
       if (this.state === 'running') for (const link of this.links) link.start();
@@ -188,6 +220,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     if (this.drained) return this.drained;
     if (this.state === 'stopped' || this.state === 'new') return Promise.resolve();
     this.state = 'draining';
+    this.logger.info({ activeCalls: this.runner.activeCalls }, 'draining');
     this.runner.stopAccepting();
     for (const link of this.links) link.drain();
     this.drained = (async () => {
@@ -215,8 +248,15 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     this.sampler?.stop();
     this.runner.close(reason);
     for (const link of this.links) link.close();
-    this.firstRegistration?.reject(new Error(`node ${this.nodeId} ${reason} before it registered`));
+    this.firstRegistration?.cancel(reason);
     this.firstRegistration = undefined;
+    this.logger.info({ reason }, 'stopped');
+  }
+
+  /** start() rejected: the node does not go on retrying behind the caller's back. */
+  private gaveUp(err: EasyRemoteError): void {
+    this.logger.error({ code: err.code, reason: err.message }, 'start failed');
+    this.shutdown(err.code === 'GATEWAY_UNAVAILABLE' ? 'connect timeout' : 'refused');
   }
 
   private functionsChanged(): void {
@@ -232,23 +272,33 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
       calls: this.runner,
       registered: (_link, gatewayId) => {
         this.emit('registered', { gatewayId });
-        this.firstRegistration?.resolve();
+        this.firstRegistration?.registered();
         this.firstRegistration = undefined;
       },
       refused: (_link, err, retrying) => {
         this.emit('refused', err);
-        if (retrying) return;
-        this.firstRegistration?.reject(err);
-        this.firstRegistration = undefined;
-        this.shutdown('refused');
+        const startFailed = this.firstRegistration?.refused(err, retrying);
+        if (startFailed !== undefined) {
+          this.firstRegistration = undefined;
+          this.gaveUp(startFailed);
+        } else if (!retrying) this.shutdown('refused');
       },
       disconnected: (_link, reason) => {
+        this.firstRegistration?.failed(reason);
         this.emit('disconnected', { reason });
         // A draining node whose last stream is gone has nobody left to reply to.
         if (this.state === 'draining' && this.links.every((l) => !l.isConnected)) this.shutdown('drained');
       },
-      drainRequested: () => void this.drain(),
-      error: (err) => this.emit('error', err),
+      drainRequested: () => {
+        this.logger.info('the gateway asked this node to drain');
+        void this.drain();
+      },
+      error: (err) => {
+        this.logger.warn({ reason: err.message }, 'error on the gateway stream');
+        // The link recovers by itself (it reconnects); an 'error' nobody listens for would
+        // throw out of the EventEmitter and end the process over a passing fault.
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+      },
     };
   }
 

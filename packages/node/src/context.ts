@@ -14,8 +14,7 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /**
    * The name of the principal that made the call, as the gateway authenticated it (never
-   * a token); 'anonymous' when the gateway has no client authentication, '' from a gateway
-   * too old to say.
+   * a token); '' when the gateway has no client authentication.
    */
   readonly caller: string;
   /** The caller's gRPC metadata (string values). */

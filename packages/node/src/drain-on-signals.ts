@@ -9,12 +9,13 @@ import type { ComputeNode } from './compute-node.js';
  * fire) and exits 1; a third exits at once. Returns what removes the listeners.
  */
 export function drainOnSignals(node: ComputeNode, options: ShutdownSignalOptions = {}): () => void {
+  // By default the helper's lines are the node's own log lines.
   return onShutdownSignals(
     {
       describe: () => `node ${node.nodeId} draining: no new calls, ${node.activeCalls} call(s) in progress or waiting finish first`,
       graceful: () => node.drain(),
       force: () => node.stop(),
     },
-    options,
+    { log: (line) => node.logger.info(line), ...options },
   );
 }

@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import {
   AUTH_METADATA_KEY,
+  createLogger,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_PAYLOAD_BYTES,
   EasyRemoteError,
@@ -24,6 +25,7 @@ import {
   type GatewayFrame,
   type Heartbeat,
   type Invoke,
+  type Logger,
   type NodeFrame,
   type NodeTls,
   type Register,
@@ -83,7 +85,14 @@ export interface GatewayLinkOptions {
   now?: () => number;
   /** When queued frames are written (setImmediate by default: one message per turn). */
   deferFlush?: (flush: () => void) => void;
+  /** Where the link says what happens to it (connecting, registered, refused, lost, reconnecting); silent by default. */
+  logger?: Logger;
 }
+
+/** Refusals a link retries: a taken node id (maybe its own stale session) and the gateway asking it to slow down. */
+const RETRIED_REFUSALS = new Set(['REGISTRATION_REFUSED', 'RATE_LIMITED', 'OVERLOADED']);
+/** At most this many function names in the `registered` log line. */
+const LOGGED_FUNCTION_NAMES = 20;
 
 type LinkState = 'new' | 'connecting' | 'registered' | 'draining' | 'closed';
 
@@ -92,7 +101,10 @@ export class GatewayLink {
   private readonly transport: LinkTransport;
   private readonly backoff: Backoff;
   private readonly now: () => number;
+  private readonly logger: Logger;
   private state: LinkState = 'new';
+  /** The function names last sent in a register frame. */
+  private declared: string[] = [];
   private stream: NodeStream | undefined;
   /** Settles once the stream close() ended is closed, or its grace ran out. */
   private closing: Promise<void> = Promise.resolve();
@@ -113,11 +125,13 @@ export class GatewayLink {
     this.transport = options.transport ?? grpcTransport(options.address, options.channelOptions, options.tls);
     this.backoff = new Backoff(options.backoff);
     this.now = options.now ?? (() => performance.now());
+    this.logger = (options.logger ?? createLogger('node', { level: 'silent' })).child({ gateway: options.address });
   }
 
   /** Opens the first stream; the link reconnects by itself afterwards. */
   start(): void {
     if (this.state !== 'new') return;
+    this.logger.info('connecting');
     this.connect();
   }
 
@@ -190,10 +204,13 @@ export class GatewayLink {
     this.batcher = undefined;
     stream.end();
     // The gateway closes the stream once it has read everything before the end: only then
-    // have the last results surely left this process.
+    // have the last results surely left this process. Cancelled at the end in any case: a
+    // stream still waiting for a connection would otherwise go on dialling the gateway
+    // after the link (and its node) gave up.
     this.closing = new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
+        stream.cancel();
         this.transport.close();
         resolve();
       };
@@ -234,8 +251,8 @@ export class GatewayLink {
       if (stream === this.stream) this.releaseWriters();
     });
     stream.on('error', (err: Error) => {
-      // The gateway refused the stream itself (a token checked before any frame is read):
-      // the same answer a refused registration gets.
+      // The gateway refused the stream itself (a token checked before any frame is read, or
+      // asked to come back later): the same answer a refused registration gets.
       const refusal = refusalOf(err);
       if (refusal !== undefined && stream === this.stream) this.onRegistered(stream, { accepted: false, refusal: refusal.toDetail(), heartbeatMs: 0, leaseMs: 0, maxPayloadBytes: 0, gatewayId: '' });
       // A TLS mismatch or a refused certificate is retried like any failure to connect, but named as what it is.
@@ -247,12 +264,18 @@ export class GatewayLink {
   }
 
   private sendRegister(): void {
-    this.send({ register: { ...this.helper.registration(), token: this.options.token ?? '' } });
+    const registration = this.helper.registration();
+    this.declared = registration.functions.map((f) => f.name);
+    this.send({ register: { ...registration, token: this.options.token ?? '' } });
   }
 
-  /** Ends a stream that broke or outlived its lease: its calls are fenced, then a reconnect. */
-  private lose(stream: NodeStream, reason: string): void {
+  /**
+   * Ends a stream that broke or outlived its lease: its calls are fenced, then a reconnect,
+   * no sooner than `retryAfterMs` when the gateway said when to come back.
+   */
+  private lose(stream: NodeStream, reason: string, retryAfterMs = 0): void {
     if (stream !== this.stream) return;
+    const wasRegistered = this.state === 'registered';
     this.stream = undefined;
     this.batcher?.close();
     this.batcher = undefined;
@@ -264,10 +287,14 @@ export class GatewayLink {
     this.helper.disconnected(this, reason);
     // The owner may have closed or drained the link meanwhile.
     if (this.state !== 'connecting' && this.state !== 'registered') return;
+    if (wasRegistered) this.logger.warn({ reason }, 'disconnected');
     this.state = 'connecting';
+    // The backoff's jitter on top of a retry-after: nodes told the same time do not all come back at once.
+    const delayMs = retryAfterMs + this.backoff.next();
+    this.logger.info({ attempt: this.backoff.attempts, delayMs: Math.round(delayMs), reason: wasRegistered ? undefined : reason }, 'reconnecting');
     this.reconnectTimer = setTimeout(() => {
       if (this.state === 'connecting' && this.stream === undefined) this.connect();
-    }, this.backoff.next());
+    }, delayMs);
   }
 
   /** True (and the stream ended) when the gateway has been silent for longer than the lease. */
@@ -308,11 +335,15 @@ export class GatewayLink {
     if (!reg.accepted) {
       const err = reg.refusal ? errorFromDetail(reg.refusal) : new EasyRemoteError('REGISTRATION_REFUSED', 'registration refused');
       // A duplicate id may be a stale session of ours that the gateway has not expired yet:
-      // retry. Anything else (bad token, bad name) will not fix itself.
-      const retrying = err.code === 'REGISTRATION_REFUSED';
+      // retry (the owner decides how long). Anything else (bad token, bad name) will not fix itself.
+      const retrying = RETRIED_REFUSALS.has(err.code);
+      const fields = { code: err.code, reason: err.message, retryAfterMs: err.retryAfterMs };
+      if (err.code === 'RATE_LIMITED' || err.code === 'OVERLOADED') this.logger.warn(fields, 'rate-limited');
+      else if (retrying) this.logger.warn(fields, 'registration refused, retrying');
+      else this.logger.error(fields, 'registration refused');
       if (!retrying) this.close();
       this.helper.refused(this, err, retrying);
-      if (retrying) this.lose(stream, `registration refused: ${err.message}`);
+      if (retrying) this.lose(stream, `registration refused: ${err.message}`, err.retryAfterMs ?? 0);
       return;
     }
     this.payloadLimit = reg.maxPayloadBytes || DEFAULT_MAX_PAYLOAD_BYTES;
@@ -325,6 +356,9 @@ export class GatewayLink {
     const every = this.options.heartbeatMs ?? (reg.heartbeatMs || DEFAULT_HEARTBEAT_MS);
     this.heartbeatTimer = setInterval(() => this.beat(), every);
     this.heartbeatTimer.unref();
+    const names = this.declared;
+    const functions = names.length > LOGGED_FUNCTION_NAMES ? [...names.slice(0, LOGGED_FUNCTION_NAMES), `… ${names.length - LOGGED_FUNCTION_NAMES} more`] : names;
+    this.logger.info({ gatewayId: reg.gatewayId, functions }, 'registered');
     this.helper.registered(this, reg.gatewayId);
   }
 
@@ -335,11 +369,14 @@ export class GatewayLink {
   }
 }
 
-/** A stream error that is the gateway's refusal of the stream: retrying will not change it. */
+/** Stream statuses that are the gateway's answer to the node rather than a broken connection. */
+const STREAM_REFUSALS = new Set(['UNAUTHENTICATED', 'PERMISSION_DENIED', 'INVALID_ARGUMENT', 'RATE_LIMITED', 'OVERLOADED']);
+
+/** A stream error that is the gateway's refusal of the stream (a bad token, or come back later). */
 function refusalOf(err: Error): EasyRemoteError | undefined {
   if (!('code' in err) || !('metadata' in err)) return undefined;
   const e = fromServiceError(err as grpc.ServiceError);
-  return e.code === 'UNAUTHENTICATED' || e.code === 'PERMISSION_DENIED' || e.code === 'INVALID_ARGUMENT' ? e : undefined;
+  return STREAM_REFUSALS.has(e.code) ? e : undefined;
 }
 
 /** Payload bytes a frame to the gateway carries (what makes a batch large). */

@@ -4,6 +4,6 @@ export { currentCall, tryCurrentCall, type CallContext } from './context.js';
 export type { RemoteOptions, LoadBalancing } from './options.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
 export { SystemTelemetryProvider, StaticTelemetryProvider, TelemetrySampler, type TelemetryProvider, type TelemetrySample, type StaticCapabilities } from './telemetry/index.js';
-export type { NodeTls, NodeTlsOptions } from '@easyremote/protocol';
+export { DEFAULT_CONNECT_TIMEOUT_MS, DUPLICATE_ID_FALLBACK_MS } from './first-registration.js';
+export type { NodeTls, NodeTlsOptions, Logger, LoggerOption, LoggerSettings, LogLevel, LogFormat, LogDestination, ShutdownSignalOptions } from '@easyremote/protocol';
 export { drainOnSignals } from './drain-on-signals.js';
-export type { ShutdownSignalOptions } from '@easyremote/protocol';

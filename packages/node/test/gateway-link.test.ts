@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ErrorDetail, type EasyRemoteError, type GatewayFrame, type NodeFrame } from '@easyremote/protocol';
+import { createLogger, ErrorDetail, FunctionSpec, RateLimited, toServiceError, type EasyRemoteError, type GatewayFrame, type NodeFrame } from '@easyremote/protocol';
 import { CallRunner } from '../src/call-runner.js';
 import { GatewayLink, type GatewayLinkHelper } from '../src/gateway-link.js';
 import type { LinkTransport } from '../src/link-transport.js';
@@ -30,7 +30,14 @@ class FakeStream extends EventEmitter {
   }
 }
 
-function setup() {
+/** The link's log lines, parsed. */
+function captured() {
+  const entries: Array<Record<string, unknown>> = [];
+  const logger = createLogger('node', { level: 'debug', format: 'json', destination: { write: (line: string) => entries.push(JSON.parse(line)) } });
+  return { entries, logger };
+}
+
+function setup(logger = captured().logger) {
   const streams: FakeStream[] = [];
   const transport: LinkTransport = {
     open: () => {
@@ -47,7 +54,7 @@ function setup() {
   runner.add({ name: 'f', handler: f.handler, thisArg: undefined, options: { maxConcurrent: 1, queueSize: 1 }, kind: 'unary' });
   const events: string[] = [];
   const helper: GatewayLinkHelper = {
-    registration: () => ({ nodeId: 'n1', functions: [], capabilities: undefined, protocolVersion: 1, instanceId: 'i1' }),
+    registration: () => ({ nodeId: 'n1', functions: [FunctionSpec.fromPartial({ name: 'f', kind: 'unary' })], capabilities: undefined, protocolVersion: 1, instanceId: 'i1' }),
     heartbeat: () => ({ cpuPercent: 0, memoryUsedBytes: 0, memoryTotalBytes: 0, gpus: [], functions: runner.load(), hasTelemetry: false }),
     calls: runner,
     registered: (_l, gatewayId) => events.push(`registered:${gatewayId}`),
@@ -57,7 +64,7 @@ function setup() {
     error: (err) => events.push(`error:${err.message}`),
   };
   // Frames are written as they are queued, so a test sees each one at once.
-  const link = new GatewayLink({ address: 'gw:1', transport, now: () => monotonic, backoff: { initialMs: 100, maxMs: 100, random: () => 0 }, deferFlush: (flush) => flush() }, helper);
+  const link = new GatewayLink({ address: 'gw:1', transport, now: () => monotonic, backoff: { initialMs: 100, maxMs: 100, random: () => 0 }, deferFlush: (flush) => flush(), logger }, helper);
   const register = (s: FakeStream) =>
     s.gateway({ registered: { accepted: true, refusal: undefined, heartbeatMs: HEARTBEAT_MS, leaseMs: LEASE_MS, maxPayloadBytes: 0, gatewayId: 'gw' } });
   return { link, runner, f, streams, events, register, advance: (ms: number) => (monotonic += ms) };
@@ -195,5 +202,72 @@ describe('GatewayLink', () => {
     expect(streams[2]!.ended).toBe(true);
     vi.advanceTimersByTime(1000);
     expect(streams).toHaveLength(3);
+  });
+
+  it('logs its lifecycle: connecting, registered, disconnected, reconnecting, refused', () => {
+    const { entries, logger } = captured();
+    const { link, streams, register } = setup(logger);
+    link.start();
+    register(streams[0]!);
+    streams[0]!.emit('error', new Error('boom'));
+    vi.advanceTimersByTime(100);
+    streams[1]!.gateway({
+      registered: { accepted: false, refusal: ErrorDetail.fromPartial({ code: 'UNAUTHENTICATED', message: 'node token not accepted' }), heartbeatMs: 0, leaseMs: 0, maxPayloadBytes: 0, gatewayId: 'gw' },
+    });
+    const lines = entries.map(({ level, msg, component, gateway, ...rest }) => {
+      expect(component).toBe('node');
+      expect(gateway).toBe('gw:1');
+      delete rest.time;
+      delete rest.pid;
+      delete rest.hostname;
+      return { level, msg, ...rest };
+    });
+    expect(lines).toEqual([
+      { level: 'info', msg: 'connecting' },
+      { level: 'info', msg: 'registered', gatewayId: 'gw', functions: ['f'] },
+      { level: 'warn', msg: 'disconnected', reason: 'stream error: boom' },
+      { level: 'info', msg: 'reconnecting', attempt: 1, delayMs: 50 },
+      { level: 'error', msg: 'registration refused', code: 'UNAUTHENTICATED', reason: 'node token not accepted' },
+    ]);
+    expect(typeof entries[0]!.time).toBe('string');
+  });
+
+  it('a taken node id is retried no sooner than the retry-after the gateway gave, plus the backoff (50 ms here)', () => {
+    const { entries, logger } = captured();
+    const { link, streams, events } = setup(logger);
+    link.start();
+    streams[0]!.gateway({
+      registered: {
+        accepted: false,
+        refusal: ErrorDetail.fromPartial({ code: 'REGISTRATION_REFUSED', message: 'node id n1 is already connected from ipv4:10.0.0.2:5000', retryAfterMs: 1000 }),
+        heartbeatMs: 0,
+        leaseMs: 0,
+        maxPayloadBytes: 0,
+        gatewayId: 'gw',
+      },
+    });
+    expect(events).toEqual(['refused:REGISTRATION_REFUSED:true', 'disconnected:registration refused: node id n1 is already connected from ipv4:10.0.0.2:5000']);
+    expect(entries.find((e) => e.msg === 'registration refused, retrying')).toMatchObject({ level: 'warn', code: 'REGISTRATION_REFUSED', retryAfterMs: 1000 });
+    expect(entries.at(-1)).toMatchObject({ msg: 'reconnecting', attempt: 1, delayMs: 1050, reason: 'registration refused: node id n1 is already connected from ipv4:10.0.0.2:5000' });
+    vi.advanceTimersByTime(1049);
+    expect(streams).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(streams).toHaveLength(2);
+    link.close();
+  });
+
+  it('a stream ended RATE_LIMITED is logged as rate-limited and retried after its retry-after', () => {
+    const { entries, logger } = captured();
+    const { link, streams, events } = setup(logger);
+    link.start();
+    const limited = new RateLimited('nodes-a is over its limit of 1 registrations per second', { retryAfterMs: 500 });
+    streams[0]!.emit('error', Object.assign(new Error(`8 RESOURCE_EXHAUSTED: ${limited.message}`), toServiceError(limited)));
+    expect(events[0]).toBe('refused:RATE_LIMITED:true');
+    expect(entries.find((e) => e.msg === 'rate-limited')).toMatchObject({ level: 'warn', code: 'RATE_LIMITED', reason: limited.message, retryAfterMs: 500 });
+    vi.advanceTimersByTime(549);
+    expect(streams).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(streams).toHaveLength(2);
+    link.close();
   });
 });

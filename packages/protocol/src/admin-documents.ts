@@ -181,6 +181,20 @@ export interface StrategyStats {
   p99TotalMs: number;
 }
 
+/** How one principal's calls fared, by total time seen at the gateway. */
+export interface CallerStats {
+  /** The principal's name (calls from the anonymous principal, '' in the rows, are left out). */
+  caller: string;
+  calls: number;
+  successes: number;
+  failures: number;
+  successRate: number;
+  avgTotalMs: number;
+  p50TotalMs: number;
+  p95TotalMs: number;
+  p99TotalMs: number;
+}
+
 export interface NodeShare {
   nodeId: string;
   calls: number;
@@ -219,6 +233,8 @@ export interface MetricsStatistics {
   nodes: NodeStats[];
   functions: FunctionStats[];
   strategies: StrategyStats[];
+  /** Per authenticated caller (principal), busiest first; empty when clients do not authenticate. */
+  callers: CallerStats[];
   distribution: NodeShare[];
   errors: ErrorRate[];
 }
@@ -255,8 +271,9 @@ export interface ResultCacheStats {
 
 /** GET /api/metrics?window_ms=, Admin.GetMetrics. */
 export interface MetricsDocument {
+  /** Empty (zeros, no functions, nodes or distribution) when the gateway records no calls (metrics: false). */
   live: LiveSnapshot;
-  /** null when the gateway runs without a call-history database. */
+  /** null when the gateway runs without a call-history database (metrics: false). */
   statistics: MetricsStatistics | null;
   store: MetricsHealth | { ok: false; disabled: true };
   cache: ResultCacheStats;
@@ -272,6 +289,8 @@ export interface NodeStatsDocument {
 export interface FunctionStatsDocument {
   functions: FunctionStats[];
   strategies: StrategyStats[];
+  /** Per authenticated caller (principal); empty when clients do not authenticate. */
+  callers: CallerStats[];
   errors: ErrorRate[];
 }
 
@@ -347,4 +366,24 @@ export interface DrainResult {
 export interface CacheInvalidation {
   function: string;
   removed: number;
+}
+
+/** GET /healthz: the process is up and its event loop answers (always 200). */
+export interface HealthDocument {
+  alive: true;
+}
+
+/** Where a gateway is in its life: listening only once `start()` has finished, until `stop()` begins. */
+export type GatewayState = 'starting' | 'serving' | 'stopping';
+
+/** The metrics store as /readyz sees it: `failing` while its latest write failed. */
+export type MetricsStoreState = 'ok' | 'disabled' | 'failing' | 'closed';
+
+/** GET /readyz: 200 when `ready`, 503 otherwise, with the first reason why not. */
+export interface ReadinessDocument {
+  ready: boolean;
+  state: GatewayState;
+  metricsStore: MetricsStoreState;
+  /** Only when not ready. */
+  reason?: string;
 }

@@ -12,7 +12,7 @@ export interface ShutdownSignalOptions {
    * removed once the stop is over.
    */
   exit?: boolean | ((status: number) => void);
-  /** Where the helper says what it does. Default: console.error. */
+  /** Where the helper says what it does. Default: the gateway's or the node's logger (info); console.error for others. */
   log?: (line: string) => void;
 }
 

@@ -33,16 +33,16 @@ export async function runGateway(input: GatewayCommandInput, io: Io): Promise<nu
   const configPath = input.configPath ?? (io.env.EASYREMOTE_CONFIG || undefined);
   const file = configPath === undefined ? undefined : readConfigFile(configPath);
   const config = resolveSettings(gatewayConfigSchema, GATEWAY_SETTINGS, { file, env: io.env, flags: input.flags });
-  const log = (line: string) => io.stderr.write(`[gateway] ${line}\n`);
   let gateway: InstanceType<typeof Gateway>;
   try {
-    gateway = new Gateway({ ...config, shutdownGraceMs: config.shutdownGraceMs ?? CLI_SHUTDOWN_GRACE_MS, log });
+    gateway = new Gateway({ ...config, shutdownGraceMs: config.shutdownGraceMs ?? CLI_SHUTDOWN_GRACE_MS });
   } catch (err) {
     // What the schema cannot see (a function's strategy options, certificate files) is refused here.
     io.stderr.write(`easyremote gateway: ${(err as Error).message}\n`);
     return EXIT_USAGE;
   }
-  const stopped = new Promise<number>((resolve) => stopOnSignals(gateway, { exit: resolve, log }));
+  // The helper's lines, like the gateway's, go to its logger (stderr).
+  const stopped = new Promise<number>((resolve) => stopOnSignals(gateway, { exit: resolve }));
   try {
     await gateway.start();
   } catch (err) {
@@ -52,7 +52,5 @@ export async function runGateway(input: GatewayCommandInput, io: Io): Promise<nu
   }
   const http = gateway.httpPort > 0 ? `, HTTP API on ${gateway.settings.host}:${gateway.httpPort}` : '';
   io.stdout.write(`gateway listening on ${gateway.address}${http}\n`);
-  const status = await stopped;
-  log(status === 0 ? 'stopped' : 'stopped (forced)');
-  return status;
+  return stopped;
 }

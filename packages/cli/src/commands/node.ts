@@ -6,7 +6,7 @@ import { EXIT_FAILURE } from '../exit-codes.js';
 import { loadModuleServices } from '../module-services.js';
 import { CONNECTION_SETTINGS, connectionShape, nodeTls, tlsShape } from '../settings/connection.js';
 import { resolveSettings, type SettingSpec } from '../settings/layers.js';
-import { filePath, integer, labels, text } from '../settings/values.js';
+import { expecting, filePath, integer, labels, ms, text } from '../settings/values.js';
 
 export const NODE_SETTINGS: readonly SettingSpec[] = [
   ...CONNECTION_SETTINGS,
@@ -15,6 +15,9 @@ export const NODE_SETTINGS: readonly SettingSpec[] = [
   { path: 'maxConcurrent', flag: 'max-concurrent', arg: '<n>', env: 'EASYREMOTE_MAX_CONCURRENT', kind: 'number', help: 'calls running at once on this node, all functions together' },
   { path: 'tls.cert', flag: 'tls-cert', arg: '<file>', env: 'EASYREMOTE_NODE_CERT', kind: 'string', help: "the node's certificate (PEM file), for gateways that require one" },
   { path: 'tls.key', flag: 'tls-key', arg: '<file>', env: 'EASYREMOTE_NODE_KEY', kind: 'string', help: "the node certificate's private key (PEM file)" },
+  { path: 'connectTimeoutMs', flag: 'connect-timeout-ms', arg: '<ms>', env: 'EASYREMOTE_CONNECT_TIMEOUT_MS', kind: 'number', help: 'give up when no gateway accepted the node within this long (0: never; default 30000)' },
+  { path: 'logger.level', flag: 'log-level', arg: '<level>', env: 'EASYREMOTE_LOG_LEVEL', kind: 'string', help: 'fatal, error, warn, info (default), debug, trace or silent' },
+  { path: 'logger.format', flag: 'log-format', arg: '<format>', env: 'EASYREMOTE_LOG_FORMAT', kind: 'string', help: 'json, or pretty (default on a terminal)' },
 ];
 
 const nodeSchema = z.strictObject({
@@ -23,6 +26,13 @@ const nodeSchema = z.strictObject({
   labels: labels().optional(),
   maxConcurrent: integer(1).optional(),
   tls: z.strictObject({ ...tlsShape, cert: filePath().optional(), key: filePath().optional() }).optional(),
+  connectTimeoutMs: ms(0).optional(),
+  logger: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], expecting('a log level (fatal, error, warn, info, debug, trace or silent)')).optional(),
+      format: z.enum(['json', 'pretty'], expecting('a log format (json or pretty)')).optional(),
+    })
+    .optional(),
 });
 
 export interface NodeCommandInput {
@@ -34,7 +44,6 @@ export interface NodeCommandInput {
 export async function runNode(input: NodeCommandInput, io: Io): Promise<number> {
   const settings = resolveSettings(nodeSchema, NODE_SETTINGS, { env: io.env, flags: input.flags });
   const { ComputeNode, drainOnSignals, remoteMethodsOf } = await import('@easyremote/node');
-  const log = (line: string) => io.stderr.write(`[node] ${line}\n`);
   const services = await loadModuleServices(input.module, remoteMethodsOf);
   const node = new ComputeNode({
     gateway: settings.gateway,
@@ -43,20 +52,19 @@ export async function runNode(input: NodeCommandInput, io: Io): Promise<number> 
     labels: settings.labels,
     maxConcurrent: settings.maxConcurrent,
     tls: nodeTls(settings.tls),
+    connectTimeoutMs: settings.connectTimeoutMs,
+    logger: settings.logger,
   });
   for (const { instance } of services.instances) node.serve(instance);
   for (const { name, fn } of services.functions) node.register(name, fn as never);
+  // The node logs its lifecycle itself (stderr); the helper's lines go to the same logger.
   let end!: (status: number) => void;
   const stopped = new Promise<number>((resolve) => (end = resolve));
-  drainOnSignals(node, { exit: end, log });
-  node.on('disconnected', ({ reason }) => log(`disconnected from ${settings.gateway}: ${reason}; reconnecting`));
+  drainOnSignals(node, { exit: end });
   node.on('refused', (err) => {
-    log(`refused by ${settings.gateway}: ${err.code}: ${err.message}`);
     // A duplicate id may be this node's own stale session: the node retries. Any other refusal is final.
     if (err.code !== 'REGISTRATION_REFUSED') end(EXIT_FAILURE);
   });
-  node.on('error', (err) => log(`error: ${err.message}`));
-  node.on('registered', () => log(`registered with ${settings.gateway}`));
   try {
     await node.start();
   } catch (err) {
@@ -66,7 +74,5 @@ export async function runNode(input: NodeCommandInput, io: Io): Promise<number> 
   }
   const names = [...services.instances.flatMap(({ instance }) => remoteMethodsOf(instance).map((m) => m.options.name ?? m.key)), ...services.functions.map((f) => f.name)];
   io.stdout.write(`node ${node.nodeId} serving ${names.join(', ')} through ${settings.gateway}\n`);
-  const status = await stopped;
-  log(status === 0 ? 'drained and stopped' : 'stopped (forced)');
-  return status;
+  return stopped;
 }

@@ -110,7 +110,7 @@ export class AdminApi {
 
   functionStats(windowMs?: number): FunctionStatsDocument {
     const stats = this.parts.metrics.store?.statistics(this.since(windowMs));
-    return { functions: stats?.functions ?? [], strategies: stats?.strategies ?? [], errors: stats?.errors ?? [] };
+    return { functions: stats?.functions ?? [], strategies: stats?.strategies ?? [], callers: stats?.callers ?? [], errors: stats?.errors ?? [] };
   }
 
   /** The figures the advisor and the alert loop reason about. */

@@ -159,7 +159,7 @@ export class CallIntake {
   private check(call: IncomingCall, mayWait: boolean) {
     const { registry, clock, settings, metrics } = this.parts;
     const refuse = (err: EasyRemoteError) => {
-      metrics.refused({ functionName: call.function, client: call.client, requestBytes: call.args.length, arrivedAt: call.arrivedAt }, err.code);
+      metrics.refused({ functionName: call.function, client: call.client, caller: call.caller, requestBytes: call.args.length, arrivedAt: call.arrivedAt }, err.code);
       return err;
     };
     if (this.closedReason !== undefined) return refuse(new GatewayUnavailable(`${this.closedReason} and takes no new calls; ${quote(call.function)} was not run`));

@@ -2,6 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ENVELOPE_SLACK_BYTES, KEEPALIVE_OPTIONS } from '@easyremote/protocol';
 import type { CertificateFiles } from '../tls/certificate-files.js';
+import { checkPortFree, listenFailure } from './listen-failure.js';
 
 /** How long shutdown waits for in-flight RPCs before closing connections. */
 export const SHUTDOWN_GRACE_MS = 1000;
@@ -29,10 +30,13 @@ export function tlsCredentials(files: CertificateFiles): grpc.ServerCredentials 
   return grpc.experimental.createCertificateProviderServerCredentials(files, files.paths.clientCa === undefined ? null : files, false);
 }
 
-/** Listens on host:port (0 = any free port); resolves with the port bound. */
-export function bindGrpcServer(server: grpc.Server, host: string, port: number, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+/** Listens on host:port (0 = any free port); resolves with the port bound, or fails with one line naming the port. */
+export async function bindGrpcServer(server: grpc.Server, host: string, port: number, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+  await checkPortFree(port, host, 'gRPC');
   const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return new Promise<number>((resolve, reject) => server.bindAsync(`${hostPart}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+  return new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${hostPart}:${port}`, credentials, (err, p) => (err ? reject(listenFailure(err, port, host, 'gRPC')) : resolve(p))),
+  );
 }
 
 /** Lets in-flight RPCs finish for up to `graceMs`, then closes every connection. */

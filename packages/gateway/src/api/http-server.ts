@@ -1,11 +1,13 @@
-// The gateway's HTTP face for operators: JSON under /api/ and Prometheus text at /metrics,
-// over HTTPS when the gateway has a certificate.
+// The gateway's HTTP face for operators: JSON under /api/, Prometheus text at /metrics,
+// and the probes /healthz and /readyz (no token: orchestrators and load balancers carry
+// none), over HTTPS when the gateway has a certificate.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { EasyRemoteError, toEasyRemoteError } from '@easyremote/protocol';
+import { EasyRemoteError, toEasyRemoteError, type HealthDocument, type ReadinessDocument } from '@easyremote/protocol';
 import type { Principal } from '../auth/principals.js';
 import type { AdminApi } from './admin-api.js';
 import type { PrometheusMetrics } from '../metrics/prometheus.js';
+import { listenFailure } from './listen-failure.js';
 
 const HTTP_STATUS: Record<string, number> = { FUNCTION_NOT_FOUND: 404, NODE_NOT_FOUND: 404, INVALID_ARGUMENT: 400, UNAUTHENTICATED: 401, PERMISSION_DENIED: 403 };
 
@@ -38,6 +40,7 @@ export class HttpApi {
     private readonly api: AdminApi,
     private readonly prometheus: PrometheusMetrics,
     private readonly authorize: (header: string | undefined) => Principal | EasyRemoteError,
+    private readonly readiness: () => ReadinessDocument,
     tls?: HttpCertificate,
   ) {
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
@@ -49,9 +52,10 @@ export class HttpApi {
     if ('setSecureContext' in this.server) this.server.setSecureContext({ cert: tls.cert, key: tls.key });
   }
 
+  /** Resolves with the port bound, or fails with one line naming the port (and who holds it). */
   listen(port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
+      this.server.once('error', (err) => reject(listenFailure(err, port, host, 'HTTP')));
       this.server.listen(port, host, () => resolve((this.server.address() as { port: number }).port));
     });
   }
@@ -66,6 +70,7 @@ export class HttpApi {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://gateway');
+      if (this.probe(req, res, url.pathname.replace(/\/+$/, ''))) return;
       const who = this.authorize(req.headers.authorization);
       if (who instanceof EasyRemoteError) return this.send(res, HTTP_STATUS[who.code] ?? 401, { error: who.code, message: who.message });
       if (req.method !== 'GET' && crossOrigin(req)) {
@@ -83,6 +88,26 @@ export class HttpApi {
       const e = toEasyRemoteError(err);
       this.send(res, HTTP_STATUS[e.code] ?? 500, { error: e.code, message: e.message });
     }
+  }
+
+  /** /healthz and /readyz for GET and HEAD; true when it answered. */
+  private probe(req: IncomingMessage, res: ServerResponse, path: string): boolean {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    let status: number;
+    let body: HealthDocument | ReadinessDocument;
+    if (path === '/healthz') {
+      status = 200;
+      body = { alive: true };
+    } else if (path === '/readyz') {
+      body = this.readiness();
+      status = body.ready ? 200 : 503;
+    } else {
+      return false;
+    }
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+    res.end(req.method === 'HEAD' ? undefined : text);
+    return true;
   }
 
   private route(method: string, url: URL, by: Principal): unknown {

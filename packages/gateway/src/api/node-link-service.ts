@@ -106,6 +106,11 @@ export function nodeLinkDefinition(): grpc.ServiceDefinition {
   };
 }
 
+/** How often leases are checked: a node silent past its lease is lost within this much more. */
+function sweepIntervalMs({ heartbeatMs, leaseMs }: { heartbeatMs: number; leaseMs: number }): number {
+  return Math.max(25, Math.min(heartbeatMs / 2, leaseMs / 4));
+}
+
 export class NodeLinkService {
   private sweepTimer: TimerHandle | undefined;
 
@@ -118,8 +123,7 @@ export class NodeLinkService {
 
   /** Leases checked every quarter lease (or half heartbeat), pings once per heartbeat. */
   startSweeping(): void {
-    const { heartbeatMs, leaseMs } = this.parts.settings;
-    const every = Math.max(25, Math.min(heartbeatMs / 2, leaseMs / 4));
+    const every = sweepIntervalMs(this.parts.settings);
     const tick = () => {
       this.sweep();
       this.sweepTimer = this.parts.clock.setTimeout(tick, every);
@@ -137,12 +141,13 @@ export class NodeLinkService {
   }
 
   /** Asks a node to drain: no new calls go to it; it leaves once its calls finish. */
-  drain(nodeId: string, by = 'operator'): boolean {
+  drain(nodeId: string, by?: string): boolean {
     const s = this.parts.registry.sessions.get(nodeId);
     if (s === undefined || s.state !== 'active') return false;
     s.state = 'draining';
     s.send({ drain: { reason: 'operator' } });
-    this.parts.observer.draining(s, `operator ${by}`);
+    // `by` is the principal of an admin API request; gateway.drainNode() from code has none.
+    this.parts.observer.draining(s, by === undefined ? 'operator' : `operator ${by}`);
     return true;
   }
 
@@ -223,23 +228,23 @@ export class NodeLinkService {
     // A node principal names the ids it may take, so no one can take over another's, whether that node is connected or not.
     if (!principal.mayRegister(reg.nodeId)) return refuse(new PermissionDenied(`${principal.name} may not register node id ${quote(reg.nodeId)}`));
     const oversized = checkRegisterFrame(reg);
-    if (oversized) return this.refuse(stream, reg.nodeId, oversized);
+    if (oversized) return refuse(oversized);
     // UNAUTHENTICATED, not REGISTRATION_REFUSED: a node retries the latter (a duplicate id
     // may be its own stale session), and no retry changes what a certificate names.
     const impostor = certified === undefined ? undefined : checkRegisteredId(certified.nodeId, reg.nodeId);
-    if (impostor) return this.refuse(stream, reg.nodeId, impostor);
+    if (impostor) return refuse(impostor);
     // 0 means the node did not say (a minimal client written from the docs); read it as the current version.
     if (reg.protocolVersion !== 0 && reg.protocolVersion !== PROTOCOL_VERSION) {
-      return this.refuse(stream, reg.nodeId, new InvalidArgument(`node speaks protocol version ${reg.protocolVersion}; this gateway speaks version ${PROTOCOL_VERSION}`));
+      return refuse(new InvalidArgument(`node speaks protocol version ${reg.protocolVersion}; this gateway speaks version ${PROTOCOL_VERSION}`));
     }
     try {
       registry.check(reg.nodeId, reg.functions);
     } catch (err) {
-      return this.refuse(stream, reg.nodeId, toEasyRemoteError(err));
+      return refuse(toEasyRemoteError(err));
     }
     if (current !== undefined) {
       // Re-registration on the same stream: same node, new function list.
-      if (current.nodeId !== reg.nodeId) return this.refuse(stream, reg.nodeId, new InvalidArgument(`this stream is node ${current.nodeId}; it cannot become ${reg.nodeId}`));
+      if (current.nodeId !== reg.nodeId) return refuse(new InvalidArgument(`this stream is node ${current.nodeId}; it cannot become ${reg.nodeId}`));
       registry.setFunctions(current, reg.functions);
       this.sendRegistered(current);
       return current;
@@ -247,7 +252,10 @@ export class NodeLinkService {
     const existing = registry.sessions.get(reg.nodeId);
     if (existing !== undefined && existing.state !== 'closed') {
       if (reg.instanceId === '' || existing.instanceId !== reg.instanceId) {
-        return this.refuse(stream, reg.nodeId, new RegistrationRefused(`node id ${reg.nodeId} is already connected from ${existing.peer}`));
+        // When the holder would be declared lost if it stays silent from now on: a restarted
+        // node finding its own stale session retries after this, and then gets in.
+        const retryAfterMs = Math.ceil(Math.max(0, settings.leaseMs - (clock.now() - existing.lastSeen)) + sweepIntervalMs(settings));
+        return refuse(new RegistrationRefused(`node id ${reg.nodeId} is already connected from ${existing.peer}`, { retryAfterMs }));
       }
       // The same process reconnected before we noticed its old stream die.
       this.endSession(existing, 'superseded by a reconnect');

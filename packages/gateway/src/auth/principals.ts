@@ -45,6 +45,11 @@ export class Principal {
     this.mayCall = matcher(config.functions);
   }
 
+  /** The name call rows, Invoke.caller and currentCall().caller carry: '' for the anonymous principal. */
+  get callerName(): string {
+    return this === ANONYMOUS ? '' : this.name;
+  }
+
   /** Operator actions (drain, cache invalidation): the admin role only. */
   get mayOperate(): boolean {
     return this.role === 'admin';

@@ -143,7 +143,7 @@ export class Dispatcher {
         metadata: call.metadata,
         initialCredit: credit,
         wantProgress: call.wantProgress,
-        caller: call.caller.name,
+        caller: call.caller.callerName,
         argsSize: call.argsRelay?.total ?? 0,
         portableResult: resultProfile(call.options) === 'portable',
       },

@@ -113,13 +113,18 @@ export const gatewayConfigSchema = section({
   auth: section({ principals: z.array(principal, expecting('a list of principals')).optional(), nodeTokens: tokens().optional(), clientTokens: tokens().optional() }).optional(),
   coalesceFrames: bool().optional(),
   shutdownGraceMs: ms(0).optional(),
+  // The default logger's settings; a logger of one's own and a destination are code.
+  logger: section({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], expecting('a log level (fatal, error, warn, info, debug, trace or silent)')).optional(),
+    format: z.enum(['json', 'pretty'], expecting('a log format (json or pretty)')).optional(),
+  }).optional(),
 });
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 
 // Checked when compiling: the schema covers every data field of GatewayOptions, and what
 // it accepts is a GatewayOptions.
-type CodeFields = 'clock' | 'random' | 'log';
+type CodeFields = 'clock' | 'random';
 type Uncovered = Exclude<keyof Omit<GatewayOptions, CodeFields>, keyof GatewayConfig>;
 const everyFieldCovered: Record<Uncovered, never> = {};
 const accepted = (c: GatewayConfig): GatewayOptions => c;

@@ -31,20 +31,21 @@ export class NodeHealthMonitor {
     this.threshold = options.availableThreshold ?? DEFAULT_AVAILABLE_THRESHOLD;
   }
 
-  leaseAlive(session: NodeSession): boolean {
-    return this.options.clock.now() - session.lastSeen <= this.options.leaseMs;
+  leaseAlive(session: NodeSession, now: number = this.options.clock.now()): boolean {
+    return now - session.lastSeen <= this.options.leaseMs;
   }
 
   /**
    * The one rule for whether a provider may get a new call of this function: its node is
    * active (not draining or gone), its lease is alive, and, where the function has outlier
    * detection on, it is not ejected for this function. Capacity is the router's concern.
+   * `now` (clock.now) lets a caller asking about many providers read the clock once.
    */
-  routable(provider: Provider, entry: FunctionEntry): boolean {
+  routable(provider: Provider, entry: FunctionEntry, now: number = this.options.clock.now()): boolean {
     const session = provider.session;
     return (
       session.state === 'active' &&
-      this.leaseAlive(session) &&
+      this.leaseAlive(session, now) &&
       (!entry.config.healthCheck.enabled || this.detector.isRoutable(session.nodeId, entry.name))
     );
   }
@@ -64,7 +65,12 @@ export class NodeHealthMonitor {
   load(session: NodeSession): number {
     const t = session.telemetry;
     if (t === undefined) return 0;
-    const gpu = t.gpus.length === 0 ? 0 : t.gpus.reduce((sum, g) => sum + g.utilizationPercent, 0) / (100 * t.gpus.length);
+    const gpus = t.gpus;
+    let gpu = 0;
+    if (gpus.length > 0) {
+      for (let i = 0; i < gpus.length; i++) gpu += gpus[i]!.utilizationPercent;
+      gpu /= 100 * gpus.length;
+    }
     return Math.max(t.cpuPercent / 100, gpu);
   }
 

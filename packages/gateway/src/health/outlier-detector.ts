@@ -134,6 +134,12 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
 
   /** nodeId → functionName → state, so forgetNode is one delete. */
   private readonly pairs = new Map<string, Map<string, PairState>>();
+  /**
+   * functionName → how many of its pairs are ejected (open or half-open); absent when none.
+   * Routing asks isRoutable of many nodes per call, and most functions have no node out:
+   * then one lookup answers for all of them.
+   */
+  private readonly ejectedPairs = new Map<string, number>();
 
   constructor(options: OutlierDetectorOptions = {}) {
     super();
@@ -204,8 +210,9 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
 
   /** Closed, or half-open with the probe slot free. The router filters candidates with it. */
   isRoutable(nodeId: string, functionName: string): boolean {
+    if (!this.ejectedPairs.has(functionName)) return true;
     const pair = this.pairs.get(nodeId)?.get(functionName);
-    if (pair === undefined) return true;
+    if (pair === undefined || pair.ejectedUntil === undefined) return true;
     const now = this.now();
     const state = this.stateOf(pair, now);
     return state === 'closed' || (state === 'half_open' && this.probeFree(pair, now));
@@ -249,6 +256,9 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
    * comes back under the same id starts clean: its new process may well be healthy.
    */
   forgetNode(nodeId: string): void {
+    const byFunction = this.pairs.get(nodeId);
+    if (byFunction === undefined) return;
+    for (const [functionName, pair] of byFunction) if (pair.ejectedUntil !== undefined) this.countEjected(functionName, -1);
     this.pairs.delete(nodeId);
   }
 
@@ -310,6 +320,7 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
     const times = (reason === 'probe_failed' ? pair.timesEjected : this.decayedTimes(pair, now)) + 1;
     const duration = Math.min(this.baseEjectionMs * times, this.maxEjectionMs);
     const untilMs = now + duration;
+    if (pair.ejectedUntil === undefined) this.countEjected(functionName, 1);
     pair.timesEjected = times;
     pair.ejectedUntil = untilMs;
     pair.probeTakenAt = undefined;
@@ -319,12 +330,19 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
   }
 
   private readmit(nodeId: string, functionName: string, pair: PairState, now: number): void {
+    if (pair.ejectedUntil !== undefined) this.countEjected(functionName, -1);
     pair.ejectedUntil = undefined;
     pair.probeTakenAt = undefined;
     pair.consecutiveFailures = 0;
     pair.window.clear();
     pair.decayFrom = now;
     this.emit('readmitted', { nodeId, functionName });
+  }
+
+  private countEjected(functionName: string, delta: number): void {
+    const n = (this.ejectedPairs.get(functionName) ?? 0) + delta;
+    if (n > 0) this.ejectedPairs.set(functionName, n);
+    else this.ejectedPairs.delete(functionName);
   }
 
   /**

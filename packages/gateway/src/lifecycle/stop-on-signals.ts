@@ -23,6 +23,7 @@ export function stopOnSignals(gateway: Gateway, options: GatewaySignalOptions = 
       graceful: () => gateway.stop({ graceMs }),
       force: () => gateway.stop({ graceMs: 0 }),
     },
-    options,
+    // By default the helper's lines are the gateway's own log lines.
+    { log: (line) => gateway.logger.info(line), ...options },
   );
 }

@@ -4,7 +4,9 @@
 //
 // Each key (the whole gateway, each function, each node) has a ring of buckets covering
 // the window. Recording is O(1): find the bucket for the current time, reset it if it
-// belongs to an older lap of the ring, bump its counters and one histogram bin.
+// belongs to an older lap of the ring, bump its counters and one histogram bin. The
+// recorder holds a LiveSeries per (function, node), so a call finds its windows without
+// looking them up by name.
 //
 // Latency accuracy: values go into a fixed log-scale histogram whose bin edges grow by
 // HISTOGRAM_GROWTH per bin from HISTOGRAM_MIN_MS up to HISTOGRAM_MAX_MS. A percentile is
@@ -23,6 +25,14 @@ export const DEFAULT_BUCKET_MS = 1_000;
 export const HISTOGRAM_MIN_MS = 0.01;
 export const HISTOGRAM_MAX_MS = 3_600_000;
 export const HISTOGRAM_GROWTH = 1.05;
+/**
+ * Windows kept per kind (functions, nodes). Names come from callers (a refused call's
+ * function name is the caller's), so past this many, idle windows are freed and, if none
+ * is idle, further names share OVERFLOW_NAME's window: memory stays bounded whatever
+ * names clients send.
+ */
+export const MAX_WINDOWS = 4_096;
+export const OVERFLOW_NAME = '(other)';
 
 const LOG_GROWTH = Math.log(HISTOGRAM_GROWTH);
 /** Bin 0 holds everything under HISTOGRAM_MIN_MS; the last bin everything from HISTOGRAM_MAX_MS. */
@@ -40,6 +50,16 @@ function binMiddle(bin: number): number {
 
 /** The fields of a finished call the live figures use. */
 export type LiveCall = Pick<CallRecord, 'functionName' | 'nodeId' | 'success' | 'totalMs'>;
+
+/** Where one (function, node) pair's calls are counted; made by LiveMetrics.series(). */
+export interface LiveSeries {
+  readonly functionName: string;
+  readonly nodeId: string;
+  generation: number;
+  fn: SlidingWindow;
+  node: SlidingWindow | undefined;
+  counter: { calls: number; errors: number } | undefined;
+}
 
 export interface LiveMetricsOptions {
   windowMs?: number;
@@ -70,7 +90,8 @@ class Bucket {
 
 const EMPTY: WindowFigures = { calls: 0, errors: 0, successRate: 0, ratePerSecond: 0, avgMs: 0, minMs: 0, maxMs: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0 };
 
-class SlidingWindow {
+/** One key's ring of buckets. Exported for LiveSeries only. */
+export class SlidingWindow {
   private readonly buckets: Array<Bucket | undefined>;
 
   constructor(private readonly size: number) {
@@ -154,6 +175,9 @@ export class LiveMetrics {
   private readonly byNode = new Map<string, SlidingWindow>();
   private readonly counters = new Map<string, { calls: number; errors: number }>();
   private servedCalls = 0;
+  /** Bumped whenever a window or counter is dropped, so series holding it look it up again. */
+  private generation = 0;
+  private prunedAt = -1;
 
   readonly windowMs: number;
 
@@ -171,34 +195,65 @@ export class LiveMetrics {
 
   /** Counts one finished call at the current clock time. O(1) amortised. */
   record(call: LiveCall): void {
-    const epoch = Math.floor(this.clock() / this.bucketMs);
+    this.add(this.series(call.functionName, call.nodeId), this.clock(), call.success, call.totalMs);
+  }
+
+  /** The windows one (function, node) pair's calls go to; nodeId '' for calls that reached no node. */
+  series(functionName: string, nodeId: string): LiveSeries {
+    const s: LiveSeries = { functionName, nodeId, generation: -1, fn: this.all, node: undefined, counter: undefined };
+    this.resolve(s);
+    return s;
+  }
+
+  /** Counts one finished call of `series` that ended at epoch ms `at`. O(1) amortised. */
+  add(series: LiveSeries, at: number, ok: boolean, totalMs: number): void {
+    const epoch = Math.floor(at / this.bucketMs);
     if (epoch < 0) return;
-    const ok = call.success;
-    const ms = Number.isFinite(call.totalMs) && call.totalMs > 0 ? call.totalMs : 0;
+    // A window forgotten or pruned since the series was made is made afresh, as a new name's would be.
+    if (series.generation !== this.generation) this.resolve(series);
+    const ms = Number.isFinite(totalMs) && totalMs > 0 ? totalMs : 0;
     const bin = binOf(ms);
     this.all.add(epoch, ok, ms, bin);
-    let fn = this.byFunction.get(call.functionName);
-    if (fn === undefined) {
-      fn = new SlidingWindow(this.size);
-      this.byFunction.set(call.functionName, fn);
-    }
-    fn.add(epoch, ok, ms, bin);
+    series.fn.add(epoch, ok, ms, bin);
     // A call that reached no node (cache hit, not found) says nothing about any node.
-    if (call.nodeId === '') return;
-    let node = this.byNode.get(call.nodeId);
-    if (node === undefined) {
-      node = new SlidingWindow(this.size);
-      this.byNode.set(call.nodeId, node);
-    }
-    node.add(epoch, ok, ms, bin);
-    let counter = this.counters.get(call.nodeId);
-    if (counter === undefined) {
-      counter = { calls: 0, errors: 0 };
-      this.counters.set(call.nodeId, counter);
-    }
+    if (series.node === undefined) return;
+    series.node.add(epoch, ok, ms, bin);
+    const counter = series.counter!;
     counter.calls++;
     if (!ok) counter.errors++;
     this.servedCalls++;
+  }
+
+  private resolve(s: LiveSeries): void {
+    s.generation = this.generation;
+    s.fn = this.windowOf(this.byFunction, s.functionName);
+    if (s.nodeId === '') return;
+    s.node = this.windowOf(this.byNode, s.nodeId);
+    let counter = this.counters.get(s.nodeId);
+    if (counter === undefined) {
+      counter = { calls: 0, errors: 0 };
+      this.counters.set(s.nodeId, counter);
+    }
+    s.counter = counter;
+  }
+
+  private windowOf(windows: Map<string, SlidingWindow>, name: string): SlidingWindow {
+    let w = windows.get(name);
+    if (w !== undefined) return w;
+    if (windows.size >= MAX_WINDOWS) {
+      // At most one scan per bucket: a flood of new names must not buy a scan each.
+      const nowEpoch = this.nowEpoch();
+      if (nowEpoch !== this.prunedAt) {
+        this.prunedAt = nowEpoch;
+        this.prune();
+      }
+      if (windows.size >= MAX_WINDOWS) name = OVERFLOW_NAME;
+      w = windows.get(name);
+      if (w !== undefined) return w;
+    }
+    w = new SlidingWindow(this.size);
+    windows.set(name, w);
+    return w;
   }
 
   overall(): WindowFigures {
@@ -241,6 +296,7 @@ export class LiveMetrics {
 
   /** Drops a node's window and counters (it left for good); its past calls leave the distribution. */
   forgetNode(nodeId: string): void {
+    this.generation++;
     this.byNode.delete(nodeId);
     const c = this.counters.get(nodeId);
     if (c !== undefined) {
@@ -250,12 +306,14 @@ export class LiveMetrics {
   }
 
   forgetFunction(functionName: string): void {
+    this.generation++;
     this.byFunction.delete(functionName);
   }
 
   /** Frees the windows of functions and nodes idle for a whole window; counters stay. */
   prune(): void {
     const nowEpoch = this.nowEpoch();
+    this.generation++;
     for (const [k, w] of this.byFunction) if (w.isEmpty(nowEpoch)) this.byFunction.delete(k);
     for (const [k, w] of this.byNode) if (w.isEmpty(nowEpoch)) this.byNode.delete(k);
   }

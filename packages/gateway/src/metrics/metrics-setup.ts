@@ -1,24 +1,23 @@
-// The metrics side of a gateway as its options ask for it: the call-history database
-// (or none), the Prometheus figures, and the recorder every finished call goes through.
+// The metrics side of a gateway as its options ask for it: the call-history database (or
+// none), the Prometheus figures, and the recorder every finished call goes through.
+import type { Logger } from '@easyremote/protocol';
 import type { Clock } from '../clock.js';
 import { DEFAULT_METRICS_PATH, type GatewayOptions } from '../options.js';
-import { PrometheusMetrics } from './prometheus.js';
+import { PrometheusMetrics, type PrometheusSources } from './prometheus.js';
 import { MetricsRecorder } from './recorder.js';
 import { MetricsStore } from './store.js';
 
-/** Live figures Prometheus reads from the rest of the gateway when scraped. */
-export interface GatewayFigures {
-  nodes: () => number;
-  inFlight: () => number;
-  cache: () => { hits: number; misses: number; bytes: number };
-}
-
-/** Opens the database first: a corrupt or unwritable file stops the gateway here, with its path in the error. */
-export function createMetricsRecorder(options: GatewayOptions['metrics'], clock: Clock, log: (line: string) => void, figures: GatewayFigures): MetricsRecorder {
+/**
+ * Opens the database first: a corrupt or unwritable file stops the gateway here, with its
+ * path in the error. `metrics: false` records nothing per call: no row, no live figure,
+ * no Prometheus count (the gauges that `figures` feed remain).
+ */
+export function createMetricsRecorder(options: GatewayOptions['metrics'], clock: Clock, logger: Logger, figures: Omit<PrometheusSources, 'droppedRows'>): MetricsRecorder {
   const store =
     options === false
       ? undefined
-      : new MetricsStore({ ...options, path: options?.path ?? DEFAULT_METRICS_PATH, clock: () => clock.epochMs(), onError: (e) => log(`metrics: ${e.message}`) });
-  const prometheus = new PrometheusMetrics({ ...figures, droppedRows: () => store?.health().droppedRows ?? 0 });
-  return new MetricsRecorder(store, prometheus, clock);
+      : new MetricsStore({ ...options, path: options?.path ?? DEFAULT_METRICS_PATH, clock: () => clock.epochMs(), onError: (e) => logger.error({ reason: e.message }, 'metrics store error') });
+  const recordCalls = options !== false;
+  const prometheus = new PrometheusMetrics({ ...figures, ...(store ? { droppedRows: () => store.health().droppedRows } : {}) }, { calls: recordCalls });
+  return new MetricsRecorder(store, prometheus, clock, { recordCalls });
 }

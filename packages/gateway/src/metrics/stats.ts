@@ -8,8 +8,8 @@
 // product, so no floating-point rounding can move it.
 //
 // Windows are (since, until]: adjacent windows never count a row twice.
-import type { ErrorRate, FunctionStats, MetricsStatistics, NodeShare, NodeStats, PerformanceStats, StrategyStats, WindowSummary } from '@easyremote/protocol';
-export type { ErrorRate, FunctionStats, MetricsStatistics, NodeShare, NodeStats, PerformanceStats, StrategyStats, WindowSummary };
+import type { CallerStats, ErrorRate, FunctionStats, MetricsStatistics, NodeShare, NodeStats, PerformanceStats, StrategyStats, WindowSummary } from '@easyremote/protocol';
+export type { CallerStats, ErrorRate, FunctionStats, MetricsStatistics, NodeShare, NodeStats, PerformanceStats, StrategyStats, WindowSummary };
 import type Database from 'better-sqlite3';
 
 /** The percentiles every latency figure carries. */
@@ -47,7 +47,7 @@ interface CountRow {
 const EMPTY_LATENCY: LatencyFigures = { count: 0, avgMs: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0 };
 
 // Only fixed column names and fixed filters are ever spliced into SQL; values are bound.
-type GroupColumn = 'node_id' | 'function_name' | 'strategy' | "''";
+type GroupColumn = 'node_id' | 'function_name' | 'strategy' | 'caller' | "''";
 type ValueColumn = 'exec_ms' | 'total_ms';
 const RAN_ON_NODE = "node_id <> '' AND cached = 0";
 
@@ -147,13 +147,13 @@ export function functionStats(db: Database.Database, window: StatsWindow): Funct
   return counts(db, 'function_name', window).map((row) => ({ functionName: row.k, ...performance(row, exec.get(row.k) ?? EMPTY_LATENCY) }));
 }
 
-/** Per strategy that routed calls in the window (calls no strategy ran for are left out). */
-export function strategyStats(db: Database.Database, window: StatsWindow): StrategyStats[] {
-  const total = latencies(db, 'strategy', 'total_ms', window, "strategy <> ''");
-  return counts(db, 'strategy', window, "strategy <> ''").map((row) => {
+/** Calls grouped by `group` (its '' rows left out), judged by the total time seen at the gateway. */
+function byTotalTime(db: Database.Database, group: 'strategy' | 'caller', window: StatsWindow) {
+  const extra = `${group} <> ''`;
+  const total = latencies(db, group, 'total_ms', window, extra);
+  return counts(db, group, window, extra).map((row) => {
     const t = total.get(row.k) ?? EMPTY_LATENCY;
-    return {
-      strategy: row.k,
+    const figures = {
       calls: row.calls,
       successes: row.successes,
       successRate: rate(row.successes, row.calls),
@@ -162,7 +162,18 @@ export function strategyStats(db: Database.Database, window: StatsWindow): Strat
       p95TotalMs: t.p95Ms,
       p99TotalMs: t.p99Ms,
     };
+    return { key: row.k, figures };
   });
+}
+
+/** Per strategy that routed calls in the window (calls no strategy ran for are left out). */
+export function strategyStats(db: Database.Database, window: StatsWindow): StrategyStats[] {
+  return byTotalTime(db, 'strategy', window).map(({ key, figures }) => ({ strategy: key, ...figures }));
+}
+
+/** Per authenticated caller in the window (the anonymous principal's calls are left out), busiest first. */
+export function callerStats(db: Database.Database, window: StatsWindow): CallerStats[] {
+  return byTotalTime(db, 'caller', window).map(({ key, figures }) => ({ caller: key, ...figures, failures: figures.calls - figures.successes }));
 }
 
 /** How the calls that reached a node spread across nodes. */
@@ -213,6 +224,7 @@ export function computeStatistics(db: Database.Database, window: StatsWindow): M
     nodes: nodeStats(db, window),
     functions: functionStats(db, window),
     strategies: strategyStats(db, window),
+    callers: callerStats(db, window),
     distribution: nodeDistribution(db, window),
     errors: errorRates(db, window),
   }))();

@@ -1,22 +1,31 @@
-// The embedded history of finished calls and node events. The hot path
-// only pushes onto an in-memory buffer; a timer moves the buffer into SQLite in one
-// transaction per flush, so a call never waits on the disk and a disk problem never
-// becomes a call failure: it becomes dropped rows and a health() report.
+// The embedded history of finished calls and node events. Recording copies a row into
+// a columnar chunk (call-chunk.ts) and never touches the disk; a full chunk, or the flush
+// timer, hands the chunk to the writer thread (writer-thread.ts), which has its own
+// connection and commits it there. So a call never waits on SQLite, the gateway's thread
+// spends nothing on binding or committing rows, and a disk problem never becomes a call
+// failure: it becomes dropped rows and a health() report. Queries run here, on this
+// store's own connection (WAL lets it read while the writer writes).
+//
+// ':memory:' cannot be opened by a second connection, so an in-memory store writes on
+// the gateway's thread instead, a bounded batch per event-loop turn.
 import type { MetricsHealth } from '@easyremote/protocol';
 export type { MetricsHealth };
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { CallChunk, CHUNK_ROWS, type ChunkBuffers } from './call-chunk.js';
 import type { CallRecord, NodeEvent, NodeEventKind } from './call-record.js';
 import { computeStatistics, type MetricsStatistics } from './stats.js';
+import { CALL_COLUMNS, ChunkWriter, deleteExpired, errorMessage, EVENT_COLUMNS, type ChunkPart, type RetentionResult } from './store-writer.js';
+import { WRITER_ANSWER_TIMEOUT_MS, WriterLink, type WriterAnswer, type WriterError } from './writer-thread.js';
 
-/** Rows per multi-row INSERT in a flush. */
-const ROWS_PER_INSERT = 50;
+export type { RetentionResult };
 export const DEFAULT_FLUSH_INTERVAL_MS = 250;
 export const DEFAULT_MAX_BUFFER_ROWS = 50_000;
 /**
- * Rows the timer writes per event-loop turn (a few ms at a few µs per row); the rest
- * follows on the next turns, so a backlog never stalls the calls in flight for long.
+ * For ':memory:' (written on the gateway's thread): rows the timer writes per event-loop
+ * turn (a few ms at a few µs per row); the rest follows on the next turns, so a backlog
+ * never stalls the calls in flight for long. The writer thread takes whole chunks.
  */
 export const DEFAULT_MAX_ROWS_PER_FLUSH = 5_000;
 export const DEFAULT_RETENTION_INTERVAL_MS = 60_000;
@@ -24,9 +33,10 @@ export const DEFAULT_RETENTION_INTERVAL_MS = 60_000;
 export const DEFAULT_STATS_WINDOW_MS = 3_600_000;
 export const DEFAULT_QUERY_LIMIT = 1_000;
 /**
- * How long a write waits for another connection's lock. Kept short on purpose: writes
- * run on the gateway's event loop, so waiting the driver's default 5 s would stall
- * every call in flight. A busy flush drops its batch and the next flush tries again.
+ * How long a write waits for another connection's lock. Kept short on purpose: flush()
+ * and stop() wait for the writer, and ':memory:' writes on the gateway's event loop, so
+ * waiting the driver's default 5 s could stall the gateway. A busy flush drops its batch
+ * and the next flush tries again.
  */
 export const DEFAULT_BUSY_TIMEOUT_MS = 20;
 
@@ -41,9 +51,9 @@ export interface MetricsStoreOptions {
   /** File path, or ':memory:' (tests, or history that need not survive a restart). */
   path: string;
   flushIntervalMs?: number;
-  /** Rows held between flushes; beyond it new rows are dropped and counted. */
+  /** Rows held and not yet written (the writer's backlog included); beyond it new rows are dropped and counted. */
   maxBufferRows?: number;
-  /** Rows the timer writes per event-loop turn; flush() and close() write everything. */
+  /** ':memory:' only: rows the timer writes per event-loop turn; flush() and close() write everything. */
   maxRowsPerFlush?: number;
   retention?: RetentionOptions;
   retentionIntervalMs?: number;
@@ -60,6 +70,8 @@ export interface CallQuery {
   until?: number;
   functionName?: string;
   nodeId?: string;
+  /** Calls made by this principal ('' for the anonymous one). */
+  caller?: string;
   limit?: number;
   /** Default 'desc' (newest first). */
   order?: 'asc' | 'desc';
@@ -79,11 +91,6 @@ export interface StatsWindowInput {
   since?: number;
   /** Inclusive; default now. */
   until?: number;
-}
-
-export interface RetentionResult {
-  deletedCalls: number;
-  deletedEvents: number;
 }
 
 /** One schema step. A new schema version is one more entry at the end of MIGRATIONS. */
@@ -132,6 +139,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX node_events_by_node ON node_events (node_id, at);
     `,
   },
+  {
+    version: 2,
+    // No index: per-caller figures scan the time window like the summary does, and every
+    // index costs the writer per row.
+    description: 'calls.caller: the authenticated principal',
+    up: `ALTER TABLE calls ADD COLUMN caller TEXT NOT NULL DEFAULT ''`,
+  },
 ];
 
 /** The schema version this build writes. */
@@ -172,6 +186,7 @@ interface CallRow {
   node_id: string;
   strategy: string;
   client: string;
+  caller: string;
   queue_wait_ms: number;
   exec_ms: number;
   total_ms: number;
@@ -189,28 +204,6 @@ interface EventRow {
   kind: string;
   function_name: string;
   detail: string;
-}
-
-const CALL_COLUMNS =
-  'finished_at, function_name, node_id, strategy, client, queue_wait_ms, exec_ms, total_ms, success, error_code, cached, request_bytes, response_bytes, attempts';
-const EVENT_COLUMNS = 'at, node_id, kind, function_name, detail';
-
-// SQLite binds NaN as NULL, which fails NOT NULL and would lose the whole batch for one
-// bad figure; coerce at flush time so record() stays a bare push.
-function num(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
-}
-
-function str(value: unknown): string {
-  return typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value);
-}
-
-function errorMessage(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === 'string' && !err.message.startsWith(code) ? `${code}: ${err.message}` : err.message;
-  }
-  return String(err);
 }
 
 function describeOpenFailure(path: string, err: unknown): Error {
@@ -278,6 +271,7 @@ function toCallRecord(row: CallRow): CallRecord {
     nodeId: row.node_id,
     strategy: row.strategy,
     client: row.client,
+    caller: row.caller,
     queueWaitMs: row.queue_wait_ms,
     execMs: row.exec_ms,
     totalMs: row.total_ms,
@@ -300,22 +294,45 @@ function positiveInt(name: string, value: number | undefined, fallback: number):
   return Math.floor(value);
 }
 
+
+/** Chunk buffers kept for reuse once the writer hands them back. */
+const SPARE_CHUNKS = 4;
+
+/** Stands in for the writer thread's error (which crossed as data) as a cause. */
+function threadError(e: WriterError): Error {
+  return Object.assign(new Error(e.message), e.code === undefined ? {} : { code: e.code });
+}
+
 export class MetricsStore {
+  /** This store's connection: every query, and for ':memory:' every write too. */
   private readonly db: Database.Database;
+  /** The writer thread's connection, for a file. */
+  private readonly link: WriterLink | undefined;
+  /** The writer on this thread, for ':memory:'. */
+  private readonly inline: ChunkWriter | undefined;
   private readonly clock: () => number;
   private readonly maxBufferRows: number;
   private readonly maxRowsPerFlush: number;
+  private readonly chunkRows: number;
   private readonly retention: RetentionOptions;
   private readonly onError: ((error: Error) => void) | undefined;
-  private readonly writeBatch: (calls: readonly CallRecord[], events: readonly NodeEvent[]) => void;
   private readonly countCallsStmt: Database.Statement;
   private readonly queryCache = new Map<string, Database.Statement>();
   private readonly flushTimer: NodeJS.Timeout;
   private readonly retentionTimer: NodeJS.Timeout | undefined;
   private continuation: NodeJS.Immediate | undefined;
 
-  private calls: CallRecord[] = [];
-  private events: NodeEvent[] = [];
+  /** The chunk rows are recorded into. */
+  private chunk: CallChunk;
+  private readonly spare: ChunkBuffers[] = [];
+  /** ':memory:' only: full chunks waiting for the timer, and the rows of the first already written. */
+  private readonly sealed: CallChunk[] = [];
+  private sealedOffset = 0;
+  /** Rows and events taken and not yet written or dropped. */
+  private buffered = 0;
+  /** Of those, the ones with the writer thread, unanswered. */
+  private sent = 0;
+  private retained: RetentionResult | undefined;
   private closed = false;
   private ok = true;
   private lastError: string | null = null;
@@ -333,6 +350,7 @@ export class MetricsStore {
     this.clock = options.clock ?? Date.now;
     this.maxBufferRows = positiveInt('maxBufferRows', options.maxBufferRows, DEFAULT_MAX_BUFFER_ROWS);
     this.maxRowsPerFlush = positiveInt('maxRowsPerFlush', options.maxRowsPerFlush, DEFAULT_MAX_ROWS_PER_FLUSH);
+    this.chunkRows = Math.min(CHUNK_ROWS, this.maxBufferRows);
     this.retention = {
       maxAgeMs: options.retention?.maxAgeMs === undefined ? undefined : positiveInt('retention.maxAgeMs', options.retention.maxAgeMs, 0),
       maxRows: options.retention?.maxRows === undefined ? undefined : positiveInt('retention.maxRows', options.retention.maxRows, 0),
@@ -359,65 +377,40 @@ export class MetricsStore {
       throw describeOpenFailure(options.path, err);
     }
     this.db = db;
-
-    // Rows go in ROWS_PER_INSERT to a statement: one bind-and-step per 50 rows instead of
-    // per row roughly halves the flush's CPU, which runs on the gateway's thread.
-    const placeholders = (n: number) => Array.from({ length: n }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
-    const insertCall = db.prepare(`INSERT INTO calls (${CALL_COLUMNS}) VALUES ${placeholders(1)}`);
-    const insertCalls = db.prepare(`INSERT INTO calls (${CALL_COLUMNS}) VALUES ${placeholders(ROWS_PER_INSERT)}`);
-    const insertEvent = db.prepare(`INSERT INTO node_events (${EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?)`);
-    const params: unknown[] = new Array(ROWS_PER_INSERT * 14);
-    const fill = (c: CallRecord, out: unknown[], at: number) => {
-      out[at] = num(c.finishedAt);
-      out[at + 1] = str(c.functionName);
-      out[at + 2] = str(c.nodeId);
-      out[at + 3] = str(c.strategy);
-      out[at + 4] = str(c.client);
-      out[at + 5] = num(c.queueWaitMs);
-      out[at + 6] = num(c.execMs);
-      out[at + 7] = num(c.totalMs);
-      out[at + 8] = c.success ? 1 : 0;
-      out[at + 9] = str(c.errorCode);
-      out[at + 10] = c.cached ? 1 : 0;
-      out[at + 11] = num(c.requestBytes);
-      out[at + 12] = num(c.responseBytes);
-      out[at + 13] = num(c.attempts);
-    };
-    const batch = db.transaction((calls: readonly CallRecord[], events: readonly NodeEvent[]) => {
-      let i = 0;
-      for (; i + ROWS_PER_INSERT <= calls.length; i += ROWS_PER_INSERT) {
-        for (let k = 0; k < ROWS_PER_INSERT; k++) fill(calls[i + k]!, params, k * 14);
-        insertCalls.run(params);
-      }
-      const one: unknown[] = new Array(14);
-      for (; i < calls.length; i++) {
-        fill(calls[i]!, one, 0);
-        insertCall.run(one);
-      }
-      for (const e of events) insertEvent.run(num(e.at), str(e.nodeId), str(e.kind), str(e.functionName), str(e.detail));
-    });
-    // IMMEDIATE takes the write lock up front, so a busy database fails at BEGIN
-    // (after the short busy timeout) rather than half-way through the batch.
-    this.writeBatch = (calls, events) => batch.immediate(calls, events);
     this.countCallsStmt = db.prepare('SELECT COUNT(*) AS n FROM calls');
+    this.chunk = new CallChunk(this.chunkRows);
+
+    // Before the writer connects: nothing else writes yet, so this cannot meet our own lock.
+    if (this.retention.maxAgeMs !== undefined || this.retention.maxRows !== undefined) this.applyRetentionHere();
+    if (options.path === ':memory:' || options.path === '') {
+      this.inline = new ChunkWriter(db);
+    } else {
+      try {
+        this.link = new WriterLink(options.path, busyTimeoutMs, { answer: (a) => this.answer(a), died: (why) => this.writerDied(why) });
+      } catch (err) {
+        db.close();
+        throw describeOpenFailure(options.path, err);
+      }
+    }
 
     this.flushTimer = setInterval(() => this.flushSome(), flushIntervalMs);
     this.flushTimer.unref();
     if (this.retention.maxAgeMs !== undefined || this.retention.maxRows !== undefined) {
-      this.applyRetention();
-      this.retentionTimer = setInterval(() => this.applyRetention(), retentionIntervalMs);
+      this.retentionTimer = setInterval(() => this.retain(false), retentionIntervalMs);
       this.retentionTimer.unref();
     }
   }
 
-  /** Buffers one finished call (by reference, until the next flush). O(1); never touches the disk and never throws. */
+  /** Copies one finished call into the current chunk. O(1); keeps no reference to `row`, never touches the disk, never throws. */
   record(row: CallRecord): void {
-    if (this.admit()) this.calls.push(row);
+    if (!this.admit()) return;
+    this.chunk.append(row);
+    if (this.chunk.full) this.seal();
   }
 
   /** Buffers one node event, under the same rules as record(). */
   recordEvent(event: NodeEvent): void {
-    if (this.admit()) this.events.push(event);
+    if (this.admit()) this.chunk.events.push(event);
   }
 
   /** Whether the buffer takes one more row; counts the row as dropped when not. */
@@ -426,27 +419,55 @@ export class MetricsStore {
       this.droppedAfterClose++;
       return false;
     }
-    if (this.calls.length + this.events.length >= this.maxBufferRows) {
+    if (this.buffered >= this.maxBufferRows) {
       this.droppedOnOverflow++;
       return false;
     }
+    this.buffered++;
     return true;
   }
 
-  /**
-   * Writes the whole buffer now, in one transaction. Returns the rows written; on failure
-   * the batch is dropped and counted (retrying it would grow the buffer without bound
-   * while the disk stays full) and the error is kept for health().
-   */
-  flush(): number {
-    return this.write(Infinity);
+  /** Ends the current chunk: to the writer thread at once, or (':memory:') into the queue the timer writes. */
+  private seal(): void {
+    if (this.chunk.empty) return;
+    const chunk = this.chunk;
+    this.chunk = new CallChunk(this.chunkRows, this.spare.pop());
+    if (this.link === undefined) {
+      this.sealed.push(chunk);
+      return;
+    }
+    const n = chunk.rows + chunk.events.length;
+    if (!this.link.alive) {
+      this.dropped(n, `metrics write failed, ${n} rows dropped: the metrics writer thread is gone`, undefined);
+      return;
+    }
+    this.sent += n;
+    this.link.write(chunk.data());
   }
 
-  // The timer's flush: one bounded batch per event-loop turn until the buffer is empty.
+  /**
+   * Writes the whole buffer now and waits for it. Returns the rows written meanwhile; on
+   * failure a batch is dropped and counted (retrying it would grow the buffer without
+   * bound while the disk stays full) and the error is kept for health().
+   */
+  flush(): number {
+    const before = this.writtenRows;
+    this.seal();
+    if (this.link !== undefined) {
+      if (this.sent > 0) this.settle();
+    } else {
+      this.writeHere(Infinity);
+    }
+    return this.writtenRows - before;
+  }
+
+  // The timer's flush. ':memory:' writes one bounded batch per event-loop turn until the buffer is empty.
   private flushSome(): void {
-    const written = this.write(this.maxRowsPerFlush);
+    this.seal();
+    if (this.link !== undefined) return;
+    const written = this.writeHere(this.maxRowsPerFlush);
     // After a failure, wait for the next tick: each try may wait out the busy timeout.
-    if (written > 0 && this.calls.length + this.events.length > 0 && this.continuation === undefined && !this.closed) {
+    if (written > 0 && this.sealed.length > 0 && this.continuation === undefined && !this.closed) {
       this.continuation = setImmediate(() => {
         this.continuation = undefined;
         this.flushSome();
@@ -454,66 +475,103 @@ export class MetricsStore {
     }
   }
 
-  private write(limit: number): number {
-    if (this.calls.length === 0 && this.events.length === 0) return 0;
-    if (!this.db.open) return 0;
-    let calls: CallRecord[];
-    if (this.calls.length <= limit) {
-      calls = this.calls;
-      this.calls = [];
-    } else {
-      calls = this.calls.splice(0, limit);
+  /** ':memory:': writes up to `limit` queued rows (and the events of the chunks it finishes) on this thread. */
+  private writeHere(limit: number): number {
+    if (this.sealed.length === 0 || !this.db.open) return 0;
+    const parts: ChunkPart[] = [];
+    const events: NodeEvent[] = [];
+    let rows = 0;
+    let finished = 0;
+    let offset = this.sealedOffset;
+    for (const chunk of this.sealed) {
+      const to = Math.min(chunk.rows, offset + (limit - rows));
+      if (to > offset) parts.push({ chunk, from: offset, to });
+      rows += to - offset;
+      if (to < chunk.rows) {
+        offset = to;
+        break;
+      }
+      for (const e of chunk.events) events.push(e);
+      finished++;
+      offset = 0;
     }
-    const room = limit - calls.length;
-    let events: NodeEvent[];
-    if (this.events.length <= room) {
-      events = this.events;
-      this.events = [];
-    } else {
-      events = this.events.splice(0, room);
-    }
-    const n = calls.length + events.length;
+    for (const chunk of this.sealed.splice(0, finished)) if (this.spare.length < SPARE_CHUNKS) this.spare.push({ numbers: chunk.numbers.buffer as ArrayBuffer, ids: chunk.ids.buffer as ArrayBuffer });
+    this.sealedOffset = offset;
+    const n = rows + events.length;
+    if (n === 0) return 0;
     try {
-      this.writeBatch(calls, events);
+      this.inline!.write(parts, events);
     } catch (err) {
-      this.droppedOnWriteError += n;
-      this.fail(`metrics write failed, ${n} rows dropped: ${errorMessage(err)}`, err);
+      this.dropped(n, `metrics write failed, ${n} rows dropped: ${errorMessage(err)}`, err);
       return 0;
     }
-    this.writtenRows += n;
-    this.ok = true;
+    this.written(n);
     return n;
   }
 
-  /** Deletes rows beyond the retention limits. Never throws: a failure is reported by health(). */
+  /** Waits for the writer thread to answer everything sent; reports a thread that does not. */
+  private settle(): void {
+    if (this.link!.settle() || !this.link!.alive) return;
+    this.fail(`metrics writer thread did not answer in ${WRITER_ANSWER_TIMEOUT_MS} ms`, undefined);
+  }
+
+  private answer(a: WriterAnswer): void {
+    if (a.op === 'written') {
+      this.sent -= a.rows;
+      if (this.spare.length < SPARE_CHUNKS) this.spare.push(a.buffers);
+      if (a.error === undefined) this.written(a.rows);
+      else this.dropped(a.rows, `metrics write failed, ${a.rows} rows dropped: ${a.error.message}`, threadError(a.error));
+    } else if (a.op === 'retained') {
+      this.retained = a.result;
+      if (a.error !== undefined) this.fail(`metrics retention failed: ${a.error.message}`, threadError(a.error));
+    }
+  }
+
+  // The thread ended (a crash: it answers every failure as data): what it held is lost.
+  private writerDied(why: string): void {
+    const n = this.sent;
+    this.sent = 0;
+    this.dropped(n, `metrics writer thread stopped, ${n} rows dropped: ${why}`, undefined);
+  }
+
+  private written(n: number): void {
+    this.buffered -= n;
+    this.writtenRows += n;
+    this.ok = true;
+  }
+
+  private dropped(n: number, message: string, cause: unknown): void {
+    this.buffered -= n;
+    this.droppedOnWriteError += n;
+    this.fail(message, cause);
+  }
+
+  /** Deletes rows beyond the retention limits, waiting for it. Never throws: a failure is reported by health(). */
   applyRetention(): RetentionResult {
-    const result: RetentionResult = { deletedCalls: 0, deletedEvents: 0 };
+    return this.retain(true);
+  }
+
+  private retain(wait: boolean): RetentionResult {
+    const none: RetentionResult = { deletedCalls: 0, deletedEvents: 0 };
     const { maxAgeMs, maxRows } = this.retention;
-    if (!this.db.open || (maxAgeMs === undefined && maxRows === undefined)) return result;
+    if (!this.db.open || (maxAgeMs === undefined && maxRows === undefined)) return none;
+    if (this.link === undefined) return this.applyRetentionHere();
+    if (!this.link.alive) return none;
+    this.retained = undefined;
+    this.link.retention(maxAgeMs === undefined ? undefined : this.clock() - maxAgeMs, maxRows);
+    if (!wait) return none;
+    this.settle();
+    return this.retained ?? none;
+  }
+
+  private applyRetentionHere(): RetentionResult {
+    const { maxAgeMs, maxRows } = this.retention;
     try {
-      this.db
-        .transaction(() => {
-          if (maxAgeMs !== undefined) {
-            const cutoff = this.clock() - maxAgeMs;
-            result.deletedCalls += this.statement('DELETE FROM calls WHERE finished_at < ?').run(cutoff).changes;
-            result.deletedEvents += this.statement('DELETE FROM node_events WHERE at < ?').run(cutoff).changes;
-          }
-          if (maxRows !== undefined) {
-            // Ids grow with insertion, so "the newest N" is "id above the (N+1)-th newest id".
-            result.deletedCalls += this
-              .statement('DELETE FROM calls WHERE id <= (SELECT id FROM calls ORDER BY id DESC LIMIT 1 OFFSET ?)')
-              .run(maxRows).changes;
-            result.deletedEvents += this
-              .statement('DELETE FROM node_events WHERE id <= (SELECT id FROM node_events ORDER BY id DESC LIMIT 1 OFFSET ?)')
-              .run(maxRows).changes;
-          }
-        })
-        .immediate();
+      return deleteExpired(this.db, maxAgeMs === undefined ? undefined : this.clock() - maxAgeMs, maxRows);
     } catch (err) {
       this.fail(`metrics retention failed: ${errorMessage(err)}`, err);
       return { deletedCalls: 0, deletedEvents: 0 };
     }
-    return result;
   }
 
   health(): MetricsHealth {
@@ -524,7 +582,7 @@ export class MetricsStore {
       droppedRows: this.droppedOnOverflow + this.droppedOnWriteError + this.droppedAfterClose,
       droppedOnOverflow: this.droppedOnOverflow,
       droppedOnWriteError: this.droppedOnWriteError,
-      bufferedRows: this.calls.length + this.events.length,
+      bufferedRows: this.buffered,
       writtenRows: this.writtenRows,
       closed: this.closed,
     };
@@ -537,6 +595,7 @@ export class MetricsStore {
       ['finished_at <= ?', query.until],
       ['function_name = ?', query.functionName],
       ['node_id = ?', query.nodeId],
+      ['caller = ?', query.caller],
     ]);
     return (rows as CallRow[]).map(toCallRecord);
   }
@@ -578,7 +637,7 @@ export class MetricsStore {
     return computeStatistics(this.db, { since, until });
   }
 
-  /** The underlying connection, for the per-piece functions in stats.ts. Do not write through it. */
+  /** This store's connection, for the per-piece functions in stats.ts. Do not write through it. */
   get database(): Database.Database {
     return this.db;
   }
@@ -591,6 +650,11 @@ export class MetricsStore {
     if (this.continuation !== undefined) clearImmediate(this.continuation);
     if (this.retentionTimer !== undefined) clearInterval(this.retentionTimer);
     this.flush();
+    // The writer's connection first: the last one to close checkpoints the WAL into the file.
+    if (this.link !== undefined) {
+      const alive = this.link.alive;
+      if (!this.link.close() && alive) this.fail(`metrics writer thread did not close in ${WRITER_ANSWER_TIMEOUT_MS} ms`, undefined);
+    }
     try {
       this.db.pragma('optimize');
     } catch {

@@ -1,10 +1,10 @@
 // A function name and everything the gateway knows about serving it: providers, the
 // resolved configuration and the strategy instances that route it.
 import { InvalidArgument, type FunctionSpec, type ResolvedFunctionConfig } from '@easyremote/protocol';
-import { parseRequirements, type ParsedRequirement } from '../routing/requirements.js';
+import { meetsRequirement, parseRequirements, readsLiveFigures, type ParsedRequirement } from '../routing/requirements.js';
 import type { Strategy } from '../strategies/strategy.js';
 import { createStrategy, validateStrategyOptions } from '../strategies/registry.js';
-import { declarationKey, Provider } from './provider.js';
+import { declarationKey, Provider, type InFlightTally } from './provider.js';
 import type { NodeSession } from './node-session.js';
 
 /** Chosen by bench/strategies: see the README, "Choosing the default". */
@@ -36,15 +36,25 @@ export interface PreparedConfig {
 }
 
 export class FunctionEntry {
-  readonly providers = new Map<string, Provider>();
+  private readonly byId = new Map<string, Provider>();
+  /** Node id → provider, in registration order (a node that re-registers keeps its place). */
+  readonly providers: ReadonlyMap<string, Provider> = this.byId;
   config!: FunctionConfig;
   requirements: readonly ParsedRequirement[] = [];
+  /** The requirements that read live figures: checked per call, the others once per node. */
+  liveRequirements: readonly ParsedRequirement[] = [];
+  /** Calls in flight over every provider, kept by the providers as their counts move. */
+  readonly inFlight: InFlightTally = { total: 0 };
   /** clock.now when the last provider left; undefined while there are providers. */
   emptySince: number | undefined;
   /** Set when providers declared different configurations (the first one's wins). */
   conflict = '';
   /** The configuration resolved from the defining declaration, before the safety rules. */
   private declared!: FunctionConfig;
+  private members: readonly Provider[] = [];
+  private membersVersion = 0;
+  /** Set when providers or requirements changed; the members are rebuilt when next read. */
+  private membersStale = true;
   private strategies = new Map<string, Strategy>();
   /** The declaration the config in use was resolved from. */
   private definedKey: string;
@@ -105,7 +115,37 @@ export class FunctionEntry {
     this.declared = prepared.config;
     this.config = prepared.config;
     this.requirements = prepared.requirements;
+    this.liveRequirements = prepared.requirements.filter(readsLiveFigures);
     this.strategies = new Map(prepared.strategies);
+    this.membersStale = true;
+  }
+
+  /**
+   * The providers that meet the function's requirements on what nodes declared, in
+   * registration order: what routing draws from when a function has many providers.
+   * Rebuilt when a provider joins or leaves or the requirements change (O(n) then), never
+   * per call; a node's capabilities are fixed for its session, so they cannot go stale.
+   */
+  get routingMembers(): readonly Provider[] {
+    if (this.membersStale) this.rebuildMembers();
+    return this.members;
+  }
+
+  /** Changes exactly when routingMembers does, so a strategy can cache what it derives from them. */
+  get membershipVersion(): number {
+    if (this.membersStale) this.rebuildMembers();
+    return this.membersVersion;
+  }
+
+  private rebuildMembers(): void {
+    this.membersStale = false;
+    const declared = this.requirements.filter((r) => !readsLiveFigures(r));
+    const next: Provider[] = [];
+    for (const p of this.providers.values()) if (declared.every((r) => meetsRequirement(p, r))) next.push(p);
+    const same = next.length === this.members.length && next.every((p, i) => p === this.members[i]);
+    if (same) return;
+    this.members = next;
+    this.membersVersion += 1;
   }
 
   /** Whether the configuration in use was resolved from exactly this declaration. */
@@ -119,9 +159,19 @@ export class FunctionEntry {
       existing.spec = spec;
       return existing;
     }
-    const provider = new Provider(session, spec);
-    this.providers.set(session.nodeId, provider);
+    existing?.detach();
+    const provider = new Provider(session, spec, this.inFlight);
+    this.byId.set(session.nodeId, provider);
+    this.membersStale = true;
     return provider;
+  }
+
+  removeProvider(nodeId: string): void {
+    const provider = this.providers.get(nodeId);
+    if (provider === undefined) return;
+    provider.detach();
+    this.byId.delete(nodeId);
+    this.membersStale = true;
   }
 
   /**

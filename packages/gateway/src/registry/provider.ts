@@ -8,17 +8,43 @@ import type { NodeSession } from './node-session.js';
 /** Weight of the newest sample in the latency averages. */
 export const EWMA_ALPHA = 0.2;
 
+/** Calls in flight over a set of providers, kept as each one's count moves. */
+export interface InFlightTally {
+  total: number;
+}
+
 export class Provider implements Candidate {
-  inFlight = 0;
   readonly history: ProviderHistory = { completed: 0, failures: 0, ewmaLatencyMs: 0, ewmaExecMs: 0 };
 
   private declaration = '';
+  private inFlightValue = 0;
 
   constructor(
     readonly session: NodeSession,
     private specValue: FunctionSpec,
+    /** The function's tally, so routing reads the total without summing every provider. */
+    private tally: InFlightTally = { total: 0 },
   ) {
     this.spec = specValue;
+  }
+
+  /** Calls of this function on this node in flight at the gateway (kept by the dispatcher). */
+  get inFlight(): number {
+    return this.inFlightValue;
+  }
+
+  set inFlight(n: number) {
+    this.tally.total += n - this.inFlightValue;
+    this.inFlightValue = n;
+  }
+
+  /**
+   * The provider left its function: its count leaves the function's tally, and the calls
+   * still running on it (they end later) no longer move that tally.
+   */
+  detach(): void {
+    this.tally.total -= this.inFlightValue;
+    this.tally = { total: this.inFlightValue };
   }
 
   get spec(): FunctionSpec {

@@ -126,7 +126,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   private removeProvider(entry: FunctionEntry, nodeId: string): void {
-    entry.providers.delete(nodeId);
+    entry.removeProvider(nodeId);
     // An entry without providers stays for the gap window (its configuration and what its
     // strategies learned included): a restarting node finds it again, and calls wait for it.
     if (entry.providers.size === 0) entry.emptySince = this.gap.clock.now();

@@ -164,6 +164,15 @@ export function meetsRequirement(c: Candidate, req: ParsedRequirement): boolean 
   }
 }
 
+/**
+ * Whether a requirement reads figures that change while the node is connected (its
+ * telemetry), rather than only what it declared when it registered: such a requirement
+ * must be checked on every call, the others once per node.
+ */
+export function readsLiveFigures(req: ParsedRequirement): boolean {
+  return req.kind === 'numeric' && req.key === 'availableMemory';
+}
+
 function availableMemory(c: Candidate): number {
   const t = c.telemetry;
   if (t === undefined) return c.capabilities.memoryTotalBytes;

@@ -1,16 +1,40 @@
 // Picks the provider for one attempt: hard filters (health, capacity, requirements), a
 // soft filter (nodes loaded past the availability threshold, while others are not), the
 // function's strategy (or the call's override), then the fallback strategy.
+//
+// A function with many providers is routed without filtering them all on every call,
+// which would make a call's cost grow with the fleet: the strategy picks from a pool of
+// the providers (CandidatePool), either by itself (`selectFrom`: pick_first, round_robin,
+// weighted_round_robin, consistent_hash, random, power_of_two, exactly) or from a small
+// random sample of eligible providers handed to its `select`. For strategies that score
+// candidates (least_connections, least_load, resource_aware, latency_based, cost_aware,
+// smart_adaptive, dynamic) that is the "power of K choices": the best of K random
+// eligible providers rather than the best of all, which spreads load nearly as well
+// (and herds less when counts are stale) at a cost independent of the fleet's size;
+// dynamic reads the fleet's average CPU from the sample too.
+// Whenever that path finds nothing, the router filters every provider as for a small set,
+// so its answer (queue for room, wait for a provider, refuse, and every message) is
+// exactly what it always was.
 import { AFFINITY_METADATA_KEY, EasyRemoteError, InternalError, InvalidArgument, NoNodeAvailable, Overloaded, quote, type CallOptions } from '@easyremote/protocol';
 import type { Clock, RandomSource } from '../clock.js';
 import type { FunctionEntry } from '../registry/function-entry.js';
 import type { Provider } from '../registry/provider.js';
 import type { Candidate, Preferences, SelectContext, Strategy } from '../strategies/strategy.js';
+import { ProviderPool, type RoutingHealth } from './candidate-pool.js';
 import { describeExclusion, filterCandidates, parseRequirements, type ParsedRequirement } from './requirements.js';
 import { hasStrategy, strategyNames } from '../strategies/registry.js';
 
+export type { RoutingHealth };
+
 /** Suggested wait before retrying when every provider is busy or none is healthy. */
 export const RETRY_AFTER_MS = 200;
+/**
+ * Up to this many providers a call filters them all and the strategy sees every candidate:
+ * that costs less than sampling at this size, and keeps small sets exact.
+ */
+export const SMALL_POOL_MAX = 32;
+/** Candidates sampled for a strategy without `selectFrom` when a function has more providers. */
+export const SAMPLE_SIZE = 16;
 
 /** What routing reads of a call. */
 export interface RoutableCall {
@@ -35,14 +59,6 @@ export type RouteDecision =
   | { readonly type: 'queue'; readonly reason: 'full' | 'gap'; readonly strategyName: string; readonly error: EasyRemoteError }
   | { readonly type: 'refuse'; readonly strategyName: string; readonly error: EasyRemoteError };
 
-/** The health rules routing applies (see NodeHealthMonitor). */
-export interface RoutingHealth {
-  /** Hard filter: may this provider get a new call of this function? */
-  routable(provider: Provider, entry: FunctionEntry): boolean;
-  /** Soft filter: false for providers loaded past the availability threshold. */
-  available(provider: Provider): boolean;
-}
-
 export interface RouterOptions {
   health: RoutingHealth;
   random: RandomSource;
@@ -54,6 +70,8 @@ export interface RouterOptions {
 export class Router {
   private readonly now: () => number;
   private readonly epochMs: () => number;
+  /** One pool per function, kept while the function is. */
+  private readonly pools = new WeakMap<FunctionEntry, ProviderPool>();
 
   constructor(private readonly options: RouterOptions) {
     const clock = options.clock;
@@ -63,13 +81,15 @@ export class Router {
 
   /** Whether any provider of the function could take a call now (waiting calls may move). */
   hasRoom(entry: FunctionEntry): boolean {
-    for (const p of entry.providers.values()) if (!p.full && this.options.health.routable(p, entry)) return true;
+    const now = this.now();
+    for (const p of entry.providers.values()) if (!p.full && this.options.health.routable(p, entry, now)) return true;
     return false;
   }
 
   /** Whether a provider the call has not tried yet could take it (now or once it has room). */
   hasUntried(call: RoutableCall): boolean {
-    for (const p of call.entry.providers.values()) if (!call.tried?.has(p.session.nodeId) && this.options.health.routable(p, call.entry)) return true;
+    const now = this.now();
+    for (const p of call.entry.providers.values()) if (!call.tried?.has(p.session.nodeId) && this.options.health.routable(p, call.entry, now)) return true;
     return false;
   }
 
@@ -77,17 +97,77 @@ export class Router {
     const { entry } = call;
     const opts = call.options;
     const strategyName = opts?.strategy || entry.config.strategy;
-    const refuse = (error: EasyRemoteError, strategy = strategyName): RouteDecision => ({ type: 'refuse', strategyName: strategy, error });
     for (const name of [opts?.strategy, opts?.fallbackStrategy]) {
-      if (name && !hasStrategy(name)) return refuse(new InvalidArgument(`unknown load-balancing strategy ${quote(name)}; known: ${strategyNames().join(', ')}`));
+      if (name && !hasStrategy(name)) {
+        return refuse(strategyName, new InvalidArgument(`unknown load-balancing strategy ${quote(name)}; known: ${strategyNames().join(', ')}`));
+      }
     }
+    const context: SelectContext = {
+      functionName: entry.name,
+      random: this.options.random,
+      now: this.now,
+      epochMs: this.epochMs,
+      affinityKey: opts?.affinityKey || call.metadata[AFFINITY_METADATA_KEY] || undefined,
+      complexity: opts?.complexity || 1,
+      requestBytes: call.requestBytes,
+      preferences: this.preferences(entry, opts),
+    };
+    // A call's own requirements are rare, and the members are filtered by the function's:
+    // such a call filters every provider.
+    const extra = opts?.requirements;
+    if (entry.providers.size > SMALL_POOL_MAX && (extra === undefined || Object.keys(extra).length === 0)) {
+      const picked = this.routeFromPool(call, strategyName, context);
+      if (picked !== undefined) return picked;
+    }
+    return this.routeAll(call, strategyName, context);
+  }
+
+  /**
+   * The path for a function with many providers: the strategy picks from the pool. Undefined
+   * when it found nothing or failed in any way; the caller then filters every provider,
+   * which gives the exact answer. Only the primary strategy runs here: a fallback is for
+   * when the primary finds none among all candidates, which only the full path can tell.
+   */
+  private routeFromPool(call: RoutableCall, strategyName: string, context: SelectContext): RouteDecision | undefined {
+    const { entry } = call;
+    let pool = this.pools.get(entry);
+    if (pool === undefined) this.pools.set(entry, (pool = new ProviderPool(entry, this.options.health)));
+    pool.begin(call.tried, this.now());
+    if (pool.size === 0) return undefined;
+    try {
+      const strategy = entry.strategy(strategyName);
+      let picked: Candidate | undefined;
+      if (strategy.selectFrom !== undefined) {
+        picked = strategy.selectFrom(pool, context);
+        if (picked === undefined) {
+          pool.relax();
+          picked = strategy.selectFrom(pool, context);
+        }
+      } else {
+        const sample = pool.sample(SAMPLE_SIZE, context.random);
+        if (sample.length > 0) picked = strategy.select(sample, context);
+      }
+      if (picked === undefined) return undefined;
+      return { type: 'picked', provider: picked as Provider, strategyName, strategy, context };
+    } catch {
+      // A refusal decided on a sample (cost_aware's budget) may not hold for every
+      // provider; the full path decides it, and reports a strategy's failure as it always has.
+      return undefined;
+    }
+  }
+
+  /** Filters every provider, then runs the strategy and the fallback over the candidates left. */
+  private routeAll(call: RoutableCall, strategyName: string, context: SelectContext): RouteDecision {
+    const { entry } = call;
+    const opts = call.options;
     const { health } = this.options;
     let candidates: Provider[] = [];
     let healthy = 0;
     let busy = 0;
+    const now = this.now();
     for (const p of entry.providers.values()) {
       if (call.tried?.has(p.session.nodeId)) continue;
-      if (!health.routable(p, entry)) continue;
+      if (!health.routable(p, entry, now)) continue;
       healthy++;
       if (p.full) continue;
       if (!health.available(p)) busy++;
@@ -101,33 +181,27 @@ export class Router {
       // Providers that exist may recover (lease, drain replacement, probe); a function whose
       // last provider left keeps its entry for the gap window, while a node restarts.
       if (call.tried === undefined) return { type: 'queue', reason: 'gap', strategyName, error: none };
-      return refuse(none);
+      return refuse(strategyName, none);
     }
 
     const requirements = this.requirementsFor(entry, opts);
-    if (requirements instanceof EasyRemoteError) return refuse(requirements);
+    if (requirements instanceof EasyRemoteError) return refuse(strategyName, requirements);
     if (requirements.length > 0) {
       const total = candidates.length;
       const { kept, excluded } = filterCandidates(candidates, requirements);
-      if (kept.length === 0) return refuse(new NoNodeAvailable(`no node meets the requirements of ${entry.name}: ${describeExclusion(excluded, total)}`));
+      if (kept.length === 0) return refuse(strategyName, new NoNodeAvailable(`no node meets the requirements of ${entry.name}: ${describeExclusion(excluded, total)}`));
       candidates = kept as Provider[];
       // The loaded nodes counted above may be among those just excluded: count the survivors.
       busy = 0;
       for (const p of candidates) if (!health.available(p)) busy++;
     }
     // Loaded nodes are avoided while others have headroom, but still used when all are loaded.
-    if (busy > 0 && busy < candidates.length) candidates = candidates.filter((p) => health.available(p));
+    if (busy > 0 && busy < candidates.length) {
+      let kept = 0;
+      for (const p of candidates) if (health.available(p)) candidates[kept++] = p;
+      candidates.length = kept;
+    }
 
-    const context: SelectContext = {
-      functionName: entry.name,
-      random: this.options.random,
-      now: this.now,
-      epochMs: this.epochMs,
-      affinityKey: opts?.affinityKey || call.metadata[AFFINITY_METADATA_KEY] || undefined,
-      complexity: opts?.complexity || 1,
-      requestBytes: call.requestBytes,
-      preferences: this.preferences(entry, opts),
-    };
     const fallback = opts?.fallbackStrategy || entry.config.fallbackStrategy;
     let used = strategyName;
     let strategy: Strategy | undefined;
@@ -142,16 +216,12 @@ export class Router {
       }
     } catch (err) {
       // A strategy's own refusal (cost_aware's BudgetExceeded) is final: a fallback must not spend past a budget.
-      if (err instanceof EasyRemoteError) return refuse(err, used);
-      return refuse(new InternalError(`strategy ${used} failed for ${entry.name}: ${(err as Error)?.message ?? String(err)}`), used);
+      if (err instanceof EasyRemoteError) return refuse(used, err);
+      return refuse(used, new InternalError(`strategy ${used} failed for ${entry.name}: ${(err as Error)?.message ?? String(err)}`));
     }
     if (picked === undefined || strategy === undefined) {
-      return refuse(
-        new NoNodeAvailable(`strategy ${strategyName}${fallback ? ` and fallback ${fallback}` : ''} found no node for ${entry.name} among ${candidates.length}`, {
-          retryAfterMs: RETRY_AFTER_MS,
-        }),
-        used,
-      );
+      const message = `strategy ${strategyName}${fallback ? ` and fallback ${fallback}` : ''} found no node for ${entry.name} among ${candidates.length}`;
+      return refuse(used, new NoNodeAvailable(message, { retryAfterMs: RETRY_AFTER_MS }));
     }
     return { type: 'picked', provider: picked as Provider, strategyName: used, strategy, context };
   }
@@ -179,4 +249,8 @@ export class Router {
     if (maxCost) out.maxCost = maxCost;
     return out;
   }
+}
+
+function refuse(strategyName: string, error: EasyRemoteError): RouteDecision {
+  return { type: 'refuse', strategyName, error };
 }

@@ -1,4 +1,4 @@
-import type { Candidate, RegisterStrategy, Strategy } from './strategy.js';
+import type { Candidate, CandidatePool, RegisterStrategy, Strategy } from './strategy.js';
 
 /**
  * Always the first candidate. The router keeps candidates in a stable order, so this
@@ -10,6 +10,15 @@ export class PickFirstStrategy implements Strategy {
 
   select(candidates: readonly Candidate[]): Candidate | undefined {
     return candidates[0];
+  }
+
+  /** The first eligible member in registration order: a step or two while the first nodes are healthy. */
+  selectFrom(pool: CandidatePool): Candidate | undefined {
+    for (let i = 0; i < pool.size; i++) {
+      const c = pool.at(i);
+      if (pool.eligible(c)) return c;
+    }
+    return undefined;
   }
 }
 

@@ -1,5 +1,5 @@
 import { inFlightOf, randomIndex } from './candidate-math.js';
-import type { Candidate, RegisterStrategy, SelectContext, Strategy } from './strategy.js';
+import type { Candidate, CandidatePool, RegisterStrategy, SelectContext, Strategy } from './strategy.js';
 
 /**
  * Power of two choices (Ray Serve, Envoy): sample two distinct candidates and take the one
@@ -18,6 +18,15 @@ export class PowerOfTwoStrategy implements Strategy {
     if (j >= i) j += 1;
     const a = candidates[i]!;
     const b = candidates[j]!;
+    return inFlightOf(b) < inFlightOf(a) ? b : a;
+  }
+
+  /** Two distinct eligible members drawn by the pool: the same choice without a list of all. */
+  selectFrom(pool: CandidatePool, context: SelectContext): Candidate | undefined {
+    const pair = pool.sample(2, context.random);
+    const a = pair[0];
+    const b = pair[1];
+    if (a === undefined || b === undefined) return a;
     return inFlightOf(b) < inFlightOf(a) ? b : a;
   }
 }

@@ -1,5 +1,5 @@
 import { pickRandom } from './candidate-math.js';
-import type { Candidate, RegisterStrategy, SelectContext, Strategy } from './strategy.js';
+import type { Candidate, CandidatePool, RegisterStrategy, SelectContext, Strategy } from './strategy.js';
 
 /** Uniform choice: no state, no feedback; a baseline that spreads load without herding. */
 export class RandomStrategy implements Strategy {
@@ -7,6 +7,14 @@ export class RandomStrategy implements Strategy {
 
   select(candidates: readonly Candidate[], context: SelectContext): Candidate | undefined {
     return pickRandom(candidates, context.random);
+  }
+
+  /**
+   * The pool's first random probe that may take the call: uniform over the eligible members
+   * with headroom (over the loaded ones only when its probes found none with headroom).
+   */
+  selectFrom(pool: CandidatePool, context: SelectContext): Candidate | undefined {
+    return pool.sample(1, context.random)[0];
   }
 }
 

@@ -2,6 +2,11 @@
 // candidates the router already filtered (healthy, not draining, not ejected, meeting
 // the function's hard requirements, not full) and picks one, or none.
 //
+// For a function with many providers the router does not build that list on every call
+// (it would cost O(n) per call): it offers a CandidatePool instead, and a strategy either
+// picks from it itself (`selectFrom`) or is handed a small random sample of eligible
+// candidates to `select` from (see routing/router.ts).
+//
 // The figures below come from nodes written in any language and from clocks and counters
 // that can misbehave, so a strategy must treat a non-finite or out-of-range figure as
 // unknown and still return one of the candidates (or none); it never throws because of one.
@@ -87,9 +92,48 @@ export interface Outcome {
   readonly context: SelectContext;
 }
 
+/**
+ * The providers of a function with many of them, as the router offers them to a strategy
+ * for one call, without filtering them all first. Members are the providers meeting the
+ * requirements the function declares on what nodes declare (not on live figures), in
+ * registration order; which of them may take this call is asked one at a time. A pool is
+ * valid only during the call it is passed to.
+ */
+export interface CandidatePool {
+  /** How many members: `at(0)` to `at(size - 1)`. */
+  readonly size: number;
+  /** Changes whenever the members change (a node joins or leaves), and only then. */
+  readonly version: number;
+  /** Calls in flight at the gateway over every member. */
+  readonly inFlight: number;
+  at(i: number): Candidate;
+  /**
+   * Whether a member may take this call: routable, with room, not tried by this call,
+   * meeting its live requirements, and (while the router's soft filter is on, see
+   * Strategy.selectFrom) not loaded past the availability threshold.
+   */
+  eligible(c: Candidate): boolean;
+  /**
+   * Up to k distinct members that may take this call, found by probing members at random
+   * (so each eligible member is equally likely). Loaded members are left out when the
+   * probes found others with headroom. Empty only when the probes found no eligible
+   * member. The array is reused by the next call of `sample`.
+   */
+  sample(k: number, random: () => number): readonly Candidate[];
+}
+
 export interface Strategy {
   readonly name: string;
   select(candidates: readonly Candidate[], context: SelectContext): Candidate | undefined;
+  /**
+   * Optional: picks from a large pool with amortised O(1) or O(log n) work per call,
+   * returning an eligible member or none. The router calls it at most twice per call:
+   * first with loaded members counted ineligible, then, if that found none, with them
+   * counted in (loaded nodes are avoided while others have headroom). None from both makes
+   * the router filter every provider and fall back to `select`, so none is always safe.
+   * Without it the router hands `select` a random sample of eligible candidates.
+   */
+  selectFrom?(pool: CandidatePool, context: SelectContext): Candidate | undefined;
   /** Optional learning hook: called once per finished call routed by this strategy. */
   observe?(outcome: Outcome): void;
   /** Optional state for operators (e.g. dynamic's current choice and why). */

@@ -8,6 +8,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from '@easyremote/protocol';
 
 /** How often the files are checked for changes by default (ms). */
 export const DEFAULT_CERTIFICATE_WATCH_MS = 5_000;
@@ -79,7 +80,7 @@ export function loadCertificates(paths: CertificatePaths): CertificateMaterial {
 export interface CertificateFilesOptions {
   /** How often the files are checked for changes (ms; 0 = only on reload()). */
   watchIntervalMs?: number;
-  log: (line: string) => void;
+  logger: Logger;
 }
 
 /**
@@ -126,7 +127,7 @@ export class CertificateFiles implements grpc.experimental.CertificateProvider {
       next = loadCertificates(this.paths);
     } catch (err) {
       const error = err as Error;
-      this.options.log(`certificate reload (${why}) failed, keeping the certificate in use (serial ${this.current.serial}): ${error.message}`);
+      this.options.logger.error({ why, serial: this.current.serial, reason: error.message }, 'certificate reload failed, keeping the certificate in use');
       return { status: 'failed', error };
     }
     const prev = this.current;
@@ -136,7 +137,7 @@ export class CertificateFiles implements grpc.experimental.CertificateProvider {
     if (caChanged && next.clientCa !== undefined) for (const l of this.caListeners) l({ caCertificate: next.clientCa });
     for (const l of this.identityListeners) l({ certificate: next.cert, privateKey: next.key });
     for (const l of this.changeListeners) l(next);
-    this.options.log(`certificates reloaded (${why}): serial ${next.serial}, valid until ${next.validTo}`);
+    this.options.logger.info({ why, serial: next.serial, validTo: next.validTo }, 'certificates reloaded');
     return { status: 'reloaded', serial: next.serial };
   }
 

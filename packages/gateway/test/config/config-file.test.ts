@@ -74,6 +74,7 @@ const EVERYTHING = {
   },
   coalesceFrames: true,
   shutdownGraceMs: 10_000,
+  logger: { level: 'silent', format: 'json' },
 };
 
 describe('loadGatewayConfig', () => {
@@ -81,7 +82,7 @@ describe('loadGatewayConfig', () => {
     const options = loadGatewayConfig(file('everything.json', EVERYTHING));
     expect(options).toEqual(EVERYTHING);
     // tls needs certificate files; the schema's shape for it is checked below.
-    const gw = new Gateway({ ...options, log: () => undefined });
+    const gw = new Gateway(options);
     await gw.start();
     expect(gw.settings).toMatchObject({ heartbeatMs: 1000, leaseMs: 3000, defaultStrategy: 'least_connections', shutdownGraceMs: 10_000 });
     await gw.stop();

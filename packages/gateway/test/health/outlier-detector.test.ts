@@ -346,6 +346,26 @@ describe('OutlierDetector: decay and bookkeeping', () => {
     expect(detector.snapshot().map((p) => p.nodeId)).toEqual(['b']);
   });
 
+  it('isRoutable stays right through ejections, readmissions, re-ejections from half-open and forgotten nodes', () => {
+    const { detector, fail, succeed, waitOut } = setup();
+    fail('a', 'f', 5);
+    waitOut('a', 'f');
+    fail('a', 'f'); // the probe fails: ejected again, still one pair out
+    expect(['a', 'x'].map((n) => detector.isRoutable(n, 'f'))).toEqual([false, true]);
+    waitOut('a', 'f');
+    succeed('a', 'f'); // readmitted: none out
+    expect(detector.isRoutable('a', 'f')).toBe(true);
+    fail('b', 'f', 5);
+    fail('c', 'g', 5);
+    expect(['a', 'b'].map((n) => detector.isRoutable(n, 'f'))).toEqual([true, false]);
+    detector.forgetNode('b');
+    detector.forgetNode('b');
+    expect(['a', 'b', 'c'].map((n) => detector.isRoutable(n, 'f'))).toEqual([true, true, true]);
+    expect(detector.isRoutable('c', 'g')).toBe(false);
+    fail('d', 'f', 5);
+    expect(detector.isRoutable('d', 'f')).toBe(false);
+  });
+
   it('snapshot() describes each pair for operators', () => {
     const { detector, fail, succeed, clock } = setup();
     succeed('a', 'f', 2);

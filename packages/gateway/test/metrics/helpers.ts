@@ -10,6 +10,7 @@ export function callRecord(overrides: Partial<CallRecord> = {}): CallRecord {
     nodeId: 'node-a',
     strategy: 'round_robin',
     client: '127.0.0.1:5000',
+    caller: '',
     queueWaitMs: 1.5,
     execMs: 10,
     totalMs: 12.25,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HISTOGRAM_GROWTH, LiveMetrics, type LiveCall } from '../../src/metrics/live.js';
+import { HISTOGRAM_GROWTH, LiveMetrics, MAX_WINDOWS, OVERFLOW_NAME, type LiveCall } from '../../src/metrics/live.js';
 
 const START = 1_000_000;
 
@@ -138,6 +138,36 @@ describe('LiveMetrics node counters', () => {
     // Back in time the data would still be in the window, had it not been pruned.
     expect(live.forFunction('old').calls).toBe(0);
     expect(live.distribution()).toEqual([{ nodeId: 'x', calls: 1, errors: 0, share: 1 }]);
+  });
+
+  it('a series kept across forgetNode and prune counts into fresh windows, as a new name would', () => {
+    const { live } = setup();
+    const s = live.series('f', 'a');
+    live.add(s, START, true, 10);
+    live.forgetNode('a');
+    live.add(s, START, false, 20);
+    expect(live.forNode('a')).toMatchObject({ calls: 1, errors: 1 });
+    expect(live.distribution()).toEqual([{ nodeId: 'a', calls: 1, errors: 1, share: 1 }]);
+    live.forgetFunction('f');
+    live.add(s, START, true, 30);
+    expect(live.forFunction('f')).toMatchObject({ calls: 1, minMs: 30 });
+    expect(live.overall().calls).toBe(3);
+  });
+
+  it('keeps at most MAX_WINDOWS function windows: idle ones are freed, then new names share the overflow window', () => {
+    const { live, at } = setup();
+    for (let i = 0; i < MAX_WINDOWS; i++) live.record(call({ functionName: `f${i}`, nodeId: '' }));
+    // Every window is busy: a new name counts under the overflow window, named as such.
+    live.record(call({ functionName: 'one-more', nodeId: '' }));
+    live.record(call({ functionName: 'and-another', nodeId: '' }));
+    expect(live.forFunction('one-more').calls).toBe(0);
+    expect(live.forFunction(OVERFLOW_NAME).calls).toBe(2);
+    expect(live.snapshot().functions).toHaveLength(MAX_WINDOWS + 1);
+    // A window later, the idle windows are freed and a new name gets its own again.
+    at(61_000);
+    live.record(call({ functionName: 'fresh', nodeId: '' }));
+    expect(live.forFunction('fresh').calls).toBe(1);
+    expect(live.snapshot().functions.map((f) => f.functionName)).toEqual(['fresh']);
   });
 
   it('rejects a window shorter than a bucket', () => {

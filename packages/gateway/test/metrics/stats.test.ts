@@ -31,7 +31,7 @@ function handDataSet(): CallRecord[] {
   const add = (o: Partial<CallRecord>) => rows.push(callRecord({ finishedAt: (t += 100), ...o }));
   // node a, function f, round_robin: exec 10..50, total = exec + 5; the 50 ms call failed without a code.
   for (const exec of [10, 20, 30, 40, 50]) {
-    add({ nodeId: 'a', functionName: 'f', strategy: 'round_robin', execMs: exec, totalMs: exec + 5, success: exec !== 50, errorCode: '' });
+    add({ nodeId: 'a', functionName: 'f', strategy: 'round_robin', caller: 'alice', execMs: exec, totalMs: exec + 5, success: exec !== 50, errorCode: '' });
   }
   // node b, function f, least_load: exec 100, 200, 300, total = exec + 10; the 300 ms call hit its deadline.
   for (const exec of [100, 200, 300]) {
@@ -39,6 +39,7 @@ function handDataSet(): CallRecord[] {
       nodeId: 'b',
       functionName: 'f',
       strategy: 'least_load',
+      caller: 'bob',
       execMs: exec,
       totalMs: exec + 10,
       success: exec !== 300,
@@ -156,6 +157,12 @@ describe('statistics over a hand-computed data set', () => {
     expect(s.strategies).toEqual([
       { strategy: 'round_robin', calls: 5, successes: 4, successRate: 0.8, avgTotalMs: 35, p50TotalMs: 35, p95TotalMs: 55, p99TotalMs: 55 },
       { strategy: 'least_load', calls: 4, successes: 3, successRate: 0.75, avgTotalMs: 159.5, p50TotalMs: 110, p95TotalMs: 310, p99TotalMs: 310 },
+    ]);
+
+    // Per principal; the anonymous principal's calls ('') are left out.
+    expect(s.callers).toEqual([
+      { caller: 'alice', calls: 5, successes: 4, failures: 1, successRate: 0.8, avgTotalMs: 35, p50TotalMs: 35, p95TotalMs: 55, p99TotalMs: 55 },
+      { caller: 'bob', calls: 3, successes: 2, failures: 1, successRate: 2 / 3, avgTotalMs: 210, p50TotalMs: 210, p95TotalMs: 310, p99TotalMs: 310 },
     ]);
 
     expect(s.distribution).toEqual([

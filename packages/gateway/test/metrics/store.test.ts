@@ -2,7 +2,8 @@ import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { NodeEvent } from '../../src/metrics/call-record.js';
+import { CHUNK_ROWS } from '../../src/metrics/call-chunk.js';
+import type { CallRecord, NodeEvent } from '../../src/metrics/call-record.js';
 import { MIGRATIONS, MetricsStore, SCHEMA_VERSION, migrate, type Migration } from '../../src/metrics/store.js';
 import { callRecord, tempDir } from './helpers.js';
 
@@ -36,6 +37,7 @@ describe('MetricsStore writes', () => {
       nodeId: 'n1',
       strategy: 'least_load',
       client: 'client-7',
+      caller: 'tenant-a',
       queueWaitMs: 0.75,
       execMs: 33.5,
       totalMs: 40.125,
@@ -62,10 +64,11 @@ describe('MetricsStore writes', () => {
     expect(s.countCalls()).toBe(1);
   });
 
-  it('drains a backlog in bounded batches, one per event-loop turn', () => {
+  // In memory the rows are written on the gateway's thread (no second connection can reach them).
+  it('in memory, drains a backlog in bounded batches, one per event-loop turn', () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setImmediate', 'clearImmediate'] });
     try {
-      const s = store({ flushIntervalMs: 20, maxRowsPerFlush: 10 });
+      const s = store({ path: ':memory:', flushIntervalMs: 20, maxRowsPerFlush: 10 });
       for (let i = 0; i < 35; i++) s.record(callRecord({ finishedAt: i }));
       vi.advanceTimersToNextTimer(); // the interval: one batch
       expect(s.health()).toMatchObject({ writtenRows: 10, bufferedRows: 25 });
@@ -78,6 +81,25 @@ describe('MetricsStore writes', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('hands a full chunk to the writer thread without a flush, and keeps every string across chunks', async () => {
+    const s = store();
+    // Strings repeat across chunk boundaries (each chunk has its own dictionary) and the
+    // later chunks reuse buffers the writer handed back.
+    const row = (i: number): CallRecord =>
+      callRecord({ finishedAt: i, functionName: `fn-${i % 7}`, nodeId: i % 5 === 0 ? '' : `node-${i % 3}`, client: `c-${i % 11}`, caller: i % 3 === 0 ? '' : `p-${i % 4}`, strategy: i % 2 ? 'a' : 'b', success: i % 13 !== 0, errorCode: i % 13 === 0 ? `E${i % 2}` : '', cached: i % 17 === 0, execMs: i / 4 });
+    const total = 3 * CHUNK_ROWS + 10;
+    for (let i = 0; i < total; i++) {
+      s.record(row(i));
+      if (i % CHUNK_ROWS === CHUNK_ROWS - 1) await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.countCalls()).toBe(3 * CHUNK_ROWS);
+    expect(s.flush()).toBe(10);
+    const written = s.queryCalls({ order: 'asc', limit: total });
+    expect(written).toHaveLength(total);
+    expect(written).toEqual(Array.from({ length: total }, (_, i) => row(i)));
   });
 
   it('writes every buffered row on close()', () => {
@@ -202,7 +224,7 @@ describe('MetricsStore schema', () => {
     const db = new Database(path, { readonly: true });
     try {
       const rows = db.prepare('SELECT version FROM schema_version ORDER BY version').all();
-      expect(rows).toEqual([{ version: SCHEMA_VERSION }]);
+      expect(rows).toEqual(MIGRATIONS.map((m) => ({ version: m.version })));
       expect(SCHEMA_VERSION).toBe(MIGRATIONS.length);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'calls' ORDER BY name").pluck().all();
@@ -215,27 +237,47 @@ describe('MetricsStore schema', () => {
   it('applies a later migration step once, in order, and refuses a newer database', () => {
     const db = new Database(':memory:');
     try {
-      expect(migrate(db, MIGRATIONS, 1)).toEqual([1]);
-      const next: Migration[] = [...MIGRATIONS, { version: 2, description: 'add a column', up: 'ALTER TABLE calls ADD COLUMN region TEXT' }];
-      expect(migrate(db, next, 2)).toEqual([2]);
+      const v = SCHEMA_VERSION;
+      expect(migrate(db, MIGRATIONS, 1)).toEqual(MIGRATIONS.map((m) => m.version));
+      const next: Migration[] = [...MIGRATIONS, { version: v + 1, description: 'add a column', up: 'ALTER TABLE calls ADD COLUMN region TEXT' }];
+      expect(migrate(db, next, 2)).toEqual([v + 1]);
       expect(migrate(db, next, 3)).toEqual([]);
       expect(db.prepare('SELECT version, applied_at FROM schema_version ORDER BY version').all()).toEqual([
-        { version: 1, applied_at: 1 },
-        { version: 2, applied_at: 2 },
+        ...MIGRATIONS.map((m) => ({ version: m.version, applied_at: 1 })),
+        { version: v + 1, applied_at: 2 },
       ]);
-      expect(() => migrate(db, MIGRATIONS)).toThrow(/schema version 2 is newer than this build understands \(1\)/);
+      expect(() => migrate(db, MIGRATIONS)).toThrow(new RegExp(`schema version ${v + 1} is newer than this build understands \\(${v}\\)`));
     } finally {
       db.close();
     }
+  });
+
+  it('upgrades a version 1 database with rows in it: old rows get caller \'\', new rows keep theirs', () => {
+    const path = join(dir, 'v1.db');
+    const db = new Database(path);
+    migrate(db, MIGRATIONS.slice(0, 1), 1);
+    db.prepare(
+      "INSERT INTO calls (finished_at, function_name, node_id, strategy, client, queue_wait_ms, exec_ms, total_ms, success, error_code, cached, request_bytes, response_bytes, attempts) VALUES (5, 'old', 'n', 's', 'c', 0, 1, 2, 1, '', 0, 3, 4, 1)",
+    ).run();
+    db.close();
+    const s = new MetricsStore({ path, flushIntervalMs: NEVER });
+    s.record(callRecord({ finishedAt: 6, functionName: 'new', caller: 'tenant-b' }));
+    s.flush();
+    expect(s.queryCalls({ order: 'asc' }).map((r) => [r.functionName, r.caller])).toEqual([
+      ['old', ''],
+      ['new', 'tenant-b'],
+    ]);
+    expect(s.queryCalls({ caller: 'tenant-b' }).map((r) => r.functionName)).toEqual(['new']);
+    s.close();
   });
 
   it('rolls back a failing migration step, leaving the previous version', () => {
     const db = new Database(':memory:');
     try {
       migrate(db);
-      const broken: Migration[] = [...MIGRATIONS, { version: 2, description: 'broken', up: 'CREATE TABLE extra (x); SELECT * FROM no_such_table' }];
+      const broken: Migration[] = [...MIGRATIONS, { version: SCHEMA_VERSION + 1, description: 'broken', up: 'CREATE TABLE extra (x); SELECT * FROM no_such_table' }];
       expect(() => migrate(db, broken)).toThrow(/no_such_table/);
-      expect(db.prepare('SELECT MAX(version) AS v FROM schema_version').get()).toEqual({ v: 1 });
+      expect(db.prepare('SELECT MAX(version) AS v FROM schema_version').get()).toEqual({ v: SCHEMA_VERSION });
       expect(db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'extra'").get()).toEqual({ n: 0 });
     } finally {
       db.close();

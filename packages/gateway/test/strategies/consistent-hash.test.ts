@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConsistentHashStrategy, hash32 } from '../../src/strategies/consistent-hash.js';
 import type { Candidate } from '../../src/strategies/strategy.js';
-import { candidate, context, nodes, withFields } from './fixtures.js';
+import { candidate, context, listPool, mulberry32, nodes, withFields } from './fixtures.js';
 
 const KEYS = Array.from({ length: 2000 }, (_, i) => `machine-${i}`);
 
@@ -59,6 +59,45 @@ describe('consistent_hash', () => {
     expect(s.describe()).toEqual({ nodes: 3, points: 480, ringBuilds: 1 });
     s.select(list.slice(1), context({ affinityKey: 'x' }));
     expect(s.describe()).toMatchObject({ nodes: 2, ringBuilds: 2 });
+  });
+
+  it('a ring followed through joins and leaves maps every key as a ring built afresh for the same nodes', () => {
+    const random = mulberry32(17);
+    const universe = nodes(90);
+    const following = new ConsistentHashStrategy({ virtualNodes: 32 });
+    let members = universe.slice(0, 40);
+    for (let change = 1; change <= 12; change++) {
+      // A few leave and a few join each time, in registration order as a fleet would change.
+      members = members.filter(() => random() > 0.1);
+      for (const c of universe) if (!members.includes(c) && random() < 0.05) members.push(c);
+      const fresh = new ConsistentHashStrategy({ virtualNodes: 32 });
+      const pool = listPool(members, () => true, change);
+      for (const k of KEYS.slice(0, 300)) {
+        const ctx = context({ affinityKey: k });
+        expect(following.selectFrom!(pool, ctx)!.nodeId).toBe(fresh.selectFrom!(pool, ctx)!.nodeId);
+      }
+      // The candidate-list path follows the same way.
+      const few = members.slice(0, 12);
+      const freshList = new ConsistentHashStrategy({ virtualNodes: 32 });
+      for (const k of KEYS.slice(0, 100)) expect(following.select(few, context({ affinityKey: k }))!.nodeId).toBe(freshList.select(few, context({ affinityKey: k }))!.nodeId);
+    }
+  });
+
+  it('orders points that collide by node id, however and in whatever order the nodes came', () => {
+    // node-89 and node-1698 share points: hash32('node-89#99') = hash32('node-1698#10'), so
+    // the key 'node-89#99' lands exactly on a point both own, and the lower id takes it.
+    expect(hash32('node-89#99')).toBe(hash32('node-1698#10'));
+    const [a, b, c] = [candidate({ nodeId: 'node-89' }), candidate({ nodeId: 'node-1698' }), candidate({ nodeId: 'other' })];
+    const key = context({ affinityKey: 'node-89#99' });
+    for (const order of [[a, b], [b, a]]) expect(new ConsistentHashStrategy().select(order, key)!.nodeId).toBe('node-1698');
+    // Joining one after the other, either way round, on either path.
+    for (const [first, second] of [[a, b], [b, a]]) {
+      const s = new ConsistentHashStrategy();
+      s.select([first!, c], key);
+      expect(s.select([first!, c, second!], key)!.nodeId).toBe('node-1698');
+      s.selectFrom!(listPool([second!, c], () => true, 1), key);
+      expect(s.selectFrom!(listPool([second!, c, first!], () => true, 2), key)!.nodeId).toBe('node-1698');
+    }
   });
 
   it('spills a hot key to the next node on the ring when its node is over the bound', () => {

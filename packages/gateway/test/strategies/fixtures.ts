@@ -1,6 +1,8 @@
 // Fake candidates, contexts and outcomes for strategy tests: no gateway, no network.
+import { randomIndex } from '../../src/strategies/candidate-math.js';
 import type {
   Candidate,
+  CandidatePool,
   NodeCapabilities,
   Outcome,
   SelectContext,
@@ -121,4 +123,32 @@ export function tally(strategy: Strategy, candidates: readonly Candidate[], ctx:
 /** Replaces some fields of a candidate, as a later snapshot of the same node. */
 export function withFields(c: Candidate, fields: Partial<Candidate>): Candidate {
   return { ...c, ...fields };
+}
+
+/**
+ * A CandidatePool over a plain list, as the router's would be for these members: `eligible`
+ * decides who may take the call, `sample` probes members in a random order. Written
+ * independently of the router's pool, so strategy tests do not depend on it.
+ */
+export function listPool(members: readonly Candidate[], eligible: (c: Candidate) => boolean = () => true, version = 1): CandidatePool {
+  let inFlight = 0;
+  for (const c of members) inFlight += Number.isFinite(c.inFlight) && c.inFlight > 0 ? c.inFlight : 0;
+  return {
+    size: members.length,
+    version,
+    inFlight,
+    at: (i) => members[i]!,
+    eligible,
+    sample(k, random) {
+      const order = members.map((_, i) => i);
+      const out: Candidate[] = [];
+      for (let j = 0; j < order.length && out.length < k; j++) {
+        const r = j + randomIndex(order.length - j, random);
+        [order[j], order[r]] = [order[r]!, order[j]!];
+        const c = members[order[j]!]!;
+        if (eligible(c)) out.push(c);
+      }
+      return out;
+    },
+  };
 }

@@ -4,6 +4,9 @@
 // throws (cost_aware's BudgetExceeded under a budget is the one deliberate refusal, and
 // none is only returned for no candidates or under a latency limit),
 // observe never throws, and a sane candidate set afterwards still gets a sane pick.
+// For strategies that pick from a large pool themselves (selectFrom), the same with pools
+// of random eligibility, nothing eligible included: the pick is an eligible member, and
+// none only when no member is eligible.
 // Fixed seeds keep runs reproducible; a failure prints the seed and the shrunk input.
 import { BudgetExceeded } from '@easyremote/protocol';
 import fc from 'fast-check';
@@ -17,7 +20,7 @@ import {
   validateStrategyOptions,
 } from '../../src/strategies/registry.js';
 import type { Candidate, NodeCapabilities, Outcome, SelectContext, Strategy, TelemetrySnapshot } from '../../src/strategies/strategy.js';
-import { mulberry32 } from './fixtures.js';
+import { listPool, mulberry32 } from './fixtures.js';
 
 const BUILT_IN = [
   'consistent_hash',
@@ -37,6 +40,7 @@ const BUILT_IN = [
 const BASE_SEED = 0x5eed;
 const TOTALITY_RUNS = 200;
 const POISONING_RUNS = 100;
+const POOL_RUNS = 150;
 const OPTION_RUNS = 400;
 
 // ---------------------------------------------------------------- arbitraries
@@ -288,6 +292,65 @@ describe('bad values do not poison a strategy', () => {
           },
         ),
         { seed: BASE_SEED + 100 + index, numRuns: POISONING_RUNS },
+      );
+    });
+  });
+});
+
+type PoolOp = Op | { kind: 'selectFrom'; members: Candidate[]; eligible: boolean[]; version: number; context: SelectContext };
+
+/** A pool of up to 40 members, each eligible or not at random; all and none are common cases. */
+const poolOp: fc.Arbitrary<PoolOp> = fc.oneof(
+  op,
+  fc.array(wildCandidate, { maxLength: 40 }).chain((members) =>
+    fc.record({
+      kind: fc.constant('selectFrom' as const),
+      members: fc.constant(members),
+      eligible: fc.oneof(
+        fc.constant(members.map(() => false)),
+        fc.constant(members.map(() => true)),
+        fc.array(fc.boolean(), { minLength: members.length, maxLength: members.length }),
+      ),
+      // Few versions, so a strategy also meets a pool whose members changed under the same version.
+      version: fc.integer({ min: 0, max: 2 }),
+      context: wildContext,
+    }),
+  ),
+);
+
+/** selectFrom, checking it returns an eligible member, and none only when no member is eligible. */
+function checkedSelectFrom(name: string, s: Strategy, o: Extract<PoolOp, { kind: 'selectFrom' }>): Candidate | undefined {
+  const eligible = new Set(o.members.filter((_, i) => o.eligible[i]));
+  const picked = s.selectFrom!(listPool(o.members, (c) => eligible.has(c), o.version), o.context);
+  if (picked !== undefined && !o.members.includes(picked)) throw new Error(`${name}.selectFrom returned a candidate not in the pool: ${picked.nodeId}`);
+  if (picked !== undefined && !eligible.has(picked)) throw new Error(`${name}.selectFrom returned an ineligible member: ${picked.nodeId}`);
+  // This pool's samples find every eligible member, so a strategy always has one to pick.
+  if (picked === undefined && eligible.size > 0) throw new Error(`${name}.selectFrom returned none of ${eligible.size} eligible members`);
+  return picked;
+}
+
+describe('selectFrom is total', () => {
+  const withPools = BUILT_IN.filter((name) => createStrategy(name).selectFrom !== undefined);
+
+  it('covers the strategies that pick from a pool themselves', () => {
+    expect(withPools).toEqual(['consistent_hash', 'pick_first', 'power_of_two', 'random', 'round_robin', 'weighted_round_robin']);
+  });
+
+  withPools.forEach((name, index) => {
+    it(`${name}: selectFrom returns an eligible member or none, interleaved with select and observe`, () => {
+      const fallback = saneCandidate('fallback', 0);
+      fc.assert(
+        fc.property(validOptions(name), fc.array(poolOp, { minLength: 1, maxLength: 12 }), (options, ops) => {
+          const s = createStrategy(name, options);
+          let last: Candidate | undefined;
+          for (const o of ops) {
+            if (o.kind === 'selectFrom') last = checkedSelectFrom(name, s, o) ?? last;
+            else if (o.kind === 'select') last = checkedSelect(name, s, options, o.candidates, o.context) ?? last;
+            else s.observe?.(outcomeOf(o, last, fallback));
+          }
+          JSON.stringify(s.describe?.() ?? {});
+        }),
+        { seed: BASE_SEED + 300 + index, numRuns: POOL_RUNS },
       );
     });
   });
