@@ -1,5 +1,6 @@
 // The `easyremote` command line: its commands, their flags, and how failures become exit
 // statuses (see exit-codes.ts).
+import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import type { Io } from './io.js';
 import { EXIT_FAILURE, EXIT_USAGE, exitCodeOf } from './exit-codes.js';
@@ -12,7 +13,8 @@ import { runTop, TOP_SETTINGS } from './commands/top.js';
 import { addSettingFlags, givenFlags } from './settings/flags.js';
 import { describeProblem, SettingsError } from './settings/problems.js';
 
-export const VERSION = '0.1.0';
+/** The package's version (src/ and dist/ both sit beside package.json). */
+export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 /** Runs the command line to its end; resolves with the exit status. */
 export async function run(argv: readonly string[], io: Io): Promise<number> {

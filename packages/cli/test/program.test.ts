@@ -1,6 +1,7 @@
 // The command line's own refusals, run in-process: bad flags, variables and arguments are
 // refused with status 2 before anything starts or connects, naming the setting, what was
 // expected and where the value came from.
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { run, type Io } from '../src/index.js';
@@ -21,7 +22,8 @@ async function cli(argv: string[], env: Record<string, string> = {}) {
 describe('easyremote', () => {
   it('--help and --version exit 0; an unknown command or flag exits 2', async () => {
     expect(await cli(['--help'])).toMatchObject({ code: 0, stdout: expect.stringContaining('Usage: easyremote') });
-    expect(await cli(['--version'])).toMatchObject({ code: 0, stdout: '0.1.0\n' });
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(await cli(['--version'])).toMatchObject({ code: 0, stdout: `${version}\n` });
     expect(await cli(['gateway', '--help'])).toMatchObject({ code: 0, stdout: expect.stringContaining('--http-port <port>') });
     expect(await cli(['launch'])).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown command 'launch'") });
     expect(await cli(['gateway', '--prot', '1'])).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown option '--prot'") });
