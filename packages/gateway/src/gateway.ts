@@ -87,7 +87,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.certificates = options.tls && new CertificateFiles({ cert: options.tls.cert, key: options.tls.key, clientCa: options.tls.clientCa }, { watchIntervalMs: options.tls.watchIntervalMs, logger });
     const nodeCertificates = options.tls?.nodeCertificates === true;
 
-    const figures = { nodes: () => this.registry.sessions.size, inFlight: () => this.dispatcher.inFlight, cache: () => this.cache.stats() };
+    const figures = { nodes: () => this.registry.sessions.size, nodeStates: () => this.health.nodes(), inFlight: () => this.dispatcher.inFlight, cache: () => this.cache.stats() };
     this.metrics = createMetricsRecorder(options.metrics, clock, logger, figures);
     this.cache = new ResultCache({ ...options.cache, clock: () => clock.epochMs() });
     this.registry = new Registry(options.functions, { strategy: settings.defaultStrategy, retryCount: settings.retryCount }, { clock, providerGapMs: settings.providerGapMs });
@@ -151,7 +151,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.intake.started();
       this.nodeLinks.startSweeping();
       if (this.options.httpPort !== undefined) {
-        const http = (this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header), () => this.readiness.check(), certificates?.material));
+        const http = (this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header), () => this.readiness.check(), this.clock, certificates?.material));
         certificates?.onChange((material) => http.setCertificate(material));
         this.httpBoundPort = await http.listen(this.options.httpPort, host);
       }

@@ -94,8 +94,9 @@ export interface GatewayOptions {
    * Call metrics: the SQLite file path (default ./easyremote-metrics.db), ':memory:', or
    * false to record nothing per call: no rows, no live figures (the admin API reports them
    * empty and its statistics as null), no call families at /metrics (its gauges remain).
+   * `callerLabel: true` adds easyremote_caller_calls_total{caller, outcome} at /metrics.
    */
-  metrics?: false | (Partial<Omit<MetricsStoreOptions, 'clock' | 'onError'>> & { path?: string });
+  metrics?: false | (Partial<Omit<MetricsStoreOptions, 'clock' | 'onError'>> & { path?: string; callerLabel?: boolean });
   /** Result cache for functions declared cacheable: total bytes, and the largest share one result may take. */
   cache?: { maxBytes?: number; maxEntryShare?: number };
   /** Port of the HTTP API (/api/..., /metrics); undefined = no HTTP server, 0 = any free port. */

@@ -4,6 +4,7 @@ export * from './constants.js';
 export * from './limits.js';
 export * from './frame-batcher.js';
 export type * from './admin-documents.js';
+export type * from './dashboard-document.js';
 export { CallOptions, ErrorDetail } from './generated/easyremote/v1/common.js';
 export {
   ArgsCredit,

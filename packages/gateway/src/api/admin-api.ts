@@ -7,6 +7,7 @@ import {
   quote,
   type AlertsDocument,
   type CacheInvalidation,
+  type DashboardSnapshot,
   type DrainResult,
   type FunctionInfo,
   type FunctionStatsDocument,
@@ -25,6 +26,7 @@ import type { OutlierDetector } from '../health/outlier-detector.js';
 import { optimisationReport, type AdvisorThresholds, type AlertLog, type SystemFigures } from '../metrics/advisor.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { Registry } from '../registry/registry.js';
+import { dashboardSnapshot } from './dashboard-snapshot.js';
 
 export type { FunctionInfo };
 
@@ -132,6 +134,19 @@ export class AdminApi {
   alerts(): AlertsDocument {
     const { alerts } = this.parts;
     return { active: alerts.active(), recent: alerts.list(), webhook: alerts.webhookStats() };
+  }
+
+  /** What the dashboard shows, from memory only (GET /api/events pushes it once a second). */
+  dashboard(): DashboardSnapshot {
+    const { metrics, clock } = this.parts;
+    return dashboardSnapshot({
+      nodes: () => this.nodes(),
+      functions: () => this.functions(),
+      alerts: () => this.alerts(),
+      recommendations: () => this.recommendations(),
+      live: metrics.live,
+      epochMs: () => clock.epochMs(),
+    });
   }
 
   /** Operator actions need the admin role. */

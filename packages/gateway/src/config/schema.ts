@@ -61,6 +61,7 @@ const metrics = section({
   retention: section({ maxAgeMs: integer(1, 'a duration in ms (integer >= 1)').optional(), maxRows: integer(1).optional() }).optional(),
   retentionIntervalMs: ms(1).optional(),
   busyTimeoutMs: ms(0).optional(),
+  callerLabel: bool().optional(),
 });
 
 const principal = section({

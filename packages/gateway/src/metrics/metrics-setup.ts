@@ -18,6 +18,7 @@ export function createMetricsRecorder(options: GatewayOptions['metrics'], clock:
       ? undefined
       : new MetricsStore({ ...options, path: options?.path ?? DEFAULT_METRICS_PATH, clock: () => clock.epochMs(), onError: (e) => logger.error({ reason: e.message }, 'metrics store error') });
   const recordCalls = options !== false;
-  const prometheus = new PrometheusMetrics({ ...figures, ...(store ? { droppedRows: () => store.health().droppedRows } : {}) }, { calls: recordCalls });
+  const sources = { ...figures, ...(store ? { droppedRows: () => store.health().droppedRows } : {}) };
+  const prometheus = new PrometheusMetrics(sources, { calls: recordCalls, callerLabel: options !== false && options?.callerLabel === true });
   return new MetricsRecorder(store, prometheus, clock, { recordCalls });
 }
