@@ -22,23 +22,24 @@ import { Authenticator } from './auth/authenticator.js';
 import { PrincipalLimits } from './auth/principal-limits.js';
 import { ResultCache } from './cache/result-cache.js';
 import { AdmissionQueue } from './calls/admission-queue.js';
-import { Dispatcher, type CallRecorder } from './calls/dispatcher.js';
+import { Dispatcher } from './calls/dispatcher.js';
+import { FinishedCalls } from './calls/finished-calls.js';
+import { OpenCalls } from './calls/open-calls.js';
 import { systemClock, type Clock } from './clock.js';
 import { NodeHealthMonitor } from './health/health-monitor.js';
 import { OutlierDetector } from './health/outlier-detector.js';
 import { OutlierFeedback } from './health/outlier-feedback.js';
 import { AlertLog } from './metrics/advisor.js';
 import { AlertLoop } from './metrics/alert-loop.js';
-import { PrometheusMetrics } from './metrics/prometheus.js';
-import { MetricsRecorder } from './metrics/recorder.js';
-import { MetricsStore } from './metrics/store.js';
-import { checkExposure, checkFunctionOverrides, checkTlsOptions, DEFAULT_METRICS_PATH, gatewaySettings, type GatewayOptions, type GatewaySettings } from './options.js';
+import { createMetricsRecorder } from './metrics/metrics-setup.js';
+import type { MetricsRecorder } from './metrics/recorder.js';
+import { checkExposure, checkFunctionOverrides, checkTlsOptions, gatewaySettings, type GatewayOptions, type GatewaySettings, type StopOptions } from './options.js';
 import { Registry } from './registry/registry.js';
 import { Router } from './routing/router.js';
 import { CertificateFiles, type ReloadResult } from './tls/certificate-files.js';
 import { checkNodeCertificate } from './tls/node-identity.js';
 
-export { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, type GatewayOptions, type GatewayTlsOptions } from './options.js';
+export { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, type GatewayOptions, type GatewayTlsOptions, type StopOptions } from './options.js';
 export type { ReloadResult } from './tls/certificate-files.js';
 export { PortInUseError } from './api/listen-failure.js';
 export type { GatewayEvents };
@@ -65,13 +66,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly intake: CallIntake;
   private readonly sessions: SessionService;
   private readonly alertLoop: AlertLoop;
+  private readonly open: OpenCalls;
   private readonly server: grpc.Server;
   private readonly certificates: CertificateFiles | undefined;
   private readonly readiness: Readiness;
   private http: HttpApi | undefined;
   private boundPort = 0;
   private httpBoundPort = 0;
-  private stopped = false;
+  private stopping: Promise<void> | undefined;
   private readonly onHangup = () => void this.reloadCertificates('SIGHUP');
 
   constructor(private readonly options: GatewayOptions = {}) {
@@ -86,40 +88,25 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.certificates = options.tls && new CertificateFiles({ cert: options.tls.cert, key: options.tls.key, clientCa: options.tls.clientCa }, { watchIntervalMs: options.tls.watchIntervalMs, logger });
     const nodeCertificates = options.tls?.nodeCertificates === true;
 
-    // Opening the database first: a corrupt or unwritable file stops the gateway here, with its path in the error.
-    const store =
-      options.metrics === false
-        ? undefined
-        : new MetricsStore({ ...options.metrics, path: options.metrics?.path ?? DEFAULT_METRICS_PATH, clock: () => clock.epochMs(), onError: (e) => logger.error({ reason: e.message }, 'metrics store error') });
+    const figures = { nodes: () => this.registry.sessions.size, nodeStates: () => this.health.nodes(), inFlight: () => this.dispatcher.inFlight, cache: () => this.cache.stats() };
+    this.metrics = createMetricsRecorder(options.metrics, clock, logger, figures);
     this.cache = new ResultCache({ ...options.cache, clock: () => clock.epochMs() });
     this.registry = new Registry(options.functions, { strategy: settings.defaultStrategy, retryCount: settings.retryCount }, { clock, providerGapMs: settings.providerGapMs });
     this.detector = new OutlierDetector({ ...options.outlierDetection, now: () => clock.now(), providersOf: (fn) => this.registry.functions.get(fn)?.providers.size ?? 0 });
     this.health = new NodeHealthMonitor(this.registry, this.detector, { leaseMs: settings.leaseMs, availableThreshold: options.availableThreshold, clock });
     this.router = new Router({ health: this.health, random: options.random ?? Math.random, clock, location: options.location });
     this.admission = new AdmissionQueue(settings.queueSize, settings.queueBytes);
-    // metrics: false records nothing per call: no row, no live figure, no Prometheus count.
-    const recordCalls = options.metrics !== false;
-    const prometheus = new PrometheusMetrics(
-      { nodes: () => this.registry.sessions.size, nodeStates: () => this.health.nodes(), inFlight: () => this.dispatcher.inFlight, cache: () => this.cache.stats(), ...(store ? { droppedRows: () => store.health().droppedRows } : {}) },
-      { calls: recordCalls, callerLabel: options.metrics !== false && options.metrics?.callerLabel === true },
-    );
-    this.metrics = new MetricsRecorder(store, prometheus, clock, { recordCalls });
-    this.readiness = new Readiness(() => store?.health());
+    this.readiness = new Readiness(() => this.metrics.store?.health());
     const events = new NodeEvents(this, this.metrics, logger);
     const deferFlush = options.coalesceFrames === false ? (flush: () => void) => flush() : undefined;
-    // A finished call frees its caller's slot, then is recorded.
     const limits = new PrincipalLimits(clock);
-    const finished: CallRecorder = {
-      callFinished: (call, code, cached) => {
-        limits.release(call.caller);
-        this.metrics.callFinished(call, code, cached);
-      },
-    };
+    const open = (this.open = new OpenCalls(clock));
+    const finished = new FinishedCalls(limits, open, this.metrics);
     this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: finished, clock, providerGapMs: settings.providerGapMs });
     const linkSettings = { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs, deferFlush, nodeCertificates };
     this.nodeLinks = new NodeLinkService({ registry: this.registry, dispatcher: this.dispatcher, detector: this.detector, auth: this.auth, clock, observer: events.observer(), settings: linkSettings });
     const intakeSettings = { maxPayloadBytes: settings.maxPayloadBytes, defaultTimeoutMs: settings.defaultTimeoutMs, startupGraceMs: settings.startupGraceMs, maxAwaiting: settings.queueSize };
-    this.intake = new CallIntake({ registry: this.registry, dispatcher: this.dispatcher, cache: this.cache, metrics: this.metrics, recorder: finished, limits, clock, settings: intakeSettings });
+    this.intake = new CallIntake({ registry: this.registry, dispatcher: this.dispatcher, cache: this.cache, metrics: this.metrics, recorder: finished, limits, open, clock, settings: intakeSettings });
     const thresholds = options.alerts?.thresholds ?? {};
     this.alerts = new AlertLog({ webhookUrl: options.alerts?.webhookUrl, clock: () => clock.epochMs() });
     this.api = new AdminApi({ health: this.health, registry: this.registry, admission: this.admission, detector: this.detector, metrics: this.metrics, cache: this.cache, alerts: this.alerts, thresholds, clock,
@@ -146,18 +133,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   /**
-   * Listens on the gRPC port, then the HTTP port. A start that fails leaves nothing behind:
-   * a port already bound is released and the metrics database closed (the gateway is then
-   * stopped; make a new one); a port in use fails with `PortInUseError`, one line naming the
-   * port and the process holding it.
-   */
-  /**
    * Listens on the gRPC port, then the HTTP port. A start that fails releases every port it
    * bound and closes the metrics database (the gateway is then stopped); a port in use is a
    * `PortInUseError`, one line naming the port and the process that holds it.
    */
   async start(): Promise<void> {
-    if (this.stopped) throw new Error('this gateway was stopped; create a new one');
+    if (this.stopping !== undefined) throw new Error('this gateway was stopped; create a new one');
     const { host, port } = this.settings;
     const certificates = this.certificates;
     try {
@@ -176,7 +157,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.httpBoundPort = await http.listen(this.options.httpPort, host);
       }
     } catch (err) {
-      await this.stop();
+      await this.stop({ graceMs: 0 });
       throw err;
     }
     if (certificates !== undefined) {
@@ -198,16 +179,31 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return this.certificates.reload(why);
   }
 
-  /** Ends every call and node stream and writes buffered metrics rows; /readyz answers 503 from the first moment, the HTTP port closes last. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+  /**
+   * New calls are refused GATEWAY_UNAVAILABLE, /readyz answers 503, calls in flight get `graceMs`
+   * to finish (then CANCELLED), every metrics row is written, the HTTP port closes last. Called
+   * again while stopping: the same promise; a shorter grace cuts the wait short (0: now).
+   */
+  stop(options: StopOptions = {}): Promise<void> {
+    const graceMs = options.graceMs ?? this.settings.shutdownGraceMs;
+    if (this.stopping !== undefined) {
+      void this.open.settled(graceMs);
+      return this.stopping;
+    }
+    return (this.stopping = this.shutdown(graceMs));
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
     this.readiness.state = 'stopping';
-    this.logger.info('gateway stopping');
+    this.logger.info({ openCalls: this.open.size, graceMs }, 'gateway stopping');
     this.alertLoop.stop();
     process.off('SIGHUP', this.onHangup);
     this.certificates?.unwatch();
-    this.sessions.goAway('the gateway is stopping');
+    const reason = 'the gateway is stopping';
+    this.sessions.goAway(reason);
+    this.intake.close(reason);
+    const cut = await this.open.settled(graceMs);
+    if (cut > 0) this.logger.warn({ calls: cut, graceMs }, 'calls still in flight after the grace are ended');
     this.dispatcher.shutdown();
     this.nodeLinks.close();
     this.sessions.close();
@@ -217,6 +213,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await this.alerts.drain();
     await this.http?.close();
     this.logger.info('gateway stopped');
+  }
+
+  /** Calls taken in and not yet finished (what a graceful stop waits for). */
+  get openCalls(): number {
+    return this.open.size;
   }
 
   get port(): number {

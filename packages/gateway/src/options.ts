@@ -115,6 +115,11 @@ export interface GatewayOptions {
   /** Injected time (leases, deadlines, ejection, learning, metrics); the system clock by default. */
   clock?: Clock;
   /**
+   * How long `stop()` lets calls in flight finish before ending them, when it is given no
+   * `graceMs` (ms). Default 0: they are ended at once.
+   */
+  shutdownGraceMs?: number;
+  /**
    * Lifecycle logging (listening, stopping, nodes joined, lost, refused and draining,
    * ejections, certificate reloads, alerts); never one line per call. A pino `Logger` of
    * your own (lines get `component: "gateway"` and `gatewayId`), or `{ level, format,
@@ -139,6 +144,12 @@ export interface GatewaySettings {
   readonly providerGapMs: number;
   readonly startupGraceMs: number;
   readonly slowStartMs: number;
+  readonly shutdownGraceMs: number;
+}
+
+export interface StopOptions {
+  /** How long calls in flight may take to finish before they are ended (ms); default: the gateway's `shutdownGraceMs`. */
+  graceMs?: number;
 }
 
 export function gatewaySettings(options: GatewayOptions): GatewaySettings {
@@ -158,6 +169,7 @@ export function gatewaySettings(options: GatewayOptions): GatewaySettings {
     providerGapMs: options.providerGapMs ?? DEFAULT_PROVIDER_GAP_MS,
     startupGraceMs: options.startupGraceMs ?? leaseMs,
     slowStartMs: options.slowStartMs ?? DEFAULT_SLOW_START_WINDOW_MS,
+    shutdownGraceMs: options.shutdownGraceMs ?? 0,
   };
 }
 

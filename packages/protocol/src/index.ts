@@ -34,3 +34,4 @@ export * from './generated/easyremote/v1/node.js';
 export { AdminService, AdminEmpty, NodeRef, FunctionRef, Window, JsonReply } from './generated/easyremote/v1/admin.js';
 export * from './transport-security.js';
 export * from './logger.js';
+export * from './shutdown-signals.js';

@@ -13,7 +13,6 @@ import {
   InvalidArgument,
   MAX_QUOTED_CHARS,
   Overloaded,
-  quote,
   unbatch,
   type EasyRemoteError,
   type ServerFrame,
@@ -126,7 +125,7 @@ class ClientSession {
   private readonly caller: Principal;
   private closed = false;
   private halfClosed = false;
-  /** Why the session takes no more calls, once it was told to. */
+  /** Why the session takes no more calls, once it was told to (the intake refuses them, recorded like any refusal). */
   private goneAway: string | undefined;
 
   constructor(
@@ -198,11 +197,6 @@ class ClientSession {
   }
 
   private onCall(call: SessionCall): void {
-    if (this.goneAway !== undefined) {
-      // Sent before the client saw the goaway: not run, so the client may safely send it elsewhere.
-      this.push({ error: { callId: call.callId, error: new GatewayUnavailable(`the gateway took no more calls on this session (${this.goneAway}); ${quote(call.function)} was not run`).toDetail() } });
-      return;
-    }
     if (this.calls.has(call.callId)) {
       // The id names a call in flight: answering under it would confuse that call.
       this.reject(new InvalidArgument(`call id ${call.callId} is already in flight on this session`));
@@ -291,6 +285,8 @@ class ClientSession {
 /** Every open session, so that a stopping gateway can tell each one. */
 export class SessionService {
   private readonly sessions = new Set<ClientSession>();
+  /** Set once the gateway takes no more calls: sessions opened after it are told at once. */
+  private goneAway: string | undefined;
 
   constructor(
     private readonly intake: CallIntake,
@@ -303,12 +299,15 @@ export class SessionService {
     return (stream) => {
       // Headers first: a client that saw them knows its calls reached a gateway handler.
       stream.sendMetadata(new grpc.Metadata());
-      this.sessions.add(new ClientSession(stream, this.intake, this.clock, (s) => this.sessions.delete(s), this.deferFlush, this.auth));
+      const session = new ClientSession(stream, this.intake, this.clock, (s) => this.sessions.delete(s), this.deferFlush, this.auth);
+      this.sessions.add(session);
+      if (this.goneAway !== undefined) session.goAway(this.goneAway);
     };
   }
 
-  /** Every session takes no more calls, and its client is told so. */
+  /** Every session, and every one opened from now on, takes no more calls, and its client is told so. */
   goAway(reason: string): void {
+    this.goneAway = reason;
     for (const s of this.sessions) s.goAway(reason);
   }
 
