@@ -23,6 +23,7 @@ const PACKAGES = [
   'node',
   'client',
   'gateway',
+  'cli',
 ];
 
 /** What the user installs beside the packages (the README's quick start: `npm install --save-dev typescript @types/node`, with the repository's tsc standing in for typescript). */
@@ -86,7 +87,12 @@ interface Running {
 }
 
 function start(cwd: string, script: string): Running {
-  const child = spawn(process.execPath, [script], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  return startCommand(cwd, process.execPath, [script]);
+}
+
+function startCommand(cwd: string, command: string, args: readonly string[]): Running {
+  const script = [command, ...args].join(' ');
+  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const waiters: Array<() => void> = [];
   const onData = (d: Buffer) => {
@@ -255,10 +261,44 @@ describe('the packages, packed and installed with npm in a fresh project', () =>
       expect(lines).toEqual(expect.arrayContaining([expect.stringMatching(/^\{ loss: 0\.\d+ \}$/), expect.stringMatching(/^loss 0\.\d+$/), 'a', 'b', 'c', '1 epoch 3', '2 + 3 = 5', 'refused: epochs must be at least 1, got 0']));
       // Its call history, opened at start through the better-sqlite3 that npm built here.
       expect(existsSync(join(app, 'easyremote-metrics.db'))).toBe(true);
+
+      // The installed command, against the same gateway and node.
+      const help = await run('npx', ['--no-install', 'easyremote', 'gateway', '--help'], { cwd: app, timeoutMs: 60_000 });
+      expect(help.code, help.output).toBe(0);
+      expect(help.output).toMatch(/Usage: easyremote gateway/);
+      const called = await run('npx', ['--no-install', 'easyremote', 'call', 'add', '[2, 3]', '--gateway', `127.0.0.1:${port}`], { cwd: app, timeoutMs: 60_000 });
+      expect(called.code, called.output).toBe(0);
+      // npx may warn first (about npm settings in the environment); the result is the last line.
+      expect(called.output.trim().split('\n').at(-1)).toBe('5');
     } finally {
       for (const p of processes.reverse()) {
         p.child.kill('SIGKILL');
       }
+    }
+  }, STEP_TIMEOUT_MS);
+
+  it("run the README's command-line quick start: easyremote gateway, node and call from the installed package", async () => {
+    const worker = codeBlocks(readme).find((b) => b.name === 'worker.mjs');
+    if (worker === undefined) throw new Error('README.md has no block that starts with // worker.mjs');
+    writeFileSync(join(app, 'worker.mjs'), worker.code);
+    const port = String(await freePort());
+    const bin = join(app, 'node_modules', '.bin', 'easyremote');
+    const processes: Running[] = [];
+    try {
+      const gateway = startCommand(app, bin, ['gateway', '--port', port, '--no-metrics']);
+      processes.push(gateway);
+      await gateway.waitFor(new RegExp(`gateway listening on 127\\.0\\.0\\.1:${port}`), 30_000);
+      const node = startCommand(app, bin, ['node', './worker.mjs', '--id', 'worker-1', '--gateway', `127.0.0.1:${port}`]);
+      processes.push(node);
+      await node.waitFor(/node worker-1 serving/, 30_000);
+      const added = await run(bin, ['call', 'add', '[2, 3]', '--gateway', `127.0.0.1:${port}`], { cwd: app, timeoutMs: 60_000 });
+      expect(added.code, added.output).toBe(0);
+      expect(added.output.trim()).toBe('5');
+      const counted = await run(bin, ['call', 'count', '[3]', '--stream', '--gateway', `127.0.0.1:${port}`], { cwd: app, timeoutMs: 60_000 });
+      expect(counted.code, counted.output).toBe(0);
+      expect(counted.output.trim().split('\n')).toEqual(['1', '2', '3']);
+    } finally {
+      for (const p of processes.reverse()) p.child.kill('SIGKILL');
     }
   }, STEP_TIMEOUT_MS);
 });
