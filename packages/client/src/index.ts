@@ -8,6 +8,8 @@ export {
   FunctionNotFound,
   NodeNotFound,
   GatewayUnavailable,
+  GatewayLost,
+  IdempotencyMismatch,
   ProtocolError,
   NoNodeAvailable,
   Overloaded,
@@ -34,5 +36,8 @@ export type {
   NodeStatsDocument,
   OptimisationReport,
   OptimisationReport as Recommendations,
+  PeersDocument,
+  PeerInfo,
+  NodeGatewayLink,
   PerformanceStats as LatencyStats,
 } from '@easyremote/protocol';

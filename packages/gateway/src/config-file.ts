@@ -10,7 +10,7 @@ import type { GatewayOptions } from './gateway.js';
 
 const ALLOWED = new Set([
   'port', 'host', 'insecure', 'heartbeatMs', 'leaseMs', 'maxPayloadBytes', 'defaultTimeoutMs', 'retryCount', 'defaultStrategy',
-  'functions', 'queueSize', 'availableThreshold', 'slowStartMs', 'outlierDetection', 'location', 'metrics', 'cache', 'httpPort', 'alerts', 'auth', 'tls',
+  'functions', 'queueSize', 'availableThreshold', 'slowStartMs', 'outlierDetection', 'location', 'peers', 'metrics', 'cache', 'httpPort', 'alerts', 'auth', 'tls',
 ]);
 
 export function loadGatewayConfig(path: string): GatewayOptions {

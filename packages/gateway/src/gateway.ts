@@ -16,6 +16,7 @@ import { HttpApi } from './api/http-server.js';
 import { intakeInterceptor } from './api/intake-interceptor.js';
 import { nodeLinkDefinition, NodeLinkService } from './api/node-link-service.js';
 import { NodeEvents, type GatewayEvents } from './api/node-events.js';
+import { peersDocument } from './api/peers.js';
 import { Readiness } from './api/readiness.js';
 import { Authenticator } from './auth/authenticator.js';
 import { PrincipalLimits } from './auth/principal-limits.js';
@@ -31,7 +32,7 @@ import { AlertLoop } from './metrics/alert-loop.js';
 import { PrometheusMetrics } from './metrics/prometheus.js';
 import { MetricsRecorder } from './metrics/recorder.js';
 import { MetricsStore } from './metrics/store.js';
-import { checkExposure, checkFunctionOverrides, checkTlsOptions, DEFAULT_METRICS_PATH, gatewaySettings, type GatewayOptions, type GatewaySettings } from './options.js';
+import { checkExposure, checkFunctionOverrides, checkPeers, checkTlsOptions, DEFAULT_METRICS_PATH, gatewaySettings, type GatewayOptions, type GatewaySettings } from './options.js';
 import { Registry } from './registry/registry.js';
 import { Router } from './routing/router.js';
 import { CertificateFiles, type ReloadResult } from './tls/certificate-files.js';
@@ -78,6 +79,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const settings = (this.settings = gatewaySettings(options));
     checkFunctionOverrides(settings, options.functions);
     checkTlsOptions(options.tls);
+    checkPeers(options.peers);
     const clock = (this.clock = options.clock ?? systemClock);
     const logger = (this.logger = createLogger('gateway', options.logger).child({ gatewayId: this.id }));
     this.auth = new Authenticator(options.auth);
@@ -121,8 +123,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.intake = new CallIntake({ registry: this.registry, dispatcher: this.dispatcher, cache: this.cache, metrics: this.metrics, recorder: finished, limits, clock, settings: intakeSettings });
     const thresholds = options.alerts?.thresholds ?? {};
     this.alerts = new AlertLog({ webhookUrl: options.alerts?.webhookUrl, clock: () => clock.epochMs() });
+    const peers = () => peersDocument({ id: this.id, address: () => this.address, peers: options.peers ?? [], nodes: () => this.registry.sessions.values() });
     this.api = new AdminApi({ health: this.health, registry: this.registry, admission: this.admission, detector: this.detector, metrics: this.metrics, cache: this.cache, alerts: this.alerts, thresholds, clock,
-      drain: (nodeId, by) => this.nodeLinks.drain(nodeId, by), audit: (kind, nodeId, fn, detail) => events.record(kind, nodeId, fn, detail) });
+      drain: (nodeId, by) => this.nodeLinks.drain(nodeId, by), audit: (kind, nodeId, fn, detail) => events.record(kind, nodeId, fn, detail), peers });
     this.alertLoop = new AlertLoop(this.alerts, () => this.api.figures(), thresholds, clock, (err) => logger.error({ reason: err.message }, 'alert evaluation failed'));
 
     // Wiring: capacity that frees up lets waiting calls move; events reach logs and metrics.
@@ -144,12 +147,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.server.addService(AdminService, adminHandlers(this.api, this.auth));
   }
 
-  /**
-   * Listens on the gRPC port, then the HTTP port. A start that fails leaves nothing behind:
-   * a port already bound is released and the metrics database closed (the gateway is then
-   * stopped; make a new one); a port in use fails with `PortInUseError`, one line naming the
-   * port and the process holding it.
-   */
   /**
    * Listens on the gRPC port, then the HTTP port. A start that fails releases every port it
    * bound and closes the metrics database (the gateway is then stopped); a port in use is a
@@ -206,7 +203,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.alertLoop.stop();
     process.off('SIGHUP', this.onHangup);
     this.certificates?.unwatch();
+    // Clients send new calls to other gateways; nodes keep serving through theirs.
     this.sessions.goAway('the gateway is stopping');
+    this.nodeLinks.goAway('the gateway is stopping');
     this.dispatcher.shutdown();
     this.nodeLinks.close();
     this.sessions.close();

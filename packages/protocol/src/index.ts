@@ -23,6 +23,7 @@ export {
   SessionCredit,
   SessionEnd,
   SessionError,
+  SessionFunction,
   SessionGoaway,
   SessionProgress,
   SessionRejected,
@@ -32,4 +33,5 @@ export {
 export * from './generated/easyremote/v1/node.js';
 export { AdminService, AdminEmpty, NodeRef, FunctionRef, Window, JsonReply } from './generated/easyremote/v1/admin.js';
 export * from './transport-security.js';
+export * from './gateway-addresses.js';
 export * from './logger.js';

@@ -1,0 +1,10 @@
+// A node's report of its links to gateways (Register and Heartbeat `gateways`), as
+// operators see it: the node list and /api/peers.
+import type { GatewayLinkState, NodeGatewayLink } from '@easyremote/protocol';
+import { checkGatewayLinks } from './declaration-limits.js';
+
+/** The links as the admin documents carry them; undefined when the list breaks a limit (a heartbeat's is then ignored). */
+export function gatewayLinks(links: readonly GatewayLinkState[]): NodeGatewayLink[] | undefined {
+  if (checkGatewayLinks(links) !== undefined) return undefined;
+  return links.map((l) => ({ address: l.address, gatewayId: l.gatewayId, registered: l.registered, self: l.thisLink }));
+}
