@@ -296,7 +296,8 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
       registration: (link) => this.registration(link),
       heartbeat: (link) => this.heartbeat(link),
       calls: this.runner,
-      registered: (_link, gatewayId) => {
+      registered: (link, gatewayId) => {
+        this.linksChanged(link);
         this.emit('registered', { gatewayId });
         this.firstRegistration?.registered();
         this.firstRegistration = undefined;
@@ -311,7 +312,8 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
           this.gaveUp(startFailed);
         } else if (!retrying && lastLink) this.shutdown('refused');
       },
-      disconnected: (_link, reason) => {
+      disconnected: (link, reason) => {
+        this.linksChanged(link);
         this.firstRegistration?.failed(reason);
         this.emit('disconnected', { reason });
         // A draining node whose last stream is gone has nobody left to reply to.
@@ -328,6 +330,11 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
         if (this.listenerCount('error') > 0) this.emit('error', err);
       },
     };
+  }
+
+  /** The other gateways hear at once that one of the node's links came or went (operators see it there). */
+  private linksChanged(changed: GatewayLink): void {
+    for (const l of this.links) if (l !== changed) l.beatNow();
   }
 
   /** Every link as the node reports it to gateways, `link` marked as the one the report travels on. */

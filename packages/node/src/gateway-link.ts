@@ -364,6 +364,11 @@ export class GatewayLink {
     this.helper.registered(this, reg.gatewayId);
   }
 
+  /** A heartbeat now, out of turn (the node's gateway links changed), when the link is registered. */
+  beatNow(): void {
+    if (this.state === 'registered') this.beat();
+  }
+
   private beat(): void {
     // A timer that fires after the process was stopped finds the lease over here.
     if (!this.isLive()) return;

@@ -252,7 +252,7 @@ export class NodeLinkService {
     if (current !== undefined) {
       // Re-registration on the same stream: same node, new function list.
       if (current.nodeId !== reg.nodeId) return refuse(new InvalidArgument(`this stream is node ${current.nodeId}; it cannot become ${reg.nodeId}`));
-      if (reg.gateways.length > 0) current.gateways = gatewayLinks(reg.gateways) ?? current.gateways;
+      if (reg.gateways.length > 0) current.gateways = gatewayLinks(reg.gateways, settings.gatewayId) ?? current.gateways;
       registry.setFunctions(current, reg.functions);
       this.sendRegistered(current);
       return current;
@@ -298,7 +298,7 @@ export class NodeLinkService {
     );
     session.principal = principal.name;
     session.slowStartMs = settings.slowStartMs;
-    session.gateways = gatewayLinks(reg.gateways) ?? [];
+    session.gateways = gatewayLinks(reg.gateways, settings.gatewayId) ?? [];
     registry.sessions.set(session.nodeId, session);
     registry.setFunctions(session, reg.functions);
     this.sendRegistered(session);
@@ -323,7 +323,7 @@ export class NodeLinkService {
       const hb = frame.heartbeat;
       // Only declared functions: a node cannot grow this table by naming others.
       applyReportedLoad(session, hb.functions, this.parts.registry.functions);
-      if (hb.gateways.length > 0) session.gateways = gatewayLinks(hb.gateways) ?? session.gateways;
+      if (hb.gateways.length > 0) session.gateways = gatewayLinks(hb.gateways, this.parts.settings.gatewayId) ?? session.gateways;
       if (hb.hasTelemetry) {
         const verdict = checkTelemetry(hb, clock.now());
         if (verdict.ok) {
