@@ -6,15 +6,17 @@ import { AdminClient, connect, type DynamicClient } from '@easyremote/client';
 import { ComputeNode } from '@easyremote/node';
 import { freePort, waitFor } from './support/cluster.js';
 import { spawnGateway, type GatewayProcess } from './support/gateway-process.js';
+import { captureLogs } from './support/log-capture.js';
 import { nginxAvailable, startNginx, type NginxProcess } from './support/nginx.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const NODE_IDS = ['n1', 'n2', 'n3'];
+const nodeLogs = captureLogs('info');
 
 function startNodes(gateways: string[], ids = NODE_IDS): Promise<ComputeNode[]> {
   return Promise.all(
     ids.map(async (nodeId) => {
-      const node = new ComputeNode({ gateways, nodeId, telemetry: false, logger: { level: 'silent' }, backoff: { initialMs: 50, maxMs: 400 } });
+      const node = new ComputeNode({ gateways, nodeId, telemetry: false, logger: nodeLogs.logger, backoff: { initialMs: 50, maxMs: 400 } });
       node.register('idem', async (ms: number) => (await sleep(ms), nodeId), { idempotent: true });
       node.register('once', async (ms: number) => (await sleep(ms), nodeId));
       node.register('affine', () => nodeId, { idempotent: true, loadBalancing: 'consistent_hash' });
@@ -106,6 +108,44 @@ describe.skipIf(!nginxAvailable())('two gateways, three nodes, clients direct an
     expect(served.size).toBeGreaterThan(1);
   });
 
+  it('a node linked to both gateways never runs more than its maxConcurrent, and each gateway counts the calls the other sent it', async () => {
+    let running = 0;
+    let most = 0;
+    const node = new ComputeNode({ gateways: [gwA.address, gwB.address], nodeId: 'limited-node', telemetry: false, logger: { level: 'silent' }, heartbeatMs: 200 });
+    node.register(
+      'limited',
+      async () => {
+        most = Math.max(most, ++running);
+        await sleep(60);
+        running--;
+        return 'ok';
+      },
+      { maxConcurrent: 2, queueSize: 50 },
+    );
+    await node.start();
+    const viaA = connect(gwA.address);
+    const viaB = connect(gwB.address, { transport: 'unary' });
+    clients.push(viaA, viaB);
+    await waitFor('limited on both gateways', async () => (await adminA.functions()).some((f) => f.name === 'limited') && (await adminB.functions()).some((f) => f.name === 'limited'));
+    let elsewhereSeen = 0;
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const provider = (await adminA.functions()).find((f) => f.name === 'limited')?.providers[0];
+        elsewhereSeen = Math.max(elsewhereSeen, provider?.inFlightElsewhere ?? 0);
+        await sleep(20);
+      }
+    })();
+    const results = await Promise.all([...Array.from({ length: 25 }, () => viaA.limited()), ...Array.from({ length: 25 }, () => viaB.limited())]);
+    watching = false;
+    await watcher;
+    await node.stop();
+    expect(results).toEqual(Array(50).fill('ok'));
+    expect(most).toBe(2);
+    // Gateway A saw, from the node's heartbeats, calls it had not sent (gateway B's).
+    expect(elsewhereSeen).toBeGreaterThan(0);
+  }, 30_000);
+
   it('SIGKILL of one gateway under ~32 calls: no idempotent call fails, calls in flight on it fail GATEWAY_LOST within 1 s, it takes calls again within 2 s of its restart', async () => {
     const direct = connect([gwA.address, gwB.address]);
     const directUnary = connect([gwA.address, gwB.address], { transport: 'unary' });
@@ -186,4 +226,35 @@ describe.skipIf(!nginxAvailable())('two gateways, three nodes, clients direct an
     for (let i = 0; i < load.length; i++) expect(outcomes.filter((o) => o.client === i && o.endedAt > servingAt && o.code === undefined).length, `client ${i}`).toBeGreaterThan(0);
     await allRegistered([adminA, adminB], 3);
   }, 60_000);
+
+  it('a gateway that stops (SIGTERM) tells its clients and nodes first: idempotent calls move to the other gateway, none fails', async () => {
+    const direct = connect([gwA.address, gwB.address]);
+    const directUnary = connect([gwA.address, gwB.address], { transport: 'unary' });
+    clients.push(direct, directUnary);
+    await Promise.all([direct.idem(1), directUnary.idem(1)]);
+    const errors: unknown[] = [];
+    let calls = 0;
+    let stopping = false;
+    const worker = async (client: DynamicClient) => {
+      while (!stopping) {
+        await client.idem(80, { timeout: 8000 }).then(
+          () => calls++,
+          (err: unknown) => errors.push(err),
+        );
+      }
+    };
+    const workers = [direct, directUnary].flatMap((c) => Array.from({ length: 6 }, () => worker(c)));
+    await sleep(300);
+    const before = nodeLogs.entries.length;
+    gwB.kill('SIGTERM');
+    await gwB.exited;
+    await sleep(300);
+    stopping = true;
+    await Promise.all(workers);
+    expect(errors).toEqual([]);
+    expect(calls).toBeGreaterThan(20);
+    const told = nodeLogs.entries.slice(before).filter((e) => e.msg === 'the gateway is stopping' && e.gateway === gwB.address);
+    expect(told.map((e) => e.nodeId).sort()).toEqual(NODE_IDS);
+    expect(await direct.idem(1)).toMatch(/^n[123]$/);
+  }, 30_000);
 });
