@@ -24,15 +24,18 @@ export interface CallRouting {
   /** How many gateways there are. */
   readonly size: number;
   /** The gateway for the next attempt, preferring those this call has not tried. */
-  pick(tried: ReadonlySet<GatewayConnection>): GatewayConnection;
+  pick(tried: readonly GatewayConnection[]): GatewayConnection;
   /** Monotonic ms (the gateways' health runs on it). */
   now(): number;
 }
 
 export type CallRequest = Omit<SessionRequest, 'assumeIdempotent'>;
 
+const NONE_TRIED: readonly GatewayConnection[] = [];
+
 export class FailoverCall implements CallHandle {
-  private readonly tried = new Set<GatewayConnection>();
+  /** The gateways earlier attempts went to (made on the first resend: most calls have one attempt). */
+  private tried: GatewayConnection[] | undefined;
   private attempts = 0;
   private member: GatewayConnection | undefined;
   private handle: CallHandle | undefined;
@@ -71,9 +74,10 @@ export class FailoverCall implements CallHandle {
   }
 
   private attempt(): void {
-    const member = this.routing.pick(this.tried);
+    const previous = this.member;
+    if (previous !== undefined) (this.tried ??= []).push(previous);
+    const member = this.routing.pick(this.tried ?? NONE_TRIED);
     const n = ++this.attempts;
-    this.tried.add(member);
     this.member = member;
     member.outstanding++;
     this.counted = true;

@@ -18,14 +18,16 @@ export type GatewaySetSettings = Omit<ConnectionSettings, 'knowledge' | 'now' | 
  * else the up gateway with the fewest calls outstanding (ties at random); else, so that no
  * call is refused for want of a healthy gateway, the one that will be tried soonest.
  */
-export function pickGateway(members: readonly GatewayConnection[], tried: ReadonlySet<GatewayConnection>, now: number, random: () => number): GatewayConnection {
-  const untried = members.filter((m) => !tried.has(m));
-  const pool = untried.length > 0 ? untried : members;
-  for (const m of pool) if (m.health.state === 'down' && m.health.acquire(now)) return m;
+export function pickGateway(members: readonly GatewayConnection[], tried: readonly GatewayConnection[], now: number, random: () => number): GatewayConnection {
+  // Without allocating: the pool is the untried members, or all of them when none is left.
+  let untried = 0;
+  for (const m of members) if (!tried.includes(m)) untried++;
+  const inPool = (m: GatewayConnection) => untried === 0 || !tried.includes(m);
+  for (const m of members) if (m.health.state === 'down' && inPool(m) && m.health.acquire(now)) return m;
   let best: GatewayConnection | undefined;
   let ties = 0;
-  for (const m of pool) {
-    if (m.health.state !== 'up') continue;
+  for (const m of members) {
+    if (m.health.state !== 'up' || !inPool(m)) continue;
     if (best === undefined || m.outstanding < best.outstanding) {
       best = m;
       ties = 1;
@@ -34,9 +36,12 @@ export function pickGateway(members: readonly GatewayConnection[], tried: Readon
     }
   }
   if (best !== undefined) return best;
-  let soonest = pool[0]!;
-  for (const m of pool) if (m.health.state !== 'trial' && (soonest.health.state === 'trial' || m.health.retryAt < soonest.health.retryAt)) soonest = m;
-  return soonest;
+  let soonest: GatewayConnection | undefined;
+  for (const m of members) {
+    if (!inPool(m)) continue;
+    if (soonest === undefined || (m.health.state !== 'trial' && (soonest.health.state === 'trial' || m.health.retryAt < soonest.health.retryAt))) soonest = m;
+  }
+  return soonest!;
 }
 
 export class GatewaySet implements CallRouting {
@@ -73,7 +78,7 @@ export class GatewaySet implements CallRouting {
     return performance.now();
   }
 
-  pick(tried: ReadonlySet<GatewayConnection>): GatewayConnection {
+  pick(tried: readonly GatewayConnection[]): GatewayConnection {
     return pickGateway(this.members, tried, this.now(), this.random);
   }
 
