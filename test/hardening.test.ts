@@ -198,7 +198,7 @@ describe('hostile declarations from a raw node', () => {
     await waitFor('the drain notice', () => gw.registry.sessions.get('chatty')?.state === 'draining');
     const session = gw.registry.sessions.get('chatty')!;
     expect([...session.reported.keys()]).toEqual(['declared_a']);
-    expect(session.reported.get('declared_a')).toEqual({ inFlight: 0, queued: 3 });
+    expect(session.reported.get('declared_a')).toEqual({ inFlight: 0, queued: 3, elsewhere: 3 });
   });
 
   it('a frame with a number above 2^53 gets a rejected frame; the stream stays up and the node still serves', async () => {

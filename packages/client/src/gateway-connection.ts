@@ -133,12 +133,13 @@ export class GatewayConnection {
    * is down. Event-driven: one pending watch, no timer.
    */
   private watchChannel(): void {
+    if (this.closed) return;
     const channel = this.grpc.getChannel();
     // While the gateway is down, keep the channel trying (grpc-js's backoff) rather than idle.
     const state = channel.getConnectivityState(this.health.state !== 'up');
     if (state === grpc.connectivityState.READY) this.health.succeeded();
     else if (state === grpc.connectivityState.TRANSIENT_FAILURE && this.health.state === 'up') this.health.failed(this.settings.now());
-    if (this.closed || state === grpc.connectivityState.SHUTDOWN) return;
+    if (state === grpc.connectivityState.SHUTDOWN) return;
     channel.watchConnectivityState(state, Infinity, () => this.watchChannel());
   }
 

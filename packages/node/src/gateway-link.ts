@@ -284,7 +284,7 @@ export class GatewayLink {
     const expected = this.goingAway;
     this.goingAway = false;
     if (expected) this.backoff.reset();
-    else if (wasRegistered) this.logger.warn({ reason }, 'disconnected');
+    if (wasRegistered) this.logger.warn({ reason }, 'disconnected');
     this.state = 'connecting';
     // The backoff's jitter on top of a retry-after: nodes told the same time do not all come back at once.
     const delayMs = retryAfterMs + this.backoff.next();
