@@ -175,7 +175,7 @@ interface Failover {
   firstSuccessAfterKillMs: number;
   /** The restarted gateway's ready line → its first served call (ms). */
   servingAfterRestartMs: number;
-  /** Kill → every node registered again on the restarted gateway (ms). */
+  /** The restarted gateway's ready line → every node registered on it again (ms). */
   nodesBackMs: number;
   slowestCallMs: number;
 }
@@ -238,7 +238,7 @@ async function failover(label: string, victimIndex: number, client: Client): Pro
     lastFailureMs: failed.reduce((m, o) => Math.max(m, o.endedAt - killedAt), 0),
     firstSuccessAfterKillMs: firstSuccess - killedAt,
     servingAfterRestartMs: servingAt - readyAt,
-    nodesBackMs: nodesBackAt - killedAt,
+    nodesBackMs: nodesBackAt - readyAt,
     slowestCallMs: Math.max(...outcomes.map((o) => o.endedAt - o.startedAt)),
   };
 }
@@ -315,6 +315,9 @@ Every process here shares ${cpus().length} cores, so calls/s is bounded by CPU, 
 number of gateways: adding a gateway adds a process competing for the same cores. What
 scales with more machines is what one gateway costs per call (gateway CPU, summed over
 the gateways in use), and how evenly the calls spread (the busiest gateway's share of that CPU).
+Spread over more gateways, each gateway has fewer calls per turn of its event loop to
+batch into one message, which is the likely reason the summed CPU per call grows with the
+number of gateways when the same load is split between them.
 
 ${table(['clients', 'gateways', 'calls/s', '÷ 1 gateway direct', 'p50 ms', 'p99 ms', 'gateway CPU µs/call', 'busiest gateway', 'nginx CPU µs/call'], rows)}
 
@@ -327,12 +330,14 @@ them (\`least_conn\`); nginx then holds one upstream connection per call in prog
 
 A gateway SIGKILLed ${KILL_AFTER_MS} ms into a closed loop of ${FAILOVER_IN_FLIGHT} calls in flight (half of an
 idempotent function, half of one that is not, each held ${HOLD_MS} ms on its node), started
-again on the same port ${DOWN_MS} ms later; the load runs on for ${AFTER_RESTART_MS} ms after it is ready.
+again on the same port ${DOWN_MS} ms later (its process takes a second or two more to be
+ready); the load runs on for ${AFTER_RESTART_MS} ms after it is ready. "restart →" columns count from
+its ready line.
 The callers retry nothing themselves (a failed call counts as failed; the caller waits 20 ms
 before its next call). The client retries what is safe; the columns count what reached
 the caller.
 
-${table(['setup', 'in flight at kill', 'of them idempotent: failed', 'not idempotent: GATEWAY_LOST', 'other failures in flight', 'calls started after the kill: failed', 'kill → last failure in flight ms', 'kill → first new call answered ms', 'kill → nodes back on it ms', 'restart → it serves a call ms', 'slowest call ms'], failRows)}
+${table(['setup', 'in flight at kill', 'of them idempotent: failed', 'not idempotent: GATEWAY_LOST', 'other failures in flight', 'calls started after the kill: failed', 'kill → last failure in flight ms', 'kill → first new call answered ms', 'restart → nodes registered on it ms', 'restart → it serves a call ms', 'slowest call ms'], failRows)}
 
 With one gateway every call in flight fails and nothing works until it is back. With two,
 idempotent calls are sent to the other gateway (0 fail); calls of a function that is not
