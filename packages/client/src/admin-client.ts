@@ -16,6 +16,7 @@ import {
   type NodeInfo,
   type NodeStatsDocument,
   type OptimisationReport,
+  type PeersDocument,
 } from '@easyremote/protocol';
 
 const AdminClientCtor = grpc.makeGenericClientConstructor(AdminService, 'Admin');
@@ -80,6 +81,10 @@ export class AdminClient {
   }
   invalidateCache(functionName: string): Promise<CacheInvalidation> {
     return this.call('invalidateCache', { function: functionName });
+  }
+  /** This gateway, its configured peers and the gateways its nodes report links to. */
+  peers(): Promise<PeersDocument> {
+    return this.call('peers', {});
   }
   close(): void {
     this.client.close();

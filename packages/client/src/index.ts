@@ -9,6 +9,7 @@ export {
   RemoteError,
   FunctionNotFound,
   NodeNotFound,
+  IdempotencyMismatch,
   NoNodeAvailable,
   Overloaded,
   DeadlineExceeded,
@@ -42,5 +43,8 @@ export type {
   NodeStatsDocument,
   OptimisationReport,
   OptimisationReport as Recommendations,
+  PeersDocument,
+  PeerInfo,
+  NodeGatewayLink,
   PerformanceStats as LatencyStats,
 } from '@easyremote/protocol';

@@ -30,6 +30,7 @@ export {
   ProtocolError,
   GatewayUnavailable,
   GatewayLost,
+  IdempotencyMismatch,
   InternalError,
   type ErrorCode,
   type ExceededLimit,

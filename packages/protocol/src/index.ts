@@ -24,6 +24,7 @@ export {
   SessionCredit,
   SessionEnd,
   SessionError,
+  SessionFunction,
   SessionGoaway,
   SessionProgress,
   SessionRejected,
@@ -33,5 +34,6 @@ export {
 export * from './generated/easyremote/v1/node.js';
 export { AdminService, AdminEmpty, NodeRef, FunctionRef, Window, JsonReply } from './generated/easyremote/v1/admin.js';
 export * from './transport-security.js';
+export * from './gateway-addresses.js';
 export * from './logger.js';
 export * from './shutdown-signals.js';

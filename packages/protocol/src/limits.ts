@@ -34,6 +34,8 @@ export const MAX_TAG_BYTES = 128;
 export const MAX_DESCRIPTION_BYTES = 4096;
 /** Length of an instance id, a token, or a version string in a declaration, bytes. */
 export const MAX_IDENTIFIER_BYTES = 256;
+/** Gateway links one node may report (Register / Heartbeat `gateways`); each address and gateway id is bounded by MAX_IDENTIFIER_BYTES. */
+export const MAX_GATEWAY_LINKS = 64;
 
 /** Error texts that travel in trailers are cut to these lengths (characters). */
 export const MAX_ERROR_MESSAGE_CHARS = 1024;

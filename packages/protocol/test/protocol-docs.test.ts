@@ -72,6 +72,7 @@ describe('proto/README.md', () => {
       max_tag_bytes: limits.MAX_TAG_BYTES,
       max_description_bytes: limits.MAX_DESCRIPTION_BYTES,
       max_identifier_bytes: limits.MAX_IDENTIFIER_BYTES,
+      max_gateway_links: limits.MAX_GATEWAY_LINKS,
       MAX_ERROR_MESSAGE_CHARS: limits.MAX_ERROR_MESSAGE_CHARS,
       MAX_ERROR_STACK_CHARS: limits.MAX_ERROR_STACK_CHARS,
       MAX_QUOTED_CHARS: limits.MAX_QUOTED_CHARS,
@@ -113,6 +114,23 @@ describe('byte examples of session.md and node-link.md', () => {
     ],
     ['node-link.md', NodeFrame.encode(NodeFrame.fromPartial({ result: { attemptId: 7, payload: encode(3) } })).finish()],
     ['node-link.md', NodeFrame.encode(NodeFrame.fromPartial({ pong: { nonce: 123_456_789 } })).finish()],
+    [
+      'node-link.md',
+      NodeFrame.encode(
+        NodeFrame.fromPartial({
+          heartbeat: {
+            functions: [{ name: 'add', inFlight: 2, queued: 1 }],
+            gateways: [
+              { address: 'gw-a:1', registered: true, thisLink: true },
+              { address: 'gw-b:1', gatewayId: 'B' },
+            ],
+          },
+        }),
+      ).finish(),
+    ],
+    ['node-link.md', GatewayFrame.encode(GatewayFrame.fromPartial({ goaway: { reason: 'stop' } })).finish()],
+    ['session.md', ClientFrame.encode(ClientFrame.fromPartial({ call: { callId: 1, function: 'add', args: encodeArgs([1, 2]), assumeIdempotent: true } })).finish()],
+    ['session.md', ServerFrame.encode(ServerFrame.fromPartial({ functionInfo: { function: 'add', idempotent: true } })).finish()],
   ];
   it.each(examples.map(([doc, bytes], i) => [i + 1, doc, hexOf(bytes)]))('example %i of %s: %s', (_i, doc, hex) => {
     expect(read(doc)).toContain(`\`${hex}\``);

@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import { AUTH_METADATA_KEY, DEADLINE_GRACE_METADATA_KEY } from '@easyremote/protocol';
+import { ASSUME_IDEMPOTENT_METADATA_KEY, AUTH_METADATA_KEY, DEADLINE_GRACE_METADATA_KEY } from '@easyremote/protocol';
 import type { Authenticator } from '../auth/authenticator.js';
 import { ANONYMOUS, type Principal } from '../auth/principals.js';
 
@@ -16,6 +16,7 @@ function isPrivate(key: string): boolean {
   return (
     key.startsWith('grpc-') ||
     key === DEADLINE_GRACE_METADATA_KEY ||
+    key === ASSUME_IDEMPOTENT_METADATA_KEY ||
     key === PRINCIPAL_METADATA_KEY ||
     key.startsWith(':') ||
     key === AUTH_METADATA_KEY ||

@@ -127,6 +127,14 @@ class ClientSession {
   private halfClosed = false;
   /** Why the session takes no more calls, once it was told to (the intake refuses them, recorded like any refusal). */
   private goneAway: string | undefined;
+  /** Function → whether it is idempotent, as last told to this client (SessionFunction). */
+  private readonly told = new Map<string, boolean>();
+  /** Tells the client whether a function it calls is idempotent: the first time, and when it changes. */
+  private readonly tellFunction = (name: string, idempotent: boolean): void => {
+    if (this.told.get(name) === idempotent) return;
+    this.told.set(name, idempotent);
+    this.push({ functionInfo: { function: name, idempotent } });
+  };
 
   constructor(
     private readonly stream: SessionStream,
@@ -228,6 +236,8 @@ class ClientSession {
         caller: this.caller,
         arrivedAt: now,
         argsRelay,
+        assumeIdempotent: call.assumeIdempotent,
+        onFunction: this.tellFunction,
       },
       sink,
     );

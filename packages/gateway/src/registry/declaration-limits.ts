@@ -5,6 +5,7 @@ import {
   InvalidArgument,
   MAX_DESCRIPTION_BYTES,
   MAX_FUNCTIONS_PER_NODE,
+  MAX_GATEWAY_LINKS,
   MAX_GPUS_PER_NODE,
   MAX_IDENTIFIER_BYTES,
   MAX_LABEL_KEY_BYTES,
@@ -20,6 +21,7 @@ import {
   utf8Bytes,
   type EasyRemoteError,
   type FunctionSpec,
+  type GatewayLinkState,
   type Register,
 } from '@easyremote/protocol';
 
@@ -54,6 +56,8 @@ export function checkRegisterFrame(reg: Register): EasyRemoteError | undefined {
   if (reg.functions.length > MAX_FUNCTIONS_PER_NODE) return over('the function list', 'max_functions_per_node', MAX_FUNCTIONS_PER_NODE, reg.functions.length, 'functions');
   const identifiers = checkBytes('instance_id', reg.instanceId, 'max_identifier_bytes', MAX_IDENTIFIER_BYTES) ?? checkBytes('token', reg.token, 'max_identifier_bytes', MAX_IDENTIFIER_BYTES);
   if (identifiers) return identifiers;
+  const links = checkGatewayLinks(reg.gateways);
+  if (links) return links;
   const caps = reg.capabilities;
   if (caps === undefined) return undefined;
   if (caps.gpus.length > MAX_GPUS_PER_NODE) return over('the GPU list', 'max_gpus_per_node', MAX_GPUS_PER_NODE, caps.gpus.length, 'GPUs');
@@ -68,6 +72,16 @@ export function checkRegisterFrame(reg: Register): EasyRemoteError | undefined {
     if (err) return err;
   }
   return checkFinite('capabilities.cost_per_hour', caps.costPerHour);
+}
+
+/** A node's report of its gateway links (in Register; a heartbeat's list over these limits is ignored). */
+export function checkGatewayLinks(links: readonly GatewayLinkState[]): EasyRemoteError | undefined {
+  if (links.length > MAX_GATEWAY_LINKS) return over('the gateway list', 'max_gateway_links', MAX_GATEWAY_LINKS, links.length, 'links');
+  for (const l of links) {
+    const err = checkBytes('a gateway address', l.address, 'max_identifier_bytes', MAX_IDENTIFIER_BYTES) ?? checkBytes('a gateway id', l.gatewayId, 'max_identifier_bytes', MAX_IDENTIFIER_BYTES);
+    if (err) return err;
+  }
+  return undefined;
 }
 
 /** One function's declaration, apart from what resolving its configuration checks. */

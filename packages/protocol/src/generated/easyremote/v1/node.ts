@@ -63,6 +63,23 @@ export interface Register {
    * session at once; a different instance claiming a connected node id is refused.
    */
   instanceId: string;
+  /**
+   * Every gateway this node keeps a link to, this one included (`this_link`), as of the
+   * frame; shown to operators (NodeInfo.gateways, /api/peers). See proto/node-link.md.
+   */
+  gateways: GatewayLinkState[];
+}
+
+/** One of a node's links to a gateway, as the node sees it. */
+export interface GatewayLinkState {
+  /** The address the node dials for it, host:port as configured (or resolved). */
+  address: string;
+  /** The id that gateway sent in its last accepted Registered on this link; empty before. */
+  gatewayId: string;
+  /** Whether the link's current stream is registered there. */
+  registered: boolean;
+  /** True on the entry for the stream this frame travels on. */
+  thisLink: boolean;
 }
 
 export interface FunctionSpec {
@@ -141,6 +158,11 @@ export interface Heartbeat {
    * ignored and the last usable sample stays.
    */
   hasTelemetry: boolean;
+  /**
+   * The node's links to gateways, as in Register.gateways; empty: unchanged since the
+   * last frame that carried them.
+   */
+  gateways: GatewayLinkState[];
 }
 
 export interface Result {
@@ -190,6 +212,16 @@ export interface GatewayFrame {
   rejected?: FrameRejected | undefined;
   argsPart?: InvokeArgsPart | undefined;
   batch?: GatewayBatch | undefined;
+  goaway?: GatewayGoaway | undefined;
+}
+
+/**
+ * The gateway is stopping: it sends this node no new calls, the calls in flight go on
+ * until they end or the stop's grace runs out, then the stream ends. The node should keep
+ * serving through its other gateways and reconnect to this address (a restart) as usual.
+ */
+export interface GatewayGoaway {
+  reason: string;
 }
 
 /** Frames the gateway produced together, sent as one message. */
@@ -714,7 +746,15 @@ export const ResultPartFrame: MessageFns<ResultPartFrame> = {
 };
 
 function createBaseRegister(): Register {
-  return { nodeId: "", token: "", functions: [], capabilities: undefined, protocolVersion: 0, instanceId: "" };
+  return {
+    nodeId: "",
+    token: "",
+    functions: [],
+    capabilities: undefined,
+    protocolVersion: 0,
+    instanceId: "",
+    gateways: [],
+  };
 }
 
 export const Register: MessageFns<Register> = {
@@ -736,6 +776,9 @@ export const Register: MessageFns<Register> = {
     }
     if (message.instanceId !== "") {
       writer.uint32(50).string(message.instanceId);
+    }
+    for (const v of message.gateways) {
+      GatewayLinkState.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -801,6 +844,14 @@ export const Register: MessageFns<Register> = {
             message.instanceId = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.gateways.push(GatewayLinkState.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -835,6 +886,9 @@ export const Register: MessageFns<Register> = {
         : isSet(object.instance_id)
         ? globalThis.String(object.instance_id)
         : "",
+      gateways: globalThis.Array.isArray(object?.gateways)
+        ? object.gateways.map((e: any) => GatewayLinkState.fromJSON(e))
+        : [],
     };
   },
 
@@ -858,6 +912,9 @@ export const Register: MessageFns<Register> = {
     if (message.instanceId !== "") {
       obj.instanceId = message.instanceId;
     }
+    if (message.gateways?.length) {
+      obj.gateways = message.gateways.map((e) => GatewayLinkState.toJSON(e));
+    }
     return obj;
   },
 
@@ -874,6 +931,132 @@ export const Register: MessageFns<Register> = {
       : undefined;
     message.protocolVersion = object.protocolVersion ?? 0;
     message.instanceId = object.instanceId ?? "";
+    message.gateways = object.gateways?.map((e) => GatewayLinkState.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGatewayLinkState(): GatewayLinkState {
+  return { address: "", gatewayId: "", registered: false, thisLink: false };
+}
+
+export const GatewayLinkState: MessageFns<GatewayLinkState> = {
+  encode(message: GatewayLinkState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== "") {
+      writer.uint32(10).string(message.address);
+    }
+    if (message.gatewayId !== "") {
+      writer.uint32(18).string(message.gatewayId);
+    }
+    if (message.registered !== false) {
+      writer.uint32(24).bool(message.registered);
+    }
+    if (message.thisLink !== false) {
+      writer.uint32(32).bool(message.thisLink);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GatewayLinkState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGatewayLinkState();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.gatewayId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.registered = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.thisLink = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GatewayLinkState {
+    return {
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      gatewayId: isSet(object.gatewayId)
+        ? globalThis.String(object.gatewayId)
+        : isSet(object.gateway_id)
+        ? globalThis.String(object.gateway_id)
+        : "",
+      registered: isSet(object.registered) ? globalThis.Boolean(object.registered) : false,
+      thisLink: isSet(object.thisLink)
+        ? globalThis.Boolean(object.thisLink)
+        : isSet(object.this_link)
+        ? globalThis.Boolean(object.this_link)
+        : false,
+    };
+  },
+
+  toJSON(message: GatewayLinkState): unknown {
+    const obj: any = {};
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.gatewayId !== "") {
+      obj.gatewayId = message.gatewayId;
+    }
+    if (message.registered !== false) {
+      obj.registered = message.registered;
+    }
+    if (message.thisLink !== false) {
+      obj.thisLink = message.thisLink;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GatewayLinkState>, I>>(base?: I): GatewayLinkState {
+    return GatewayLinkState.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GatewayLinkState>, I>>(object: I): GatewayLinkState {
+    const message = createBaseGatewayLinkState();
+    message.address = object.address ?? "";
+    message.gatewayId = object.gatewayId ?? "";
+    message.registered = object.registered ?? false;
+    message.thisLink = object.thisLink ?? false;
     return message;
   },
 };
@@ -1968,7 +2151,15 @@ export const FunctionLoad: MessageFns<FunctionLoad> = {
 };
 
 function createBaseHeartbeat(): Heartbeat {
-  return { cpuPercent: 0, memoryUsedBytes: 0, memoryTotalBytes: 0, gpus: [], functions: [], hasTelemetry: false };
+  return {
+    cpuPercent: 0,
+    memoryUsedBytes: 0,
+    memoryTotalBytes: 0,
+    gpus: [],
+    functions: [],
+    hasTelemetry: false,
+    gateways: [],
+  };
 }
 
 export const Heartbeat: MessageFns<Heartbeat> = {
@@ -1990,6 +2181,9 @@ export const Heartbeat: MessageFns<Heartbeat> = {
     }
     if (message.hasTelemetry !== false) {
       writer.uint32(48).bool(message.hasTelemetry);
+    }
+    for (const v of message.gateways) {
+      GatewayLinkState.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -2055,6 +2249,14 @@ export const Heartbeat: MessageFns<Heartbeat> = {
             message.hasTelemetry = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.gateways.push(GatewayLinkState.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2093,6 +2295,9 @@ export const Heartbeat: MessageFns<Heartbeat> = {
         : isSet(object.has_telemetry)
         ? globalThis.Boolean(object.has_telemetry)
         : false,
+      gateways: globalThis.Array.isArray(object?.gateways)
+        ? object.gateways.map((e: any) => GatewayLinkState.fromJSON(e))
+        : [],
     };
   },
 
@@ -2116,6 +2321,9 @@ export const Heartbeat: MessageFns<Heartbeat> = {
     if (message.hasTelemetry !== false) {
       obj.hasTelemetry = message.hasTelemetry;
     }
+    if (message.gateways?.length) {
+      obj.gateways = message.gateways.map((e) => GatewayLinkState.toJSON(e));
+    }
     return obj;
   },
 
@@ -2130,6 +2338,7 @@ export const Heartbeat: MessageFns<Heartbeat> = {
     message.gpus = object.gpus?.map((e) => GpuStats.fromPartial(e)) || [];
     message.functions = object.functions?.map((e) => FunctionLoad.fromPartial(e)) || [];
     message.hasTelemetry = object.hasTelemetry ?? false;
+    message.gateways = object.gateways?.map((e) => GatewayLinkState.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2771,6 +2980,7 @@ function createBaseGatewayFrame(): GatewayFrame {
     rejected: undefined,
     argsPart: undefined,
     batch: undefined,
+    goaway: undefined,
   };
 }
 
@@ -2802,6 +3012,9 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
     }
     if (message.batch !== undefined) {
       GatewayBatch.encode(message.batch, writer.uint32(74).fork()).join();
+    }
+    if (message.goaway !== undefined) {
+      GatewayGoaway.encode(message.goaway, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -2891,6 +3104,14 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
             message.batch = GatewayBatch.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.goaway = GatewayGoaway.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2918,6 +3139,7 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
         ? InvokeArgsPart.fromJSON(object.args_part)
         : undefined,
       batch: isSet(object.batch) ? GatewayBatch.fromJSON(object.batch) : undefined,
+      goaway: isSet(object.goaway) ? GatewayGoaway.fromJSON(object.goaway) : undefined,
     };
   },
 
@@ -2949,6 +3171,9 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
     }
     if (message.batch !== undefined) {
       obj.batch = GatewayBatch.toJSON(message.batch);
+    }
+    if (message.goaway !== undefined) {
+      obj.goaway = GatewayGoaway.toJSON(message.goaway);
     }
     return obj;
   },
@@ -2983,6 +3208,76 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
     message.batch = (object.batch !== undefined && object.batch !== null)
       ? GatewayBatch.fromPartial(object.batch)
       : undefined;
+    message.goaway = (object.goaway !== undefined && object.goaway !== null)
+      ? GatewayGoaway.fromPartial(object.goaway)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGatewayGoaway(): GatewayGoaway {
+  return { reason: "" };
+}
+
+export const GatewayGoaway: MessageFns<GatewayGoaway> = {
+  encode(message: GatewayGoaway, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== "") {
+      writer.uint32(10).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GatewayGoaway {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGatewayGoaway();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GatewayGoaway {
+    return { reason: isSet(object.reason) ? globalThis.String(object.reason) : "" };
+  },
+
+  toJSON(message: GatewayGoaway): unknown {
+    const obj: any = {};
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GatewayGoaway>, I>>(base?: I): GatewayGoaway {
+    return GatewayGoaway.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GatewayGoaway>, I>>(object: I): GatewayGoaway {
+    const message = createBaseGatewayGoaway();
+    message.reason = object.reason ?? "";
     return message;
   },
 };
