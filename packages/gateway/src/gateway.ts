@@ -98,7 +98,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const limits = new PrincipalLimits(clock);
     const open = (this.open = new OpenCalls(clock));
     const finished = new FinishedCalls(limits, open, this.metrics);
-    this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: finished, clock, providerGapMs: settings.providerGapMs });
+    this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: finished, clock, providerGapMs: settings.providerGapMs, maxResultBytes: settings.maxPayloadBytes });
     const linkSettings = { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs, deferFlush, nodeCertificates };
     this.nodeLinks = new NodeLinkService({ registry: this.registry, dispatcher: this.dispatcher, detector: this.detector, auth: this.auth, clock, observer: events.observer(), settings: linkSettings });
     const intakeSettings = { maxPayloadBytes: settings.maxPayloadBytes, defaultTimeoutMs: settings.defaultTimeoutMs, startupGraceMs: settings.startupGraceMs, maxAwaiting: settings.queueSize };

@@ -307,7 +307,7 @@ export interface Cancel {
   attemptId: number;
   /**
    * "client-cancelled", "deadline", "attempt-timeout", "protocol-error",
-   * "gateway-shutdown".
+   * "result-too-large", "gateway-shutdown".
    */
   reason: string;
 }
