@@ -128,7 +128,7 @@ describe('malformed node streams', () => {
     const liar = c3.makeBidiStreamRequest('/easyremote.v1.NodeLink/Connect', (f: NodeFrame) => Buffer.from(NodeFrame.encode(f).finish()), (b: Buffer) => GatewayFrame.decode(b));
     liar.on('error', () => undefined);
     const registered = new Promise((r) => liar.once('data', r));
-    liar.write({ register: { nodeId: 'liar', token: '', functions: [{ name: 'other', kind: 'unary', timeoutMs: 0, maxConcurrent: 0, queueSize: 0, idempotent: false, cacheable: false, cacheTtlMs: 0, version: '', tags: [], description: '', costPerHour: 0, performanceTier: 0, priority: 0, requirements: {}, loadBalancingJson: '', worker: false }], capabilities: undefined, protocolVersion: 1, instanceId: 'x' } });
+    liar.write({ register: { nodeId: 'liar', token: '', functions: [{ name: 'other', kind: 'unary', timeoutMs: 0, maxConcurrent: 0, queueSize: 0, idempotent: false, cacheable: false, cacheTtlMs: 0, version: '', tags: [], description: '', costPerHour: 0, performanceTier: 0, priority: 0, requirements: {}, loadBalancingJson: '', worker: false }], capabilities: undefined, protocolVersion: 1, instanceId: 'x', directAddress: '' } });
     await registered;
     for (let id = 1; id < 200; id++) {
       liar.write({ result: { attemptId: id, payload: Buffer.from([0xa3, 0x62, 0x61, 0x64]), execMs: 1 } }); // "bad"

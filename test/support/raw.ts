@@ -147,6 +147,7 @@ export class RawNode {
         capabilities: capabilities ? { cpuCores: 0, memoryTotalBytes: 0, gpus: [], labels: {}, costPerHour: 0, ...capabilities } : undefined,
         protocolVersion: PROTOCOL_VERSION,
         instanceId: `${nodeId}-raw`,
+        directAddress: '',
       },
     });
     return (await this.next((f) => f.registered !== undefined, 10_000, from)).registered!;

@@ -124,6 +124,11 @@ export class CallRunner {
     return this.fns.has(name);
   }
 
+  /** A function the node serves, by name. */
+  definition(name: string): RegisteredFunction | undefined {
+    return this.fns.get(name);
+  }
+
   get functions(): RegisteredFunction[] {
     return [...this.fns.values()];
   }

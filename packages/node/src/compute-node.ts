@@ -8,6 +8,8 @@ import type * as grpc from '@grpc/grpc-js';
 import { createLogger, EasyRemoteError, pemIdentity, PROTOCOL_VERSION, readPem, type Heartbeat, type Logger, type LoggerOption, type NodeTls, type Register } from '@easyremote/protocol';
 import type { BackoffOptions } from './backoff.js';
 import { CallRunner, SYSTEM_CLOCK } from './call-runner.js';
+import { DirectServer } from './direct/direct-server.js';
+import type { DirectOptions } from './direct/direct-options.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, FirstRegistration } from './first-registration.js';
 import { GatewayLink, type GatewayLinkHelper } from './gateway-link.js';
 import { validateOptions, type RemoteOptions } from './options.js';
@@ -66,6 +68,12 @@ export interface ComputeNodeOptions {
   tls?: NodeTls;
   /** Extra grpc-js channel options. */
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * Also serve clients directly on an address of the node's own (look-aside mode, see
+   * docs/look-aside.md): `{ listen: '0.0.0.0:7001', advertise: 'host:7001' }`, with the
+   * gateway's token and TLS rules. Calls from both paths share the node's limits.
+   */
+  direct?: DirectOptions;
 }
 
 /** The node id a node's own certificate names, if it has one. */
@@ -90,6 +98,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
   private readonly instanceId = randomUUID();
   private readonly runner: CallRunner;
   private readonly links: GatewayLink[];
+  private readonly direct: DirectServer | undefined;
   private state: State = 'new';
   private readonly logger: Logger;
   private firstRegistration?: FirstRegistration;
@@ -107,6 +116,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     this.runner = new CallRunner({ nodeId: this.nodeId, maxConcurrent: options.maxConcurrent, onIdle: () => this.emit('idle') });
     this.telemetry = options.telemetry === false ? undefined : (options.telemetry ?? new SystemTelemetryProvider());
     this.sampler = this.telemetry ? new TelemetrySampler(this.telemetry, { intervalMs: options.telemetryIntervalMs }) : undefined;
+    this.direct = options.direct && new DirectServer(options.direct, this.runner, this.nodeId);
     const helper = this.linkHelper();
     this.links = [options.gateway].map(
       (address) =>
@@ -182,12 +192,16 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
       clock: SYSTEM_CLOCK,
       gaveUp: (err) => this.gaveUp(err),
     }));
-    const promise = first.promise;
     this.state = 'running';
-    void this.prepareTelemetry().then(() => {
-      if (this.state === 'running') for (const link of this.links) link.start();
-    });
-    return promise;
+    // Listening first: the register frame advertises the direct address.
+    const listening = this.direct?.listen() ?? Promise.resolve();
+    void Promise.all([this.prepareTelemetry(), listening]).then(
+      () => {
+        if (this.state === 'running') for (const link of this.links) link.start();
+      },
+      () => this.shutdown('direct listen failed'),
+    );
+    return Promise.all([first.promise, listening]).then(() => undefined);
   }
 
   /** Static capabilities once, and a first sample, before the first registration. */
@@ -206,6 +220,11 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     return this.state === 'running' && this.links.some((l) => l.isRegistered);
   }
 
+  /** host:port clients may call this node on directly ('' without `direct`, or before start). */
+  get directAddress(): string {
+    return this.direct?.advertised ?? '';
+  }
+
   /** Calls in progress or waiting on this node. */
   get activeCalls(): number {
     return this.runner.activeCalls;
@@ -218,6 +237,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     this.state = 'draining';
     this.logger.info({ activeCalls: this.runner.activeCalls }, 'draining');
     this.runner.stopAccepting();
+    this.direct?.goAway('the node is draining');
     for (const link of this.links) link.drain();
     this.drained = (async () => {
       while (this.runner.activeCalls > 0) await once(this, 'idle');
@@ -236,6 +256,8 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     this.sampler?.stop();
+    // Direct calls are answered (CANCELLED) before the runner aborts them silently.
+    void this.direct?.close();
     this.runner.close(reason);
     for (const link of this.links) link.close();
     this.firstRegistration?.cancel(reason);
@@ -305,6 +327,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
       },
       protocolVersion: PROTOCOL_VERSION,
       instanceId: this.instanceId,
+      directAddress: this.direct?.advertised ?? '',
     };
   }
 

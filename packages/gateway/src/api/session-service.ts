@@ -9,16 +9,20 @@ import {
   clip,
   DEFAULT_STREAM_CREDIT,
   FrameBatcher,
-  GatewayService,
+  gatewayServiceDefinition,
   GatewayUnavailable,
   InvalidArgument,
   MAX_QUOTED_CHARS,
+  MAX_SESSION_CALLS,
   Overloaded,
   quote,
+  serverFrameBytes,
   unbatch,
   type EasyRemoteError,
   type ServerFrame,
   type SessionCall,
+  type SessionStream,
+  type UndecodableFrame,
 } from '@easyremote/protocol';
 import { ArgsRelay } from '../calls/args-relay.js';
 import type { CallSink } from '../calls/call-sink.js';
@@ -28,37 +32,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principals.js';
 import { handlerMetadata, principalOf } from './metadata.js';
 
-/** Calls one session may have in flight; beyond it a call is refused as OVERLOADED. */
-export const MAX_SESSION_CALLS = 10_000;
-
-/** A frame whose bytes did not decode: refused alone, the session stays. */
-interface UndecodableFrame {
-  readonly undecodable: string;
-}
-
-type SessionStream = grpc.ServerDuplexStream<ClientFrame | UndecodableFrame, ServerFrame>;
-
-/** The Gateway service's definition, its Session method with a deserializer that never throws (see NodeLink's). */
-export function gatewayServiceDefinition(): grpc.ServiceDefinition {
-  const session = GatewayService.session;
-  return {
-    ...GatewayService,
-    session: {
-      ...session,
-      requestDeserialize: (bytes: Buffer): ClientFrame | UndecodableFrame => {
-        try {
-          return session.requestDeserialize(bytes);
-        } catch (err) {
-          return { undecodable: (err as Error).message };
-        }
-      },
-    },
-  };
-}
-
-function serverFrameBytes(f: ServerFrame): number {
-  return f.result?.result.length ?? f.chunk?.chunk.length ?? f.resultPart?.data.length ?? 0;
-}
+export { gatewayServiceDefinition, MAX_SESSION_CALLS };
 
 /**
  * One call on a session, as the dispatcher's sink: its frames go to the session's

@@ -471,6 +471,16 @@ export const AdminService = {
     responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
+  /** GET /api/backends: what look-aside clients may be given (backends, and nodes with a direct address). */
+  listBackends: {
+    path: "/easyremote.v1.Admin/ListBackends" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AdminEmpty): Buffer => bufferView(AdminEmpty.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
+    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
+  },
 } as const;
 
 export interface AdminServer extends UntypedServiceImplementation {
@@ -494,6 +504,8 @@ export interface AdminServer extends UntypedServiceImplementation {
   drainNode: handleUnaryCall<NodeRef, JsonReply>;
   /** POST /api/cache/invalidate?function= */
   invalidateCache: handleUnaryCall<FunctionRef, JsonReply>;
+  /** GET /api/backends: what look-aside clients may be given (backends, and nodes with a direct address). */
+  listBackends: handleUnaryCall<AdminEmpty, JsonReply>;
 }
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {

@@ -63,6 +63,11 @@ export interface Register {
    * session at once; a different instance claiming a connected node id is refused.
    */
   instanceId: string;
+  /**
+   * Where clients may call this node directly (look-aside mode), host:port; empty: only
+   * through the gateway. See proto/README.md, "The LoadBalancer service".
+   */
+  directAddress: string;
 }
 
 export interface FunctionSpec {
@@ -714,7 +719,15 @@ export const ResultPartFrame: MessageFns<ResultPartFrame> = {
 };
 
 function createBaseRegister(): Register {
-  return { nodeId: "", token: "", functions: [], capabilities: undefined, protocolVersion: 0, instanceId: "" };
+  return {
+    nodeId: "",
+    token: "",
+    functions: [],
+    capabilities: undefined,
+    protocolVersion: 0,
+    instanceId: "",
+    directAddress: "",
+  };
 }
 
 export const Register: MessageFns<Register> = {
@@ -736,6 +749,9 @@ export const Register: MessageFns<Register> = {
     }
     if (message.instanceId !== "") {
       writer.uint32(50).string(message.instanceId);
+    }
+    if (message.directAddress !== "") {
+      writer.uint32(58).string(message.directAddress);
     }
     return writer;
   },
@@ -801,6 +817,14 @@ export const Register: MessageFns<Register> = {
             message.instanceId = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.directAddress = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -835,6 +859,11 @@ export const Register: MessageFns<Register> = {
         : isSet(object.instance_id)
         ? globalThis.String(object.instance_id)
         : "",
+      directAddress: isSet(object.directAddress)
+        ? globalThis.String(object.directAddress)
+        : isSet(object.direct_address)
+        ? globalThis.String(object.direct_address)
+        : "",
     };
   },
 
@@ -858,6 +887,9 @@ export const Register: MessageFns<Register> = {
     if (message.instanceId !== "") {
       obj.instanceId = message.instanceId;
     }
+    if (message.directAddress !== "") {
+      obj.directAddress = message.directAddress;
+    }
     return obj;
   },
 
@@ -874,6 +906,7 @@ export const Register: MessageFns<Register> = {
       : undefined;
     message.protocolVersion = object.protocolVersion ?? 0;
     message.instanceId = object.instanceId ?? "";
+    message.directAddress = object.directAddress ?? "";
     return message;
   },
 };
