@@ -245,6 +245,7 @@ export class NodeLinkService {
     if (current !== undefined) {
       // Re-registration on the same stream: same node, new function list.
       if (current.nodeId !== reg.nodeId) return refuse(new InvalidArgument(`this stream is node ${current.nodeId}; it cannot become ${reg.nodeId}`));
+      current.direct = reg.directAddress;
       registry.setFunctions(current, reg.functions);
       this.sendRegistered(current);
       return current;
@@ -290,6 +291,7 @@ export class NodeLinkService {
     );
     session.principal = principal.name;
     session.slowStartMs = settings.slowStartMs;
+    session.direct = reg.directAddress;
     registry.sessions.set(session.nodeId, session);
     registry.setFunctions(session, reg.functions);
     this.sendRegistered(session);
