@@ -25,6 +25,8 @@ import {
   type StreamReply,
 } from '@easyremote/protocol';
 import { mergeOptions, type CallOptions } from './call-options.js';
+import { CLIENT_CHANNEL, START_CALL } from './start-call.js';
+import { lookAsideRouter, type LookAsideOptions, type LookAsideRouter } from './look-aside-connection.js';
 import { LazyRemoteCall, type AnyRemoteCall, type RemoteCall, type RemoteStream } from './remote-call.js';
 import { SessionTransport, type CallHandle, type CallListener, type SessionRequest } from './session.js';
 import type { Remote } from './typed.js';
@@ -52,6 +54,14 @@ export interface ClientOptions {
    */
   tls?: ClientTls;
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * 'proxy' (default): every call goes through the gateway. 'look-aside': the gateway picks
+   * a provider (LoadBalancer.GetBackends) and the client calls it directly, falling back to
+   * the gateway for providers it cannot reach; see docs/look-aside.md.
+   */
+  mode?: 'proxy' | 'look-aside';
+  /** Look-aside mode's settings; `tls` there is for providers' direct addresses (default: this client's). */
+  lookAside?: LookAsideOptions & { tls?: ClientTls };
 }
 
 /** Member names of Client itself; a remote function with one of these names needs `client.call`. */
@@ -72,6 +82,8 @@ interface Connection {
   readonly sessions: SessionTransport | undefined;
   /** A gRPC failure as the catalogue error it is; a TLS mismatch says so. */
   readonly errorOf: (err: grpc.ServiceError) => EasyRemoteError;
+  /** Set in look-aside mode: where calls go first. */
+  readonly lookAside?: LookAsideRouter;
 }
 
 export class Client {
@@ -89,6 +101,7 @@ export class Client {
     this.token = options.token;
     this.transport = options.transport ?? 'session';
     if (this.transport !== 'session' && this.transport !== 'unary') throw new TypeError(`transport must be 'session' or 'unary', got ${JSON.stringify(this.transport)}`);
+    if (options.mode !== undefined && options.mode !== 'proxy' && options.mode !== 'look-aside') throw new TypeError(`mode must be 'proxy' or 'look-aside', got ${JSON.stringify(options.mode)}`);
     this.connection = shared ?? this.connect(options);
     // The transparent proxy: unknown property names become remote functions.
     return new Proxy(this, {
@@ -117,7 +130,9 @@ export class Client {
     }) as unknown as GrpcGatewayClient;
     const errorOf = (err: grpc.ServiceError) => transportError(err, this.address, security.secure);
     const sessions = this.transport === 'session' ? new SessionTransport(grpcClient, this.address, this.token, (req, listener) => this.perCall(req, listener), errorOf) : undefined;
-    return { grpc: grpcClient, sessions, errorOf };
+    const viaGateway = (req: SessionRequest, listener: CallListener) => (sessions !== undefined ? sessions.start(req, listener) : this.perCall(req, listener));
+    const lookAside = options.mode === 'look-aside' ? lookAsideRouter(grpcClient, options, viaGateway, errorOf, (address, o) => new Client(address, o)) : undefined;
+    return { grpc: grpcClient, sessions, errorOf, lookAside };
   }
 
   /** Calls an ordinary function by name. `args` is the positional argument list. */
@@ -147,12 +162,23 @@ export class Client {
     });
   }
 
+  /** The channel to the gateway (or, for a look-aside router's direct connection, to the provider). */
+  get [CLIENT_CHANNEL](): grpc.Channel {
+    return this.connection.grpc.getChannel() as grpc.Channel;
+  }
+
+  /** A call sent as this client sends it (what a look-aside router uses for a provider's direct address). */
+  [START_CALL](request: SessionRequest, listener: CallListener): CallHandle {
+    return this.start(request, listener);
+  }
+
   /** Resolves once the channel to the gateway is connected. */
   waitForReady(timeoutMs = 5000): Promise<void> {
     return new Promise((resolve, reject) => this.connection.grpc.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())));
   }
 
   close(): void {
+    this.connection.lookAside?.close();
     this.connection.sessions?.close();
     this.connection.grpc.close();
   }
@@ -185,8 +211,9 @@ export class Client {
     return { function: name, args: encodeArgs(args), options: wire, metadata: o.metadata ?? {}, deadline, stream, signal: o.signal, onProgress: o.onProgress };
   }
 
-  /** Sends a call over the client's transport. */
+  /** Sends a call over the client's transport (look-aside: to the provider the gateway picks). */
   private start(request: SessionRequest, listener: CallListener): CallHandle {
+    if (this.connection.lookAside !== undefined) return this.connection.lookAside.start(request, listener);
     const sessions = this.connection.sessions;
     return sessions !== undefined ? sessions.start(request, listener) : this.perCall(request, listener);
   }

@@ -1,5 +1,6 @@
 export { Client, connect, RESERVED_NAMES, type ClientOptions, type DynamicClient, type RemoteFunctions } from './client.js';
 export type { CallOptions } from './call-options.js';
+export type { LookAsideOptions } from './look-aside.js';
 export type { RemoteCall, RemoteStream, AnyRemoteCall } from './remote-call.js';
 export type { Remote, RemoteMethod } from './typed.js';
 export {

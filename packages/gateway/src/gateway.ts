@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
-import { AdminService, createLogger, type EasyRemoteError, type Logger, type NodeInfo } from '@easyremote/protocol';
+import { AdminService, createLogger, LoadBalancerService, type EasyRemoteError, type Logger, type NodeInfo } from '@easyremote/protocol';
 import { AdminApi } from './api/admin-api.js';
 import { adminHandlers } from './api/admin-service.js';
 import { CallIntake } from './api/call-intake.js';
@@ -26,6 +26,7 @@ import { systemClock, type Clock } from './clock.js';
 import { NodeHealthMonitor } from './health/health-monitor.js';
 import { OutlierDetector } from './health/outlier-detector.js';
 import { OutlierFeedback } from './health/outlier-feedback.js';
+import { LookAside } from './lookaside/look-aside.js';
 import { AlertLog } from './metrics/advisor.js';
 import { AlertLoop } from './metrics/alert-loop.js';
 import { PrometheusMetrics } from './metrics/prometheus.js';
@@ -57,6 +58,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly cache: ResultCache;
   readonly alerts: AlertLog;
   readonly api: AdminApi;
+  readonly lookAside: LookAside;
   /** Where the gateway logs (its lines carry `component` and `gatewayId`); code embedding it may log through it too. */
   readonly logger: Logger;
   private readonly auth: Authenticator;
@@ -99,7 +101,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // metrics: false records nothing per call: no row, no live figure, no Prometheus count.
     const recordCalls = options.metrics !== false;
     const prometheus = new PrometheusMetrics(
-      { nodes: () => this.registry.sessions.size, inFlight: () => this.dispatcher.inFlight, cache: () => this.cache.stats(), ...(store ? { droppedRows: () => store.health().droppedRows } : {}) },
+      { nodes: () => this.registry.sessions.size, inFlight: () => this.dispatcher.inFlight, cache: () => this.cache.stats(), lookAside: () => this.lookAside.figures(), ...(store ? { droppedRows: () => store.health().droppedRows } : {}) },
       { calls: recordCalls },
     );
     this.metrics = new MetricsRecorder(store, prometheus, clock, { recordCalls });
@@ -117,12 +119,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: finished, clock, providerGapMs: settings.providerGapMs });
     const linkSettings = { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs, deferFlush, nodeCertificates };
     this.nodeLinks = new NodeLinkService({ registry: this.registry, dispatcher: this.dispatcher, detector: this.detector, auth: this.auth, clock, observer: events.observer(), settings: linkSettings });
+    this.lookAside = new LookAside({ registry: this.registry, router: this.router, health: this.health, detector: this.detector, limits, clock, random: options.random ?? Math.random, observer: events.observer(),
+      freed: (entry) => this.dispatcher.pump(entry), settings: { ...linkSettings, defaultTimeoutMs: settings.defaultTimeoutMs, pickTtlMs: options.lookAside?.pickTtlMs } });
     const intakeSettings = { maxPayloadBytes: settings.maxPayloadBytes, defaultTimeoutMs: settings.defaultTimeoutMs, startupGraceMs: settings.startupGraceMs, maxAwaiting: settings.queueSize };
     this.intake = new CallIntake({ registry: this.registry, dispatcher: this.dispatcher, cache: this.cache, metrics: this.metrics, recorder: finished, limits, clock, settings: intakeSettings });
     const thresholds = options.alerts?.thresholds ?? {};
     this.alerts = new AlertLog({ webhookUrl: options.alerts?.webhookUrl, clock: () => clock.epochMs() });
     this.api = new AdminApi({ health: this.health, registry: this.registry, admission: this.admission, detector: this.detector, metrics: this.metrics, cache: this.cache, alerts: this.alerts, thresholds, clock,
-      drain: (nodeId, by) => this.nodeLinks.drain(nodeId, by), audit: (kind, nodeId, fn, detail) => events.record(kind, nodeId, fn, detail) });
+      drain: (nodeId, by) => this.nodeLinks.drain(nodeId, by), audit: (kind, nodeId, fn, detail) => events.record(kind, nodeId, fn, detail), backends: () => this.lookAside.documents() });
     this.alertLoop = new AlertLoop(this.alerts, () => this.api.figures(), thresholds, clock, (err) => logger.error({ reason: err.message }, 'alert evaluation failed'));
 
     // Wiring: capacity that frees up lets waiting calls move; events reach logs and metrics.
@@ -142,14 +146,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.sessions = new SessionService(this.intake, clock, this.auth, deferFlush);
     this.server.addService(gatewayServiceDefinition(), { ...callServiceHandlers(this.intake, clock, this.auth), session: this.sessions.handler() });
     this.server.addService(AdminService, adminHandlers(this.api, this.auth));
+    this.server.addService(LoadBalancerService, this.lookAside.handlers(this.auth, nodeCertificates));
   }
 
-  /**
-   * Listens on the gRPC port, then the HTTP port. A start that fails leaves nothing behind:
-   * a port already bound is released and the metrics database closed (the gateway is then
-   * stopped; make a new one); a port in use fails with `PortInUseError`, one line naming the
-   * port and the process holding it.
-   */
   /**
    * Listens on the gRPC port, then the HTTP port. A start that fails releases every port it
    * bound and closes the metrics database (the gateway is then stopped); a port in use is a
@@ -169,6 +168,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.boundPort = await bindGrpcServer(this.server, host, port, certificates && tlsCredentials(certificates));
       this.intake.started();
       this.nodeLinks.startSweeping();
+      this.lookAside.start();
       if (this.options.httpPort !== undefined) {
         const http = (this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header), () => this.readiness.check(), certificates?.material));
         certificates?.onChange((material) => http.setCertificate(material));
@@ -208,6 +208,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.certificates?.unwatch();
     this.sessions.goAway('the gateway is stopping');
     this.dispatcher.shutdown();
+    this.lookAside.stop();
     this.nodeLinks.close();
     this.sessions.close();
     await shutdownGrpcServer(this.server);

@@ -6,6 +6,7 @@ import {
   PermissionDenied,
   quote,
   type AlertsDocument,
+  type BackendDocument,
   type CacheInvalidation,
   type DrainResult,
   type FunctionInfo,
@@ -44,6 +45,8 @@ export interface AdminParts {
   drain(nodeId: string, by: string): boolean;
   /** Records an operator's action (the audit trail). */
   audit(kind: NodeEventKind, nodeId: string, functionName: string, detail: string): void;
+  /** What look-aside clients may be given. */
+  backends(): BackendDocument[];
   clock: Clock;
 }
 
@@ -58,6 +61,10 @@ export class AdminApi {
     const found = this.nodes().find((n) => n.nodeId === nodeId);
     if (!found) throw new NodeNotFound(`no node ${quote(nodeId)} is connected`);
     return found;
+  }
+
+  backends(): BackendDocument[] {
+    return this.parts.backends();
   }
 
   functions(): FunctionInfo[] {

@@ -32,5 +32,6 @@ export function adminHandlers(api: AdminApi, auth: Authenticator): Record<string
     alerts: wrap(() => api.alerts()),
     drainNode: wrap((req: { nodeId: string }, by) => api.drain(req.nodeId, by)),
     invalidateCache: wrap((req: { function: string }, by) => api.invalidateCache(req.function, by)),
+    listBackends: wrap(() => api.backends()),
   };
 }
