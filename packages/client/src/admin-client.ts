@@ -7,6 +7,7 @@ import {
   transportError,
   type ClientTls,
   type AlertsDocument,
+  type BackendDocument,
   type CacheInvalidation,
   type DrainResult,
   type FunctionInfo,
@@ -80,6 +81,10 @@ export class AdminClient {
   }
   invalidateCache(functionName: string): Promise<CacheInvalidation> {
     return this.call('invalidateCache', { function: functionName });
+  }
+  /** Look-aside backends, and nodes that take calls directly. */
+  backends(): Promise<BackendDocument[]> {
+    return this.call('listBackends', {});
   }
   close(): void {
     this.client.close();

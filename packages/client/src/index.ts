@@ -26,6 +26,7 @@ export { AdminClient, type AdminClientOptions } from './admin-client.js';
 export type { ClientTls, TlsClientOptions } from '@easyremote/protocol';
 export type {
   AlertsDocument,
+  BackendDocument,
   CacheInvalidation,
   DrainResult,
   FunctionInfo,

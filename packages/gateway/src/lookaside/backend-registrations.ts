@@ -23,7 +23,7 @@ import {
 import type { NodeLinkObserver } from '../api/node-link-service.js';
 import type { Clock } from '../clock.js';
 import type { OutlierDetector } from '../health/outlier-detector.js';
-import { checkDirectAddress, checkRegisterFrame } from '../registry/declaration-limits.js';
+import { checkAddressBytes, checkDirectAddress, checkRegisterFrame } from '../registry/declaration-limits.js';
 import { NodeSession, type NodeChannel } from '../registry/node-session.js';
 import type { Registry } from '../registry/registry.js';
 import type { TelemetrySnapshot } from '../strategies/strategy.js';
@@ -104,7 +104,7 @@ export class BackendRegistrations {
     };
     const problem =
       checkRegisterFrame({ nodeId: id, token: '', functions: specs, capabilities, protocolVersion: 0, instanceId: '', directAddress: '' }) ??
-      (info.address === '' ? new InvalidArgument('address is empty: name the host clients dial') : checkDirectAddress(address, 'address')) ??
+      (info.address === '' ? new InvalidArgument('address is empty: name the host clients dial') : (checkAddressBytes(info.address) ?? checkDirectAddress(address, 'address:port'))) ??
       checkLoad(info.load) ??
       (Number.isFinite(info.performanceTier) && info.performanceTier >= 0 ? undefined : new InvalidArgument(`performance_tier must be a finite number >= 0, got ${info.performanceTier}`));
     if (problem) throw problem;

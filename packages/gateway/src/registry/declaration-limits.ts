@@ -71,6 +71,11 @@ export function checkRegisterFrame(reg: Register): EasyRemoteError | undefined {
   return checkFinite('capabilities.cost_per_hour', caps.costPerHour);
 }
 
+/** A backend's host, before it is joined with its port. */
+export function checkAddressBytes(host: string): EasyRemoteError | undefined {
+  return checkBytes('address', host, 'max_address_bytes', MAX_ADDRESS_BYTES);
+}
+
 /** An address clients dial directly: host:port ([v6]:port), '' for none. */
 export function checkDirectAddress(address: string, what = 'direct_address'): EasyRemoteError | undefined {
   if (address === '') return undefined;
