@@ -6,6 +6,8 @@ import type { Gateway, GatewayOptions } from '@easyremote/gateway';
 import { FakeClock } from '../packages/gateway/test/support/fake-clock.js';
 import { startGateway, startNode, waitFor } from './support/cluster.js';
 import { ok, RawLoadBalancer } from './support/load-balancer.js';
+import { RawNode, spec } from './support/raw.js';
+import { PROTOCOL_VERSION } from '@easyremote/protocol';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -92,6 +94,28 @@ describe('backends: register, report, get, expiry, deregister', () => {
     expect((await c.get({ service: 'missing' })).error).toMatchObject({ code: 'FUNCTION_NOT_FOUND', message: 'function "missing" is not registered' });
     expect((await c.outcome({ backendId: 'b', service: 'f', latencyMs: -1 })).error).toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect((await c.outcome({ backendId: 'zz', service: 'f', latencyMs: 1, ok: true })).error).toMatchObject({ code: 'NODE_NOT_FOUND' });
+  });
+});
+
+describe("a compute node's direct address", () => {
+  it('is checked at registration (max_address_bytes, host:port) and handed out in picks', async () => {
+    const gw = await gateway();
+    const raw = new RawNode(gw.address);
+    cleanups.push(() => raw.close());
+    const register = async (directAddress: string) => {
+      const from = raw.frames.length;
+      raw.send({ register: { nodeId: 'n1', token: '', functions: [spec('f')], capabilities: undefined, protocolVersion: PROTOCOL_VERSION, instanceId: 'i', directAddress } });
+      return (await raw.next((f) => f.registered !== undefined, 10_000, from)).registered!;
+    };
+    expect((await register('no-port')).refusal).toMatchObject({ code: 'INVALID_ARGUMENT', message: 'direct_address "no-port" is not host:port (an IPv6 host in brackets, a port from 1 to 65535)' });
+    expect((await register(`${'h'.repeat(300)}:1`)).refusal).toMatchObject({ code: 'INVALID_ARGUMENT', limitName: 'max_address_bytes', limit: 256, actual: 302 });
+    expect((await register('[::1]:7001')).accepted).toBe(true);
+    const c = lb(gw);
+    expect(ok(await c.get({ service: 'f' }))).toMatchObject({ id: 'n1', kind: 'node', address: '::1', port: 7001, pickTtlMs: 1000 });
+    // Re-registering without one: picks have no address, take no slot, and say so.
+    expect((await register('')).accepted).toBe(true);
+    // (The first pick still holds its slot: in_flight counts it.)
+    expect(ok(await c.get({ service: 'f' }))).toMatchObject({ id: 'n1', address: '', port: 0, pickId: 0, pickTtlMs: 0, inFlight: 1 });
   });
 });
 

@@ -75,7 +75,8 @@ export function directSettings(o: DirectOptions): DirectSettings {
   return {
     host,
     port,
-    advertise: advertised ?? { host: ANY_INTERFACE.has(host) ? hostname() : host, port: port === 0 ? undefined : port },
+    // Port 0 in either address means the port bound.
+    advertise: { host: advertised?.host ?? (ANY_INTERFACE.has(host) ? hostname() : host), port: (advertised?.port ?? port) || undefined },
     auth,
     tls,
     maxPayloadBytes: o.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
