@@ -54,12 +54,15 @@ describe('the data path', () => {
     );
     const c = client(gw.address);
     expect(await c.who()).toBe('n1');
+    // Sequential calls within the pick's TTL (1 s) reuse one pick: no round trip to the gateway each.
+    expect(await c.who()).toBe('n1');
+    expect(gw.api.backends()[0]!.picks).toBe(1);
     expect(await collect(c.count(4))).toEqual([0, 1, 2, 3]);
     expect(await Promise.all([c.who(), c.who(), c.who()])).toEqual(['n1', 'n1', 'n1']);
     const prom = async () => (await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text()).split('\n').filter((l) => l.startsWith('easyremote_calls_total'));
     expect(gatewayCalls(gw)).toBe(0);
     expect(await prom()).toEqual([]);
-    await waitFor('the outcomes to reach the gateway', () => gw.api.backends()[0]?.outcomes === 5);
+    await waitFor('the outcomes to reach the gateway', () => gw.api.backends()[0]?.outcomes === 6);
     // The same call through the gateway moves the counters (they are the right ones to watch).
     const proxy = connect(gw.address);
     cleanups.push(() => proxy.close());
@@ -127,6 +130,34 @@ describe('the data path', () => {
     expect(await Promise.all([direct.work(), proxy.work(), direct.work()])).toEqual(['done', 'done', 'done']);
     expect(most).toBe(1);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(550);
+  });
+
+  it("the direct port checks its limits before any work and names them; a principal's own limits apply (unary and stream)", async () => {
+    const gw = await gateway();
+    let ran = 0;
+    const n = await node(
+      gw,
+      'n1',
+      (n) =>
+        n.register('size', (b: Buffer) => (ran++, b.length)).register('sizes', function* (b: Buffer) {
+          ran++;
+          yield b.length;
+        }).register('nap', () => new Promise((r) => setTimeout(() => r('rested'), 300))),
+      { direct: { listen: '127.0.0.1:0', maxPayloadBytes: 2 ** 20, auth: { principals: [{ name: 'tenant', token: 'tenant-token', role: 'client', maxConcurrent: 1 }] } } },
+    );
+    const c = connect(n.directAddress, { token: 'tenant-token' });
+    cleanups.push(() => c.close());
+    const big = Buffer.alloc(2 ** 20 + 100);
+    const tooLarge = { code: 'PAYLOAD_TOO_LARGE', limit: { name: 'max_payload_bytes', limit: 2 ** 20 } };
+    await expect(c.size(big)).rejects.toMatchObject(tooLarge);
+    await expect(collect(c.sizes(big))).rejects.toMatchObject(tooLarge);
+    await expect(c.call('size', [], { metadata: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])) })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', limit: { name: 'max_metadata_entries', limit: 64, actual: 65 } });
+    expect(ran).toBe(0);
+    const first = c.call('nap');
+    await expect(c.nap()).rejects.toMatchObject({ code: 'RATE_LIMITED', limit: { name: 'principal_max_concurrent', limit: 1 } });
+    await expect(collect(c.stream('sizes', [Buffer.alloc(1)]))).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    expect(await first).toBe('rested');
+    expect(await collect(c.sizes(Buffer.alloc(3)))).toEqual([3]);
   });
 
   it('large arguments and results round-trip directly', async () => {
@@ -293,6 +324,8 @@ describe("the node's direct port: the gateway's token and TLS rules", () => {
     expect(() => make({ listen: '0.0.0.0:0', insecure: true })).not.toThrow();
     expect(() => make({ listen: 'nope' })).toThrow('direct.listen: expected host:port (an IPv6 host in brackets), got "nope"');
     expect(() => make({ listen: '127.0.0.1:0', advertise: '::1:80' })).toThrow(/direct\.advertise/);
+    expect(() => connect('127.0.0.1:1', { mode: 'sideways' as never })).toThrow(`mode must be 'proxy' or 'look-aside', got "sideways"`);
+    expect(() => connect('127.0.0.1:1', { mode: 'look-aside', lookAside: { connectTimeoutMs: -1 } })).toThrow('lookAside.connectTimeoutMs must be a number >= 0, got -1');
     const port = await freePort();
     const gw = await gateway();
     const blocker = createServer();

@@ -229,6 +229,7 @@ export class LookAsideRouter {
         pool.waiting.push(...rest);
         this.schedule(pool);
       }
+      this.dropIfEmpty(pool);
     });
   }
 
@@ -259,6 +260,12 @@ export class LookAsideRouter {
       return;
     }
     for (const w of waiting) w.settle(e);
+    this.dropIfEmpty(pool);
+  }
+
+  /** A pool with nothing waiting or kept is dropped: routing options (affinity keys) vary without bound. */
+  private dropIfEmpty(pool: PickPool): void {
+    if (pool.waiting.length === 0 && pool.idle.length === 0 && !pool.scheduled && this.pools.get(pool.key) === pool) this.pools.delete(pool.key);
   }
 
   private poolOf(request: SessionRequest): PickPool {
@@ -323,12 +330,13 @@ export class LookAsideRouter {
     const discard = err !== undefined && NOT_THE_PROVIDERS.has(err.code);
     const keep = !this.closed && err === undefined && Date.now() < pick.usableUntil;
     this.report(pick, { ok: err === undefined, latencyMs, keep, discard });
-    if (!keep) return;
     const pool = this.poolOf(call.request);
+    if (!keep) return this.dropIfEmpty(pool);
     // Its slot went back with the outcome: a lapsed idle pick is simply dropped.
     pick.idleTimer = setTimeout(() => {
       const i = pool.idle.indexOf(pick);
       if (i >= 0) pool.idle.splice(i, 1);
+      this.dropIfEmpty(pool);
     }, Math.max(0, pick.usableUntil - Date.now()));
     pick.idleTimer.unref();
     pool.idle.push(pick);
