@@ -92,7 +92,7 @@ export class Authenticator {
   nodeStream(authorization: string | undefined): Principal | EasyRemoteError {
     if (!this.nodesAuthenticate) return ANONYMOUS;
     const token = bearerOf(authorization);
-    if (token === undefined) return new Unauthenticated('missing node token: send metadata authorization: Bearer <token> on NodeLink.Connect');
+    if (token === undefined) return new Unauthenticated("missing node token: send metadata authorization: Bearer <token> (NodeLink.Connect, and a backend's own LoadBalancer RPCs)");
     const principal = this.lookup(token);
     if (principal === undefined) return new Unauthenticated('node token not accepted');
     if (principal.role !== 'node') return new PermissionDenied(`${principal.name} is a ${principal.role} principal: only node principals register nodes`);
