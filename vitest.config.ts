@@ -12,6 +12,7 @@ export default defineConfig({
       '@easyremote/node': src('node'),
       '@easyremote/client': src('client'),
       '@easyremote/gateway': src('gateway'),
+      '@easyremote/cli': src('cli'),
     },
   },
   test: {

@@ -9,7 +9,7 @@ import type { Gateway, GatewayOptions } from '@easyremote/gateway';
 import { currentCall, type ComputeNode, type ComputeNodeOptions } from '@easyremote/node';
 import { CertificateLab } from './support/certificates.js';
 import { freePort, startGateway, startNode, waitFor } from './support/cluster.js';
-import { rawCall, rawGatewayClient, RawSession } from './support/raw.js';
+import { grpcFrame, h2Request, rawCall, rawGatewayClient, RawSession } from './support/raw.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -352,6 +352,12 @@ describe("the node's direct Session: proto/session.md's rules", () => {
     await s.until('the rejection of the bad frame', () => s.frames.filter((f) => f.rejected !== undefined).length === 2);
     await s.until('the result of call 1', () => s.frames.some((f) => f.result?.callId === 1));
     expect(s.frames.find((f) => f.result)!.result).toMatchObject({ callId: 1, nodeId: 'n1', cached: false });
+    // Bytes that are not a CallRequest, on Call and CallStream: INVALID_ARGUMENT with the trailer, as from the gateway.
+    for (const method of ['Call', 'CallStream']) {
+      const exchange = h2Request(n.directAddress, `/easyremote.v1.Gateway/${method}`, grpcFrame(Buffer.from([0xff, 0xff, 0xff])));
+      cleanups.push(() => exchange.close());
+      expect(await exchange.done).toMatchObject({ status: 3, detail: { code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^the request is not a CallRequest: /) } });
+    }
     s.send({ call: { callId: 2, function: 'nap', args } });
     // Drained with call 2 running: the node answers it, takes nothing new, then stops.
     await new Promise((r) => setTimeout(r, 100));

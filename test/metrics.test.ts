@@ -180,7 +180,7 @@ describe('metrics, admin API and cache', () => {
     const samples = new Map<string, number>();
     for (const line of text.split('\n')) {
       if (!line || line.startsWith('#')) continue;
-      const m = /^([a-z_:]+(?:\{[^}]*\})?) ([0-9.e+-]+|NaN|\+Inf)$/.exec(line);
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) ([0-9.e+-]+|NaN|\+Inf)$/.exec(line);
       expect(m, `unparsable line: ${line}`).not.toBeNull();
       samples.set(m![1]!, Number(m![2]));
     }
@@ -246,7 +246,7 @@ describe('the metrics database', () => {
     const text = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
     expect(text).not.toMatch(/easyremote_(calls_total|errors_total|queue_wait_seconds|execution_seconds|metrics_dropped_rows)/);
     expect(text).toMatch(/^easyremote_nodes 1$/m);
-    expect(text).toMatch(/^# TYPE easyremote_cache_hits counter$/m);
+    expect(text).toMatch(/^# TYPE easyremote_cache_hits_total counter$/m);
     client.close();
     await node.stop();
     await gw.stop();

@@ -30,8 +30,8 @@ const AUTH: GatewayOptions['auth'] = {
   ],
 };
 
-async function cluster() {
-  const gw = await startGateway({ auth: AUTH, httpPort: 0, startupGraceMs: 0 });
+async function cluster(options: GatewayOptions = {}) {
+  const gw = await startGateway({ auth: AUTH, httpPort: 0, startupGraceMs: 0, ...options });
   const node = await startNode(
     gw.address,
     (n) =>
@@ -114,8 +114,8 @@ describe('client principals', () => {
     }
   });
 
-  it('call rows name the principal: per-caller stats count each tenant, refusals included', async () => {
-    const { gw } = await cluster();
+  it('call rows name the principal: per-caller stats and the Prometheus caller family count each tenant, refusals included', async () => {
+    const { gw } = await cluster({ metrics: { path: ':memory:', callerLabel: true } });
     const acme = connect(gw.address, { token: 'acme-client-token' });
     const globex = connect(gw.address, { token: 'globex-client-token', transport: 'unary' });
     const admin = new AdminClient(gw.address, { token: 'ops-admin-token' });
@@ -133,6 +133,23 @@ describe('client principals', () => {
       { caller: 'acme', calls: 4, failures: 1 },
       { caller: 'globex', calls: 1, failures: 0 },
     ]);
+    const text = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`, { headers: { authorization: 'Bearer ops-admin-token' } })).text();
+    const family = text.split('\n').filter((l) => l.startsWith('easyremote_caller_calls_total{'));
+    expect(family.sort()).toEqual([
+      'easyremote_caller_calls_total{caller="acme",outcome="error"} 1',
+      'easyremote_caller_calls_total{caller="acme",outcome="ok"} 3',
+      'easyremote_caller_calls_total{caller="globex",outcome="ok"} 1',
+    ]);
+  });
+
+  it('without callerLabel there is no per-caller family', async () => {
+    const { gw } = await cluster();
+    const acme = connect(gw.address, { token: 'acme-client-token' });
+    cleanups.push(() => acme.close());
+    await acme.train_small();
+    const text = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`, { headers: { authorization: 'Bearer ops-admin-token' } })).text();
+    expect(text).toMatch(/^easyremote_calls_total\{/m);
+    expect(text).not.toContain('easyremote_caller_calls_total');
   });
 
   it('a client principal may call only its functions; a node token may not call at all', async () => {

@@ -1,13 +1,14 @@
 // Failure cases not covered elsewhere: size limits, duplicate node ids,
 // tokens, and garbage on the node stream. The gateway must answer each clearly and stay up.
 import { execFile } from 'node:child_process';
+import http2 from 'node:http2';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client, connect } from '@easyremote/client';
 import { ComputeNode } from '@easyremote/node';
-import { EasyRemoteError, ErrorDetail, GatewayFrame, NodeFrame, encodeArgs } from '@easyremote/protocol';
+import { EasyRemoteError, ERROR_TRAILER, ErrorDetail, FunctionSpec, GatewayFrame, Heartbeat, NodeFrame, encode, encodeArgs } from '@easyremote/protocol';
 import { ROOT, startGateway, startNode, waitFor } from './support/cluster.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -43,6 +44,24 @@ describe('limits and bad input', () => {
 
     expect(await client.len(Buffer.alloc(100))).toBe(100);
     expect((await client.size(100)).length).toBe(100);
+  });
+
+  it('bytes that are not a CallRequest get INVALID_ARGUMENT with the trailer, on Call and on CallStream', async () => {
+    const gw = await startGateway();
+    const c = new grpc.Client(gw.address, grpc.credentials.createInsecure());
+    cleanups.push(() => gw.stop(), () => c.close());
+    const identity = (b: Buffer) => b;
+    // A varint that never ends, a field of wire type 7, a CallOptions cut inside its first field.
+    for (const bytes of [Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), Buffer.from([0x0f]), Buffer.from([0x1a, 0x05, 0x0a, 0x80])]) {
+      for (const path of ['/easyremote.v1.Gateway/Call', '/easyremote.v1.Gateway/CallStream']) {
+        const call = path.endsWith('/Call') ? c.makeUnaryRequest(path, identity, identity, bytes, () => undefined) : c.makeServerStreamRequest(path, identity, identity, bytes);
+        call.on('error', () => undefined);
+        const status = await new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+        const trailer = status.metadata.get(ERROR_TRAILER)[0];
+        expect(status.code, path).toBe(grpc.status.INVALID_ARGUMENT);
+        expect(ErrorDetail.decode(trailer as Buffer)).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^the request is not a CallRequest: /) });
+      }
+    }
   });
 });
 
@@ -92,6 +111,14 @@ describe('registration', () => {
 
 describe('malformed node streams', () => {
   const raw = (address: string) => new grpc.Client(address, grpc.credentials.createInsecure());
+  const nodeStream = (c: grpc.Client) => {
+    const s = c.makeBidiStreamRequest('/easyremote.v1.NodeLink/Connect', (f: NodeFrame) => Buffer.from(NodeFrame.encode(f).finish()), (b: Buffer) => GatewayFrame.decode(b));
+    s.on('error', () => undefined);
+    return s;
+  };
+  const register = (nodeId: string, functions: Array<Partial<FunctionSpec>>): NodeFrame => ({
+    register: { nodeId, token: '', functions: functions.map((f) => FunctionSpec.fromPartial(f)), capabilities: undefined, protocolVersion: 1, instanceId: nodeId, directAddress: '' },
+  });
 
   it('garbage bytes, frames before register and answers for unknown attempts leave the gateway serving', async () => {
     const gw = await startGateway();
@@ -143,6 +170,75 @@ describe('malformed node streams', () => {
     expect(gw.nodes().map((n) => n.nodeId).sort()).toEqual(['honest', 'liar']);
     expect(await client.ping()).toBe('pong');
     for (const c of [c1, c2, c3]) c.close();
+  });
+
+  it('frames right behind one refused before register do not keep the stream from ending with a status', async () => {
+    const gw = await startGateway();
+    // Raw HTTP/2, so that the frames travel in one DATA frame and all reach the gateway
+    // before its refusal of the first can reach the node.
+    const session = http2.connect(`http://${gw.address}`);
+    cleanups.push(() => gw.stop(), () => session.destroy());
+    session.on('error', () => undefined);
+    const stream = session.request({ ':method': 'POST', ':path': '/easyremote.v1.NodeLink/Connect', 'content-type': 'application/grpc', te: 'trailers' });
+    stream.on('error', () => undefined);
+    stream.on('data', () => undefined);
+    const status = new Promise<string | undefined>((resolve) => {
+      stream.on('trailers', (h) => resolve(String(h['grpc-status'])));
+      setTimeout(() => resolve(undefined), 2_000);
+    });
+    const heartbeat = Buffer.from(NodeFrame.encode({ heartbeat: Heartbeat.fromPartial({ cpuPercent: 1 }) }).finish());
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(heartbeat.length, 1);
+    const framed = Buffer.concat([head, heartbeat]);
+    stream.write(Buffer.concat(Array.from({ length: 5 }, () => framed)));
+    expect(await status).toBeDefined();
+  });
+
+  it('a refused re-registration leaves the node registered and serving on its stream', async () => {
+    const gw = await startGateway();
+    const c = raw(gw.address);
+    const client = connect(gw.address);
+    cleanups.push(() => gw.stop(), () => client.close(), () => c.close());
+    const node = nodeStream(c);
+    const replies: GatewayFrame[] = [];
+    node.on('data', (f: GatewayFrame) => {
+      replies.push(f);
+      if (f.invoke) node.write({ result: { attemptId: f.invoke.attemptId, payload: encode('still here'), execMs: 1 } });
+    });
+    node.write(register('steady', [{ name: 'steady_fn', kind: 'unary' }]));
+    await waitFor('the registration', () => replies.length === 1);
+    node.write(register('steady', [{ name: 'not a function name', kind: 'unary' }]));
+    node.write({ heartbeat: Heartbeat.fromPartial({}) });
+    await waitFor('the refusal', () => replies.length >= 2);
+    expect(await client.call('steady_fn', [], { timeout: 2_000 })).toBe('still here');
+    expect(replies.filter((f) => f.registered).map((f) => f.registered!.accepted)).toEqual([true, false]);
+    expect(gw.nodes().map((n) => `${n.nodeId} ${n.state}`)).toEqual(['steady active']);
+  });
+
+  it("a node's error message cut inside an emoji at the trailer limit still reaches the caller, at once", async () => {
+    const gw = await startGateway();
+    const c = raw(gw.address);
+    const client = connect(gw.address);
+    cleanups.push(() => gw.stop(), () => client.close(), () => c.close());
+    const node = nodeStream(c);
+    // A node in another language: valid UTF-8, which the gateway cuts to 1,024 characters for the trailer.
+    node.on('data', (f: GatewayFrame) => {
+      if (f.invoke) node.write({ error: { attemptId: f.invoke.attemptId, error: ErrorDetail.fromPartial({ code: 'REMOTE_ERROR', message: '😀'.repeat(600), remoteName: 'ValueError' }), execMs: 1 } });
+    });
+    const registered = new Promise((resolve) => node.once('data', resolve));
+    node.write(register('polyglot', [{ name: 'f', kind: 'unary' }, { name: 'g', kind: 'stream' }]));
+    await registered;
+    const unary = () => client.call('f', [], { timeout: 5_000 });
+    const stream = async () => {
+      for await (const _ of client.stream('g', [], { timeout: 5_000 })) void _;
+    };
+    for (const run of [unary, stream]) {
+      const t0 = Date.now();
+      const err = await run().then(() => undefined, (e: unknown) => e);
+      expect(err).toMatchObject({ code: 'REMOTE_ERROR', remoteName: 'ValueError' });
+      expect((err as Error).message).toMatch(/^(😀)+…$/u);
+      expect(Date.now() - t0).toBeLessThan(1000);
+    }
   });
 });
 

@@ -110,6 +110,25 @@ describe('declarations are checked at registration', () => {
     expect(node.isRegistered).toBe(true);
   });
 
+  it('a healthCheck that cannot be a timer or a count is refused at registration, naming the field', async () => {
+    const gw = await startGateway();
+    const raw = new RawNode(gw.address);
+    cleanups.push(() => gw.stop(), () => raw.close());
+    for (const [healthCheck, field] of [
+      [{ timeout: 1e300 }, 'healthCheck.timeout'],
+      [{ timeout: -1 }, 'healthCheck.timeout'],
+      [{ timeout: 2.5 }, 'healthCheck.timeout'],
+      [{ retryCount: 1e9 }, 'healthCheck.retryCount'],
+      [{ retryCount: 'twice' }, 'healthCheck.retryCount'],
+      [{ enabled: 'yes' }, 'healthCheck.enabled'],
+    ] as const) {
+      const reply = await raw.register('hc', [spec('f', { loadBalancingJson: JSON.stringify({ healthCheck }) })]);
+      expect(reply.accepted, JSON.stringify(healthCheck)).toBe(false);
+      expect(reply.refusal).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining(`node hc: function f: ${field} must be`) });
+    }
+    expect((await raw.register('hc', [spec('f', { loadBalancingJson: JSON.stringify({ healthCheck: { timeout: 2_147_483_647, retryCount: 1_000 } }) })])).accepted).toBe(true);
+  });
+
   it('a refused re-registration leaves the node registered as before, on the same stream', async () => {
     const gw = await startGateway();
     const raw = new RawNode(gw.address);

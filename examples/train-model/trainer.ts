@@ -1,5 +1,4 @@
 // The service a compute node offers. Three nodes run this same class at different speeds.
-import 'reflect-metadata';
 import { currentCall, remote } from '@easyremote/node';
 
 export interface TrainResult {

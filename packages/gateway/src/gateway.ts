@@ -5,23 +5,26 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
-import { AdminService, createLogger, LoadBalancerService, type EasyRemoteError, type Logger, type NodeInfo } from '@easyremote/protocol';
+import { AdminService, createLogger, type Logger, type NodeInfo } from '@easyremote/protocol';
 import { AdminApi } from './api/admin-api.js';
 import { adminHandlers } from './api/admin-service.js';
 import { CallIntake } from './api/call-intake.js';
 import { callServiceHandlers } from './api/call-service.js';
-import { gatewayServiceDefinition, SessionService } from './api/session-service.js';
+import { SessionService } from './api/session-service.js';
+import { gatewayServiceDefinition, nodeLinkDefinition } from './api/tolerant-definitions.js';
 import { bindGrpcServer, createGrpcServer, shutdownGrpcServer, tlsCredentials } from './api/grpc-server.js';
 import { HttpApi } from './api/http-server.js';
 import { intakeInterceptor } from './api/intake-interceptor.js';
-import { nodeLinkDefinition, NodeLinkService } from './api/node-link-service.js';
+import { NodeLinkService } from './api/node-link-service.js';
 import { NodeEvents, type GatewayEvents } from './api/node-events.js';
 import { Readiness } from './api/readiness.js';
 import { Authenticator } from './auth/authenticator.js';
 import { PrincipalLimits } from './auth/principal-limits.js';
 import { ResultCache } from './cache/result-cache.js';
 import { AdmissionQueue } from './calls/admission-queue.js';
-import { Dispatcher, type CallRecorder } from './calls/dispatcher.js';
+import { Dispatcher } from './calls/dispatcher.js';
+import { FinishedCalls } from './calls/finished-calls.js';
+import { OpenCalls } from './calls/open-calls.js';
 import { systemClock, type Clock } from './clock.js';
 import { NodeHealthMonitor } from './health/health-monitor.js';
 import { OutlierDetector } from './health/outlier-detector.js';
@@ -29,16 +32,14 @@ import { OutlierFeedback } from './health/outlier-feedback.js';
 import { LookAside } from './lookaside/look-aside.js';
 import { AlertLog } from './metrics/advisor.js';
 import { AlertLoop } from './metrics/alert-loop.js';
-import { PrometheusMetrics } from './metrics/prometheus.js';
-import { MetricsRecorder } from './metrics/recorder.js';
-import { MetricsStore } from './metrics/store.js';
-import { checkExposure, checkFunctionOverrides, checkTlsOptions, DEFAULT_METRICS_PATH, gatewaySettings, type GatewayOptions, type GatewaySettings } from './options.js';
+import { createMetricsRecorder } from './metrics/metrics-setup.js';
+import type { MetricsRecorder } from './metrics/recorder.js';
+import { checkExposure, checkFunctionOverrides, checkTlsOptions, gatewaySettings, type GatewayOptions, type GatewaySettings, type StopOptions } from './options.js';
 import { Registry } from './registry/registry.js';
 import { Router } from './routing/router.js';
 import { CertificateFiles, type ReloadResult } from './tls/certificate-files.js';
-import { checkNodeCertificate } from './tls/node-identity.js';
 
-export { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, type GatewayOptions, type GatewayTlsOptions } from './options.js';
+export { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_PORT, type GatewayOptions, type GatewayTlsOptions, type StopOptions } from './options.js';
 export type { ReloadResult } from './tls/certificate-files.js';
 export { PortInUseError } from './api/listen-failure.js';
 export type { GatewayEvents };
@@ -66,13 +67,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly intake: CallIntake;
   private readonly sessions: SessionService;
   private readonly alertLoop: AlertLoop;
+  private readonly open: OpenCalls;
   private readonly server: grpc.Server;
   private readonly certificates: CertificateFiles | undefined;
   private readonly readiness: Readiness;
   private http: HttpApi | undefined;
   private boundPort = 0;
   private httpBoundPort = 0;
-  private stopped = false;
+  private stopping: Promise<void> | undefined;
   private readonly onHangup = () => void this.reloadCertificates('SIGHUP');
 
   constructor(private readonly options: GatewayOptions = {}) {
@@ -87,42 +89,25 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.certificates = options.tls && new CertificateFiles({ cert: options.tls.cert, key: options.tls.key, clientCa: options.tls.clientCa }, { watchIntervalMs: options.tls.watchIntervalMs, logger });
     const nodeCertificates = options.tls?.nodeCertificates === true;
 
-    // Opening the database first: a corrupt or unwritable file stops the gateway here, with its path in the error.
-    const store =
-      options.metrics === false
-        ? undefined
-        : new MetricsStore({ ...options.metrics, path: options.metrics?.path ?? DEFAULT_METRICS_PATH, clock: () => clock.epochMs(), onError: (e) => logger.error({ reason: e.message }, 'metrics store error') });
+    const figures = { nodes: () => this.registry.sessions.size, nodeStates: () => this.health.nodes(), inFlight: () => this.dispatcher.inFlight, cache: () => this.cache.stats(), lookAside: () => this.lookAside.figures() };
+    this.metrics = createMetricsRecorder(options.metrics, clock, logger, figures);
     this.cache = new ResultCache({ ...options.cache, clock: () => clock.epochMs() });
     this.registry = new Registry(options.functions, { strategy: settings.defaultStrategy, retryCount: settings.retryCount }, { clock, providerGapMs: settings.providerGapMs });
     this.detector = new OutlierDetector({ ...options.outlierDetection, now: () => clock.now(), providersOf: (fn) => this.registry.functions.get(fn)?.providers.size ?? 0 });
     this.health = new NodeHealthMonitor(this.registry, this.detector, { leaseMs: settings.leaseMs, availableThreshold: options.availableThreshold, clock });
     this.router = new Router({ health: this.health, random: options.random ?? Math.random, clock, location: options.location });
     this.admission = new AdmissionQueue(settings.queueSize, settings.queueBytes);
-    // metrics: false records nothing per call: no row, no live figure, no Prometheus count.
-    const recordCalls = options.metrics !== false;
-    const prometheus = new PrometheusMetrics(
-      { nodes: () => this.registry.sessions.size, inFlight: () => this.dispatcher.inFlight, cache: () => this.cache.stats(), lookAside: () => this.lookAside.figures(), ...(store ? { droppedRows: () => store.health().droppedRows } : {}) },
-      { calls: recordCalls },
-    );
-    this.metrics = new MetricsRecorder(store, prometheus, clock, { recordCalls });
-    this.readiness = new Readiness(() => store?.health());
+    this.readiness = new Readiness(() => this.metrics.store?.health());
     const events = new NodeEvents(this, this.metrics, logger);
     const deferFlush = options.coalesceFrames === false ? (flush: () => void) => flush() : undefined;
-    // A finished call frees its caller's slot, then is recorded.
     const limits = new PrincipalLimits(clock);
-    const finished: CallRecorder = {
-      callFinished: (call, code, cached) => {
-        limits.release(call.caller);
-        this.metrics.callFinished(call, code, cached);
-      },
-    };
+    const open = (this.open = new OpenCalls(clock));
+    const finished = new FinishedCalls(limits, open, this.metrics);
     this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: finished, clock, providerGapMs: settings.providerGapMs });
     const linkSettings = { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs, deferFlush, nodeCertificates };
     this.nodeLinks = new NodeLinkService({ registry: this.registry, dispatcher: this.dispatcher, detector: this.detector, auth: this.auth, clock, observer: events.observer(), settings: linkSettings });
-    this.lookAside = new LookAside({ registry: this.registry, router: this.router, health: this.health, detector: this.detector, limits, clock, random: options.random ?? Math.random, observer: events.observer(),
-      freed: (entry) => this.dispatcher.pump(entry), settings: { ...linkSettings, defaultTimeoutMs: settings.defaultTimeoutMs, pickTtlMs: options.lookAside?.pickTtlMs } });
     const intakeSettings = { maxPayloadBytes: settings.maxPayloadBytes, defaultTimeoutMs: settings.defaultTimeoutMs, startupGraceMs: settings.startupGraceMs, maxAwaiting: settings.queueSize };
-    this.intake = new CallIntake({ registry: this.registry, dispatcher: this.dispatcher, cache: this.cache, metrics: this.metrics, recorder: finished, limits, clock, settings: intakeSettings });
+    this.intake = new CallIntake({ registry: this.registry, dispatcher: this.dispatcher, cache: this.cache, metrics: this.metrics, recorder: finished, limits, open, clock, settings: intakeSettings });
     const thresholds = options.alerts?.thresholds ?? {};
     this.alerts = new AlertLog({ webhookUrl: options.alerts?.webhookUrl, clock: () => clock.epochMs() });
     this.api = new AdminApi({ health: this.health, registry: this.registry, admission: this.admission, detector: this.detector, metrics: this.metrics, cache: this.cache, alerts: this.alerts, thresholds, clock,
@@ -138,15 +123,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     this.alerts.on('alert', (a) => logger.warn({ severity: a.severity, alert: a.kind }, a.message));
 
-    const refusedAtIntake = (path: string, peer: string, err: EasyRemoteError) => {
-      if (path.startsWith('/easyremote.v1.Gateway/')) this.metrics.refused({ functionName: '', client: peer, requestBytes: 0, arrivedAt: clock.now() }, err.code);
-    };
-    this.server = createGrpcServer(settings.maxPayloadBytes, [intakeInterceptor(this.auth, refusedAtIntake, nodeCertificates ? checkNodeCertificate : undefined)]);
+    this.server = createGrpcServer(settings.maxPayloadBytes, [intakeInterceptor(this.auth, this.metrics, clock, nodeCertificates)]);
     this.server.addService(nodeLinkDefinition(), this.nodeLinks.handlers());
     this.sessions = new SessionService(this.intake, clock, this.auth, deferFlush);
-    this.server.addService(gatewayServiceDefinition(), { ...callServiceHandlers(this.intake, clock, this.auth), session: this.sessions.handler() });
+    this.server.addService(gatewayServiceDefinition(), { ...callServiceHandlers(this.intake, clock, this.auth, this.metrics), session: this.sessions.handler() });
     this.server.addService(AdminService, adminHandlers(this.api, this.auth));
-    this.server.addService(LoadBalancerService, this.lookAside.handlers(this.auth, nodeCertificates));
+    this.lookAside = new LookAside({ registry: this.registry, router: this.router, health: this.health, detector: this.detector, limits, clock, random: options.random ?? Math.random, observer: events.observer(), auth: this.auth, nodeCertificates, freed: (entry) => this.dispatcher.pump(entry), settings: { ...settings, gatewayId: this.id, pickTtlMs: options.lookAside?.pickTtlMs } }).serveOn(this.server);
   }
 
   /**
@@ -155,7 +137,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
    * `PortInUseError`, one line naming the port and the process that holds it.
    */
   async start(): Promise<void> {
-    if (this.stopped) throw new Error('this gateway was stopped; create a new one');
+    if (this.stopping !== undefined) throw new Error('this gateway was stopped; create a new one');
     const { host, port } = this.settings;
     const certificates = this.certificates;
     try {
@@ -168,14 +150,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.boundPort = await bindGrpcServer(this.server, host, port, certificates && tlsCredentials(certificates));
       this.intake.started();
       this.nodeLinks.startSweeping();
-      this.lookAside.start();
       if (this.options.httpPort !== undefined) {
-        const http = (this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header), () => this.readiness.check(), certificates?.material));
+        const http = (this.http = new HttpApi(this.api, this.metrics.prometheus, (header) => this.auth.client(header), () => this.readiness.check(), this.clock, certificates?.material));
         certificates?.onChange((material) => http.setCertificate(material));
         this.httpBoundPort = await http.listen(this.options.httpPort, host);
       }
     } catch (err) {
-      await this.stop();
+      await this.stop({ graceMs: 0 });
       throw err;
     }
     if (certificates !== undefined) {
@@ -197,18 +178,32 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return this.certificates.reload(why);
   }
 
-  /** Ends every call and node stream and writes buffered metrics rows; /readyz answers 503 from the first moment, the HTTP port closes last. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+  /**
+   * New calls are refused GATEWAY_UNAVAILABLE, /readyz answers 503, calls in flight get `graceMs`
+   * to finish (then CANCELLED), every metrics row is written, the HTTP port closes last. Called
+   * again while stopping: the same promise; a shorter grace cuts the wait short (0: now).
+   */
+  stop(options: StopOptions = {}): Promise<void> {
+    const graceMs = options.graceMs ?? this.settings.shutdownGraceMs;
+    if (this.stopping !== undefined) {
+      void this.open.settled(graceMs);
+      return this.stopping;
+    }
+    return (this.stopping = this.shutdown(graceMs));
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
     this.readiness.state = 'stopping';
-    this.logger.info('gateway stopping');
+    this.logger.info({ openCalls: this.open.size, graceMs }, 'gateway stopping');
     this.alertLoop.stop();
     process.off('SIGHUP', this.onHangup);
     this.certificates?.unwatch();
-    this.sessions.goAway('the gateway is stopping');
+    const reason = 'the gateway is stopping';
+    this.sessions.goAway(reason);
+    this.intake.close(reason);
+    const cut = await this.open.settled(graceMs);
+    if (cut > 0) this.logger.warn({ calls: cut, graceMs }, 'calls still in flight after the grace are ended');
     this.dispatcher.shutdown();
-    this.lookAside.stop();
     this.nodeLinks.close();
     this.sessions.close();
     await shutdownGrpcServer(this.server);
@@ -217,6 +212,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await this.alerts.drain();
     await this.http?.close();
     this.logger.info('gateway stopped');
+  }
+
+  /** Calls taken in and not yet finished (what a graceful stop waits for). */
+  get openCalls(): number {
+    return this.open.size;
   }
 
   get port(): number {

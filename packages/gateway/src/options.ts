@@ -94,8 +94,9 @@ export interface GatewayOptions {
    * Call metrics: the SQLite file path (default ./easyremote-metrics.db), ':memory:', or
    * false to record nothing per call: no rows, no live figures (the admin API reports them
    * empty and its statistics as null), no call families at /metrics (its gauges remain).
+   * `callerLabel: true` adds easyremote_caller_calls_total{caller, outcome} at /metrics.
    */
-  metrics?: false | (Partial<Omit<MetricsStoreOptions, 'clock' | 'onError'>> & { path?: string });
+  metrics?: false | (Partial<Omit<MetricsStoreOptions, 'clock' | 'onError'>> & { path?: string; callerLabel?: boolean });
   /** Result cache for functions declared cacheable: total bytes, and the largest share one result may take. */
   cache?: { maxBytes?: number; maxEntryShare?: number };
   /**
@@ -118,6 +119,11 @@ export interface GatewayOptions {
   random?: RandomSource;
   /** Injected time (leases, deadlines, ejection, learning, metrics); the system clock by default. */
   clock?: Clock;
+  /**
+   * How long `stop()` lets calls in flight finish before ending them, when it is given no
+   * `graceMs` (ms). Default 0: they are ended at once.
+   */
+  shutdownGraceMs?: number;
   /**
    * Lifecycle logging (listening, stopping, nodes joined, lost, refused and draining,
    * ejections, certificate reloads, alerts); never one line per call. A pino `Logger` of
@@ -143,6 +149,12 @@ export interface GatewaySettings {
   readonly providerGapMs: number;
   readonly startupGraceMs: number;
   readonly slowStartMs: number;
+  readonly shutdownGraceMs: number;
+}
+
+export interface StopOptions {
+  /** How long calls in flight may take to finish before they are ended (ms); default: the gateway's `shutdownGraceMs`. */
+  graceMs?: number;
 }
 
 export function gatewaySettings(options: GatewayOptions): GatewaySettings {
@@ -162,6 +174,7 @@ export function gatewaySettings(options: GatewayOptions): GatewaySettings {
     providerGapMs: options.providerGapMs ?? DEFAULT_PROVIDER_GAP_MS,
     startupGraceMs: options.startupGraceMs ?? leaseMs,
     slowStartMs: options.slowStartMs ?? DEFAULT_SLOW_START_WINDOW_MS,
+    shutdownGraceMs: options.shutdownGraceMs ?? 0,
   };
 }
 

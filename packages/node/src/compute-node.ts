@@ -100,7 +100,8 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
   private readonly links: GatewayLink[];
   private readonly direct: DirectServer | undefined;
   private state: State = 'new';
-  private readonly logger: Logger;
+  /** Where the node logs (its lines carry `component` and `nodeId`); code running it may log through it too. */
+  readonly logger: Logger;
   private firstRegistration?: FirstRegistration;
   private drained?: Promise<void>;
   private readonly sampler: TelemetrySampler | undefined;
@@ -230,7 +231,10 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     return this.runner.activeCalls;
   }
 
-  /** Stops taking new calls, finishes those in progress, then disconnects. */
+  /**
+   * Stops taking new calls, finishes those in progress, then disconnects; resolves once
+   * their results have reached the gateway (or the streams' close grace ran out).
+   */
   drain(): Promise<void> {
     if (this.drained) return this.drained;
     if (this.state === 'stopped' || this.state === 'new') return Promise.resolve();
@@ -242,6 +246,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     this.drained = (async () => {
       while (this.runner.activeCalls > 0) await once(this, 'idle');
       this.shutdown('drained');
+      await this.linksClosed();
     })();
     return this.drained;
   }
@@ -250,6 +255,11 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
   async stop(): Promise<void> {
     if (this.state === 'stopped') return;
     this.shutdown('stopped');
+    await this.linksClosed();
+  }
+
+  private async linksClosed(): Promise<void> {
+    await Promise.all(this.links.map((l) => l.closed()));
   }
 
   private shutdown(reason: string): void {

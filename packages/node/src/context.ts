@@ -23,7 +23,11 @@ export interface CallContext {
   progress(fraction: number, message?: string): void;
 }
 
-const storage = new AsyncLocalStorage<CallContext>();
+// One store per process, shared by every copy of this package loaded in it (a program's
+// own and the one `easyremote node` runs it with), so that currentCall() in a handler
+// works whichever copy runs the call.
+const STORAGE_KEY = Symbol.for('easyremote.node.call-context');
+const storage = ((globalThis as Record<symbol, unknown>)[STORAGE_KEY] ??= new AsyncLocalStorage<CallContext>()) as AsyncLocalStorage<CallContext>;
 
 export function runWithContext<T>(context: CallContext, fn: () => T): T {
   return storage.run(context, fn);

@@ -34,8 +34,11 @@ import {
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { grpcTransport, type LinkTransport, type NodeStream } from './link-transport.js';
 
-/** Time the end of a stream gets to reach the gateway before the channel closes. */
-export const CLOSE_GRACE_MS = 50;
+/**
+ * After close(), how long the stream gets to deliver what was queued (its last results)
+ * and be closed by the gateway before the channel is closed regardless.
+ */
+export const CLOSE_GRACE_MS = 2000;
 /** The node's lease view is never shorter than this many of the gateway's ping intervals. */
 export const MIN_LEASE_HEARTBEATS = 2;
 
@@ -103,6 +106,8 @@ export class GatewayLink {
   /** The function names last sent in a register frame. */
   private declared: string[] = [];
   private stream: NodeStream | undefined;
+  /** Settles once the stream close() ended is closed, or its grace ran out. */
+  private closing: Promise<void> = Promise.resolve();
   private batcher: FrameBatcher<NodeFrame> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -198,12 +203,27 @@ export class GatewayLink {
     this.batcher?.close();
     this.batcher = undefined;
     stream.end();
-    // Cancelled too: a stream still waiting for a connection would otherwise go on dialling
-    // the gateway after the link (and its node) gave up.
-    setTimeout(() => {
-      stream.cancel();
-      this.transport.close();
-    }, CLOSE_GRACE_MS).unref();
+    // The gateway closes the stream once it has read everything before the end: only then
+    // have the last results surely left this process. Cancelled at the end in any case: a
+    // stream still waiting for a connection would otherwise go on dialling the gateway
+    // after the link (and its node) gave up.
+    this.closing = new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        stream.cancel();
+        this.transport.close();
+        resolve();
+      };
+      const timer = setTimeout(done, CLOSE_GRACE_MS);
+      timer.unref();
+      stream.on('close', done);
+      stream.on('error', done);
+    });
+  }
+
+  /** Resolves once what close() ended is over: the stream closed, or CLOSE_GRACE_MS passed. */
+  closed(): Promise<void> {
+    return this.closing;
   }
 
   // ---- the stream ----------------------------------------------------------------------

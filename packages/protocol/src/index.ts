@@ -4,6 +4,7 @@ export * from './constants.js';
 export * from './limits.js';
 export * from './frame-batcher.js';
 export type * from './admin-documents.js';
+export type * from './dashboard-document.js';
 export { CallOptions, ErrorDetail } from './generated/easyremote/v1/common.js';
 export {
   ArgsCredit,
@@ -53,4 +54,6 @@ export * from './serving/request-limits.js';
 export * from './serving/deadline.js';
 export * from './serving/call-metadata.js';
 export * from './serving/intake-interceptor.js';
+export * from './serving/tolerant-definitions.js';
 export * from './serving/session-definition.js';
+export * from './shutdown-signals.js';

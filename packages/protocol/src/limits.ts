@@ -60,7 +60,15 @@ export function quote(input: string): string {
   return `${JSON.stringify(input.slice(0, MAX_QUOTED_CHARS))}… (${input.length} characters)`;
 }
 
-/** Cuts a text to `max` characters, marking the cut. */
+/**
+ * Cuts a text to `max` characters, marking the cut. Never between the halves of a
+ * surrogate pair (an emoji): a lone surrogate is not text, and a status message holding
+ * one cannot be sent at all (grpc-js throws encoding it), so the caller would get none.
+ */
 export function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  if (text.length <= max) return text;
+  let end = max - 1;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${text.slice(0, end)}…`;
 }

@@ -8,6 +8,7 @@ import {
   type AlertsDocument,
   type BackendDocument,
   type CacheInvalidation,
+  type DashboardSnapshot,
   type DrainResult,
   type FunctionInfo,
   type FunctionStatsDocument,
@@ -26,6 +27,7 @@ import type { OutlierDetector } from '../health/outlier-detector.js';
 import { optimisationReport, type AdvisorThresholds, type AlertLog, type SystemFigures } from '../metrics/advisor.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { Registry } from '../registry/registry.js';
+import { dashboardSnapshot } from './dashboard-snapshot.js';
 
 export type { FunctionInfo };
 
@@ -139,6 +141,19 @@ export class AdminApi {
   alerts(): AlertsDocument {
     const { alerts } = this.parts;
     return { active: alerts.active(), recent: alerts.list(), webhook: alerts.webhookStats() };
+  }
+
+  /** What the dashboard shows, from memory only (GET /api/events pushes it once a second). */
+  dashboard(): DashboardSnapshot {
+    const { metrics, clock } = this.parts;
+    return dashboardSnapshot({
+      nodes: () => this.nodes(),
+      functions: () => this.functions(),
+      alerts: () => this.alerts(),
+      recommendations: () => this.recommendations(),
+      live: metrics.live,
+      epochMs: () => clock.epochMs(),
+    });
   }
 
   /** Operator actions need the admin role. */

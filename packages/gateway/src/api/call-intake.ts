@@ -6,6 +6,7 @@ import {
   AFFINITY_METADATA_KEY,
   EasyRemoteError,
   FunctionNotFound,
+  GatewayUnavailable,
   InvalidArgument,
   PayloadTooLarge,
   PermissionDenied,
@@ -21,6 +22,7 @@ import type { ArgsRelay } from '../calls/args-relay.js';
 import type { CallSink } from '../calls/call-sink.js';
 import { callDeadline } from '../calls/deadline.js';
 import type { CallRecorder, Dispatcher } from '../calls/dispatcher.js';
+import type { OpenCalls } from '../calls/open-calls.js';
 import { PendingCall } from '../calls/pending-call.js';
 import { PromiseSink } from '../calls/promise-sink.js';
 import { checkCallOptions, checkFunctionName, checkMetadata } from '../calls/request-limits.js';
@@ -79,6 +81,8 @@ export interface CallIntakeParts {
   recorder: CallRecorder;
   /** Each principal's own limits; a slot taken here is released when the call is recorded as finished. */
   limits: PrincipalLimits;
+  /** Calls admitted and not yet finished: counted here when admitted, by the recorder's owner when finished. */
+  open: OpenCalls;
   clock: Clock;
   settings: CallIntakeSettings;
 }
@@ -90,6 +94,8 @@ export class CallIntake {
   /** Calls waiting for a function to be registered, by name. */
   private readonly awaiting = new Map<string, Set<() => void>>();
   private awaitingCount = 0;
+  /** Why the gateway takes no new calls, once it stopped taking them. */
+  private closedReason: string | undefined;
 
   constructor(private readonly parts: CallIntakeParts) {
     parts.registry.on('function-added', (entry) => {
@@ -100,6 +106,17 @@ export class CallIntake {
   /** The gateway listens from now on: nodes that knew it will be reconnecting. */
   started(): void {
     this.startedAt = this.parts.clock.now();
+  }
+
+  /**
+   * Takes no new calls from now on (the gateway is stopping): each is refused
+   * GATEWAY_UNAVAILABLE, not run, so its caller may send it to another gateway. Calls
+   * still waiting for their function to be registered are refused the same way now;
+   * calls already admitted go on.
+   */
+  close(reason: string): void {
+    this.closedReason = reason;
+    for (const waiters of [...this.awaiting.values()]) for (const resume of [...waiters]) resume();
   }
 
   /** Takes a call in; its outcome (a refusal included) goes to `reply`. */
@@ -145,6 +162,7 @@ export class CallIntake {
       metrics.refused({ functionName: call.function, client: call.client, caller: call.caller, requestBytes: call.args.length, arrivedAt: call.arrivedAt }, err.code);
       return err;
     };
+    if (this.closedReason !== undefined) return refuse(new GatewayUnavailable(`${this.closedReason} and takes no new calls; ${quote(call.function)} was not run`));
     const badName = checkFunctionName(call.function);
     if (badName) return refuse(badName);
     const badRequest = checkMetadata(call.metadata) ?? checkCallOptions(call.options, call.metadata[AFFINITY_METADATA_KEY]);
@@ -169,6 +187,7 @@ export class CallIntake {
     }
     const limited = this.parts.limits.acquire(call.caller);
     if (limited) return refuse(limited);
+    this.parts.open.opened();
     const deadline = callDeadline({
       nowMs: clock.epochMs(),
       callerDeadlineMs: call.callerDeadlineMs,

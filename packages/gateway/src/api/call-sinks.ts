@@ -1,6 +1,6 @@
 // Adapters from the dispatcher's CallSink to grpc-js server calls.
 import type * as grpc from '@grpc/grpc-js';
-import { toServiceError, type CallReply, type CallRequest, type EasyRemoteError, type StreamReply } from '@easyremote/protocol';
+import { toServiceError, type CallReply, type EasyRemoteError, type StreamReply } from '@easyremote/protocol';
 import type { CallSink } from '../calls/call-sink.js';
 
 /** Joins a result that came in parts: a per-call RPC answers with one message. */
@@ -26,11 +26,11 @@ export function unarySink(callback: grpc.sendUnaryData<CallReply>): CallSink {
  * status only through the stream's 'error' event; `destroy()` would reset the HTTP/2
  * stream with no status at all, leaving the caller to wait for its own deadline.
  */
-export function failStream(call: grpc.ServerWritableStream<CallRequest, StreamReply>, err: EasyRemoteError): void {
+export function failStream(call: grpc.ServerWritableStream<unknown, StreamReply>, err: EasyRemoteError): void {
   call.emit('error', toServiceError(err));
 }
 
-export function streamSink(call: grpc.ServerWritableStream<CallRequest, StreamReply>): CallSink {
+export function streamSink(call: grpc.ServerWritableStream<unknown, StreamReply>): CallSink {
   let closed = false;
   const parts: Buffer[] = [];
   call.on('cancelled', () => (closed = true));

@@ -1,11 +1,14 @@
 // The gateway's HTTP face for operators: JSON under /api/, Prometheus text at /metrics,
-// and the probes /healthz and /readyz (no token: orchestrators and load balancers carry
-// none), over HTTPS when the gateway has a certificate.
+// the probes /healthz and /readyz (no token: orchestrators and load balancers carry none)
+// and the live dashboard at / (dashboard-routes.ts), over HTTPS when the gateway has a
+// certificate.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { EasyRemoteError, toEasyRemoteError, type HealthDocument, type ReadinessDocument } from '@easyremote/protocol';
 import type { Principal } from '../auth/principals.js';
+import type { Clock } from '../clock.js';
 import type { AdminApi } from './admin-api.js';
+import { DashboardRoutes } from './dashboard-routes.js';
 import type { PrometheusMetrics } from '../metrics/prometheus.js';
 import { listenFailure } from './listen-failure.js';
 
@@ -34,6 +37,7 @@ export interface HttpCertificate {
 
 export class HttpApi {
   private readonly server: Server | HttpsServer;
+  private readonly dashboard: DashboardRoutes;
 
   /** With `tls`, HTTPS; `setCertificate` replaces it for new connections. */
   constructor(
@@ -41,8 +45,10 @@ export class HttpApi {
     private readonly prometheus: PrometheusMetrics,
     private readonly authorize: (header: string | undefined) => Principal | EasyRemoteError,
     private readonly readiness: () => ReadinessDocument,
+    clock: Clock,
     tls?: HttpCertificate,
   ) {
+    this.dashboard = new DashboardRoutes(api, clock);
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
     this.server = tls === undefined ? createServer(handler) : createHttpsServer({ cert: tls.cert, key: tls.key }, handler);
   }
@@ -61,6 +67,7 @@ export class HttpApi {
   }
 
   close(): Promise<void> {
+    this.dashboard.close();
     return new Promise((resolve) => {
       this.server.closeAllConnections();
       this.server.close(() => resolve());
@@ -71,6 +78,7 @@ export class HttpApi {
     try {
       const url = new URL(req.url ?? '/', 'http://gateway');
       if (this.probe(req, res, url.pathname.replace(/\/+$/, ''))) return;
+      if (this.dashboard.servePage(req, res, url.pathname)) return;
       const who = this.authorize(req.headers.authorization);
       if (who instanceof EasyRemoteError) return this.send(res, HTTP_STATUS[who.code] ?? 401, { error: who.code, message: who.message });
       if (req.method !== 'GET' && crossOrigin(req)) {
@@ -81,6 +89,7 @@ export class HttpApi {
         res.end(await this.prometheus.text());
         return;
       }
+      if (this.dashboard.serveEvents(req, res, url.pathname.replace(/\/+$/, ''))) return;
       const body = this.route(req.method ?? 'GET', url, who);
       if (body === undefined) return this.send(res, 404, { error: 'NOT_FOUND', message: `no route ${req.method} ${url.pathname}` });
       this.send(res, 200, body);

@@ -10,7 +10,6 @@ import {
   MAX_QUOTED_CHARS,
   PermissionDenied,
   quote,
-  NodeLinkService as NodeLinkDefinition,
   PROTOCOL_VERSION,
   RegistrationRefused,
   toEasyRemoteError,
@@ -32,6 +31,7 @@ import { NodeSession } from '../registry/node-session.js';
 import type { Registry } from '../registry/registry.js';
 import { certifiedNodeId, checkRegisteredId } from '../tls/node-identity.js';
 import { principalOf } from './metadata.js';
+import type { Undecodable } from './tolerant-definitions.js';
 
 /** Round trips above this are a clock or nonce problem, not a measurement. */
 const MAX_PLAUSIBLE_RTT_MS = 60_000;
@@ -78,33 +78,10 @@ function gatewayFrameBytes(f: GatewayFrame): number {
   return f.invoke?.args.length ?? f.argsPart?.data.length ?? 0;
 }
 
-/** A frame whose bytes did not decode: it is refused alone, not with the whole stream. */
-interface UndecodableFrame {
-  readonly undecodable: string;
-}
-
-type NodeStream = grpc.ServerDuplexStream<NodeFrame | UndecodableFrame, GatewayFrame>;
-
-/**
- * The NodeLink service definition with a deserializer that never throws. grpc-js ends the
- * whole stream when a message fails to decode (garbage, or a 64-bit number above 2^53),
- * which would cut off every call on that node for one bad frame.
- */
-export function nodeLinkDefinition(): grpc.ServiceDefinition {
-  const connect = NodeLinkDefinition.connect;
-  return {
-    connect: {
-      ...connect,
-      requestDeserialize: (bytes: Buffer): NodeFrame | UndecodableFrame => {
-        try {
-          return connect.requestDeserialize(bytes);
-        } catch (err) {
-          return { undecodable: (err as Error).message };
-        }
-      },
-    },
-  };
-}
+// A frame whose bytes did not decode is refused alone, not with the whole stream: grpc-js
+// would end the stream on it (garbage, or a 64-bit number above 2^53), cutting off every
+// call on that node for one bad frame.
+type NodeStream = grpc.ServerDuplexStream<NodeFrame | Undecodable, GatewayFrame>;
 
 /** How often leases are checked: a node silent past its lease is lost within this much more. */
 function sweepIntervalMs({ heartbeatMs, leaseMs }: { heartbeatMs: number; leaseMs: number }): number {
@@ -175,13 +152,19 @@ export class NodeLinkService {
     };
     // Frames to the node that are produced in one turn (invokes, credits) go as one message.
     const batcher = new FrameBatcher<GatewayFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: gatewayFrameBytes, defer: this.parts.settings.deferFlush });
-    stream.on('data', (frame: NodeFrame | UndecodableFrame) => {
+    // Once the gateway has ended the stream (a refusal, a lost lease, a reconnect), frames the
+    // node sent before it heard are dropped: answering one would write after the end, which
+    // destroys the stream before its status goes out and leaves it open, unread, for good.
+    let failed = false;
+    stream.on('data', (frame: NodeFrame | Undecodable) => {
+      if (failed || stream.writableEnded || stream.destroyed) return;
       try {
         if ('undecodable' in frame) {
           const err = new InvalidArgument(`a frame could not be decoded: ${clip(frame.undecodable, MAX_QUOTED_CHARS)}`);
           if (session === undefined) {
             // Nothing registered yet to keep alive: end the stream with the reason as its status.
             this.parts.observer.refused(peer, err);
+            failed = true;
             stream.emit('error', toServiceError(err));
           } else {
             this.parts.observer.dropped(session.nodeId, err);

@@ -9,20 +9,17 @@ import {
   clip,
   DEFAULT_STREAM_CREDIT,
   FrameBatcher,
-  gatewayServiceDefinition,
   GatewayUnavailable,
   InvalidArgument,
   MAX_QUOTED_CHARS,
   MAX_SESSION_CALLS,
   Overloaded,
-  quote,
   serverFrameBytes,
   unbatch,
   type EasyRemoteError,
   type ServerFrame,
   type SessionCall,
   type SessionStream,
-  type UndecodableFrame,
 } from '@easyremote/protocol';
 import { ArgsRelay } from '../calls/args-relay.js';
 import type { CallSink } from '../calls/call-sink.js';
@@ -31,8 +28,9 @@ import type { AdmittedCall, CallIntake } from './call-intake.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principals.js';
 import { handlerMetadata, principalOf } from './metadata.js';
+import type { Undecodable } from './tolerant-definitions.js';
 
-export { gatewayServiceDefinition, MAX_SESSION_CALLS };
+export { MAX_SESSION_CALLS };
 
 /**
  * One call on a session, as the dispatcher's sink: its frames go to the session's
@@ -122,7 +120,7 @@ class ClientSession {
   private readonly caller: Principal;
   private closed = false;
   private halfClosed = false;
-  /** Why the session takes no more calls, once it was told to. */
+  /** Why the session takes no more calls, once it was told to (the intake refuses them, recorded like any refusal). */
   private goneAway: string | undefined;
 
   constructor(
@@ -136,7 +134,7 @@ class ClientSession {
     this.peer = stream.getPeer();
     this.caller = principalOf(stream.metadata, auth);
     this.batcher = new FrameBatcher<ServerFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: serverFrameBytes, defer: deferFlush });
-    stream.on('data', (frame: ClientFrame | UndecodableFrame) => {
+    stream.on('data', (frame: ClientFrame | Undecodable) => {
       if ('undecodable' in frame) {
         this.reject(new InvalidArgument(`a frame could not be decoded: ${clip(frame.undecodable, MAX_QUOTED_CHARS)}`));
         return;
@@ -194,11 +192,6 @@ class ClientSession {
   }
 
   private onCall(call: SessionCall): void {
-    if (this.goneAway !== undefined) {
-      // Sent before the client saw the goaway: not run, so the client may safely send it elsewhere.
-      this.push({ error: { callId: call.callId, error: new GatewayUnavailable(`the gateway took no more calls on this session (${this.goneAway}); ${quote(call.function)} was not run`).toDetail() } });
-      return;
-    }
     if (this.calls.has(call.callId)) {
       // The id names a call in flight: answering under it would confuse that call.
       this.reject(new InvalidArgument(`call id ${call.callId} is already in flight on this session`));
@@ -287,6 +280,8 @@ class ClientSession {
 /** Every open session, so that a stopping gateway can tell each one. */
 export class SessionService {
   private readonly sessions = new Set<ClientSession>();
+  /** Set once the gateway takes no more calls: sessions opened after it are told at once. */
+  private goneAway: string | undefined;
 
   constructor(
     private readonly intake: CallIntake,
@@ -299,12 +294,15 @@ export class SessionService {
     return (stream) => {
       // Headers first: a client that saw them knows its calls reached a gateway handler.
       stream.sendMetadata(new grpc.Metadata());
-      this.sessions.add(new ClientSession(stream, this.intake, this.clock, (s) => this.sessions.delete(s), this.deferFlush, this.auth));
+      const session = new ClientSession(stream, this.intake, this.clock, (s) => this.sessions.delete(s), this.deferFlush, this.auth);
+      this.sessions.add(session);
+      if (this.goneAway !== undefined) session.goAway(this.goneAway);
     };
   }
 
-  /** Every session takes no more calls, and its client is told so. */
+  /** Every session, and every one opened from now on, takes no more calls, and its client is told so. */
   goAway(reason: string): void {
+    this.goneAway = reason;
     for (const s of this.sessions) s.goAway(reason);
   }
 

@@ -36,6 +36,15 @@ const NOT_STARTED = new Set(['OVERLOADED', 'FUNCTION_NOT_FOUND']);
 /** Errors that say nothing about the node's health (see health/outlier-detector.ts). */
 const NOT_NODE_FAULT = new Set(['INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE', 'CANCELLED', 'OVERLOADED', 'FUNCTION_NOT_FOUND']);
 
+/**
+ * The execution time a node reports with its reply. Nodes are written in any language and
+ * may be hostile: a figure that cannot be true (NaN, infinite, negative) counts as unknown
+ * (0) before it reaches provider history, strategies or metrics.
+ */
+function reportedExecMs(ms: number): number {
+  return Number.isFinite(ms) && ms >= 0 ? ms : 0;
+}
+
 /** Told about every finished call, exactly once (metrics, the caller's limits); errorCode '' on success. */
 export interface CallRecorder {
   callFinished(call: PendingCall, errorCode: string, cached?: boolean): void;
@@ -361,8 +370,9 @@ export class Dispatcher {
   }
 
   /** The attempt is over: its slot frees, and its outcome goes to whoever learns from it. */
-  private closeAttempt(a: Attempt, ok: boolean, countsForHealth: boolean, execMs: number): void {
+  private closeAttempt(a: Attempt, ok: boolean, countsForHealth: boolean, reportedMs: number): void {
     const latencyMs = this.parts.clock.now() - a.dispatchedAt;
+    const execMs = reportedExecMs(reportedMs);
     this.parts.clock.clearTimeout(a.timer);
     a.provider.inFlight--;
     a.provider.session.inFlight--;

@@ -8,6 +8,7 @@ import {
   EasyRemoteError,
   FunctionNotFound,
   InvalidArgument,
+  LoadBalancerService,
   MAX_CALL_FUNCTION_NAME_BYTES,
   MAX_IDENTIFIER_BYTES,
   MAX_PICKS_PER_REQUEST,
@@ -25,7 +26,7 @@ import {
 } from '@easyremote/protocol';
 import type * as grpc from '@grpc/grpc-js';
 import type { NodeLinkObserver } from '../api/node-link-service.js';
-import type { Clock, RandomSource, TimerHandle } from '../clock.js';
+import type { Clock, RandomSource } from '../clock.js';
 import type { NodeHealthMonitor } from '../health/health-monitor.js';
 import type { OutlierDetector } from '../health/outlier-detector.js';
 import type { FunctionEntry } from '../registry/function-entry.js';
@@ -34,7 +35,7 @@ import type { Registry } from '../registry/registry.js';
 import type { Router } from '../routing/router.js';
 import { BackendRegistrations, splitAddress } from './backend-registrations.js';
 import { loadBalancerHandlers } from './load-balancer-service.js';
-import { PICK_SWEEP_MS, PickTable, type OpenPick } from './pick-table.js';
+import { PickTable, type OpenPick } from './pick-table.js';
 
 /** How long a client may start calls on a pick after asking for it, unless configured. */
 export const DEFAULT_PICK_TTL_MS = 1000;
@@ -60,6 +61,9 @@ export interface LookAsideParts {
   clock: Clock;
   random: RandomSource;
   observer: NodeLinkObserver;
+  /** Who is calling (the intake interceptor's principal), and whether backends must present a node certificate. */
+  auth: Authenticator;
+  nodeCertificates: boolean;
   /** A pick's slot freed: calls waiting at the gateway for the function may move. */
   freed(entry: FunctionEntry): void;
   settings: LookAsideSettings;
@@ -68,7 +72,6 @@ export interface LookAsideParts {
 export class LookAside {
   readonly backends: BackendRegistrations;
   readonly picks: PickTable;
-  private sweepTimer: TimerHandle | undefined;
   private readonly pickTtlMs: number;
 
   constructor(private readonly parts: LookAsideParts) {
@@ -77,30 +80,18 @@ export class LookAside {
     // Checked when the gateway is built: a bad option fails there, not on the first pick.
     if (!(Number.isInteger(pickTtlMs) && pickTtlMs > 0 && pickTtlMs <= 0xffffffff)) throw new TypeError(`gateway lookAside.pickTtlMs must be a whole number of ms > 0, got ${String(pickTtlMs)}`);
     this.backends = new BackendRegistrations({ registry, detector, clock, observer, settings });
-    this.picks = new PickTable({ clock, random: parts.random, detector, limits: parts.limits, freed: parts.freed, pickTtlMs, defaultTimeoutMs: settings.defaultTimeoutMs });
+    this.picks = new PickTable({ clock, random: parts.random, detector, limits: parts.limits, freed: parts.freed, pickTtlMs, defaultTimeoutMs: settings.defaultTimeoutMs, sessions: registry.sessions });
   }
 
-  /** The LoadBalancer service for grpc-js; with node certificates required, backends register under the id theirs names. */
-  handlers(auth: Authenticator, nodeCertificates: boolean): grpc.UntypedServiceImplementation {
-    return loadBalancerHandlers(this, auth, nodeCertificates);
+  /** Adds the LoadBalancer service to the gateway's server; with node certificates required, backends register under the id theirs names. */
+  serveOn(server: grpc.Server): this {
+    server.addService(LoadBalancerService, loadBalancerHandlers(this, this.parts.auth, this.parts.nodeCertificates));
+    return this;
   }
 
   /** What /metrics reports. */
   figures(): { backends: number; openPicks: number; picks: number; outcomes: number } {
     return { backends: this.backends.count, openPicks: this.picks.size, picks: this.picks.picksTotal, outcomes: this.picks.outcomesTotal };
-  }
-
-  start(): void {
-    const tick = () => {
-      this.picks.sweep((id) => this.parts.registry.sessions.has(id));
-      this.sweepTimer = this.parts.clock.setTimeout(tick, PICK_SWEEP_MS);
-    };
-    this.sweepTimer = this.parts.clock.setTimeout(tick, PICK_SWEEP_MS);
-  }
-
-  stop(): void {
-    this.parts.clock.clearTimeout(this.sweepTimer);
-    this.picks.clear();
   }
 
   /**

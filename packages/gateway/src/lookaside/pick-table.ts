@@ -18,15 +18,12 @@ import {
   type Principal,
   type PrincipalLimits,
 } from '@easyremote/protocol';
-import type { Clock, RandomSource } from '../clock.js';
+import type { Clock, RandomSource, TimerHandle } from '../clock.js';
 import type { OutlierDetector } from '../health/outlier-detector.js';
 import type { FunctionEntry } from '../registry/function-entry.js';
 import type { Provider } from '../registry/provider.js';
 import type { Registry } from '../registry/registry.js';
 import type { Candidate, SelectContext, Strategy } from '../strategies/strategy.js';
-
-/** How often lapsed picks, and picks of providers that left, are released. */
-export const PICK_SWEEP_MS = 1000;
 
 export interface OpenPick {
   readonly id: number;
@@ -37,8 +34,8 @@ export interface OpenPick {
   readonly context: SelectContext;
   readonly snapshot: Candidate | undefined;
   readonly principal: Principal;
-  /** clock.now after which the pick is forgotten (and its slot released) whatever the client says. */
-  readonly expiresAt: number;
+  /** Forgets the pick (and releases its slot) when it lapses, whatever the client says. */
+  timer: TimerHandle | undefined;
   /** Still holds its call slot (until the first outcome). */
   holding: boolean;
 }
@@ -63,7 +60,12 @@ export interface PickTableParts {
   pickTtlMs: number;
   /** The time limit of functions that set none, ms (a call started on a pick may run that long). */
   defaultTimeoutMs: number;
+  /** Who is registered now (the registry's sessions): figures of those gone are dropped. */
+  sessions: ReadonlyMap<string, unknown>;
 }
+
+/** Figures of departed providers kept before they are pruned, beyond twice those registered. */
+const TALLY_SLACK = 64;
 
 export class PickTable {
   private nextId = 1;
@@ -93,7 +95,6 @@ export class PickTable {
    */
   take(provider: Provider, entry: FunctionEntry, strategy: Strategy, context: SelectContext, principal: Principal): OpenPick | EasyRemoteError {
     const { clock, detector, limits } = this.parts;
-    if (this.open.size >= MAX_OPEN_PICKS) this.sweepExpired();
     if (this.open.size >= MAX_OPEN_PICKS) {
       return new Overloaded(`this gateway has ${MAX_OPEN_PICKS} picks open`, { retryAfterMs: 200, limit: { name: 'max_open_picks', limit: MAX_OPEN_PICKS, actual: MAX_OPEN_PICKS + 1 } });
     }
@@ -105,9 +106,11 @@ export class PickTable {
     // A pick of a half-open pair is its probe, as a relayed call would be.
     if (entry.config.healthCheck.enabled && detector.state(nodeId, entry.name) === 'half_open') detector.onDispatch(nodeId, entry.name);
     const lifetime = this.parts.pickTtlMs + (entry.config.timeoutMs > 0 ? entry.config.timeoutMs : this.parts.defaultTimeoutMs);
-    const pick: OpenPick = { id: this.nextId++, provider, entry, strategy, context, snapshot: strategy.observe ? provider.snapshot() : undefined, principal, expiresAt: clock.now() + lifetime, holding: true };
+    const pick: OpenPick = { id: this.nextId++, provider, entry, strategy, context, snapshot: strategy.observe ? provider.snapshot() : undefined, principal, timer: undefined, holding: true };
+    pick.timer = clock.setTimeout(() => this.forget(pick), lifetime);
     this.open.set(pick.id, pick);
     this.holding++;
+    if (this.tallies.size > 2 * this.parts.sessions.size + TALLY_SLACK) this.pruneTallies();
     const t = this.tallyOf(nodeId);
     t.picks++;
     t.open++;
@@ -132,7 +135,7 @@ export class PickTable {
       if (!o.discard) this.learn(pick.provider, pick.entry, o, pick.strategy, pick.context, pick.snapshot);
       else if (pick.holding && pick.entry.config.healthCheck.enabled) this.parts.detector.releaseProbe(pick.provider.nodeId, pick.entry.name);
       this.freeSlot(pick);
-      if (o.discard || !o.keep) this.open.delete(pick.id);
+      if (o.discard || !o.keep) this.forget(pick);
       return;
     }
     if (!principal.mayCall(o.service)) throw new PermissionDenied(`${principal.name} may not call ${quote(o.service)}`);
@@ -146,31 +149,21 @@ export class PickTable {
     this.learn(provider, entry, o, strategy, context, strategy.observe ? provider.snapshot() : undefined);
   }
 
-  /**
-   * Lapsed picks, and picks of providers that left, free their slots; the figures of
-   * providers no longer registered are forgotten (ids come and go without bound).
-   */
-  sweep(registered: (nodeId: string) => boolean): void {
-    const now = this.parts.clock.now();
-    for (const pick of [...this.open.values()]) {
-      if (now >= pick.expiresAt || pick.provider.session.state === 'closed' || pick.entry.providers.get(pick.provider.nodeId) !== pick.provider) {
-        this.freeSlot(pick);
-        this.open.delete(pick.id);
-      }
-    }
-    for (const [nodeId, t] of this.tallies) if (t.open === 0 && !registered(nodeId)) this.tallies.delete(nodeId);
-  }
-
-  /** Kept picks that lapsed are forgotten (room for new picks before the next sweep). */
-  private sweepExpired(): void {
-    const now = this.parts.clock.now();
-    for (const pick of this.open.values()) if (!pick.holding && now >= pick.expiresAt) this.open.delete(pick.id);
-  }
-
   /** Every pick ends (the gateway stops). */
   clear(): void {
-    for (const pick of this.open.values()) this.freeSlot(pick);
-    this.open.clear();
+    for (const pick of [...this.open.values()]) this.forget(pick);
+  }
+
+  /** The pick is over: its slot (if it still holds one) goes back, and later outcomes naming it teach as plain ones. */
+  private forget(pick: OpenPick): void {
+    this.parts.clock.clearTimeout(pick.timer);
+    this.freeSlot(pick);
+    this.open.delete(pick.id);
+  }
+
+  /** The figures of providers no longer registered go (ids come and go without bound). */
+  private pruneTallies(): void {
+    for (const [nodeId, t] of this.tallies) if (t.open === 0 && !this.parts.sessions.has(nodeId)) this.tallies.delete(nodeId);
   }
 
   private learn(provider: Provider, entry: FunctionEntry, o: Outcome, strategy: Strategy, context: SelectContext, snapshot: Candidate | undefined): void {

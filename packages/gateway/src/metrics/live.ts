@@ -16,8 +16,8 @@
 // everything is one bin (reported as the exact window minimum); above HISTOGRAM_MAX_MS
 // everything is one bin (reported as the exact window maximum). Counts, error counts,
 // min, max and mean are exact over the buckets in the window.
-import type { LiveSnapshot, NodeCounter, WindowFigures } from '@easyremote/protocol';
-export type { LiveSnapshot, NodeCounter, WindowFigures };
+import type { LiveBucket, LiveSnapshot, NodeCounter, WindowFigures } from '@easyremote/protocol';
+export type { LiveBucket, LiveSnapshot, NodeCounter, WindowFigures };
 import type { CallRecord } from './call-record.js';
 
 export const DEFAULT_WINDOW_MS = 60_000;
@@ -31,7 +31,7 @@ export const HISTOGRAM_GROWTH = 1.05;
  * is idle, further names share OVERFLOW_NAME's window: memory stays bounded whatever
  * names clients send.
  */
-export const MAX_WINDOWS = 4_096;
+export const MAX_WINDOWS = 1_000;
 export const OVERFLOW_NAME = '(other)';
 
 const LOG_GROWTH = Math.log(HISTOGRAM_GROWTH);
@@ -119,7 +119,8 @@ export class SlidingWindow {
     bucket.bins.set(bin, (bucket.bins.get(bin) ?? 0) + 1);
   }
 
-  read(nowEpoch: number, windowSeconds: number): WindowFigures {
+  /** Figures over the `span` buckets ending with epoch `nowEpoch` (the whole ring by default). */
+  read(nowEpoch: number, windowSeconds: number, span = this.size): WindowFigures {
     let calls = 0;
     let errors = 0;
     let sumMs = 0;
@@ -127,7 +128,7 @@ export class SlidingWindow {
     let maxMs = -Infinity;
     const live: Bucket[] = [];
     for (const bucket of this.buckets) {
-      if (bucket === undefined || bucket.epoch <= nowEpoch - this.size || bucket.epoch > nowEpoch || bucket.calls === 0) continue;
+      if (bucket === undefined || bucket.epoch <= nowEpoch - span || bucket.epoch > nowEpoch || bucket.calls === 0) continue;
       live.push(bucket);
       calls += bucket.calls;
       errors += bucket.errors;
@@ -292,6 +293,22 @@ export class LiveMetrics {
       if (figures.calls > 0) nodes.push({ nodeId, ...figures });
     }
     return { at: this.clock(), windowMs: this.windowMs, overall: this.all.read(nowEpoch, seconds), functions, nodes, distribution: this.distribution() };
+  }
+
+  /**
+   * The last complete bucket (one second by default): what the dashboard's charts plot,
+   * one point per bucket. The bucket still filling is left out, so a point never changes
+   * once reported. Functions without calls in that bucket are left out.
+   */
+  lastBucket(): LiveBucket {
+    const epoch = this.nowEpoch() - 1;
+    const seconds = this.bucketMs / 1000;
+    const functions: LiveBucket['functions'] = [];
+    for (const [functionName, w] of this.byFunction) {
+      const figures = w.read(epoch, seconds, 1);
+      if (figures.calls > 0) functions.push({ functionName, ...figures });
+    }
+    return { at: epoch * this.bucketMs, seconds, overall: this.all.read(epoch, seconds, 1), functions };
   }
 
   /** Drops a node's window and counters (it left for good); its past calls leave the distribution. */

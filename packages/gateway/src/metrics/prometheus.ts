@@ -4,18 +4,35 @@
 // They become exposition text only when scraped, formatted by prom-client's registry, so
 // the text is what prom-client's own Counter and Histogram would print. Function and node
 // label values are capped so a flood of names cannot grow the exposition forever.
-import { Gauge, Registry, type Metric } from 'prom-client';
+//
+// Process figures (CPU, memory, heap, event-loop lag, handles, GC) are prom-client's default
+// collectors, set up once per process and shown by every gateway in it: they describe the
+// process, not a gateway.
+import { collectDefaultMetrics, Gauge, Registry, type Metric } from 'prom-client';
 import type { CallRecord } from './call-record.js';
 
 /** Distinct values per label beyond which new values are reported as "other". */
 export const MAX_LABEL_VALUES = 200;
 export const LATENCY_BUCKETS_S: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+/** The caller label of calls from the anonymous principal (clients do not authenticate). */
+export const ANONYMOUS_CALLER = 'anonymous';
 /** Error code for a failed call that carries none. */
 const UNKNOWN_CODE = 'UNKNOWN';
 
 /** Registry reads only name, type, help and get() (or getForPromString()); its parameter type names prom-client's own classes. */
 function register(registry: Registry, metric: CounterFamily | HistogramFamily | ReadCounter): void {
   registry.registerMetric(metric as unknown as Metric);
+}
+
+let processMetrics: Registry | undefined;
+
+/** prom-client's default collectors, created on first use (each holds an event-loop monitor and a GC observer for the life of the process). */
+function processRegistry(): Registry {
+  if (processMetrics === undefined) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
 }
 
 class BoundedLabel {
@@ -163,6 +180,24 @@ class FunctionCells {
   }
 }
 
+/** Calls per principal and outcome: a separate family, so the per-call series keep their labels. */
+class CallerCells {
+  readonly family = new CounterFamily('easyremote_caller_calls_total', 'Finished calls by the principal that made them');
+  private readonly label = new BoundedLabel();
+  private readonly cells = new Map<string, { ok: CounterCell; error: CounterCell; cached: CounterCell }>();
+
+  add(r: CallRecord): void {
+    const caller = this.label.of(r.caller === '' ? ANONYMOUS_CALLER : r.caller);
+    let cells = this.cells.get(caller);
+    if (cells === undefined) {
+      const cell = (outcome: string) => new CounterCell({ caller, outcome });
+      cells = { ok: cell('ok'), error: cell('error'), cached: cell('cached') };
+      this.cells.set(caller, cells);
+    }
+    this.family.inc(r.cached ? cells.cached : r.success ? cells.ok : cells.error);
+  }
+}
+
 /** Where one (function, node) pair's calls are counted; made by PrometheusMetrics.series(). */
 export interface PromSeries {
   readonly fn: FunctionCells;
@@ -173,8 +208,17 @@ export interface PromSeries {
   readonly execution: HistogramCell | undefined;
 }
 
+/** What the up gauge reads of each node the gateway knows. */
+export interface NodeUpState {
+  nodeId: string;
+  /** Connected with a live lease, not draining and not ejected for everything it serves (NodeInfo.healthy). */
+  healthy: boolean;
+}
+
 export interface PrometheusSources {
   nodes: () => number;
+  /** Nodes for easyremote_node_up, read when scraped. */
+  nodeStates?: () => readonly NodeUpState[];
   inFlight: () => number;
   cache?: () => { hits: number; misses: number; bytes: number };
   droppedRows?: () => number;
@@ -185,6 +229,10 @@ export interface PrometheusSources {
 export interface PrometheusOptions {
   /** Expose the per-call families (false when the gateway records no calls). Default true. */
   calls?: boolean;
+  /** Also count calls per principal: easyremote_caller_calls_total{caller, outcome}. Default false. */
+  callerLabel?: boolean;
+  /** Expose prom-client's default process collectors. Default true. */
+  processMetrics?: boolean;
 }
 
 export class PrometheusMetrics {
@@ -196,6 +244,8 @@ export class PrometheusMetrics {
   private readonly queueWait = new HistogramFamily('easyremote_queue_wait_seconds', 'Arrival to dispatch');
   private readonly execution = new HistogramFamily('easyremote_execution_seconds', 'Execution time reported by the node');
   private readonly functions = new Map<string, FunctionCells>();
+  /** easyremote_caller_calls_total, when asked for (callerLabel). */
+  private readonly byCaller: CallerCells | undefined;
   /** Call counters and execution histogram by function label, then node label. */
   private readonly pairs = new Map<string, Map<string, { ok: CounterCell; error: CounterCell; cached: CounterCell; execution: HistogramCell }>>();
 
@@ -203,14 +253,32 @@ export class PrometheusMetrics {
     const registers = [this.registry];
     if (options.calls !== false) {
       for (const family of [this.calls, this.errors, this.queueWait, this.execution]) register(this.registry, family);
+      if (options.callerLabel === true) {
+        this.byCaller = new CallerCells();
+        register(this.registry, this.byCaller.family);
+      }
     }
     new Gauge({ name: 'easyremote_nodes', help: 'Connected nodes', registers, collect() { this.set(collect.nodes()); } });
     new Gauge({ name: 'easyremote_in_flight', help: 'Attempts in flight', registers, collect() { this.set(collect.inFlight()); } });
+    if (collect.nodeStates) {
+      const states = collect.nodeStates;
+      new Gauge({
+        name: 'easyremote_node_up',
+        help: '1 while the node is connected and routable (lease alive, not draining, not ejected for everything it serves), 0 otherwise; absent once the node is gone',
+        labelNames: ['node'],
+        registers,
+        collect() {
+          // Rebuilt from the registry at each scrape: a node that left has no series.
+          this.reset();
+          for (const n of states()) this.set({ node: n.nodeId }, n.healthy ? 1 : 0);
+        },
+      });
+    }
     if (collect.cache) {
       const cache = collect.cache;
       // Hits and misses only grow: counters, so rate() works on them.
-      register(this.registry, new ReadCounter('easyremote_cache_hits', 'Result cache hits since start', () => cache().hits));
-      register(this.registry, new ReadCounter('easyremote_cache_misses', 'Result cache misses since start', () => cache().misses));
+      register(this.registry, new ReadCounter('easyremote_cache_hits_total', 'Result cache hits since start', () => cache().hits));
+      register(this.registry, new ReadCounter('easyremote_cache_misses_total', 'Result cache misses since start', () => cache().misses));
       new Gauge({ name: 'easyremote_cache_bytes', help: 'Bytes held by the result cache', registers, collect() { this.set(cache().bytes); } });
     }
     if (collect.lookAside) {
@@ -224,6 +292,7 @@ export class PrometheusMetrics {
       const dropped = collect.droppedRows;
       new Gauge({ name: 'easyremote_metrics_dropped_rows', help: 'Call rows the metrics store could not write', registers, collect() { this.set(dropped()); } });
     }
+    if (options.processMetrics !== false) for (const metric of processRegistry().getMetricsAsArray()) this.registry.registerMetric(metric as unknown as Metric);
   }
 
   /** The cells one (function, node) pair's calls go to; nodeId '' for calls that reached no node. */
@@ -253,6 +322,7 @@ export class PrometheusMetrics {
   add(series: PromSeries, r: CallRecord): void {
     this.calls.inc(r.cached ? series.cached : r.success ? series.ok : series.error);
     if (!r.success) this.errors.inc(series.fn.error(r.errorCode || UNKNOWN_CODE));
+    if (this.byCaller !== undefined) this.byCaller.add(r);
     if (!r.cached && series.execution !== undefined) {
       this.queueWait.observe(series.fn.queueWait, r.queueWaitMs / 1000);
       if (r.execMs > 0) this.execution.observe(series.execution, r.execMs / 1000);

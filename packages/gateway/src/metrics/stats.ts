@@ -10,7 +10,7 @@
 // Windows are (since, until]: adjacent windows never count a row twice.
 import type { CallerStats, ErrorRate, FunctionStats, MetricsStatistics, NodeShare, NodeStats, PerformanceStats, StrategyStats, WindowSummary } from '@easyremote/protocol';
 export type { CallerStats, ErrorRate, FunctionStats, MetricsStatistics, NodeShare, NodeStats, PerformanceStats, StrategyStats, WindowSummary };
-import type Database from 'better-sqlite3';
+import type { SqliteDatabase, SqliteStatement } from './sqlite.js';
 
 /** The percentiles every latency figure carries. */
 export const PERCENTILES = [50, 95, 99] as const;
@@ -51,9 +51,9 @@ type GroupColumn = 'node_id' | 'function_name' | 'strategy' | 'caller' | "''";
 type ValueColumn = 'exec_ms' | 'total_ms';
 const RAN_ON_NODE = "node_id <> '' AND cached = 0";
 
-const statementCache = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+const statementCache = new WeakMap<SqliteDatabase, Map<string, SqliteStatement>>();
 
-function statement(db: Database.Database, sql: string): Database.Statement {
+function statement(db: SqliteDatabase, sql: string): SqliteStatement {
   let cache = statementCache.get(db);
   if (cache === undefined) {
     cache = new Map();
@@ -82,7 +82,7 @@ function rate(part: number, whole: number): number {
   return whole > 0 ? part / whole : 0;
 }
 
-function counts(db: Database.Database, group: GroupColumn, window: StatsWindow, extra?: string): CountRow[] {
+function counts(db: SqliteDatabase, group: GroupColumn, window: StatsWindow, extra?: string): CountRow[] {
   const { where, params } = windowClause(window, extra);
   // The whole window needs no GROUP BY (and its temporary b-tree); it always yields one row.
   const grouping = group === "''" ? '' : ' GROUP BY k ORDER BY calls DESC, k ASC';
@@ -92,7 +92,7 @@ function counts(db: Database.Database, group: GroupColumn, window: StatsWindow, 
   return statement(db, sql).all(...params) as CountRow[];
 }
 
-function latencies(db: Database.Database, group: GroupColumn, value: ValueColumn, window: StatsWindow, extra?: string): Map<string, LatencyFigures> {
+function latencies(db: SqliteDatabase, group: GroupColumn, value: ValueColumn, window: StatsWindow, extra?: string): Map<string, LatencyFigures> {
   const { where, params } = windowClause(window, extra);
   // Each group's values are read as bare numbers (through the (group, finished_at) index
   // where there is one) and sorted as a Float64Array: measured several times faster than
@@ -136,19 +136,19 @@ function performance(row: CountRow, exec: LatencyFigures): PerformanceStats {
 }
 
 /** Per node that served calls in the window (calls that reached no node are left out), busiest first. */
-export function nodeStats(db: Database.Database, window: StatsWindow): NodeStats[] {
+export function nodeStats(db: SqliteDatabase, window: StatsWindow): NodeStats[] {
   const exec = latencies(db, 'node_id', 'exec_ms', window, RAN_ON_NODE);
   return counts(db, 'node_id', window, "node_id <> ''").map((row) => ({ nodeId: row.k, ...performance(row, exec.get(row.k) ?? EMPTY_LATENCY) }));
 }
 
 /** Per function called in the window, busiest first. */
-export function functionStats(db: Database.Database, window: StatsWindow): FunctionStats[] {
+export function functionStats(db: SqliteDatabase, window: StatsWindow): FunctionStats[] {
   const exec = latencies(db, 'function_name', 'exec_ms', window, RAN_ON_NODE);
   return counts(db, 'function_name', window).map((row) => ({ functionName: row.k, ...performance(row, exec.get(row.k) ?? EMPTY_LATENCY) }));
 }
 
 /** Calls grouped by `group` (its '' rows left out), judged by the total time seen at the gateway. */
-function byTotalTime(db: Database.Database, group: 'strategy' | 'caller', window: StatsWindow) {
+function byTotalTime(db: SqliteDatabase, group: 'strategy' | 'caller', window: StatsWindow) {
   const extra = `${group} <> ''`;
   const total = latencies(db, group, 'total_ms', window, extra);
   return counts(db, group, window, extra).map((row) => {
@@ -167,24 +167,24 @@ function byTotalTime(db: Database.Database, group: 'strategy' | 'caller', window
 }
 
 /** Per strategy that routed calls in the window (calls no strategy ran for are left out). */
-export function strategyStats(db: Database.Database, window: StatsWindow): StrategyStats[] {
+export function strategyStats(db: SqliteDatabase, window: StatsWindow): StrategyStats[] {
   return byTotalTime(db, 'strategy', window).map(({ key, figures }) => ({ strategy: key, ...figures }));
 }
 
 /** Per authenticated caller in the window (the anonymous principal's calls are left out), busiest first. */
-export function callerStats(db: Database.Database, window: StatsWindow): CallerStats[] {
+export function callerStats(db: SqliteDatabase, window: StatsWindow): CallerStats[] {
   return byTotalTime(db, 'caller', window).map(({ key, figures }) => ({ caller: key, ...figures, failures: figures.calls - figures.successes }));
 }
 
 /** How the calls that reached a node spread across nodes. */
-export function nodeDistribution(db: Database.Database, window: StatsWindow): NodeShare[] {
+export function nodeDistribution(db: SqliteDatabase, window: StatsWindow): NodeShare[] {
   const rows = counts(db, 'node_id', window, "node_id <> ''");
   const served = rows.reduce((sum, r) => sum + r.calls, 0);
   return rows.map((r) => ({ nodeId: r.k, calls: r.calls, share: rate(r.calls, served) }));
 }
 
 /** Failed calls by error code, most frequent first; rate is against every call in the window. */
-export function errorRates(db: Database.Database, window: StatsWindow): ErrorRate[] {
+export function errorRates(db: SqliteDatabase, window: StatsWindow): ErrorRate[] {
   const { where, params } = windowClause(window, undefined);
   const totalSql = `SELECT COUNT(*) AS n FROM calls WHERE ${where}`;
   const total = (statement(db, totalSql).get(...params) as { n: number }).n;
@@ -195,7 +195,7 @@ export function errorRates(db: Database.Database, window: StatsWindow): ErrorRat
 }
 
 /** The whole window: volume, rate, success and client-visible latency. */
-export function windowSummary(db: Database.Database, window: StatsWindow): WindowSummary {
+export function windowSummary(db: SqliteDatabase, window: StatsWindow): WindowSummary {
   const row = counts(db, "''", window)[0];
   const total = latencies(db, "''", 'total_ms', window).get('') ?? EMPTY_LATENCY;
   const calls = row?.calls ?? 0;
@@ -218,7 +218,7 @@ export function windowSummary(db: Database.Database, window: StatsWindow): Windo
 }
 
 /** Every figure above, read in one transaction so they agree with each other. */
-export function computeStatistics(db: Database.Database, window: StatsWindow): MetricsStatistics {
+export function computeStatistics(db: SqliteDatabase, window: StatsWindow): MetricsStatistics {
   return db.transaction(() => ({
     summary: windowSummary(db, window),
     nodes: nodeStats(db, window),

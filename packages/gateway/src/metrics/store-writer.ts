@@ -1,7 +1,7 @@
 // Turns chunks of call rows into INSERTs, and applies retention. The same code runs on
 // the writer thread (a file database) and on the gateway's thread (':memory:', which
 // no second connection can reach); it has no state beyond its prepared statements.
-import type Database from 'better-sqlite3';
+import type { SqliteDatabase, SqliteStatement, SqliteTransaction } from './sqlite.js';
 import { FLAG_CACHED, FLAG_SUCCESS, I_CALLER, I_CLIENT, I_ERROR_CODE, I_FLAGS, I_FUNCTION, I_NODE, I_STRATEGY, IDS_PER_ROW, N_ATTEMPTS, N_EXEC_MS, N_FINISHED_AT, N_QUEUE_WAIT_MS, N_REQUEST_BYTES, N_RESPONSE_BYTES, N_TOTAL_MS, NUMBERS_PER_ROW, type ChunkData } from './call-chunk.js';
 import type { NodeEvent } from './call-record.js';
 
@@ -45,14 +45,14 @@ export function errorMessage(err: unknown): string {
 }
 
 export class ChunkWriter {
-  private readonly insertCall: Database.Statement;
-  private readonly insertCalls: Database.Statement;
-  private readonly insertEvent: Database.Statement;
+  private readonly insertCall: SqliteStatement;
+  private readonly insertCalls: SqliteStatement;
+  private readonly insertEvent: SqliteStatement;
   private readonly params: unknown[] = new Array(ROWS_PER_INSERT * CALL_FIELDS);
   private readonly one: unknown[] = new Array(CALL_FIELDS);
-  private readonly batch: Database.Transaction<(parts: readonly ChunkPart[], events: readonly NodeEvent[]) => void>;
+  private readonly batch: SqliteTransaction<(parts: readonly ChunkPart[], events: readonly NodeEvent[]) => void>;
 
-  constructor(readonly db: Database.Database) {
+  constructor(readonly db: SqliteDatabase) {
     const placeholders = (n: number) => Array.from({ length: n }, () => `(${Array(CALL_FIELDS).fill('?').join(', ')})`).join(', ');
     this.insertCall = db.prepare(`INSERT INTO calls (${CALL_COLUMNS}) VALUES ${placeholders(1)}`);
     this.insertCalls = db.prepare(`INSERT INTO calls (${CALL_COLUMNS}) VALUES ${placeholders(ROWS_PER_INSERT)}`);
@@ -111,7 +111,7 @@ export class ChunkWriter {
  * Deletes rows older than `cutoff` (epoch ms) and beyond the newest `maxRows` per table,
  * in one transaction. Throws what SQLite throws.
  */
-export function deleteExpired(db: Database.Database, cutoff: number | undefined, maxRows: number | undefined): RetentionResult {
+export function deleteExpired(db: SqliteDatabase, cutoff: number | undefined, maxRows: number | undefined): RetentionResult {
   const result: RetentionResult = { deletedCalls: 0, deletedEvents: 0 };
   db.transaction(() => {
     if (cutoff !== undefined) {

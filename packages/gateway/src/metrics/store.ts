@@ -13,6 +13,7 @@ export type { MetricsHealth };
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import type { SqliteDatabase, SqliteStatement } from './sqlite.js';
 import { CallChunk, CHUNK_ROWS, type ChunkBuffers } from './call-chunk.js';
 import type { CallRecord, NodeEvent, NodeEventKind } from './call-record.js';
 import { computeStatistics, type MetricsStatistics } from './stats.js';
@@ -97,7 +98,7 @@ export interface StatsWindowInput {
 export interface Migration {
   readonly version: number;
   readonly description: string;
-  readonly up: string | ((db: Database.Database) => void);
+  readonly up: string | ((db: SqliteDatabase) => void);
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -156,7 +157,7 @@ export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
  * step leaves the previous version intact. Returns the versions applied (empty when
  * the database was already current). Refuses a database written by a newer build.
  */
-export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS, now: number = Date.now()): number[] {
+export function migrate(db: SqliteDatabase, migrations: readonly Migration[] = MIGRATIONS, now: number = Date.now()): number[] {
   db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL, description TEXT NOT NULL)');
   const current = (db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_version').get() as { v: number }).v;
   const latest = migrations.length === 0 ? 0 : migrations[migrations.length - 1]!.version;
@@ -305,7 +306,7 @@ function threadError(e: WriterError): Error {
 
 export class MetricsStore {
   /** This store's connection: every query, and for ':memory:' every write too. */
-  private readonly db: Database.Database;
+  private readonly db: SqliteDatabase;
   /** The writer thread's connection, for a file. */
   private readonly link: WriterLink | undefined;
   /** The writer on this thread, for ':memory:'. */
@@ -316,8 +317,8 @@ export class MetricsStore {
   private readonly chunkRows: number;
   private readonly retention: RetentionOptions;
   private readonly onError: ((error: Error) => void) | undefined;
-  private readonly countCallsStmt: Database.Statement;
-  private readonly queryCache = new Map<string, Database.Statement>();
+  private readonly countCallsStmt: SqliteStatement;
+  private readonly queryCache = new Map<string, SqliteStatement>();
   private readonly flushTimer: NodeJS.Timeout;
   private readonly retentionTimer: NodeJS.Timeout | undefined;
   private continuation: NodeJS.Immediate | undefined;
@@ -361,7 +362,7 @@ export class MetricsStore {
     const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
 
     checkWritablePath(options.path);
-    let db: Database.Database | undefined;
+    let db: SqliteDatabase | undefined;
     try {
       db = new Database(options.path, { timeout: busyTimeoutMs });
       // The first statement is what reads the header, so a corrupt file fails here.
@@ -638,7 +639,7 @@ export class MetricsStore {
   }
 
   /** This store's connection, for the per-piece functions in stats.ts. Do not write through it. */
-  get database(): Database.Database {
+  get database(): SqliteDatabase {
     return this.db;
   }
 
@@ -663,7 +664,7 @@ export class MetricsStore {
     this.db.close();
   }
 
-  private statement(sql: string): Database.Statement {
+  private statement(sql: string): SqliteStatement {
     let stmt = this.queryCache.get(sql);
     if (stmt === undefined) {
       stmt = this.db.prepare(sql);

@@ -1,6 +1,6 @@
 // A function name and everything the gateway knows about serving it: providers, the
 // resolved configuration and the strategy instances that route it.
-import { InvalidArgument, type FunctionSpec, type ResolvedFunctionConfig } from '@easyremote/protocol';
+import { clip, InvalidArgument, MAX_QUOTED_CHARS, type FunctionSpec, type ResolvedFunctionConfig } from '@easyremote/protocol';
 import { meetsRequirement, parseRequirements, readsLiveFigures, type ParsedRequirement } from '../routing/requirements.js';
 import type { Strategy } from '../strategies/strategy.js';
 import { createStrategy, validateStrategyOptions } from '../strategies/registry.js';
@@ -12,6 +12,26 @@ export const DEFAULT_STRATEGY = 'smart_adaptive';
 
 export type FunctionConfig = ResolvedFunctionConfig;
 export type HealthCheckConfig = FunctionConfig['healthCheck'];
+
+/** The longest timer Node.js keeps (a longer one fires at once): the largest healthCheck.timeout. */
+export const MAX_HEALTH_CHECK_TIMEOUT_MS = 2_147_483_647;
+/** Retries one call may make on other nodes. */
+export const MAX_RETRY_COUNT = 1_000;
+
+/**
+ * healthCheck as a node declared it (or the gateway's configuration set it): a value that
+ * cannot be a timer or a count (1e300, -1, "soon") would make every attempt time out at
+ * once or retry without end, so it is refused at registration.
+ */
+function checkHealthCheck(h: HealthCheckConfig): void {
+  if (typeof h.enabled !== 'boolean') throw new InvalidArgument(`healthCheck.enabled must be true or false, got ${clip(String(JSON.stringify(h.enabled)), MAX_QUOTED_CHARS)}`);
+  if (!Number.isInteger(h.timeout) || h.timeout < 0 || h.timeout > MAX_HEALTH_CHECK_TIMEOUT_MS) {
+    throw new InvalidArgument(`healthCheck.timeout must be an integer number of ms from 0 (none) to ${MAX_HEALTH_CHECK_TIMEOUT_MS}, got ${clip(String(JSON.stringify(h.timeout)), MAX_QUOTED_CHARS)}`);
+  }
+  if (!Number.isInteger(h.retryCount) || h.retryCount < 0 || h.retryCount > MAX_RETRY_COUNT) {
+    throw new InvalidArgument(`healthCheck.retryCount must be an integer from 0 to ${MAX_RETRY_COUNT}, got ${clip(String(JSON.stringify(h.retryCount)), MAX_QUOTED_CHARS)}`);
+  }
+}
 export type PreferencesConfig = FunctionConfig['preferences'];
 
 /** What a gateway configuration file may set per function (every field optional). */
@@ -102,6 +122,7 @@ export class FunctionEntry {
    */
   static prepare(spec: FunctionSpec, override: FunctionConfigOverride, defaults: ConfigDefaults): PreparedConfig {
     const config = FunctionEntry.resolve(spec, override, defaults);
+    checkHealthCheck(config.healthCheck);
     const requirements = parseRequirements(config.requirements);
     validateStrategyOptions(config.strategyOptions);
     const strategies = new Map<string, Strategy>();

@@ -551,6 +551,27 @@ describe('Dispatcher: feedback', () => {
     expect(f.seen).toHaveLength(1);
   });
 
+  it('an execution time that cannot be true (NaN, infinite, negative) reaches nothing as such: it counts as 0', () => {
+    const core = new Core();
+    const a = core.addNode('a', [{ name: 'f', loadBalancing: 'test_observing' }]);
+    const f = core.entry('f').strategy('test_observing') as ObservingStrategy;
+    const provider = core.entry('f').providers.get('a')!;
+    core.call('f');
+    a.result(attemptOf(a), 'ok', 20);
+    for (const execMs of [Infinity, NaN, -5, -Infinity]) {
+      const { call } = core.call('f');
+      a.result(attemptOf(a), 'ok', execMs);
+      expect(call.execMs).toBe(0);
+      const { call: failed } = core.call('f');
+      a.fail(attemptOf(a), 'REMOTE_ERROR', 'no', execMs);
+      expect(failed.execMs).toBe(0);
+    }
+    // Prometheus refuses a non-finite observation by throwing, from a timer when the call then
+    // waited for its deadline: the gateway process died. Strategies and history stay finite.
+    expect(f.seen.every((o) => o.execMs === 0 || o.execMs === 20)).toBe(true);
+    expect(provider.history.ewmaExecMs).toBe(20);
+  });
+
   it('an attempt the caller abandoned teaches neither the strategy nor the provider history anything', () => {
     const core = new Core();
     const a = core.addNode('a', [{ name: 'f', loadBalancing: 'test_observing' }]);

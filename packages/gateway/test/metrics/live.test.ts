@@ -174,3 +174,34 @@ describe('LiveMetrics node counters', () => {
     expect(() => new LiveMetrics({ windowMs: 500, bucketMs: 1_000 })).toThrow(RangeError);
   });
 });
+
+describe('LiveMetrics.lastBucket', () => {
+  it('reports the last complete bucket only: not the one filling, not older ones', () => {
+    const { live, at } = setup();
+    at(1_000);
+    for (let i = 0; i < 3; i++) live.record(call({ totalMs: 5 }));
+    at(2_000);
+    for (let i = 0; i < 4; i++) live.record(call({ functionName: 'g', totalMs: 40, success: i > 0 }));
+    at(2_500);
+    live.record(call({ functionName: 'g' }));
+    // At 2.5 s, second 2 (from 2,000 ms) is filling; second 1 is the last complete one.
+    let b = live.lastBucket();
+    expect(b).toMatchObject({ at: START + 1_000, seconds: 1, overall: { calls: 3, ratePerSecond: 3 } });
+    expect(b.functions).toEqual([expect.objectContaining({ functionName: 'f', calls: 3, p50Ms: 5, p99Ms: 5 })]);
+    at(3_100);
+    b = live.lastBucket();
+    expect(b.at).toBe(START + 2_000);
+    expect(b.overall).toMatchObject({ calls: 5, errors: 1 });
+    expect(b.functions.map((f) => [f.functionName, f.calls, f.errors])).toEqual([['g', 5, 1]]);
+    at(10_000);
+    expect(live.lastBucket()).toMatchObject({ at: START + 9_000, overall: { calls: 0 }, functions: [] });
+  });
+
+  it('divides by the bucket length for the rate', () => {
+    const { live, at } = setup({ bucketMs: 500, windowMs: 10_000 });
+    at(500);
+    for (let i = 0; i < 10; i++) live.record(call());
+    at(1_000);
+    expect(live.lastBucket()).toMatchObject({ at: START + 500, seconds: 0.5, overall: { calls: 10, ratePerSecond: 20 } });
+  });
+});

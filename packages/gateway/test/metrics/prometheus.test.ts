@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { CallRecord } from '../../src/metrics/call-record.js';
-import { LATENCY_BUCKETS_S, MAX_LABEL_VALUES, PrometheusMetrics } from '../../src/metrics/prometheus.js';
+import { LATENCY_BUCKETS_S, MAX_LABEL_VALUES, PrometheusMetrics, type NodeUpState } from '../../src/metrics/prometheus.js';
 import { mulberry32 } from '../strategies/fixtures.js';
 import { callRecord } from './helpers.js';
 
@@ -23,8 +23,8 @@ class PromClientReference {
     this.execution = new Histogram({ name: 'easyremote_execution_seconds', help: 'Execution time reported by the node', labelNames: ['function', 'node'], buckets: [...LATENCY_BUCKETS_S], registers });
     new Gauge({ name: 'easyremote_nodes', help: 'Connected nodes', registers, collect() { this.set(3); } });
     new Gauge({ name: 'easyremote_in_flight', help: 'Attempts in flight', registers, collect() { this.set(7); } });
-    new Counter({ name: 'easyremote_cache_hits', help: 'Result cache hits since start', registers, collect() { this.reset(); this.inc(cache().hits); } });
-    new Counter({ name: 'easyremote_cache_misses', help: 'Result cache misses since start', registers, collect() { this.reset(); this.inc(cache().misses); } });
+    new Counter({ name: 'easyremote_cache_hits_total', help: 'Result cache hits since start', registers, collect() { this.reset(); this.inc(cache().hits); } });
+    new Counter({ name: 'easyremote_cache_misses_total', help: 'Result cache misses since start', registers, collect() { this.reset(); this.inc(cache().misses); } });
     new Gauge({ name: 'easyremote_cache_bytes', help: 'Bytes held by the result cache', registers, collect() { this.set(cache().bytes); } });
     new Gauge({ name: 'easyremote_metrics_dropped_rows', help: 'Call rows the metrics store could not write', registers, collect() { this.set(2); } });
   }
@@ -52,7 +52,7 @@ describe('PrometheusMetrics', () => {
   it('exposes exactly the text prom-client did, for the same calls', async () => {
     const random = mulberry32(7);
     const cache = { hits: 12, misses: 5, bytes: 4096 };
-    const ours = new PrometheusMetrics({ nodes: () => 3, inFlight: () => 7, cache: () => cache, droppedRows: () => 2 });
+    const ours = new PrometheusMetrics({ nodes: () => 3, inFlight: () => 7, cache: () => cache, droppedRows: () => 2 }, { processMetrics: false });
     const reference = new PromClientReference(() => cache);
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!;
     // Bucket bounds themselves, values past the last bound, zero, and a label value that needs escaping.
@@ -76,7 +76,7 @@ describe('PrometheusMetrics', () => {
   });
 
   it('caps function and node labels at MAX_LABEL_VALUES, the rest reported as "other", like prom-client did', async () => {
-    const ours = new PrometheusMetrics({ nodes: () => 3, inFlight: () => 7, cache: () => ({ hits: 0, misses: 0, bytes: 0 }), droppedRows: () => 2 });
+    const ours = new PrometheusMetrics({ nodes: () => 3, inFlight: () => 7, cache: () => ({ hits: 0, misses: 0, bytes: 0 }), droppedRows: () => 2 }, { processMetrics: false });
     const reference = new PromClientReference(() => ({ hits: 0, misses: 0, bytes: 0 }));
     for (let i = 0; i < MAX_LABEL_VALUES + 30; i++) {
       for (const row of [callRecord({ functionName: `fn-${i}`, nodeId: `node-${i % 250}` }), callRecord({ functionName: `fn-${i % 7}`, nodeId: `node-${i}`, success: false, errorCode: 'X' })]) {
@@ -91,8 +91,8 @@ describe('PrometheusMetrics', () => {
 
   it('exposes cache hits and misses as counters', async () => {
     const text = await new PrometheusMetrics({ nodes: () => 0, inFlight: () => 0, cache: () => ({ hits: 3, misses: 1, bytes: 0 }) }).text();
-    expect(text).toMatch(/^# TYPE easyremote_cache_hits counter\neasyremote_cache_hits 3$/m);
-    expect(text).toMatch(/^# TYPE easyremote_cache_misses counter\neasyremote_cache_misses 1$/m);
+    expect(text).toMatch(/^# TYPE easyremote_cache_hits_total counter\neasyremote_cache_hits_total 3$/m);
+    expect(text).toMatch(/^# TYPE easyremote_cache_misses_total counter\neasyremote_cache_misses_total 1$/m);
   });
 
   it('leaves the call families out when calls are not recorded', async () => {
@@ -100,5 +100,38 @@ describe('PrometheusMetrics', () => {
     expect(text).not.toContain('easyremote_calls_total');
     expect(text).not.toContain('easyremote_execution_seconds');
     expect(text).toContain('easyremote_nodes 2');
+  });
+
+  it('easyremote_node_up: 1 for a healthy node, 0 otherwise, and no series once the node is gone', async () => {
+    let states: NodeUpState[] = [
+      { nodeId: 'gpu-1', healthy: true },
+      { nodeId: 'cpu "2"', healthy: false },
+    ];
+    const prom = new PrometheusMetrics({ nodes: () => states.length, inFlight: () => 0, nodeStates: () => states }, { processMetrics: false });
+    let text = await prom.text();
+    expect(text).toMatch(/^# TYPE easyremote_node_up gauge$/m);
+    expect(text).toMatch(/^easyremote_node_up\{node="gpu-1"\} 1$/m);
+    expect(text).toMatch(/^easyremote_node_up\{node="cpu \\"2\\""\} 0$/m);
+    states = [{ nodeId: 'gpu-1', healthy: false }];
+    text = await prom.text();
+    expect(text).toMatch(/^easyremote_node_up\{node="gpu-1"\} 0$/m);
+    expect(text).not.toContain('cpu \\"2\\"');
+    states = [];
+    expect(await prom.text()).not.toMatch(/^easyremote_node_up\{/m);
+  });
+
+  it("shows prom-client's default process collectors, unprefixed and shared by every gateway in the process; processMetrics: false leaves them out", async () => {
+    const a = await new PrometheusMetrics({ nodes: () => 0, inFlight: () => 0 }).text();
+    const b = await new PrometheusMetrics({ nodes: () => 0, inFlight: () => 0 }).text();
+    for (const family of ['process_cpu_user_seconds_total counter', 'process_start_time_seconds gauge', 'nodejs_heap_size_used_bytes gauge', 'nodejs_eventloop_lag_seconds gauge', 'nodejs_version_info gauge', 'nodejs_gc_duration_seconds histogram']) {
+      expect(a).toContain(`# TYPE ${family}\n`);
+      expect(b).toContain(`# TYPE ${family}\n`);
+    }
+    const start = (text: string) => /^process_start_time_seconds (\d+)$/m.exec(text)?.[1];
+    expect(Number(start(a))).toBeCloseTo((Date.now() - process.uptime() * 1000) / 1000, -1);
+    expect(start(a)).toBe(start(b));
+    const without = await new PrometheusMetrics({ nodes: () => 0, inFlight: () => 0 }, { processMetrics: false }).text();
+    expect(without).not.toMatch(/^# TYPE (process|nodejs)_/m);
+    expect(without).toContain('easyremote_nodes 0');
   });
 });

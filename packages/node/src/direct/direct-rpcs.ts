@@ -4,6 +4,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import {
   callerMetadata,
+  clip,
+  InvalidArgument,
+  isUndecodable,
+  MAX_QUOTED_CHARS,
   DEADLINE_GRACE_METADATA_KEY,
   DEFAULT_STREAM_CREDIT,
   errorFromDetail,
@@ -16,6 +20,7 @@ import {
   type CallRequest,
   type ErrorDetail,
   type StreamReply,
+  type Undecodable,
 } from '@easyremote/protocol';
 import type { DirectIntake, DirectRequest } from './direct-intake.js';
 import { DirectLink } from './direct-link.js';
@@ -52,14 +57,20 @@ function joined(parts: Buffer[], last: Buffer): Buffer {
   return parts.length === 0 ? last : Buffer.concat([...parts, last]);
 }
 
+/** Bytes that are not a CallRequest: INVALID_ARGUMENT with the trailer, as the gateway answers them. */
+function undecodable(request: Undecodable): grpc.ServiceError {
+  return toServiceError(new InvalidArgument(`the request is not a CallRequest: ${clip(request.undecodable, MAX_QUOTED_CHARS)}`)) as grpc.ServiceError;
+}
+
 export function directRpcHandlers(intake: DirectIntake, auth: Authenticator, maxPayloadBytes: number): Pick<grpc.UntypedServiceImplementation, 'call' | 'callStream'> {
   return {
-    call: (call: grpc.ServerUnaryCall<CallRequest, CallReply>, callback: grpc.sendUnaryData<CallReply>) => {
+    call: (call: grpc.ServerUnaryCall<CallRequest | Undecodable, CallReply>, callback: grpc.sendUnaryData<CallReply>) => {
+      if (isUndecodable(call.request)) return callback(undecodable(call.request));
       const link = new DirectLink(maxPayloadBytes, () => false);
       const parts: Buffer[] = [];
       let owed = 0;
       // A per-call RPC answers with one message: parts are gathered, their credit returned at once.
-      const direct = intake.start(link, request(call, false, auth), {
+      const direct = intake.start(link, request(call as GrpcCall, false, auth), {
         result: (payload) => callback(null, { result: joined(parts, payload), nodeId: intake.nodeId, cached: false }),
         resultPart: (data) => {
           parts.push(data);
@@ -80,7 +91,8 @@ export function directRpcHandlers(intake: DirectIntake, auth: Authenticator, max
         intake.linkClosed(link);
       });
     },
-    callStream: (call: grpc.ServerWritableStream<CallRequest, StreamReply>) => {
+    callStream: (call: grpc.ServerWritableStream<CallRequest | Undecodable, StreamReply>) => {
+      if (isUndecodable(call.request)) return void call.emit('error', undecodable(call.request));
       const link = new DirectLink(maxPayloadBytes, () => call.writableNeedDrain);
       let closed = false;
       const parts: Buffer[] = [];
@@ -105,7 +117,7 @@ export function directRpcHandlers(intake: DirectIntake, auth: Authenticator, max
         } else if (!waiting && owed >= CREDIT_BATCH) queueMicrotask(grant);
         return written;
       };
-      const direct = intake.start(link, request(call, true, auth), {
+      const direct = intake.start(link, request(call as GrpcCall, true, auth), {
         result: (payload) => {
           if (closed) return;
           call.write({ result: joined(parts, payload) });

@@ -22,7 +22,7 @@ import {
   type ServerFrame,
   type SessionCall,
   type SessionStream,
-  type UndecodableFrame,
+  type Undecodable,
 } from '@easyremote/protocol';
 import type { DirectCall, DirectIntake } from './direct-intake.js';
 import { DirectLink } from './direct-link.js';
@@ -56,7 +56,7 @@ export class DirectSession {
     this.batcher = new FrameBatcher<ServerFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: serverFrameBytes });
     // Headers first: a client that saw them knows its calls reached a running session.
     stream.sendMetadata(new grpc.Metadata());
-    stream.on('data', (frame: ClientFrame | UndecodableFrame) => {
+    stream.on('data', (frame: ClientFrame | Undecodable) => {
       if ('undecodable' in frame) {
         this.reject(new InvalidArgument(`a frame could not be decoded: ${clip(frame.undecodable, MAX_QUOTED_CHARS)}`));
         return;

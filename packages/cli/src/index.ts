@@ -1,0 +1,11 @@
+export { run, VERSION } from './program.js';
+export type { Io, Output } from './io.js';
+export { ERROR_EXIT_CODES, EXIT_OK, EXIT_FAILURE, EXIT_USAGE, exitCodeOf } from './exit-codes.js';
+export { GATEWAY_SETTINGS, CLI_SHUTDOWN_GRACE_MS } from './commands/gateway-settings.js';
+export { NODE_SETTINGS } from './commands/node.js';
+export { CALL_SETTINGS } from './commands/call.js';
+export { TOP_SETTINGS } from './commands/top.js';
+export { resolveSettings, convert, type SettingSpec, type SettingKind, type SettingSources } from './settings/layers.js';
+export { SettingsError, describeProblem, type Problem } from './settings/problems.js';
+export { toJsonValue } from './output/json-value.js';
+export { progressLine } from './output/progress-bar.js';
