@@ -216,6 +216,15 @@ describe('picks', () => {
 });
 
 describe('backends beside the rest of the gateway', () => {
+  it('lookAside.pickTtlMs is checked when the gateway is built, and is what picks carry', async () => {
+    const { Gateway } = await import('@easyremote/gateway');
+    expect(() => new Gateway({ metrics: false, lookAside: { pickTtlMs: 0 } })).toThrow('gateway lookAside.pickTtlMs must be a whole number of ms from 1 to 2147483647, got 0');
+    expect(() => new Gateway({ metrics: false, lookAside: { pickTtlMs: 1.5 } })).toThrow(/got 1\.5$/);
+    const gw = await gateway({ lookAside: { pickTtlMs: 250 } });
+    ok(await lb(gw).register({ id: 'b1', services: ['f'] }));
+    expect(ok(await lb(gw).get({ service: 'f' })).pickTtlMs).toBe(250);
+  });
+
   it('relayed calls never go to a backend; a function only backends serve is refused at once', async () => {
     const gw = await gateway();
     ok(await lb(gw).register({ id: 'b1', services: ['only_backends'] }));

@@ -33,6 +33,7 @@ import type { FunctionEntry } from '../registry/function-entry.js';
 import type { Provider } from '../registry/provider.js';
 import type { Registry } from '../registry/registry.js';
 import type { Router } from '../routing/router.js';
+import { MAX_TIMER_MS } from '../config/expected.js';
 import { BackendRegistrations, splitAddress } from './backend-registrations.js';
 import { loadBalancerHandlers } from './load-balancer-service.js';
 import { PickTable, type OpenPick } from './pick-table.js';
@@ -78,7 +79,7 @@ export class LookAside {
     const { registry, detector, clock, observer, settings } = parts;
     const pickTtlMs = (this.pickTtlMs = settings.pickTtlMs ?? DEFAULT_PICK_TTL_MS);
     // Checked when the gateway is built: a bad option fails there, not on the first pick.
-    if (!(Number.isInteger(pickTtlMs) && pickTtlMs > 0 && pickTtlMs <= 0xffffffff)) throw new TypeError(`gateway lookAside.pickTtlMs must be a whole number of ms > 0, got ${String(pickTtlMs)}`);
+    if (!(Number.isInteger(pickTtlMs) && pickTtlMs > 0 && pickTtlMs <= MAX_TIMER_MS)) throw new TypeError(`gateway lookAside.pickTtlMs must be a whole number of ms from 1 to ${MAX_TIMER_MS}, got ${String(pickTtlMs)}`);
     this.backends = new BackendRegistrations({ registry, detector, clock, observer, settings });
     this.picks = new PickTable({ clock, random: parts.random, detector, limits: parts.limits, freed: parts.freed, pickTtlMs, defaultTimeoutMs: settings.defaultTimeoutMs, sessions: registry.sessions });
   }

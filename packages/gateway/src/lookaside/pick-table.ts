@@ -24,6 +24,7 @@ import type { FunctionEntry } from '../registry/function-entry.js';
 import type { Provider } from '../registry/provider.js';
 import type { Registry } from '../registry/registry.js';
 import type { Candidate, SelectContext, Strategy } from '../strategies/strategy.js';
+import { MAX_TIMER_MS } from '../config/expected.js';
 
 export interface OpenPick {
   readonly id: number;
@@ -105,7 +106,8 @@ export class PickTable {
     provider.session.inFlight++;
     // A pick of a half-open pair is its probe, as a relayed call would be.
     if (entry.config.healthCheck.enabled && detector.state(nodeId, entry.name) === 'half_open') detector.onDispatch(nodeId, entry.name);
-    const lifetime = this.parts.pickTtlMs + (entry.config.timeoutMs > 0 ? entry.config.timeoutMs : this.parts.defaultTimeoutMs);
+    // Within a timer's range: a longer delay would fire at once.
+    const lifetime = Math.min(MAX_TIMER_MS, this.parts.pickTtlMs + (entry.config.timeoutMs > 0 ? entry.config.timeoutMs : this.parts.defaultTimeoutMs));
     const pick: OpenPick = { id: this.nextId++, provider, entry, strategy, context, snapshot: strategy.observe ? provider.snapshot() : undefined, principal, timer: undefined, holding: true };
     pick.timer = clock.setTimeout(() => this.forget(pick), lifetime);
     this.open.set(pick.id, pick);
