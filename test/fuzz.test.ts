@@ -38,6 +38,7 @@ import {
   encode,
   isErrorCode,
   type Register,
+  type GatewayLinkState,
 } from '@easyremote/protocol';
 import { ROOT, spawnNode, waitFor, type NodeProcess } from './support/cluster.js';
 
@@ -637,6 +638,14 @@ const functionSpec: fc.Arbitrary<FunctionSpec> = fc.record({
 const manyFunctions = fc.integer({ min: 1023, max: 1025 }).map((n) =>
   Array.from({ length: n }, (_, i) => ({ ...FunctionSpec.fromPartial({ name: `fz_many_${i}`, kind: 'unary' }) })),
 );
+
+/** A node's links as it reports them: none, a few odd ones, or past the 64-entry limit. */
+const gatewayLinks = fc.oneof(
+  { weight: 4, arbitrary: fc.constant([] as GatewayLinkState[]) },
+  { weight: 3, arbitrary: fc.array(fc.record({ address: oddString, gatewayId: oddString, registered: fc.boolean(), thisLink: fc.boolean() }), { maxLength: 4 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 65, max: 200 }).map((n) => Array.from({ length: n }, (_, k) => ({ address: `gw-${k}:1`, gatewayId: `g${k}`, registered: true, thisLink: k === 0 }))) },
+);
+
 const register: fc.Arbitrary<Register> = fc.record({
   nodeId,
   token: fc.oneof({ weight: 6, arbitrary: fc.constant('') }, { weight: 1, arbitrary: hugeString(200, 300) }),
@@ -660,6 +669,7 @@ const register: fc.Arbitrary<Register> = fc.record({
   ),
   protocolVersion: fc.constantFrom(0, 1, 1, 1, 2, 2 ** 32 - 1),
   instanceId: fc.oneof(fc.constantFrom('fz-instance', ''), oddString, hugeString(200, 300)),
+  gateways: gatewayLinks,
   directAddress: fc.oneof({ weight: 6, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constantFrom('127.0.0.1:1', '[::1]:7001', 'h:0', 'h:65536', ':80', '[::1]') }, { weight: 1, arbitrary: oddString }, { weight: 1, arbitrary: hugeString(200, 300) }),
 });
 const heartbeat: fc.Arbitrary<NodeFrame> = fc
@@ -676,6 +686,7 @@ const heartbeat: fc.Arbitrary<NodeFrame> = fc
       { weight: 1, arbitrary: fc.integer({ min: 500, max: 2_000 }).map((n) => Array.from({ length: n }, (_, i) => ({ name: `undeclared_${i}`, inFlight: 1, queued: 1 }))) },
     ),
     hasTelemetry: fc.boolean(),
+    gateways: gatewayLinks,
   })
   .map((heartbeat) => NodeFrame.fromPartial({ heartbeat }));
 
@@ -767,7 +778,7 @@ const firstFrame: fc.Arbitrary<Action[]> = fc.oneof(
     arbitrary: fc
       .tuple(fc.integer({ min: 0, max: 11 }), fc.subarray(FUZZ_FUNCTIONS, { minLength: 1 }), fc.constantFrom('unary', 'stream'), fc.constantFrom('fz-instance', 'other-instance'))
       .map(([i, names, kind, instanceId]) => [
-        { t: 'frame' as const, frame: { register: { nodeId: `fz-${i}`, token: '', functions: names.map((name) => FunctionSpec.fromPartial({ name, kind })), capabilities: undefined, protocolVersion: 1, instanceId, directAddress: '' } } },
+        { t: 'frame' as const, frame: { register: { nodeId: `fz-${i}`, token: '', functions: names.map((name) => FunctionSpec.fromPartial({ name, kind })), capabilities: undefined, protocolVersion: 1, instanceId, gateways: [], directAddress: '' } } },
       ]),
   },
   { weight: 3, arbitrary: register.map((r) => [{ t: 'frame' as const, frame: { register: r } }]) },

@@ -9,7 +9,7 @@ import { connect } from '@easyremote/client';
 import { StaticTelemetryProvider, type ComputeNode } from '@easyremote/node';
 import { CallRequest, encodeArgs, type FunctionInfo } from '@easyremote/protocol';
 import { spawnNode, startGateway, startNode, waitFor, type NodeProcess } from './support/cluster.js';
-import { grpcFrame, h2Request, rawCall, rawGatewayClient } from './support/raw.js';
+import { grpcFrame, h2Request, RawNode, rawCall, rawGatewayClient, spec } from './support/raw.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -110,6 +110,45 @@ describe('stream credit', () => {
     expect(end.messages.length).toBeLessThan(40);
     expect(gw.dispatcher.inFlight).toBe(0);
   }, 90_000);
+});
+
+describe('results larger than the limit', () => {
+  it("a node sending result parts past max_payload_bytes: the call fails PAYLOAD_TOO_LARGE at once, on a per-call RPC and in a session, and the node is told 'result-too-large'", async () => {
+    const LIMIT = 256 * 1024;
+    const PART = 60 * 1024;
+    const gw = await startGateway({ maxPayloadBytes: LIMIT });
+    const node = new RawNode(gw.address);
+    cleanups.push(() => gw.stop(), () => node.close());
+    expect((await node.register('bloated', [spec('big')])).accepted).toBe(true);
+    // Answers every invoke with parts that never end (within credit), until cancelled.
+    const cancels: string[] = [];
+    let seen = 0;
+    const serve = setInterval(() => {
+      for (const f of node.frames.slice(seen)) {
+        if (f.invoke) for (let i = 0; i < 8; i++) node.send({ resultPart: { attemptId: f.invoke.attemptId, data: Buffer.alloc(PART, 1) } });
+        if (f.cancel) cancels.push(f.cancel.reason);
+      }
+      seen = node.frames.length;
+    }, 5);
+    cleanups.push(() => clearInterval(serve));
+
+    const expected = { code: 'PAYLOAD_TOO_LARGE', nodeId: 'bloated', message: expect.stringContaining('the result of big from node bloated is larger than max_payload_bytes (262144 bytes)') };
+    const raw = rawGatewayClient(gw.address);
+    cleanups.push(() => raw.close());
+    const perCall = await rawCall(raw, { function: 'big', args: encodeArgs([]) });
+    expect(perCall.status).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(perCall.detail).toMatchObject({ ...expected, limitName: 'max_payload_bytes', limit: LIMIT, actual: 5 * PART });
+    for (const transport of ['session', 'unary'] as const) {
+      const client = connect(gw.address, { transport });
+      cleanups.push(() => client.close());
+      await expect(client.call('big', [])).rejects.toMatchObject(expected);
+    }
+    await waitFor('three cancels', () => cancels.length === 3);
+    expect(cancels).toEqual(['result-too-large', 'result-too-large', 'result-too-large']);
+    expect(gw.dispatcher.inFlight).toBe(0);
+    // The node is not blamed: it is still routable.
+    expect(gw.nodes().map((n) => [n.nodeId, n.healthy])).toEqual([['bloated', true]]);
+  });
 });
 
 describe('declarations that disagree on what is safe', () => {

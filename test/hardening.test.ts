@@ -192,13 +192,13 @@ describe('hostile declarations from a raw node', () => {
     expect((await r.register('chatty', [spec('declared_a'), spec('declared_b')])).accepted).toBe(true);
     const functions = Array.from({ length: 50_000 }, (_, i) => ({ name: `ghost${i}`, inFlight: 1, queued: 1 }));
     functions.push({ name: 'declared_a', inFlight: 0, queued: 3 });
-    for (let i = 0; i < 5; i++) r.send({ heartbeat: { cpuPercent: 0, memoryUsedBytes: 0, memoryTotalBytes: 0, gpus: [], functions, hasTelemetry: false } });
+    for (let i = 0; i < 5; i++) r.send({ heartbeat: { cpuPercent: 0, memoryUsedBytes: 0, memoryTotalBytes: 0, gpus: [], functions, hasTelemetry: false, gateways: [] } });
     // Frames on a stream are handled in order: after the drain notice, every heartbeat was.
     r.send({ drain: {} });
     await waitFor('the drain notice', () => gw.registry.sessions.get('chatty')?.state === 'draining');
     const session = gw.registry.sessions.get('chatty')!;
     expect([...session.reported.keys()]).toEqual(['declared_a']);
-    expect(session.reported.get('declared_a')).toEqual({ inFlight: 0, queued: 3 });
+    expect(session.reported.get('declared_a')).toEqual({ inFlight: 0, queued: 3, elsewhere: 3 });
   });
 
   it('a frame with a number above 2^53 gets a rejected frame; the stream stays up and the node still serves', async () => {

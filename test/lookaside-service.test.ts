@@ -104,7 +104,7 @@ describe("a compute node's direct address", () => {
     cleanups.push(() => raw.close());
     const register = async (directAddress: string) => {
       const from = raw.frames.length;
-      raw.send({ register: { nodeId: 'n1', token: '', functions: [spec('f')], capabilities: undefined, protocolVersion: PROTOCOL_VERSION, instanceId: 'i', directAddress } });
+      raw.send({ register: { nodeId: 'n1', token: '', functions: [spec('f')], capabilities: undefined, protocolVersion: PROTOCOL_VERSION, instanceId: 'i', gateways: [], directAddress } });
       return (await raw.next((f) => f.registered !== undefined, 10_000, from)).registered!;
     };
     expect((await register('no-port')).refusal).toMatchObject({ code: 'INVALID_ARGUMENT', message: 'direct_address "no-port" is not host:port (an IPv6 host in brackets, a port from 1 to 65535)' });

@@ -8,7 +8,7 @@
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { connect, type DynamicClient } from '@easyremote/client';
-import { machine, percentile, spawnTs, stopAll, table, writeSection } from '../lib.js';
+import { boundRun, machine, percentile, spawnTs, stopAll, table, writeSection } from '../lib.js';
 import { MODES, QUEUE, STRATEGIES, WORK_MS, taskName } from './scenarios.js';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 100);
@@ -34,12 +34,7 @@ const SEED: Record<number, Record<string, { rps: number; mean: number; min: numb
   },
 };
 
-process.on('SIGINT', () => process.exit(130));
-process.on('SIGTERM', () => process.exit(143));
-setTimeout(() => {
-  console.error(`bench:seed-lookaside: still running after ${DEADLINE_S} s (BENCH_DEADLINE_S); stopping`);
-  process.exit(1);
-}, DEADLINE_S * 1000).unref();
+boundRun('seed-lookaside', DEADLINE_S);
 
 const log = (m: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(0)} s] ${m}`);
 const t0 = performance.now();

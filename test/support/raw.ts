@@ -147,6 +147,7 @@ export class RawNode {
         capabilities: capabilities ? { cpuCores: 0, memoryTotalBytes: 0, gpus: [], labels: {}, costPerHour: 0, ...capabilities } : undefined,
         protocolVersion: PROTOCOL_VERSION,
         instanceId: `${nodeId}-raw`,
+        gateways: [],
         directAddress: '',
       },
     });

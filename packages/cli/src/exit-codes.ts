@@ -29,6 +29,7 @@ export const ERROR_EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   GATEWAY_UNAVAILABLE: 26,
   GATEWAY_LOST: 27,
   INTERNAL: 28,
+  IDEMPOTENCY_MISMATCH: 29,
 };
 
 export function exitCodeOf(code: string): number {

@@ -50,8 +50,8 @@ describe('easyremote', () => {
 
   it('node, call, status, top: the connection and their own settings are checked the same way', async () => {
     expect(await cli(['call', 'add', '[1]', '--timeout', '-1'])).toMatchObject({ code: 2, stderr: expect.stringContaining('timeout: expected a duration in ms (integer 1..2147483647), got -1 (from --timeout)') });
-    expect(await cli(['call', 'add'], { EASYREMOTE_GATEWAY: 'nohostport' })).toMatchObject({ code: 2, stderr: expect.stringContaining('gateway: expected a gateway address (host:port), got "nohostport" (from EASYREMOTE_GATEWAY)') });
-    expect(await cli(['status', '--gateway', 'a:b'])).toMatchObject({ code: 2, stderr: expect.stringContaining('gateway: expected a gateway address (host:port), got "a:b" (from --gateway)') });
+    expect(await cli(['call', 'add'], { EASYREMOTE_GATEWAY: 'nohostport' })).toMatchObject({ code: 2, stderr: expect.stringContaining('gateway: expected gateway addresses (host:port, several separated by commas), got "nohostport" (from EASYREMOTE_GATEWAY)') });
+    expect(await cli(['status', '--gateway', 'a:b'])).toMatchObject({ code: 2, stderr: expect.stringContaining('gateway: expected gateway addresses (host:port, several separated by commas), got "a:b" (from --gateway)') });
     expect(await cli(['top', '--iterations', '0'])).toMatchObject({ code: 2, stderr: expect.stringContaining('iterations: expected an integer 1..9007199254740991, got 0 (from --iterations)') });
     expect(await cli(['top', '--once'], { EASYREMOTE_TOP_INTERVAL_MS: '0' })).toMatchObject({ code: 2, stderr: expect.stringContaining('intervalMs: expected a duration in ms (integer 1..2147483647), got 0 (from EASYREMOTE_TOP_INTERVAL_MS)') });
     const node = await cli(['node', 'x.js', '--label', 'zone', '--max-concurrent', '0']);

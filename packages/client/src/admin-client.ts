@@ -17,6 +17,7 @@ import {
   type NodeInfo,
   type NodeStatsDocument,
   type OptimisationReport,
+  type PeersDocument,
 } from '@easyremote/protocol';
 
 const AdminClientCtor = grpc.makeGenericClientConstructor(AdminService, 'Admin');
@@ -81,6 +82,10 @@ export class AdminClient {
   }
   invalidateCache(functionName: string): Promise<CacheInvalidation> {
     return this.call('invalidateCache', { function: functionName });
+  }
+  /** This gateway, its configured peers and the gateways its nodes report links to. */
+  peers(): Promise<PeersDocument> {
+    return this.call('peers', {});
   }
   /** Look-aside backends, and nodes that take calls directly. */
   backends(): Promise<BackendDocument[]> {

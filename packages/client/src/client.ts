@@ -1,37 +1,27 @@
-// The client: one gRPC channel to a gateway; calls by name, through a transparent proxy
-// (`client.train_model(data)`), or through a proxy typed by the node's service class.
-// Calls travel as frames over a few multiplexed Session streams by default, or as one
-// HTTP/2 stream each (`transport: 'unary'`); both give the same results and errors.
-import * as grpc from '@grpc/grpc-js';
+// The client: its gateways (one or several, each with its own channel); calls by name,
+// through a transparent proxy (`client.train_model(data)`), or through a proxy typed by
+// the node's service class. Calls travel as frames over a few multiplexed Session
+// streams per gateway by default, or as one HTTP/2 stream each (`transport: 'unary'`);
+// both give the same results and errors. With several gateways, calls go to the one with
+// the fewest outstanding and move when one fails (failover-call.ts). In look-aside mode a
+// gateway picks the provider and the call goes to it directly (look-aside.ts).
+import type * as grpc from '@grpc/grpc-js';
 import {
-  AUTH_METADATA_KEY,
-  Cancelled,
-  DEADLINE_GRACE_METADATA_KEY,
-  DEADLINE_GRACE_MS,
-  DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_STREAM_CREDIT,
-  ENVELOPE_SLACK_BYTES,
-  GatewayService,
-  KEEPALIVE_OPTIONS,
-  channelSecurity,
   decode,
   encodeArgs,
-  transportError,
+  type AddressLookup,
   type ClientTls,
   type CallOptions as WireCallOptions,
-  type CallReply,
-  type CallRequest,
   type EasyRemoteError,
-  type StreamReply,
 } from '@easyremote/protocol';
 import { mergeOptions, type CallOptions } from './call-options.js';
-import { CLIENT_CHANNEL, START_CALL } from './start-call.js';
+import type { CallRequest } from './failover-call.js';
+import { GatewaySet } from './gateway-set.js';
 import { lookAsideRouter, type LookAsideOptions, type LookAsideRouter } from './look-aside-connection.js';
 import { LazyRemoteCall, type AnyRemoteCall, type RemoteCall, type RemoteStream } from './remote-call.js';
-import { SessionTransport, type CallHandle, type CallListener, type SessionRequest } from './session.js';
+import type { CallHandle, CallListener } from './session.js';
 import type { Remote } from './typed.js';
-
-const GatewayClient = grpc.makeGenericClientConstructor(GatewayService, 'Gateway');
 
 /** A stream's consumer returns credit to the gateway in batches of this many values. */
 const CREDIT_BATCH = DEFAULT_STREAM_CREDIT >> 1;
@@ -54,10 +44,12 @@ export interface ClientOptions {
    */
   tls?: ClientTls;
   channelOptions?: grpc.ChannelOptions;
+  /** How host names are resolved when the client expands them to several gateways (the system resolver by default). */
+  lookup?: AddressLookup;
   /**
-   * 'proxy' (default): every call goes through the gateway. 'look-aside': the gateway picks
-   * a provider (LoadBalancer.GetBackends) and the client calls it directly, falling back to
-   * the gateway for providers it cannot reach; see docs/look-aside.md.
+   * 'proxy' (default): every call goes through a gateway. 'look-aside': a gateway picks a
+   * provider (LoadBalancer.GetBackends) and the client calls it directly, falling back to
+   * the gateways for providers it cannot reach; see docs/look-aside.md.
    */
   mode?: 'proxy' | 'look-aside';
   /** Look-aside mode's settings; `tls` there is for providers' direct addresses (default: this client's). */
@@ -71,38 +63,40 @@ export type RemoteFunctions = { readonly [name: string]: (...args: any[]) => Any
 
 export type DynamicClient = Client & RemoteFunctions;
 
-type GrpcGatewayClient = grpc.Client & {
-  call(req: CallRequest, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply?: CallReply) => void): grpc.ClientUnaryCall;
-  callStream(req: CallRequest, md: grpc.Metadata, opts: grpc.CallOptions): grpc.ClientReadableStream<StreamReply>;
-};
-
-/** What a Client and the views made with `with()` share: one channel, one set of sessions. */
+/** What a Client and the views made with `with()` share: the gateways and, in look-aside mode, the router. */
 interface Connection {
-  readonly grpc: GrpcGatewayClient;
-  readonly sessions: SessionTransport | undefined;
-  /** A gRPC failure as the catalogue error it is; a TLS mismatch says so. */
-  readonly errorOf: (err: grpc.ServiceError) => EasyRemoteError;
+  readonly gateways: GatewaySet;
   /** Set in look-aside mode: where calls go first. */
-  readonly lookAside?: LookAsideRouter;
+  readonly lookAside: LookAsideRouter | undefined;
 }
 
 export class Client {
+  /** The gateway address as given, or the addresses joined with commas. */
+  readonly address: string;
   private readonly connection: Connection;
   private readonly defaults: CallOptions | undefined;
   private readonly token: string | undefined;
   private readonly transport: 'session' | 'unary';
 
+  /**
+   * `address`: one gateway (host:port), or several: calls are spread over them (fewest
+   * outstanding first) and move to another when one fails. A name that resolves to several
+   * addresses of one family stands for each of them. docs/several-gateways.md.
+   */
   constructor(
-    readonly address: string,
+    address: string | readonly string[],
     options: ClientOptions = {},
     shared?: Connection,
   ) {
+    const addresses = typeof address === 'string' ? [address] : [...address];
+    if (addresses.length === 0 || addresses.some((a) => typeof a !== 'string' || a === '')) throw new TypeError(`gateway addresses are host:port strings, got ${JSON.stringify(address)}`);
+    this.address = addresses.join(',');
     this.defaults = options.defaults;
     this.token = options.token;
     this.transport = options.transport ?? 'session';
     if (this.transport !== 'session' && this.transport !== 'unary') throw new TypeError(`transport must be 'session' or 'unary', got ${JSON.stringify(this.transport)}`);
     if (options.mode !== undefined && options.mode !== 'proxy' && options.mode !== 'look-aside') throw new TypeError(`mode must be 'proxy' or 'look-aside', got ${JSON.stringify(options.mode)}`);
-    this.connection = shared ?? this.connect(options);
+    this.connection = shared ?? this.connect(addresses, options);
     // The transparent proxy: unknown property names become remote functions.
     return new Proxy(this, {
       get(target, prop, receiver) {
@@ -112,27 +106,15 @@ export class Client {
     });
   }
 
-  private connect(options: ClientOptions): Connection {
-    const security = channelSecurity(options.tls);
-    const grpcClient = new GatewayClient(this.address, security.credentials, {
-      ...KEEPALIVE_OPTIONS,
-      ...security.options,
-      // A restarted gateway is found again within about a second, not grpc's default two minutes.
-      'grpc.initial_reconnect_backoff_ms': 100,
-      // This client's connection is its own, so a failure to connect reaches its calls with
-      // its cause (a TLS mismatch, a refused certificate): a connection shared with another
-      // client that was already failing reports none.
-      'grpc.use_local_subchannel_pool': 1,
-      'grpc.max_reconnect_backoff_ms': 1000,
-      'grpc.max_receive_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
-      'grpc.max_send_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
-      ...options.channelOptions,
-    }) as unknown as GrpcGatewayClient;
-    const errorOf = (err: grpc.ServiceError) => transportError(err, this.address, security.secure);
-    const sessions = this.transport === 'session' ? new SessionTransport(grpcClient, this.address, this.token, (req, listener) => this.perCall(req, listener), errorOf) : undefined;
-    const viaGateway = (req: SessionRequest, listener: CallListener) => (sessions !== undefined ? sessions.start(req, listener) : this.perCall(req, listener));
-    const lookAside = options.mode === 'look-aside' ? lookAsideRouter(grpcClient, options, viaGateway, errorOf, (address, o) => new Client(address, o)) : undefined;
-    return { grpc: grpcClient, sessions, errorOf, lookAside };
+  private connect(addresses: readonly string[], options: ClientOptions): Connection {
+    const gateways = new GatewaySet([...new Set(addresses)], { token: this.token, transport: this.transport, tls: options.tls, channelOptions: options.channelOptions, lookup: options.lookup });
+    const lookAside = options.mode === 'look-aside' ? lookAsideRouter(gateways, { ...options, transport: this.transport }) : undefined;
+    return { gateways, lookAside };
+  }
+
+  /** The gateway addresses the client dials (a name that stands for several appears as each, once resolved). */
+  get addresses(): string[] {
+    return this.connection.gateways.addresses;
   }
 
   /** Calls an ordinary function by name. `args` is the positional argument list. */
@@ -162,25 +144,14 @@ export class Client {
     });
   }
 
-  /** The channel to the gateway (or, for a look-aside router's direct connection, to the provider). */
-  get [CLIENT_CHANNEL](): grpc.Channel {
-    return this.connection.grpc.getChannel() as grpc.Channel;
-  }
-
-  /** A call sent as this client sends it (what a look-aside router uses for a provider's direct address). */
-  [START_CALL](request: SessionRequest, listener: CallListener): CallHandle {
-    return this.start(request, listener);
-  }
-
-  /** Resolves once the channel to the gateway is connected. */
+  /** Resolves once the channel to a gateway is connected (any, when there are several). */
   waitForReady(timeoutMs = 5000): Promise<void> {
-    return new Promise((resolve, reject) => this.connection.grpc.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())));
+    return this.connection.gateways.waitForReady(timeoutMs);
   }
 
   close(): void {
     this.connection.lookAside?.close();
-    this.connection.sessions?.close();
-    this.connection.grpc.close();
+    this.connection.gateways.close();
   }
 
   private invoke(name: string, args: unknown[], options: CallOptions | undefined): AnyRemoteCall {
@@ -191,7 +162,7 @@ export class Client {
     );
   }
 
-  private request(name: string, args: readonly unknown[], o: CallOptions, stream: boolean): SessionRequest {
+  private request(name: string, args: readonly unknown[], o: CallOptions, stream: boolean): CallRequest {
     // Always sent: this client decodes results with the same codec, so it asks for the
     // full-fidelity profile (Maps, Sets and undefined come back as they were returned).
     const wire: WireCallOptions = {
@@ -211,16 +182,15 @@ export class Client {
     return { function: name, args: encodeArgs(args), options: wire, metadata: o.metadata ?? {}, deadline, stream, signal: o.signal, onProgress: o.onProgress };
   }
 
-  /** Sends a call over the client's transport (look-aside: to the provider the gateway picks). */
-  private start(request: SessionRequest, listener: CallListener): CallHandle {
-    if (this.connection.lookAside !== undefined) return this.connection.lookAside.start(request, listener);
-    const sessions = this.connection.sessions;
-    return sessions !== undefined ? sessions.start(request, listener) : this.perCall(request, listener);
+  /** Sends a call over the client's gateways (look-aside: to the provider a gateway picks). */
+  private start(request: CallRequest, listener: CallListener): CallHandle {
+    const { gateways, lookAside } = this.connection;
+    return lookAside !== undefined ? lookAside.start(request, listener) : gateways.start(request, listener);
   }
 
   private unary<T>(name: string, args: readonly unknown[], o: CallOptions): Promise<T> {
     if (o.onProgress) return this.collect<T>(name, args, o);
-    let request: SessionRequest;
+    let request: CallRequest;
     try {
       request = this.request(name, args, o, false);
     } catch (err) {
@@ -299,77 +269,13 @@ export class Client {
       },
     };
   }
-
-  // ---- the per-call methods (Call / CallStream) ------------------------------------
-
-  private grpcArgs(request: SessionRequest): { metadata: grpc.Metadata; callOptions: grpc.CallOptions } {
-    const metadata = new grpc.Metadata();
-    if (this.token) metadata.set(AUTH_METADATA_KEY, `Bearer ${this.token}`);
-    for (const [k, v] of Object.entries(request.metadata)) metadata.set(k, v);
-    const callOptions: grpc.CallOptions = {};
-    if (Number.isFinite(request.deadline)) {
-      // The gateway ends the call at the deadline; grpc-js's own timer is only the backstop.
-      callOptions.deadline = request.deadline + DEADLINE_GRACE_MS;
-      metadata.set(DEADLINE_GRACE_METADATA_KEY, String(DEADLINE_GRACE_MS));
-    }
-    return { metadata, callOptions };
-  }
-
-  /** One call as one HTTP/2 stream: Call for one result, CallStream for chunks and progress. */
-  private perCall(request: SessionRequest, listener: CallListener): CallHandle {
-    const signal = request.signal;
-    const noop: CallHandle = { credit: () => undefined, cancel: () => undefined };
-    if (signal?.aborted) {
-      listener.error(new Cancelled(`call to ${request.function} aborted before it started`, { cause: signal.reason }));
-      return noop;
-    }
-    const req: CallRequest = { function: request.function, args: request.args, options: request.options };
-    const { metadata, callOptions } = this.grpcArgs(request);
-    const failed = (err: grpc.ServiceError) => listener.error(this.connection.errorOf(err));
-    let done = false;
-    const once = (f: () => void) => {
-      if (!done) {
-        done = true;
-        signal?.removeEventListener('abort', onAbort);
-        f();
-      }
-    };
-    let cancel: () => void;
-    let credit: (chunks: number) => void = () => undefined;
-    if (!request.stream) {
-      const call = this.connection.grpc.call(req, metadata, callOptions, (err, reply) => once(() => (err ? failed(err) : listener.payload(reply!.result))));
-      cancel = () => call.cancel();
-    } else {
-      const call = this.connection.grpc.callStream(req, metadata, callOptions);
-      // Values the consumer has not taken yet: past the stream credit the call stops
-      // reading, so HTTP/2 flow control holds the gateway (and the node) back.
-      let untaken = 0;
-      call.on('data', (msg: StreamReply) => {
-        const payload = msg.chunk ?? msg.result;
-        if (payload !== undefined) {
-          listener.payload(payload);
-          if (++untaken >= DEFAULT_STREAM_CREDIT) call.pause();
-        } else if (msg.progress !== undefined) request.onProgress?.(msg.progress.fraction, msg.progress.message);
-      });
-      credit = (chunks) => {
-        untaken -= chunks;
-        if (untaken < DEFAULT_STREAM_CREDIT) call.resume();
-      };
-      call.on('error', (err: grpc.ServiceError) => once(() => failed(err)));
-      call.on('end', () => once(() => listener.end()));
-      cancel = () => call.cancel();
-    }
-    const onAbort = () => {
-      cancel();
-      once(() => listener.error(new Cancelled(`call to ${request.function} was aborted`, { cause: signal!.reason })));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    return { credit, cancel: () => once(cancel) };
-  }
 }
 
-/** Connects to a gateway; the result calls remote functions as methods: `await client.train_model(data)`. */
-export function connect(address: string, options: ClientOptions = {}): DynamicClient {
+/**
+ * Connects to a gateway, or to several (`connect(['gw-a:50051', 'gw-b:50051'])`); the
+ * result calls remote functions as methods: `await client.train_model(data)`.
+ */
+export function connect(address: string | readonly string[], options: ClientOptions = {}): DynamicClient {
   return new Client(address, options) as DynamicClient;
 }
 

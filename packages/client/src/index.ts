@@ -10,6 +10,7 @@ export {
   RemoteError,
   FunctionNotFound,
   NodeNotFound,
+  IdempotencyMismatch,
   NoNodeAvailable,
   Overloaded,
   DeadlineExceeded,
@@ -44,5 +45,8 @@ export type {
   NodeStatsDocument,
   OptimisationReport,
   OptimisationReport as Recommendations,
+  PeersDocument,
+  PeerInfo,
+  NodeGatewayLink,
   PerformanceStats as LatencyStats,
 } from '@easyremote/protocol';

@@ -5,7 +5,12 @@
 // as in proxy mode: a provider without a direct address, one whose address this client
 // could not reach (remembered per node for a while), a call the node refused before
 // running it (OVERLOADED, FUNCTION_NOT_FOUND: the gateway tries another provider), and
-// every call while the gateway has no LoadBalancer service.
+// every call while no gateway has a LoadBalancer service.
+//
+// With several gateways, picks are asked of the one a call would be sent to (the client's
+// gateway set chooses, by health and load), and asked again of another when that one
+// cannot be reached; a pick's outcome goes back to the gateway that gave it (its call
+// slot is held there). Calls through a gateway use the set, with its failover.
 //
 // Picks are asked for in batches (the calls of one turn share one GetBackends round trip)
 // and kept for the pick's TTL: a pick whose call finished serves the next call of the
@@ -27,7 +32,9 @@ import {
   type CallOptions as WireCallOptions,
   type Outcome,
 } from '@easyremote/protocol';
-import type { CallHandle, CallListener, SessionRequest } from './session.js';
+import type { CallRequest } from './failover-call.js';
+import type { GatewayConnection } from './gateway-connection.js';
+import type { CallHandle, CallListener } from './session.js';
 
 /** How long an address this client could not reach is remembered, unless configured (ms). */
 export const DEFAULT_UNREACHABLE_MS = 60_000;
@@ -54,22 +61,29 @@ export interface LookAsideOptions {
 
 /** A direct connection: how to send one call to a provider's address. */
 export interface DirectTransport {
-  start(request: SessionRequest, listener: CallListener): CallHandle;
+  start(request: CallRequest, listener: CallListener): CallHandle;
   /** Resolves once connected; rejects when it cannot connect within `timeoutMs`. */
   ready(timeoutMs: number): Promise<void>;
   close(): void;
 }
 
+/** What the router needs of the client's gateways (its GatewaySet). */
+export interface PickGateways {
+  readonly size: number;
+  /** Runs `f` once the gateways are known (a name standing for several waits for its lookup). */
+  whenKnown(f: () => void): void;
+  /** The gateway to ask next, as a call's gateway is chosen, preferring those not in `tried`. */
+  pick(tried: readonly GatewayConnection[]): GatewayConnection;
+}
+
 export interface LookAsideParts {
-  /** The gateway's channel, shared with its LoadBalancer client. */
-  gateway: grpc.Client;
+  /** Where picks are asked for (each gateway's channel is shared with its LoadBalancer client). */
+  gateways: PickGateways;
   token: string | undefined;
-  /** A call through the gateway (proxy mode). */
-  viaGateway(request: SessionRequest, listener: CallListener): CallHandle;
+  /** A call through the gateways (proxy mode). */
+  viaGateway(request: CallRequest, listener: CallListener): CallHandle;
   /** A connection to a provider's direct address (host:port). */
   direct(address: string): DirectTransport;
-  /** A gRPC failure of the LoadBalancer service as the catalogue error it is. */
-  errorOf(err: grpc.ServiceError): EasyRemoteError;
   options: LookAsideOptions;
 }
 
@@ -82,6 +96,8 @@ const LoadBalancerClient = grpc.makeGenericClientConstructor(LoadBalancerService
 /** A pick held by this client: a provider and, when it took a call slot, the pick's id and when it lapses. */
 interface HeldPick {
   readonly info: BackendInfo;
+  /** The gateway that gave it: its outcome goes there. */
+  readonly gateway: GatewayConnection;
   readonly service: string;
   /** Date.now() after which no call may start on it (measured from asking, so never later than the gateway's). */
   readonly usableUntil: number;
@@ -90,7 +106,7 @@ interface HeldPick {
 
 /** A call waiting for a pick. */
 interface Waiter {
-  readonly request: SessionRequest;
+  readonly request: CallRequest;
   settle(pick: HeldPick | EasyRemoteError | 'gateway'): void;
   /** Set when the call stopped waiting (cancelled, deadline): a pick that arrives is released. */
   gone: boolean;
@@ -108,12 +124,15 @@ interface PickPool {
 }
 
 export class LookAsideRouter {
-  private readonly lb: LoadBalancerClient;
+  /** Each gateway's LoadBalancer client, on its channel. */
+  private readonly lbs = new Map<GatewayConnection, LoadBalancerClient>();
   private readonly pools = new Map<string, PickPool>();
   private readonly connections = new Map<string, DirectTransport>();
   /** Node id → Date.now() until which its direct address counts as unreachable. */
   private readonly unreachable = new Map<string, number>();
-  /** The gateway has no LoadBalancer service: every call goes through it. */
+  /** Gateways without a LoadBalancer service: picks are asked of the others. */
+  private readonly withoutLoadBalancer: GatewayConnection[] = [];
+  /** No gateway has a LoadBalancer service: every call goes through the gateways. */
   private unsupported = false;
   private closed = false;
   private readonly unreachableMs: number;
@@ -129,11 +148,10 @@ export class LookAsideRouter {
     this.unreachableMs = o.unreachableMs ?? DEFAULT_UNREACHABLE_MS;
     this.connectTimeoutMs = o.connectTimeoutMs ?? DEFAULT_DIRECT_CONNECT_TIMEOUT_MS;
     this.pickWaitMs = o.pickWaitMs ?? DEFAULT_PICK_WAIT_MS;
-    this.lb = new LoadBalancerClient('unused', grpc.credentials.createInsecure(), { channelOverride: parts.gateway.getChannel() }) as unknown as LoadBalancerClient;
   }
 
   /** Sends one call: to a provider directly when it can, else through the gateway. */
-  start(request: SessionRequest, listener: CallListener): CallHandle {
+  start(request: CallRequest, listener: CallListener): CallHandle {
     if (this.unsupported) return this.parts.viaGateway(request, listener);
     const call = new LookAsideCall(request, listener);
     if (request.signal?.aborted) {
@@ -152,7 +170,15 @@ export class LookAsideRouter {
     }
     for (const c of this.connections.values()) c.close();
     this.connections.clear();
-    this.lb.close();
+    // Not close(): the channels are the gateway connections', closed with them.
+    this.lbs.clear();
+  }
+
+  /** The LoadBalancer client on a gateway's channel. */
+  private lb(gateway: GatewayConnection): LoadBalancerClient {
+    let lb = this.lbs.get(gateway);
+    if (lb === undefined) this.lbs.set(gateway, (lb = new LoadBalancerClient('unused', grpc.credentials.createInsecure(), { channelOverride: gateway.channel }) as unknown as LoadBalancerClient));
+    return lb;
   }
 
   // ---- picks --------------------------------------------------------------------------
@@ -200,49 +226,72 @@ export class LookAsideRouter {
     const ask = () => {
       pool.scheduled = false;
       pool.waiting = pool.waiting.filter((w) => !w.gone);
-      while (pool.waiting.length > 0) this.ask(pool, pool.waiting.splice(0, MAX_PICKS_PER_REQUEST));
+      while (pool.waiting.length > 0) this.ask(pool, pool.waiting.splice(0, MAX_PICKS_PER_REQUEST), []);
     };
     if (delayMs > 0) setTimeout(ask, delayMs).unref();
     else setImmediate(ask);
   }
 
-  private ask(pool: PickPool, waiters: Waiter[]): void {
-    const askedAt = Date.now();
-    const metadata = new grpc.Metadata();
-    if (this.parts.token) metadata.set(AUTH_METADATA_KEY, `Bearer ${this.parts.token}`);
-    this.lb.getBackends({ ...pool.request, count: waiters.length }, metadata, (err, reply) => {
+  /** One GetBackends for `waiters`, of a gateway not in `tried` (those that could not be reached for them). */
+  private ask(pool: PickPool, waiters: Waiter[], tried: GatewayConnection[]): void {
+    this.parts.gateways.whenKnown(() => {
       if (this.closed) return;
-      if (err !== null) return this.refused(pool, waiters, err);
-      const picks = reply?.picks ?? [];
-      let i = 0;
-      for (const info of picks) {
-        const pick: HeldPick = { info, service: pool.request.service, usableUntil: askedAt + info.pickTtlMs };
-        // Waiters that left meanwhile give their picks back.
-        while (i < waiters.length && waiters[i]!.gone) i++;
-        const w = waiters[i++];
-        if (w === undefined) this.release(pick);
-        else w.settle(pick);
-      }
-      // Fewer picks than asked for (the gateway ran out of room part way): the rest ask again.
-      const rest = waiters.slice(i).filter((w) => !w.gone);
-      if (rest.length > 0) {
-        pool.waiting.push(...rest);
-        this.schedule(pool);
-      }
-      this.dropIfEmpty(pool);
+      const gateway = this.parts.gateways.pick([...tried, ...this.withoutLoadBalancer]);
+      const askedAt = Date.now();
+      const metadata = new grpc.Metadata();
+      if (this.parts.token) metadata.set(AUTH_METADATA_KEY, `Bearer ${this.parts.token}`);
+      this.lb(gateway).getBackends({ ...pool.request, count: waiters.length }, metadata, (err, reply) => {
+        if (this.closed) return;
+        if (err !== null) return this.refused(pool, waiters, err, gateway, tried);
+        gateway.health.succeeded();
+        this.picked(pool, waiters, reply?.picks ?? [], gateway, askedAt);
+      });
     });
   }
 
-  /** GetBackends failed: wait and ask again, go through the gateway, or fail the calls. */
-  private refused(pool: PickPool, waiters: Waiter[], err: grpc.ServiceError): void {
+  private picked(pool: PickPool, waiters: Waiter[], picks: readonly BackendInfo[], gateway: GatewayConnection, askedAt: number): void {
+    let i = 0;
+    for (const info of picks) {
+      const pick: HeldPick = { info, gateway, service: pool.request.service, usableUntil: askedAt + info.pickTtlMs };
+      // Waiters that left meanwhile give their picks back.
+      while (i < waiters.length && waiters[i]!.gone) i++;
+      const w = waiters[i++];
+      if (w === undefined) this.release(pick);
+      else w.settle(pick);
+    }
+    // Fewer picks than asked for (the gateway ran out of room part way): the rest ask again.
+    const rest = waiters.slice(i).filter((w) => !w.gone);
+    if (rest.length > 0) {
+      pool.waiting.push(...rest);
+      this.schedule(pool);
+    }
+    this.dropIfEmpty(pool);
+  }
+
+  /** GetBackends failed: ask another gateway, wait and ask again, go through the gateway, or fail the calls. */
+  private refused(pool: PickPool, waiters: Waiter[], err: grpc.ServiceError, gateway: GatewayConnection, tried: GatewayConnection[]): void {
     const waiting = waiters.filter((w) => !w.gone);
     if (err.code === grpc.status.UNIMPLEMENTED) {
-      // A gateway without the LoadBalancer service: proxy mode for good.
-      this.unsupported = true;
-      for (const w of waiting) w.settle('gateway');
+      // A gateway without the LoadBalancer service (an older one): picks come from the others; with none, proxy mode for good.
+      gateway.health.succeeded();
+      if (!this.withoutLoadBalancer.includes(gateway)) this.withoutLoadBalancer.push(gateway);
+      if (this.withoutLoadBalancer.length >= this.parts.gateways.size) this.unsupported = true;
+      if (waiting.length > 0 && !this.unsupported && this.anotherGateway(tried)) this.ask(pool, waiting, tried);
+      else for (const w of waiting) w.settle('gateway');
       return;
     }
-    const e = this.parts.errorOf(err);
+    const e = gateway.errorOf(err);
+    // Not reached (or lost before it answered): nothing ran, and a pick it may have made lapses there; another gateway is asked.
+    if (e.code === 'GATEWAY_UNAVAILABLE' || e.code === 'GATEWAY_LOST') {
+      gateway.markDown();
+      const next = [...tried, gateway];
+      if (waiting.length > 0 && this.anotherGateway(next)) return this.ask(pool, waiting, next);
+      // A gateway without the service answers: the calls go through the gateways (their failover decides); else this is their error.
+      for (const w of waiting) w.settle(this.withoutLoadBalancer.length > 0 ? 'gateway' : e);
+      this.dropIfEmpty(pool);
+      return;
+    }
+    gateway.health.succeeded();
     // Unknown here may mean "not registered yet": the gateway waits for it during its startup grace.
     if (e.code === 'FUNCTION_NOT_FOUND') {
       for (const w of waiting) w.settle('gateway');
@@ -263,12 +312,17 @@ export class LookAsideRouter {
     this.dropIfEmpty(pool);
   }
 
+  /** Whether a gateway is left to ask for picks, besides `tried` and those without the service. */
+  private anotherGateway(tried: readonly GatewayConnection[]): boolean {
+    return new Set([...tried, ...this.withoutLoadBalancer]).size < this.parts.gateways.size;
+  }
+
   /** A pool with nothing waiting or kept is dropped: routing options (affinity keys) vary without bound. */
   private dropIfEmpty(pool: PickPool): void {
     if (pool.waiting.length === 0 && pool.idle.length === 0 && !pool.scheduled && this.pools.get(pool.key) === pool) this.pools.delete(pool.key);
   }
 
-  private poolOf(request: SessionRequest): PickPool {
+  private poolOf(request: CallRequest): PickPool {
     const o: WireCallOptions | undefined = request.options;
     const backendRequest: BackendRequest = {
       clientId: this.parts.options.clientId ?? '',
@@ -351,7 +405,7 @@ export class LookAsideRouter {
   }
 
   /** A call through the gateway, as in proxy mode. */
-  viaGateway(request: SessionRequest, listener: CallListener): CallHandle {
+  viaGateway(request: CallRequest, listener: CallListener): CallHandle {
     return this.parts.viaGateway(request, listener);
   }
 
@@ -371,7 +425,7 @@ export class LookAsideRouter {
     const metadata = new grpc.Metadata();
     if (this.parts.token) metadata.set(AUTH_METADATA_KEY, `Bearer ${this.parts.token}`);
     // Off the call's path: the caller has its answer already, and a lost report only delays learning.
-    this.lb.reportOutcome({ backendId: pick.info.id, service: pick.service, pickId: pick.info.pickId, ...o }, metadata, () => undefined);
+    this.lb(pick.gateway).reportOutcome({ backendId: pick.info.id, service: pick.service, pickId: pick.info.pickId, ...o }, metadata, () => undefined);
   }
 }
 
@@ -385,7 +439,7 @@ class LookAsideCall implements CallHandle {
   stopped = false;
 
   constructor(
-    readonly request: SessionRequest,
+    readonly request: CallRequest,
     private readonly listener: CallListener,
   ) {}
 

@@ -39,6 +39,22 @@ export interface SessionRequest {
   readonly stream: boolean;
   readonly signal: AbortSignal | undefined;
   readonly onProgress: ((fraction: number, message: string) => void) | undefined;
+  /**
+   * The client will send the call to another gateway if this one is lost before it ends
+   * (a gateway said the function is idempotent); a gateway that disagrees refuses it
+   * IDEMPOTENCY_MISMATCH without running it.
+   */
+  readonly assumeIdempotent: boolean;
+}
+
+/** What a gateway's sessions tell the rest of the client about that gateway. */
+export interface SessionEvents {
+  /** A session's headers came: the gateway runs sessions (it is up). */
+  established(): void;
+  /** The gateway said it takes no more calls on a session (it is stopping). */
+  goaway(): void;
+  /** The gateway said whether a function is idempotent. */
+  learned(fn: string, idempotent: boolean): void;
 }
 
 /** What a call receives: payloads (one result, or chunks), then end, or an error. Only the first end or error counts. */
@@ -183,16 +199,23 @@ class Session {
     private readonly address: string,
     private readonly onBroken: (session: Session, err: EasyRemoteError) => void,
     private readonly serviceError: (err: grpc.ServiceError) => EasyRemoteError,
+    private readonly events: SessionEvents,
   ) {
     const stream = (this.stream = open());
     this.batcher = new FrameBatcher<ClientFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: (f) => f.call?.args.length ?? f.argsPart?.data.length ?? 0 });
-    stream.on('metadata', () => (this.established = true));
+    stream.on('metadata', () => this.establish());
     stream.on('data', (message: ServerFrame) => {
-      this.established = true;
+      this.establish();
       unbatch(message, (frame) => this.onFrame(frame));
     });
     stream.on('error', (err: Error) => this.break(this.errorOf(err)));
     stream.on('end', () => this.break(new GatewayLost(`gateway ${this.address} ended the session`)));
+  }
+
+  private establish(): void {
+    if (this.established) return;
+    this.established = true;
+    this.events.established();
   }
 
   get writeQueue(): number {
@@ -219,7 +242,11 @@ class Session {
       const detail = frame.error.error;
       this.calls.get(frame.error.callId)?.error(detail ? errorFromDetail(detail) : new GatewayLost('the gateway failed the call without a reason'));
     }
-    else if (frame.goaway) this.draining = true;
+    else if (frame.functionInfo) this.events.learned(frame.functionInfo.function, frame.functionInfo.idempotent);
+    else if (frame.goaway) {
+      this.draining = true;
+      this.events.goaway();
+    }
     // A `rejected` frame names a frame this client sent in error; no call waits on it.
   }
 
@@ -251,6 +278,7 @@ export class SessionTransport {
     private readonly fallback: (request: SessionRequest, listener: CallListener) => CallHandle,
     /** A gRPC failure as the catalogue error it is (a TLS mismatch says so). */
     private readonly serviceError: (err: grpc.ServiceError) => EasyRemoteError,
+    private readonly events: SessionEvents,
   ) {}
 
   /** Sends one call; its outcome goes to `listener`. */
@@ -280,6 +308,7 @@ export class SessionTransport {
         wantProgress: request.onProgress !== undefined,
         initialCredit: request.stream ? DEFAULT_STREAM_CREDIT : 0,
         argsSize: parted ? request.args.length : 0,
+        assumeIdempotent: request.assumeIdempotent,
       },
     });
     if (parted) call.sendArgs(PAYLOAD_PART_BYTES, PAYLOAD_PART_CREDIT);
@@ -296,7 +325,7 @@ export class SessionTransport {
     for (const s of this.sessions) if (!s.draining && (best === undefined || s.writeQueue < best.writeQueue)) best = s;
     const open = this.sessions.filter((s) => !s.draining).length;
     if (best !== undefined && (best.writeQueue < DEEP_WRITE_QUEUE || open >= MAX_SESSIONS)) return best;
-    const session = new Session(() => this.open(), this.address, (s, err) => this.broken(s, err), this.serviceError);
+    const session = new Session(() => this.open(), this.address, (s, err) => this.broken(s, err), this.serviceError, this.events);
     this.sessions.push(session);
     return session;
   }

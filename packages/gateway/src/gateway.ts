@@ -5,18 +5,16 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
-import { AdminService, createLogger, type Logger, type NodeInfo } from '@easyremote/protocol';
+import { createLogger, type Logger, type NodeInfo } from '@easyremote/protocol';
 import { AdminApi } from './api/admin-api.js';
-import { adminHandlers } from './api/admin-service.js';
 import { CallIntake } from './api/call-intake.js';
-import { callServiceHandlers } from './api/call-service.js';
 import { SessionService } from './api/session-service.js';
-import { gatewayServiceDefinition, nodeLinkDefinition } from './api/tolerant-definitions.js';
-import { bindGrpcServer, createGrpcServer, shutdownGrpcServer, tlsCredentials } from './api/grpc-server.js';
+import { bindGrpcServer, shutdownGrpcServer, tlsCredentials } from './api/grpc-server.js';
+import { grpcServices } from './api/grpc-services.js';
 import { HttpApi } from './api/http-server.js';
-import { intakeInterceptor } from './api/intake-interceptor.js';
 import { NodeLinkService } from './api/node-link-service.js';
 import { NodeEvents, type GatewayEvents } from './api/node-events.js';
+import { peersDocument } from './api/peers.js';
 import { Readiness } from './api/readiness.js';
 import { Authenticator } from './auth/authenticator.js';
 import { PrincipalLimits } from './auth/principal-limits.js';
@@ -34,7 +32,7 @@ import { AlertLog } from './metrics/advisor.js';
 import { AlertLoop } from './metrics/alert-loop.js';
 import { createMetricsRecorder } from './metrics/metrics-setup.js';
 import type { MetricsRecorder } from './metrics/recorder.js';
-import { checkExposure, checkFunctionOverrides, checkTlsOptions, gatewaySettings, type GatewayOptions, type GatewaySettings, type StopOptions } from './options.js';
+import { checkExposure, checkOptions, gatewaySettings, type GatewayOptions, type GatewaySettings, type StopOptions } from './options.js';
 import { Registry } from './registry/registry.js';
 import { Router } from './routing/router.js';
 import { CertificateFiles, type ReloadResult } from './tls/certificate-files.js';
@@ -80,8 +78,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   constructor(private readonly options: GatewayOptions = {}) {
     super();
     const settings = (this.settings = gatewaySettings(options));
-    checkFunctionOverrides(settings, options.functions);
-    checkTlsOptions(options.tls);
+    checkOptions(settings, options);
     const clock = (this.clock = options.clock ?? systemClock);
     const logger = (this.logger = createLogger('gateway', options.logger).child({ gatewayId: this.id }));
     this.auth = new Authenticator(options.auth);
@@ -103,15 +100,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const limits = new PrincipalLimits(clock);
     const open = (this.open = new OpenCalls(clock));
     const finished = new FinishedCalls(limits, open, this.metrics);
-    this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: finished, clock, providerGapMs: settings.providerGapMs });
+    this.dispatcher = new Dispatcher({ router: this.router, admission: this.admission, attempts: new OutlierFeedback(this.detector), recorder: finished, clock, providerGapMs: settings.providerGapMs, maxResultBytes: settings.maxPayloadBytes });
     const linkSettings = { gatewayId: this.id, heartbeatMs: settings.heartbeatMs, leaseMs: settings.leaseMs, maxPayloadBytes: settings.maxPayloadBytes, slowStartMs: settings.slowStartMs, deferFlush, nodeCertificates };
     this.nodeLinks = new NodeLinkService({ registry: this.registry, dispatcher: this.dispatcher, detector: this.detector, auth: this.auth, clock, observer: events.observer(), settings: linkSettings });
     const intakeSettings = { maxPayloadBytes: settings.maxPayloadBytes, defaultTimeoutMs: settings.defaultTimeoutMs, startupGraceMs: settings.startupGraceMs, maxAwaiting: settings.queueSize };
     this.intake = new CallIntake({ registry: this.registry, dispatcher: this.dispatcher, cache: this.cache, metrics: this.metrics, recorder: finished, limits, open, clock, settings: intakeSettings });
     const thresholds = options.alerts?.thresholds ?? {};
     this.alerts = new AlertLog({ webhookUrl: options.alerts?.webhookUrl, clock: () => clock.epochMs() });
+    const peers = () => peersDocument({ id: this.id, address: () => this.address, peers: options.peers ?? [], nodes: () => [...this.registry.sessions.values()].filter((s) => s.kind === 'node') });
     this.api = new AdminApi({ health: this.health, registry: this.registry, admission: this.admission, detector: this.detector, metrics: this.metrics, cache: this.cache, alerts: this.alerts, thresholds, clock,
-      drain: (nodeId, by) => this.nodeLinks.drain(nodeId, by), audit: (kind, nodeId, fn, detail) => events.record(kind, nodeId, fn, detail), backends: () => this.lookAside.documents() });
+      drain: (nodeId, by) => this.nodeLinks.drain(nodeId, by), audit: (kind, nodeId, fn, detail) => events.record(kind, nodeId, fn, detail), peers, backends: () => this.lookAside.documents() });
     this.alertLoop = new AlertLoop(this.alerts, () => this.api.figures(), thresholds, clock, (err) => logger.error({ reason: err.message }, 'alert evaluation failed'));
 
     // Wiring: capacity that frees up lets waiting calls move; events reach logs and metrics.
@@ -123,12 +121,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     this.alerts.on('alert', (a) => logger.warn({ severity: a.severity, alert: a.kind }, a.message));
 
-    this.server = createGrpcServer(settings.maxPayloadBytes, [intakeInterceptor(this.auth, this.metrics, clock, nodeCertificates)]);
-    this.server.addService(nodeLinkDefinition(), this.nodeLinks.handlers());
     this.sessions = new SessionService(this.intake, clock, this.auth, deferFlush);
-    this.server.addService(gatewayServiceDefinition(), { ...callServiceHandlers(this.intake, clock, this.auth, this.metrics), session: this.sessions.handler() });
-    this.server.addService(AdminService, adminHandlers(this.api, this.auth));
-    this.lookAside = new LookAside({ registry: this.registry, router: this.router, health: this.health, detector: this.detector, limits, clock, random: options.random ?? Math.random, observer: events.observer(), auth: this.auth, nodeCertificates, freed: (entry) => this.dispatcher.pump(entry), settings: { ...settings, gatewayId: this.id, pickTtlMs: options.lookAside?.pickTtlMs } }).serveOn(this.server);
+    this.lookAside = new LookAside({ registry: this.registry, router: this.router, health: this.health, detector: this.detector, limits, clock, random: options.random ?? Math.random, observer: events.observer(), freed: (entry) => this.dispatcher.pump(entry), settings: { ...settings, gatewayId: this.id, pickTtlMs: options.lookAside?.pickTtlMs } });
+    this.server = grpcServices({ maxPayloadBytes: settings.maxPayloadBytes, auth: this.auth, clock, metrics: this.metrics, nodeCertificates, nodeLinks: this.nodeLinks, intake: this.intake, sessions: this.sessions, api: this.api, lookAside: this.lookAside });
   }
 
   /**
@@ -199,7 +194,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     process.off('SIGHUP', this.onHangup);
     this.certificates?.unwatch();
     const reason = 'the gateway is stopping';
+    // Clients send new calls to other gateways; nodes keep serving through theirs.
     this.sessions.goAway(reason);
+    this.nodeLinks.goAway(reason);
     this.intake.close(reason);
     const cut = await this.open.settled(graceMs);
     if (cut > 0) this.logger.warn({ calls: cut, graceMs }, 'calls still in flight after the grace are ended');

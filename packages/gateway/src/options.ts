@@ -91,6 +91,12 @@ export interface GatewayOptions {
   /** This gateway's location label (preferLocal: true prefers nodes with the same). */
   location?: string;
   /**
+   * The other gateways that serve the same nodes (host:port, as the nodes dial them). Shown
+   * to operators with what the nodes report about each (`/api/peers`, `Admin.Peers`); no
+   * gateway dials another, and none needs another to route a call. docs/several-gateways.md.
+   */
+  peers?: string[];
+  /**
    * Call metrics: the SQLite file path (default ./easyremote-metrics.db), ':memory:', or
    * false to record nothing per call: no rows, no live figures (the admin API reports them
    * empty and its statistics as null), no call families at /metrics (its gauges remain).
@@ -178,6 +184,12 @@ export function gatewaySettings(options: GatewayOptions): GatewaySettings {
   };
 }
 
+/** Refuses, at construction, a `peers` option that is not a list of host:port strings. */
+export function checkPeers(peers: unknown): void {
+  if (peers === undefined) return;
+  if (!Array.isArray(peers) || peers.some((p) => typeof p !== 'string' || p === '')) throw new TypeError(`gateway peers must be a list of host:port strings, got ${JSON.stringify(peers)}`);
+}
+
 /** Refuses, at construction, TLS options that cannot work together. */
 export function checkTlsOptions(tls: GatewayTlsOptions | undefined): void {
   if (tls === undefined) return;
@@ -228,4 +240,11 @@ export function checkFunctionOverrides(settings: GatewaySettings, functions: Rec
       throw new TypeError(`gateway config for ${fn}: ${(err as Error).message}`);
     }
   }
+}
+
+/** Every check on options made at construction, before anything is built. */
+export function checkOptions(settings: GatewaySettings, options: GatewayOptions): void {
+  checkFunctionOverrides(settings, options.functions);
+  checkTlsOptions(options.tls);
+  checkPeers(options.peers);
 }

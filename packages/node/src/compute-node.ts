@@ -1,11 +1,30 @@
 // A compute node: the public face. It holds the node's functions (run by one CallRunner,
 // with one set of limits) and one GatewayLink per gateway; each link dials out, registers
-// the node and hands the calls it receives to the runner.
+// the node and hands the calls it receives to the runner. Every gateway gets the same
+// functions, and every heartbeat reports the node's whole load (all gateways' calls), so
+// each gateway routes by what the node really carries.
 import { EventEmitter, once } from 'node:events';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
-import { createLogger, EasyRemoteError, pemIdentity, PROTOCOL_VERSION, readPem, type Heartbeat, type Logger, type LoggerOption, type NodeTls, type Register } from '@easyremote/protocol';
+import {
+  channelSecurity,
+  createLogger,
+  EasyRemoteError,
+  expandGatewayAddresses,
+  pemIdentity,
+  PROTOCOL_VERSION,
+  readPem,
+  targetChannelOptions,
+  type AddressLookup,
+  type GatewayLinkState,
+  type GatewayTarget,
+  type Heartbeat,
+  type Logger,
+  type LoggerOption,
+  type NodeTls,
+  type Register,
+} from '@easyremote/protocol';
 import type { BackoffOptions } from './backoff.js';
 import { CallRunner, SYSTEM_CLOCK } from './call-runner.js';
 import { DirectServer } from './direct/direct-server.js';
@@ -21,8 +40,17 @@ import { SystemTelemetryProvider, TelemetrySampler, type StaticCapabilities, typ
 const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$/;
 
 export interface ComputeNodeOptions {
-  /** Gateway address, host:port. */
-  gateway: string;
+  /** Gateway address, host:port. Alone, or beside `gateways` (it counts as the first of them). */
+  gateway?: string;
+  /**
+   * Several gateways, host:port each: the node keeps a link to every one, registers the
+   * same functions on each, and goes on serving through the others when one is lost. A
+   * name that resolves to several addresses of one family stands for each of them
+   * (resolved once, at start). docs/several-gateways.md.
+   */
+  gateways?: string[];
+  /** How host names are resolved when start() expands them (the system resolver by default). */
+  lookup?: AddressLookup;
   /** Stable identity of this node; defaults to the one its TLS certificate names, else hostname-pid. */
   nodeId?: string;
   /** Sent in the register frame; gateways configured with a node token require it. */
@@ -97,7 +125,11 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
   readonly nodeId: string;
   private readonly instanceId = randomUUID();
   private readonly runner: CallRunner;
-  private readonly links: GatewayLink[];
+  /** One per gateway, made at start() once the addresses are resolved. */
+  private links: GatewayLink[] = [];
+  /** The gateway addresses as given, `gateway` first. */
+  readonly gatewayAddresses: readonly string[];
+  private readonly linkHelper: GatewayLinkHelper;
   private readonly direct: DirectServer | undefined;
   private state: State = 'new';
   /** Where the node logs (its lines carry `component` and `nodeId`); code running it may log through it too. */
@@ -118,14 +150,8 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     this.telemetry = options.telemetry === false ? undefined : (options.telemetry ?? new SystemTelemetryProvider());
     this.sampler = this.telemetry ? new TelemetrySampler(this.telemetry, { intervalMs: options.telemetryIntervalMs }) : undefined;
     this.direct = options.direct && new DirectServer(options.direct, this.runner, this.nodeId);
-    const helper = this.linkHelper();
-    this.links = [options.gateway].map(
-      (address) =>
-        new GatewayLink(
-          { address, token: options.token, heartbeatMs: options.heartbeatMs, backoff: options.backoff, channelOptions: options.channelOptions, tls: options.tls, logger: this.logger },
-          helper,
-        ),
-    );
+    this.gatewayAddresses = gatewayList(options);
+    this.linkHelper = this.makeLinkHelper();
   }
 
   /** Registers one function without decorators. */
@@ -187,7 +213,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     if (this.state !== 'new') throw new Error(`node ${this.nodeId} already started`);
     if (this.runner.functions.length === 0) throw new Error(`node ${this.nodeId} has no functions to serve`);
     const first = (this.firstRegistration = new FirstRegistration({
-      address: this.options.gateway,
+      address: this.gatewayAddresses.join(', '),
       nodeId: this.nodeId,
       connectTimeoutMs: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       clock: SYSTEM_CLOCK,
@@ -196,13 +222,24 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     this.state = 'running';
     // Listening first: the register frame advertises the direct address.
     const listening = this.direct?.listen() ?? Promise.resolve();
-    void Promise.all([this.prepareTelemetry(), listening]).then(
-      () => {
-        if (this.state === 'running') for (const link of this.links) link.start();
+    // The lookup never fails (a name that does not resolve is kept as given): a rejection is the direct listen's.
+    void Promise.all([expandGatewayAddresses(this.gatewayAddresses, this.options.lookup), this.prepareTelemetry(), listening]).then(
+      ([targets]) => {
+        if (this.state !== 'running') return;
+        this.links = targets.map((target) => this.link(target));
+        for (const link of this.links) link.start();
       },
       () => this.shutdown('direct listen failed'),
     );
     return Promise.all([first.promise, listening]).then(() => undefined);
+  }
+
+  private link(target: GatewayTarget): GatewayLink {
+    const o = this.options;
+    const secure = channelSecurity(o.tls).secure;
+    const serverName = o.tls === undefined || o.tls === true ? undefined : o.tls.serverName;
+    const channelOptions = { ...targetChannelOptions(target, secure, serverName), ...o.channelOptions };
+    return new GatewayLink({ address: target.address, token: o.token, heartbeatMs: o.heartbeatMs, backoff: o.backoff, channelOptions, tls: o.tls, logger: this.logger }, this.linkHelper);
   }
 
   /** Static capabilities once, and a first sample, before the first registration. */
@@ -287,25 +324,29 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
 
   // ---- what the links ask of the node ----------------------------------------------------
 
-  private linkHelper(): GatewayLinkHelper {
+  private makeLinkHelper(): GatewayLinkHelper {
     return {
-      registration: () => this.registration(),
-      heartbeat: () => this.heartbeat(),
+      registration: (link) => this.registration(link),
+      heartbeat: (link) => this.heartbeat(link),
       calls: this.runner,
-      registered: (_link, gatewayId) => {
+      registered: (link, gatewayId) => {
+        this.linksChanged(link);
         this.emit('registered', { gatewayId });
         this.firstRegistration?.registered();
         this.firstRegistration = undefined;
       },
       refused: (_link, err, retrying) => {
         this.emit('refused', err);
-        const startFailed = this.firstRegistration?.refused(err, retrying);
+        // A refusal for good closes its link only: the node goes on while another gateway may take it.
+        const lastLink = retrying || this.links.every((l) => l.isClosed);
+        const startFailed = lastLink ? this.firstRegistration?.refused(err, retrying) : undefined;
         if (startFailed !== undefined) {
           this.firstRegistration = undefined;
           this.gaveUp(startFailed);
-        } else if (!retrying) this.shutdown('refused');
+        } else if (!retrying && lastLink) this.shutdown('refused');
       },
-      disconnected: (_link, reason) => {
+      disconnected: (link, reason) => {
+        this.linksChanged(link);
         this.firstRegistration?.failed(reason);
         this.emit('disconnected', { reason });
         // A draining node whose last stream is gone has nobody left to reply to.
@@ -324,7 +365,17 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     };
   }
 
-  private registration(): Omit<Register, 'token'> {
+  /** The other gateways hear at once that one of the node's links came or went (operators see it there). */
+  private linksChanged(changed: GatewayLink): void {
+    for (const l of this.links) if (l !== changed) l.beatNow();
+  }
+
+  /** Every link as the node reports it to gateways, `link` marked as the one the report travels on. */
+  private gatewayStates(link: GatewayLink): GatewayLinkState[] {
+    return this.links.map((l) => ({ address: l.address, gatewayId: l.gatewayId, registered: l.isRegistered, thisLink: l === link }));
+  }
+
+  private registration(link: GatewayLink): Omit<Register, 'token'> {
     return {
       nodeId: this.nodeId,
       functions: this.runner.functions.map(toSpec),
@@ -337,11 +388,12 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
       },
       protocolVersion: PROTOCOL_VERSION,
       instanceId: this.instanceId,
+      gateways: this.gatewayStates(link),
       directAddress: this.direct?.advertised ?? '',
     };
   }
 
-  private heartbeat(): Heartbeat {
+  private heartbeat(link: GatewayLink): Heartbeat {
     const t = this.sampler?.latest();
     return {
       cpuPercent: t?.cpuPercent ?? 0,
@@ -350,6 +402,16 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
       gpus: t?.gpus ?? [],
       functions: this.runner.load(),
       hasTelemetry: t !== undefined,
+      gateways: this.gatewayStates(link),
     };
   }
+}
+
+/** `gateway` then `gateways`, each address once; at least one. */
+function gatewayList(options: ComputeNodeOptions): string[] {
+  const given = [...(options.gateway === undefined ? [] : [options.gateway]), ...(options.gateways ?? [])];
+  for (const a of given) if (typeof a !== 'string' || a === '') throw new TypeError(`gateway addresses are host:port strings, got ${JSON.stringify(a)}`);
+  const list = [...new Set(given)];
+  if (list.length === 0) throw new TypeError('a node needs a gateway: set gateway (host:port) or gateways (a list of them)');
+  return list;
 }

@@ -55,10 +55,10 @@ export interface LinkCalls {
 
 /** What a link needs from the node that owns it. */
 export interface GatewayLinkHelper {
-  /** The register frame as of now (the token is the link's own). */
-  registration(): Omit<Register, 'token'>;
-  /** A heartbeat as of now: telemetry and the node's total load. */
-  heartbeat(): Heartbeat;
+  /** The register frame as of now, for this link (the token is the link's own). */
+  registration(link: GatewayLink): Omit<Register, 'token'>;
+  /** A heartbeat as of now, for this link: telemetry, the node's total load, its gateway links. */
+  heartbeat(link: GatewayLink): Heartbeat;
   readonly calls: LinkCalls;
   registered(link: GatewayLink, gatewayId: string): void;
   /** `retrying`: the link reconnects and tries again; otherwise it has closed. */
@@ -116,6 +116,9 @@ export class GatewayLink {
   private leaseMs = 0;
   private lastHeardAt = 0;
   private writableWaiters: Array<() => void> = [];
+  private acceptedBy = '';
+  /** The gateway said it is stopping (GatewayGoaway): the end of this stream is expected. */
+  private goingAway = false;
 
   constructor(
     private readonly options: GatewayLinkOptions,
@@ -137,6 +140,16 @@ export class GatewayLink {
 
   get isRegistered(): boolean {
     return this.state === 'registered';
+  }
+
+  /** Closed for good: by its owner, or after a refusal no retry can fix. */
+  get isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** The id of the gateway that last accepted this link's registration ('' before one did). */
+  get gatewayId(): string {
+    return this.acceptedBy;
   }
 
   /** Whether a stream is open (registered or not). */
@@ -264,7 +277,7 @@ export class GatewayLink {
   }
 
   private sendRegister(): void {
-    const registration = this.helper.registration();
+    const registration = this.helper.registration(this);
     this.declared = registration.functions.map((f) => f.name);
     this.send({ register: { ...registration, token: this.options.token ?? '' } });
   }
@@ -287,6 +300,10 @@ export class GatewayLink {
     this.helper.disconnected(this, reason);
     // The owner may have closed or drained the link meanwhile.
     if (this.state !== 'connecting' && this.state !== 'registered') return;
+    // A gateway that said it was stopping is likely restarting: look for it again from the shortest delay.
+    const expected = this.goingAway;
+    this.goingAway = false;
+    if (expected) this.backoff.reset();
     if (wasRegistered) this.logger.warn({ reason }, 'disconnected');
     this.state = 'connecting';
     // The backoff's jitter on top of a retry-after: nodes told the same time do not all come back at once.
@@ -328,6 +345,10 @@ export class GatewayLink {
     else if (frame.ping) this.send({ pong: { nonce: frame.ping.nonce } });
     else if (frame.registered) this.onRegistered(stream, frame.registered);
     else if (frame.drain) this.helper.drainRequested(this);
+    else if (frame.goaway) {
+      this.goingAway = true;
+      this.logger.info({ reason: frame.goaway.reason }, 'the gateway is stopping');
+    }
     else if (frame.rejected) this.helper.error(errorFromDetail(frame.rejected.error ?? ErrorDetail.fromPartial({ code: 'INVALID_ARGUMENT', message: 'the gateway rejected a frame' })));
   }
 
@@ -347,6 +368,7 @@ export class GatewayLink {
       return;
     }
     this.payloadLimit = reg.maxPayloadBytes || DEFAULT_MAX_PAYLOAD_BYTES;
+    this.acceptedBy = reg.gatewayId;
     // The gateway pings once per its heartbeat interval: a lease shorter than two of those
     // (a gateway configured so) would find silence between ordinary pings.
     this.leaseMs = reg.leaseMs > 0 ? Math.max(reg.leaseMs, MIN_LEASE_HEARTBEATS * reg.heartbeatMs) : 0;
@@ -362,10 +384,15 @@ export class GatewayLink {
     this.helper.registered(this, reg.gatewayId);
   }
 
+  /** A heartbeat now, out of turn (the node's gateway links changed), when the link is registered. */
+  beatNow(): void {
+    if (this.state === 'registered') this.beat();
+  }
+
   private beat(): void {
     // A timer that fires after the process was stopped finds the lease over here.
     if (!this.isLive()) return;
-    this.send({ heartbeat: this.helper.heartbeat() });
+    this.send({ heartbeat: this.helper.heartbeat(this) });
   }
 }
 

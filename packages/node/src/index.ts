@@ -31,6 +31,7 @@ export {
   ProtocolError,
   GatewayUnavailable,
   GatewayLost,
+  IdempotencyMismatch,
   InternalError,
   type ErrorCode,
   type ExceededLimit,

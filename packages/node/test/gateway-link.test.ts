@@ -54,8 +54,8 @@ function setup(logger = captured().logger) {
   runner.add({ name: 'f', handler: f.handler, thisArg: undefined, options: { maxConcurrent: 1, queueSize: 1 }, kind: 'unary' });
   const events: string[] = [];
   const helper: GatewayLinkHelper = {
-    registration: () => ({ nodeId: 'n1', functions: [FunctionSpec.fromPartial({ name: 'f', kind: 'unary' })], capabilities: undefined, protocolVersion: 1, instanceId: 'i1', directAddress: '' }),
-    heartbeat: () => ({ cpuPercent: 0, memoryUsedBytes: 0, memoryTotalBytes: 0, gpus: [], functions: runner.load(), hasTelemetry: false }),
+    registration: () => ({ nodeId: 'n1', functions: [FunctionSpec.fromPartial({ name: 'f', kind: 'unary' })], capabilities: undefined, protocolVersion: 1, instanceId: 'i1', gateways: [], directAddress: '' }),
+    heartbeat: () => ({ cpuPercent: 0, memoryUsedBytes: 0, memoryTotalBytes: 0, gpus: [], functions: runner.load(), hasTelemetry: false, gateways: [] }),
     calls: runner,
     registered: (_l, gatewayId) => events.push(`registered:${gatewayId}`),
     refused: (_l, err: EasyRemoteError, retrying) => events.push(`refused:${err.code}:${retrying}`),

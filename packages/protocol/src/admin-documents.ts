@@ -40,7 +40,16 @@ export interface NodeInfo {
   lastSeenMsAgo: number;
   /** Round trip of the node's stream (ping/pong), ms; absent before the first pong. */
   rttMs?: number;
+  /** Attempts this gateway has in flight on the node. */
   inFlight: number;
+  /**
+   * Calls the node reported in its last heartbeat beyond this gateway's own (sent by its
+   * other gateways): its reported running + queued calls less what this gateway had in
+   * flight on it when the heartbeat arrived, per function, never below 0.
+   */
+  inFlightElsewhere: number;
+  /** The node's links to gateways as it last reported them (empty when it reports none). */
+  gateways: NodeGatewayLink[];
   /** Absent until the first heartbeat that carries usable telemetry. */
   telemetry?: TelemetryDocument;
   /** Why the node's last telemetry was dropped (e.g. "telemetry dropped: cpuPercent NaN is not within 0..100"); '' when usable. */
@@ -91,6 +100,38 @@ export interface BackendDocument {
   labels: Record<string, string>;
 }
 
+/** One of a node's links to a gateway, as the node reports it (Register / Heartbeat `gateways`). */
+export interface NodeGatewayLink {
+  /** The address the node dials. */
+  address: string;
+  /** The id of the gateway that accepted the link's registration; '' before one did. */
+  gatewayId: string;
+  registered: boolean;
+  /** The link to the gateway answering (the stream the report came on). */
+  self: boolean;
+}
+
+/** What one gateway knows of another: from the links its nodes report to it. */
+export interface PeerInfo {
+  address: string;
+  /** Distinct gateway ids the nodes' links to this address registered with, sorted ('' never listed). */
+  ids: string[];
+  /** Nodes connected here that report a link to this address. */
+  nodesLinked: number;
+  /** Of those, the nodes whose link is registered. */
+  nodesRegistered: number;
+}
+
+/** GET /api/peers, Admin.Peers. */
+export interface PeersDocument {
+  /** This gateway: its id, the address it listens on, the addresses its nodes dial it by, and its compute nodes (look-aside backends not counted). */
+  self: { id: string; address: string; knownAs: string[]; nodes: number };
+  /** One entry per configured peer (the `peers` option), in the configured order. */
+  peers: PeerInfo[];
+  /** Gateways the nodes report links to that are neither this one nor a configured peer, by address. */
+  unlisted: PeerInfo[];
+}
+
 /** A function's settings after node declaration < gateway configuration < defaults. */
 export interface ResolvedFunctionConfig {
   strategy: string;
@@ -110,7 +151,10 @@ export interface ResolvedFunctionConfig {
 
 export interface ProviderInfo {
   nodeId: string;
+  /** Attempts of the function this gateway has in flight on the node. */
   inFlight: number;
+  /** The node's reported calls of the function beyond this gateway's own (see NodeInfo.inFlightElsewhere). */
+  inFlightElsewhere: number;
   maxConcurrent: number;
   queueSize: number;
   costPerHour: number;

@@ -67,3 +67,18 @@ export const KEEPALIVE_OPTIONS = {
  */
 export const DEADLINE_GRACE_MS = 1000;
 export const DEADLINE_GRACE_METADATA_KEY = 'x-easyremote-deadline-grace-ms';
+
+/**
+ * Request metadata of `Call` / `CallStream` (value `1`): the client will resend the call to
+ * another gateway if this one is lost before it ends, believing its function idempotent;
+ * a gateway that finds it is not refuses it IDEMPOTENCY_MISMATCH, unrun. A session call
+ * says the same in `SessionCall.assume_idempotent`. Never passed to the handler.
+ */
+export const ASSUME_IDEMPOTENT_METADATA_KEY = 'x-easyremote-assume-idempotent';
+/**
+ * Response header of `Call` / `CallStream`, sent as soon as the gateway has found the
+ * function and before it routes the call: `1` when the function is idempotent, else `0`.
+ * Its presence tells a client the gateway took the call in (a failure after it leaves the
+ * outcome unknown).
+ */
+export const IDEMPOTENT_HEADER_KEY = 'easyremote-idempotent';

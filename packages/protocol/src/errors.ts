@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'PROTOCOL_ERROR'
   | 'GATEWAY_UNAVAILABLE'
   | 'GATEWAY_LOST'
+  | 'IDEMPOTENCY_MISMATCH'
   | 'INTERNAL';
 
 interface CodeInfo {
@@ -60,6 +61,10 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, CodeInfo>> = {
   // Raised by a client whose connection to the gateway broke while a call was in flight:
   // it may or may not have run, so only the caller knows whether repeating it is safe.
   GATEWAY_LOST: { status: GrpcStatus.UNAVAILABLE, retryable: false },
+  // A call sent assuming its function idempotent (so that the client would resend it if
+  // the gateway were lost) to a gateway that finds it is not: refused unrun, so sending
+  // it again without the assumption is safe.
+  IDEMPOTENCY_MISMATCH: { status: GrpcStatus.FAILED_PRECONDITION, retryable: true },
   INTERNAL: { status: GrpcStatus.INTERNAL, retryable: false },
 };
 
@@ -154,6 +159,7 @@ export class RegistrationRefused extends defineError('REGISTRATION_REFUSED') {}
 export class ProtocolError extends defineError('PROTOCOL_ERROR') {}
 export class GatewayUnavailable extends defineError('GATEWAY_UNAVAILABLE') {}
 export class GatewayLost extends defineError('GATEWAY_LOST') {}
+export class IdempotencyMismatch extends defineError('IDEMPOTENCY_MISMATCH') {}
 export class InternalError extends defineError('INTERNAL') {}
 
 const CLASS_BY_CODE: Record<Exclude<ErrorCode, 'REMOTE_ERROR'>, new (m: string, f?: EasyRemoteErrorFields) => EasyRemoteError> = {
@@ -174,6 +180,7 @@ const CLASS_BY_CODE: Record<Exclude<ErrorCode, 'REMOTE_ERROR'>, new (m: string, 
   PROTOCOL_ERROR: ProtocolError,
   GATEWAY_UNAVAILABLE: GatewayUnavailable,
   GATEWAY_LOST: GatewayLost,
+  IDEMPOTENCY_MISMATCH: IdempotencyMismatch,
   INTERNAL: InternalError,
 };
 

@@ -24,6 +24,7 @@ export {
   SessionCredit,
   SessionEnd,
   SessionError,
+  SessionFunction,
   SessionGoaway,
   SessionProgress,
   SessionRejected,
@@ -33,6 +34,7 @@ export {
 export * from './generated/easyremote/v1/node.js';
 export { AdminService, AdminEmpty, NodeRef, FunctionRef, Window, JsonReply } from './generated/easyremote/v1/admin.js';
 export * from './transport-security.js';
+export * from './gateway-addresses.js';
 export * from './logger.js';
 export {
   BackendInfo,
@@ -56,4 +58,5 @@ export * from './serving/call-metadata.js';
 export * from './serving/intake-interceptor.js';
 export * from './serving/tolerant-definitions.js';
 export * from './serving/session-definition.js';
+export * from './serving/function-idempotency.js';
 export * from './shutdown-signals.js';

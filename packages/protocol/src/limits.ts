@@ -42,6 +42,8 @@ export const MAX_PICKS_PER_REQUEST = 64;
 export const MAX_OPEN_PICKS = 100_000;
 /** Length of an instance id, a token, or a version string in a declaration, bytes. */
 export const MAX_IDENTIFIER_BYTES = 256;
+/** Gateway links one node may report (Register / Heartbeat `gateways`); each address and gateway id is bounded by MAX_IDENTIFIER_BYTES. */
+export const MAX_GATEWAY_LINKS = 64;
 
 /** Error texts that travel in trailers are cut to these lengths (characters). */
 export const MAX_ERROR_MESSAGE_CHARS = 1024;

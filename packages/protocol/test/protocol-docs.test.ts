@@ -73,6 +73,7 @@ describe('proto/README.md', () => {
       max_tag_bytes: limits.MAX_TAG_BYTES,
       max_description_bytes: limits.MAX_DESCRIPTION_BYTES,
       max_identifier_bytes: limits.MAX_IDENTIFIER_BYTES,
+      max_gateway_links: limits.MAX_GATEWAY_LINKS,
       max_address_bytes: limits.MAX_ADDRESS_BYTES,
       max_backends: limits.MAX_BACKENDS,
       max_picks_per_request: limits.MAX_PICKS_PER_REQUEST,
@@ -118,6 +119,24 @@ describe('byte examples of session.md, node-link.md and the LoadBalancer section
     ],
     ['node-link.md', NodeFrame.encode(NodeFrame.fromPartial({ result: { attemptId: 7, payload: encode(3) } })).finish()],
     ['node-link.md', NodeFrame.encode(NodeFrame.fromPartial({ pong: { nonce: 123_456_789 } })).finish()],
+    [
+      'node-link.md',
+      NodeFrame.encode(
+        NodeFrame.fromPartial({
+          heartbeat: {
+            functions: [{ name: 'add', inFlight: 2, queued: 1 }],
+            gateways: [
+              { address: 'gw-a:1', registered: true, thisLink: true },
+              { address: 'gw-b:1', gatewayId: 'B' },
+            ],
+          },
+        }),
+      ).finish(),
+    ],
+    ['node-link.md', GatewayFrame.encode(GatewayFrame.fromPartial({ goaway: { reason: 'stop' } })).finish()],
+    ['node-link.md', NodeFrame.encode(NodeFrame.fromPartial({ register: { nodeId: 'n1', gateways: [{ address: 'gw-a:1', thisLink: true }], directAddress: '10.0.0.7:7001' } })).finish()],
+    ['session.md', ClientFrame.encode(ClientFrame.fromPartial({ call: { callId: 1, function: 'add', args: encodeArgs([1, 2]), assumeIdempotent: true } })).finish()],
+    ['session.md', ServerFrame.encode(ServerFrame.fromPartial({ functionInfo: { function: 'add', idempotent: true } })).finish()],
     ['README.md', BackendInfo.encode(BackendInfo.fromPartial({ id: 'b1', address: '10.0.0.7', port: 7001, load: 0.5, services: ['resize'], capacity: 1 })).finish()],
     ['README.md', BackendLease.encode(BackendLease.fromPartial({ leaseMs: 3000, reportIntervalMs: 1000, gatewayId: 'g1' })).finish()],
     ['README.md', LoadReport.encode(LoadReport.fromPartial({ id: 'b1', load: 0.25, inFlight: 1 })).finish()],

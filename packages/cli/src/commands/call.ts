@@ -8,7 +8,7 @@ import { ProgressBar } from '../output/progress-bar.js';
 import { clientTls, CONNECTION_SETTINGS, connectionShape } from '../settings/connection.js';
 import { resolveSettings, type SettingSpec } from '../settings/layers.js';
 import { SettingsError } from '../settings/problems.js';
-import { ms, shown, text } from '../settings/values.js';
+import { gatewayList, ms, shown, text } from '../settings/values.js';
 
 export const CALL_SETTINGS: readonly SettingSpec[] = [
   ...CONNECTION_SETTINGS,
@@ -63,7 +63,7 @@ export async function runCall(input: CallCommandInput, io: Io): Promise<number> 
   const args = parseArgs(input.args);
   if (input.function === '') throw new SettingsError([{ path: 'function', message: 'expected a function name, got ""' }]);
   const { Client, EasyRemoteError } = await import('@easyremote/client');
-  const client = new Client(settings.gateway, { token: settings.token, tls: clientTls(settings.tls) });
+  const client = new Client(gatewayList(settings.gateway), { token: settings.token, tls: clientTls(settings.tls) });
   const bar = io.stderr.isTTY ? new ProgressBar(io.stderr) : undefined;
   const options = { timeout: settings.timeout, strategy: settings.strategy, onProgress: bar && ((fraction: number, message: string) => bar.update(fraction, message)) };
   const show = (value: unknown) => {

@@ -32,6 +32,7 @@ export const GATEWAY_SETTINGS: readonly SettingSpec[] = [
   row('availableThreshold', 'available-threshold', 'EASYREMOTE_AVAILABLE_THRESHOLD', 'number', 'load (0..1) at which a node is avoided while others have room', '<fraction>'),
   row('slowStartMs', 'slow-start-ms', 'EASYREMOTE_SLOW_START_MS', 'number', 'ramp-up window of a node that joins (0: off)', '<ms>'),
   row('location', 'location', 'EASYREMOTE_LOCATION', 'string', "this gateway's location label", '<label>'),
+  row('peers', 'peers', 'EASYREMOTE_PEERS', 'list', 'the other gateways of the set (host:port, comma-separated), shown at /api/peers', '<addresses>'),
   { path: 'metrics', flag: 'no-metrics', env: 'EASYREMOTE_NO_METRICS', kind: 'bool', whenTrue: false, help: 'keep no call history database' },
   row('metrics.path', 'metrics-path', 'EASYREMOTE_METRICS_PATH', 'string', 'call history database (SQLite file, or :memory:)', '<file>'),
   row('metrics.flushIntervalMs', 'metrics-flush-interval-ms', 'EASYREMOTE_METRICS_FLUSH_INTERVAL_MS', 'number', 'how often buffered call rows are written', '<ms>'),

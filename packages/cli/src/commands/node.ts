@@ -6,7 +6,7 @@ import { EXIT_FAILURE } from '../exit-codes.js';
 import { loadModuleServices } from '../module-services.js';
 import { CONNECTION_SETTINGS, connectionShape, nodeTls, tlsShape } from '../settings/connection.js';
 import { resolveSettings, type SettingSpec } from '../settings/layers.js';
-import { expecting, filePath, integer, labels, ms, text } from '../settings/values.js';
+import { expecting, filePath, gatewayList, integer, labels, ms, text } from '../settings/values.js';
 
 export const NODE_SETTINGS: readonly SettingSpec[] = [
   ...CONNECTION_SETTINGS,
@@ -46,7 +46,7 @@ export async function runNode(input: NodeCommandInput, io: Io): Promise<number> 
   const { ComputeNode, drainOnSignals, remoteMethodsOf } = await import('@easyremote/node');
   const services = await loadModuleServices(input.module, remoteMethodsOf);
   const node = new ComputeNode({
-    gateway: settings.gateway,
+    gateways: gatewayList(settings.gateway),
     nodeId: settings.nodeId,
     token: settings.token,
     labels: settings.labels,

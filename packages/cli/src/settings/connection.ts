@@ -3,13 +3,13 @@
 import { z } from 'zod';
 import type { ClientTls, NodeTls } from '@easyremote/protocol';
 import type { SettingSpec } from './layers.js';
-import { address, bool, filePath, text } from './values.js';
+import { addresses, bool, filePath, text } from './values.js';
 
 /** The gateway's default address (its DEFAULT_HOST and DEFAULT_PORT). */
 export const DEFAULT_GATEWAY_ADDRESS = '127.0.0.1:50051';
 
 export const CONNECTION_SETTINGS: readonly SettingSpec[] = [
-  { path: 'gateway', flag: 'gateway', arg: '<host:port>', env: 'EASYREMOTE_GATEWAY', kind: 'string', help: `gateway address (default ${DEFAULT_GATEWAY_ADDRESS})` },
+  { path: 'gateway', flag: 'gateway', arg: '<host:port>', env: 'EASYREMOTE_GATEWAY', kind: 'string', help: `gateway address, or several separated by commas (default ${DEFAULT_GATEWAY_ADDRESS})` },
   { path: 'token', env: 'EASYREMOTE_TOKEN', kind: 'string', help: 'token presented to the gateway (authorization: Bearer)' },
   { path: 'tls.enabled', flag: 'tls', env: 'EASYREMOTE_TLS', kind: 'bool', help: "connect with TLS, verifying the gateway against the system's CAs" },
   { path: 'tls.ca', flag: 'tls-ca', arg: '<file>', env: 'EASYREMOTE_TLS_CA', kind: 'string', help: "connect with TLS, verifying the gateway against this CA (PEM file)" },
@@ -23,7 +23,7 @@ export const tlsShape = {
 };
 
 export const connectionShape = {
-  gateway: address().default(DEFAULT_GATEWAY_ADDRESS),
+  gateway: addresses().default(DEFAULT_GATEWAY_ADDRESS),
   token: text('a token (a non-empty string)').optional(),
   tls: z.strictObject(tlsShape).optional(),
 };

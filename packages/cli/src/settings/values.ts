@@ -30,4 +30,14 @@ export const address = () => {
   const what = 'a gateway address (host:port)';
   return z.string(expecting(what)).regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/, expecting(what));
 };
+/** One gateway address, or several separated by commas (several gateways: docs/several-gateways.md). */
+export const addresses = () => {
+  const what = 'gateway addresses (host:port, several separated by commas)';
+  return z.string(expecting(what)).regex(/^\s*(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}(\s*,\s*(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5})*\s*$/, expecting(what));
+};
+
+/** The addresses a `gateway` setting names, in order. */
+export function gatewayList(value: string): string[] {
+  return value.split(',').map((a) => a.trim()).filter((a) => a !== '');
+}
 export const labels = () => z.record(z.string(), z.string(expecting('a string')), expecting('an object of strings (labels)'));

@@ -17,6 +17,7 @@ import {
   type NodeInfo,
   type NodeStatsDocument,
   type OptimisationReport,
+  type PeersDocument,
 } from '@easyremote/protocol';
 import type { Principal } from '../auth/principals.js';
 import type { ResultCache } from '../cache/result-cache.js';
@@ -47,6 +48,8 @@ export interface AdminParts {
   drain(nodeId: string, by: string): boolean;
   /** Records an operator's action (the audit trail). */
   audit(kind: NodeEventKind, nodeId: string, functionName: string, detail: string): void;
+  /** This gateway, its configured peers, and the gateways its nodes report (api/peers.ts). */
+  peers(): PeersDocument;
   /** What look-aside clients may be given. */
   backends(): BackendDocument[];
   clock: Clock;
@@ -80,6 +83,7 @@ export class AdminApi {
       providers: [...entry.providers.values()].map((p) => ({
         nodeId: p.nodeId,
         inFlight: p.inFlight,
+        inFlightElsewhere: p.inFlightElsewhere,
         maxConcurrent: p.spec.maxConcurrent,
         queueSize: p.spec.queueSize,
         costPerHour: p.costPerHour,
@@ -136,6 +140,10 @@ export class AdminApi {
 
   recommendations(windowMs?: number): OptimisationReport {
     return optimisationReport(this.figures(windowMs), this.parts.thresholds);
+  }
+
+  peers(): PeersDocument {
+    return this.parts.peers();
   }
 
   alerts(): AlertsDocument {

@@ -32,6 +32,7 @@ export function adminHandlers(api: AdminApi, auth: Authenticator): Record<string
     alerts: wrap(() => api.alerts()),
     drainNode: wrap((req: { nodeId: string }, by) => api.drain(req.nodeId, by)),
     invalidateCache: wrap((req: { function: string }, by) => api.invalidateCache(req.function, by)),
+    peers: wrap(() => api.peers()),
     listBackends: wrap(() => api.backends()),
   };
 }

@@ -7,6 +7,7 @@ import {
   EasyRemoteError,
   FunctionNotFound,
   GatewayUnavailable,
+  IdempotencyMismatch,
   InvalidArgument,
   PayloadTooLarge,
   PermissionDenied,
@@ -54,6 +55,17 @@ export interface IncomingCall {
   readonly arrivedAt: number;
   /** Set when the arguments arrive in parts: `args` is the first, the relay brings the rest. */
   readonly argsRelay?: ArgsRelay;
+  /**
+   * The caller will resend the call to another gateway if this one is lost before the call
+   * ends: a function that is not idempotent refuses it IDEMPOTENCY_MISMATCH, unrun.
+   */
+  readonly assumeIdempotent?: boolean;
+  /**
+   * Told whether the function is idempotent once it is found and the call's limits passed,
+   * before the call is refused for a wrong assumption or routed: the transport tells the
+   * caller (a session's SessionFunction frame, a per-call RPC's response header).
+   */
+  readonly onFunction?: (name: string, idempotent: boolean) => void;
 }
 
 /** A call admitted at intake: the caller's transport cancels it through this. */
@@ -184,6 +196,11 @@ export class CallIntake {
           limit: { name: 'max_payload_bytes', limit: settings.maxPayloadBytes, actual: argsBytes },
         }),
       );
+    }
+    const idempotent = entry.config.idempotent;
+    call.onFunction?.(entry.name, idempotent);
+    if (call.assumeIdempotent && !idempotent) {
+      return refuse(new IdempotencyMismatch(`${entry.name} is not idempotent on this gateway; the call was not run: send it again without assuming it is`));
     }
     const limited = this.parts.limits.acquire(call.caller);
     if (limited) return refuse(limited);

@@ -132,6 +132,7 @@ export class HttpApi {
       if (p === '/api/stats/functions') return this.api.functionStats(window);
       if (p === '/api/recommendations') return this.api.recommendations(window);
       if (p === '/api/alerts') return this.api.alerts();
+      if (p === '/api/peers') return this.api.peers();
       if (p === '/api/backends') return this.api.backends();
     }
     if (method === 'POST') {

@@ -28,6 +28,8 @@ import type { OutlierDetector } from '../health/outlier-detector.js';
 import { checkTelemetry } from '../health/telemetry-check.js';
 import { checkRegisterFrame } from '../registry/declaration-limits.js';
 import { NodeSession } from '../registry/node-session.js';
+import { gatewayLinks } from '../registry/gateway-links.js';
+import { applyReportedLoad } from '../registry/reported-load.js';
 import type { Registry } from '../registry/registry.js';
 import { certifiedNodeId, checkRegisteredId } from '../tls/node-identity.js';
 import { principalOf } from './metadata.js';
@@ -115,6 +117,11 @@ export class NodeLinkService {
       this.endSession(session, 'gateway-shutdown');
       session.close();
     }
+  }
+
+  /** Tells every node this gateway is stopping (GatewayGoaway): they keep serving through their other gateways. */
+  goAway(reason: string): void {
+    for (const session of this.parts.registry.sessions.values()) session.send({ goaway: { reason } });
   }
 
   /** Asks a node to drain: no new calls go to it; it leaves once its calls finish. */
@@ -229,6 +236,7 @@ export class NodeLinkService {
       // Re-registration on the same stream: same node, new function list.
       if (current.nodeId !== reg.nodeId) return refuse(new InvalidArgument(`this stream is node ${current.nodeId}; it cannot become ${reg.nodeId}`));
       current.direct = reg.directAddress;
+      if (reg.gateways.length > 0) current.gateways = gatewayLinks(reg.gateways, settings.gatewayId) ?? current.gateways;
       registry.setFunctions(current, reg.functions);
       this.sendRegistered(current);
       return current;
@@ -275,6 +283,7 @@ export class NodeLinkService {
     session.principal = principal.name;
     session.slowStartMs = settings.slowStartMs;
     session.direct = reg.directAddress;
+    session.gateways = gatewayLinks(reg.gateways, settings.gatewayId) ?? [];
     registry.sessions.set(session.nodeId, session);
     registry.setFunctions(session, reg.functions);
     this.sendRegistered(session);
@@ -298,7 +307,8 @@ export class NodeLinkService {
     else if (frame.heartbeat) {
       const hb = frame.heartbeat;
       // Only declared functions: a node cannot grow this table by naming others.
-      for (const f of hb.functions) if (session.functions.has(f.name)) session.reported.set(f.name, { inFlight: f.inFlight, queued: f.queued });
+      applyReportedLoad(session, hb.functions, this.parts.registry.functions);
+      if (hb.gateways.length > 0) session.gateways = gatewayLinks(hb.gateways, this.parts.settings.gatewayId) ?? session.gateways;
       if (hb.hasTelemetry) {
         const verdict = checkTelemetry(hb, clock.now());
         if (verdict.ok) {

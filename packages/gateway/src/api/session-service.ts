@@ -15,6 +15,7 @@ import {
   MAX_SESSION_CALLS,
   Overloaded,
   serverFrameBytes,
+  sessionFunctionTeller,
   unbatch,
   type EasyRemoteError,
   type ServerFrame,
@@ -122,6 +123,8 @@ class ClientSession {
   private halfClosed = false;
   /** Why the session takes no more calls, once it was told to (the intake refuses them, recorded like any refusal). */
   private goneAway: string | undefined;
+  /** Tells the client whether a function it calls is idempotent (SessionFunction). */
+  private readonly tellFunction = sessionFunctionTeller((frame) => this.push(frame));
 
   constructor(
     private readonly stream: SessionStream,
@@ -223,6 +226,8 @@ class ClientSession {
         caller: this.caller,
         arrivedAt: now,
         argsRelay,
+        assumeIdempotent: call.assumeIdempotent,
+        onFunction: this.tellFunction,
       },
       sink,
     );

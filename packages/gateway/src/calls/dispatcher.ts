@@ -8,9 +8,11 @@
 import {
   Cancelled,
   DeadlineExceeded,
+  DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_STREAM_CREDIT,
   NodeLost,
   PAYLOAD_PART_CREDIT,
+  PayloadTooLarge,
   ProtocolError,
   errorFromDetail,
   resultProfile,
@@ -60,6 +62,12 @@ export interface DispatcherParts {
   providerGapMs: number;
   /** Chunks a streaming node may send before it gets more credit. */
   initialCredit?: number;
+  /**
+   * Largest result an ordinary (non-stream) call may have, all its parts together (the
+   * gateway's maxPayloadBytes; default 64 MiB). A node sending more fails the call
+   * PAYLOAD_TOO_LARGE: a per-call RPC and the cache hold a result whole until it ends.
+   */
+  maxResultBytes?: number;
 }
 
 export class Dispatcher {
@@ -69,9 +77,11 @@ export class Dispatcher {
   private readonly bySession = new Map<NodeSession, Map<number, Attempt>>();
   private readonly initialCredit: number;
   private readonly creditBatch: number;
+  private readonly maxResultBytes: number;
 
   constructor(private readonly parts: DispatcherParts) {
     this.initialCredit = parts.initialCredit ?? DEFAULT_STREAM_CREDIT;
+    this.maxResultBytes = parts.maxResultBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     this.creditBatch = Math.max(1, this.initialCredit >> 1);
   }
 
@@ -219,6 +229,10 @@ export class Dispatcher {
     const call = a.call;
     if (call.done) return;
     call.responseBytes += frame.payload.length;
+    if (call.responseBytes > this.maxResultBytes) {
+      this.fail(call, this.resultTooLarge(call, session.nodeId));
+      return;
+    }
     this.finish(call, '', () => call.sink.result(frame.payload, session.nodeId, false));
   }
 
@@ -246,6 +260,14 @@ export class Dispatcher {
     // Counts anything delivered to the caller: a call that delivered part of its answer is never retried.
     call.chunks++;
     call.responseBytes += data.length;
+    // A stream's chunks have no total; a result's parts are one value, held whole by some sinks.
+    if (kind === 'result part' && call.responseBytes > this.maxResultBytes) {
+      this.forget(a);
+      a.provider.session.send({ cancel: { attemptId: a.id, reason: 'result-too-large' } });
+      this.closeAttempt(a, false, false, 0);
+      this.fail(call, this.resultTooLarge(call, session.nodeId));
+      return;
+    }
     a.owedCredit++;
     if (!(kind === 'chunk' ? call.sink.chunk(data) : call.sink.resultPart(data))) {
       if (!a.blocked) {
@@ -265,6 +287,13 @@ export class Dispatcher {
     a.provider.session.send({ credit: { attemptId: a.id, chunks: a.owedCredit } });
     a.credit += a.owedCredit;
     a.owedCredit = 0;
+  }
+
+  private resultTooLarge(call: PendingCall, nodeId: string): PayloadTooLarge {
+    return new PayloadTooLarge(`the result of ${call.entry.name} from node ${nodeId} is larger than max_payload_bytes (${this.maxResultBytes} bytes)`, {
+      nodeId,
+      limit: { name: 'max_payload_bytes', limit: this.maxResultBytes, actual: call.responseBytes },
+    });
   }
 
   /** The node broke the stream protocol on this attempt: cancel it there and fail the call. */

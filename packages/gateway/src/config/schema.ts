@@ -97,6 +97,7 @@ export const gatewayConfigSchema = section({
   slowStartMs: ms(0).optional(),
   outlierDetection: outlierDetection.optional(),
   location: z.string(expecting('a location label (a string)')).optional(),
+  peers: z.array(text('a gateway address (host:port)'), expecting('a list of gateway addresses (host:port)')).optional(),
   metrics: z.union([z.literal(false), metrics], expecting('false, or an object (path, flushIntervalMs, ...)')).optional(),
   cache: section({ maxBytes: bytes(1).optional(), maxEntryShare: fraction(true).optional() }).optional(),
   httpPort: port().optional(),

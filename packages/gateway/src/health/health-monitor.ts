@@ -12,7 +12,7 @@ import type { OutlierDetector } from './outlier-detector.js';
 /** A node whose load is at or above this is not `available` (strategies steer away). */
 export const DEFAULT_AVAILABLE_THRESHOLD = 0.9;
 
-export type NodeHealth = Omit<NodeInfo, 'peer' | 'uptimeS' | 'functions' | 'capabilities' | 'kind' | 'direct'>;
+export type NodeHealth = Omit<NodeInfo, 'peer' | 'uptimeS' | 'functions' | 'capabilities' | 'kind' | 'direct' | 'gateways'>;
 
 export interface HealthMonitorOptions {
   leaseMs: number;
@@ -76,7 +76,7 @@ export class NodeHealthMonitor {
 
   occupancy(session: NodeSession): number {
     const slots = session.slotCapacity;
-    return slots > 0 ? Math.min(1, session.inFlight / slots) : 0;
+    return slots > 0 ? Math.min(1, (session.inFlight + session.inFlightElsewhere) / slots) : 0;
   }
 
   private functionsOf(session: NodeSession): string[] {
@@ -106,6 +106,7 @@ export class NodeHealthMonitor {
       lastSeenMsAgo: Math.round(now - session.lastSeen),
       rttMs: session.rttMs,
       inFlight: session.inFlight,
+      inFlightElsewhere: session.inFlightElsewhere,
       telemetry: session.telemetry,
       telemetryIssue: session.telemetryIssue,
       ejected,
@@ -123,6 +124,7 @@ export class NodeHealthMonitor {
       capabilities: session.capabilities,
       kind: session.kind,
       direct: session.direct,
+      gateways: session.gateways.map((g) => ({ ...g })),
     };
   }
 

@@ -26,6 +26,7 @@ import type { OutlierDetector } from '../health/outlier-detector.js';
 import { checkAddressBytes, checkDirectAddress, checkRegisterFrame } from '../registry/declaration-limits.js';
 import { NodeSession, type NodeChannel } from '../registry/node-session.js';
 import type { Registry } from '../registry/registry.js';
+import { applyReportedLoad } from '../registry/reported-load.js';
 import type { TelemetrySnapshot } from '../strategies/strategy.js';
 import { checkRegisteredId } from '../tls/node-identity.js';
 
@@ -103,7 +104,7 @@ export class BackendRegistrations {
       costPerHour: info.capabilities?.costPerHour ?? 0,
     };
     const problem =
-      checkRegisterFrame({ nodeId: id, token: '', functions: specs, capabilities, protocolVersion: 0, instanceId: '', directAddress: '' }) ??
+      checkRegisterFrame({ nodeId: id, token: '', functions: specs, capabilities, protocolVersion: 0, instanceId: '', gateways: [], directAddress: '' }) ??
       (info.address === '' ? new InvalidArgument('address is empty: name the host clients dial') : (checkAddressBytes(info.address) ?? checkDirectAddress(address, 'address:port'))) ??
       checkLoad(info.load) ??
       (Number.isFinite(info.performanceTier) && info.performanceTier >= 0 ? undefined : new InvalidArgument(`performance_tier must be a finite number >= 0, got ${info.performanceTier}`));
@@ -152,8 +153,10 @@ export class BackendRegistrations {
     const now = this.parts.clock.now();
     session.lastSeen = now;
     session.telemetry = loadTelemetry(report.load, now);
-    // A backend counts its calls as a whole: each of its services sees the same figures.
-    for (const name of session.functions) session.reported.set(name, { inFlight: report.inFlight, queued: report.queued });
+    // A backend counts its calls as a whole: each of its services sees the same figures, as a
+    // node's heartbeat counts (its calls beyond this gateway's own count as the others').
+    const loads = [...session.functions].map((name) => ({ name, inFlight: report.inFlight, queued: report.queued }));
+    applyReportedLoad(session, loads, this.parts.registry.functions);
     return this.lease();
   }
 

@@ -8,7 +8,6 @@ import {
   EasyRemoteError,
   FunctionNotFound,
   InvalidArgument,
-  LoadBalancerService,
   MAX_CALL_FUNCTION_NAME_BYTES,
   MAX_IDENTIFIER_BYTES,
   MAX_PICKS_PER_REQUEST,
@@ -20,11 +19,9 @@ import {
   type BackendRequest,
   type CallOptions,
   type Outcome,
-  type Authenticator,
   type Principal,
   type PrincipalLimits,
 } from '@easyremote/protocol';
-import type * as grpc from '@grpc/grpc-js';
 import type { NodeLinkObserver } from '../api/node-link-service.js';
 import type { Clock, RandomSource } from '../clock.js';
 import type { NodeHealthMonitor } from '../health/health-monitor.js';
@@ -35,7 +32,7 @@ import type { Registry } from '../registry/registry.js';
 import type { Router } from '../routing/router.js';
 import { MAX_TIMER_MS } from '../config/expected.js';
 import { BackendRegistrations, splitAddress } from './backend-registrations.js';
-import { loadBalancerHandlers } from './load-balancer-service.js';
+import type { LoadBalancing } from './load-balancer-service.js';
 import { PickTable, type OpenPick } from './pick-table.js';
 
 /** How long a client may start calls on a pick after asking for it, unless configured. */
@@ -62,15 +59,12 @@ export interface LookAsideParts {
   clock: Clock;
   random: RandomSource;
   observer: NodeLinkObserver;
-  /** Who is calling (the intake interceptor's principal), and whether backends must present a node certificate. */
-  auth: Authenticator;
-  nodeCertificates: boolean;
   /** A pick's slot freed: calls waiting at the gateway for the function may move. */
   freed(entry: FunctionEntry): void;
   settings: LookAsideSettings;
 }
 
-export class LookAside {
+export class LookAside implements LoadBalancing {
   readonly backends: BackendRegistrations;
   readonly picks: PickTable;
   private readonly pickTtlMs: number;
@@ -82,12 +76,6 @@ export class LookAside {
     if (!(Number.isInteger(pickTtlMs) && pickTtlMs > 0 && pickTtlMs <= MAX_TIMER_MS)) throw new TypeError(`gateway lookAside.pickTtlMs must be a whole number of ms from 1 to ${MAX_TIMER_MS}, got ${String(pickTtlMs)}`);
     this.backends = new BackendRegistrations({ registry, detector, clock, observer, settings });
     this.picks = new PickTable({ clock, random: parts.random, detector, limits: parts.limits, freed: parts.freed, pickTtlMs, defaultTimeoutMs: settings.defaultTimeoutMs, sessions: registry.sessions });
-  }
-
-  /** Adds the LoadBalancer service to the gateway's server; with node certificates required, backends register under the id theirs names. */
-  serveOn(server: grpc.Server): this {
-    server.addService(LoadBalancerService, loadBalancerHandlers(this, this.parts.auth, this.parts.nodeCertificates));
-    return this;
   }
 
   /** What /metrics reports. */

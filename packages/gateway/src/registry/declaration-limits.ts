@@ -5,6 +5,7 @@ import {
   InvalidArgument,
   MAX_DESCRIPTION_BYTES,
   MAX_FUNCTIONS_PER_NODE,
+  MAX_GATEWAY_LINKS,
   MAX_GPUS_PER_NODE,
   MAX_ADDRESS_BYTES,
   MAX_IDENTIFIER_BYTES,
@@ -21,6 +22,7 @@ import {
   utf8Bytes,
   type EasyRemoteError,
   type FunctionSpec,
+  type GatewayLinkState,
   type Register,
 } from '@easyremote/protocol';
 
@@ -55,6 +57,8 @@ export function checkRegisterFrame(reg: Register): EasyRemoteError | undefined {
   if (reg.functions.length > MAX_FUNCTIONS_PER_NODE) return over('the function list', 'max_functions_per_node', MAX_FUNCTIONS_PER_NODE, reg.functions.length, 'functions');
   const identifiers = checkBytes('instance_id', reg.instanceId, 'max_identifier_bytes', MAX_IDENTIFIER_BYTES) ?? checkBytes('token', reg.token, 'max_identifier_bytes', MAX_IDENTIFIER_BYTES) ?? checkDirectAddress(reg.directAddress);
   if (identifiers) return identifiers;
+  const links = checkGatewayLinks(reg.gateways);
+  if (links) return links;
   const caps = reg.capabilities;
   if (caps === undefined) return undefined;
   if (caps.gpus.length > MAX_GPUS_PER_NODE) return over('the GPU list', 'max_gpus_per_node', MAX_GPUS_PER_NODE, caps.gpus.length, 'GPUs');
@@ -83,6 +87,16 @@ export function checkDirectAddress(address: string, what = 'direct_address'): Ea
   if (long) return long;
   const m = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$/.exec(address);
   if (m === null || Number(m[1]) < 1 || Number(m[1]) > 65535) return new InvalidArgument(`${what} ${quote(address)} is not host:port (an IPv6 host in brackets, a port from 1 to 65535)`);
+  return undefined;
+}
+
+/** A node's report of its gateway links (in Register; a heartbeat's list over these limits is ignored). */
+export function checkGatewayLinks(links: readonly GatewayLinkState[]): EasyRemoteError | undefined {
+  if (links.length > MAX_GATEWAY_LINKS) return over('the gateway list', 'max_gateway_links', MAX_GATEWAY_LINKS, links.length, 'links');
+  for (const l of links) {
+    const err = checkBytes('a gateway address', l.address, 'max_identifier_bytes', MAX_IDENTIFIER_BYTES) ?? checkBytes('a gateway id', l.gatewayId, 'max_identifier_bytes', MAX_IDENTIFIER_BYTES);
+    if (err) return err;
+  }
   return undefined;
 }
 

@@ -1,5 +1,5 @@
 // One connected node: how to reach it, what it declared, and the live figures routing reads.
-import type { GatewayFrame } from '@easyremote/protocol';
+import type { GatewayFrame, NodeGatewayLink } from '@easyremote/protocol';
 import type { Clock } from '../clock.js';
 import type { NodeCapabilities, TelemetrySnapshot } from '../strategies/strategy.js';
 
@@ -29,10 +29,14 @@ export class NodeSession {
   principal = '';
   /** Why the node's last telemetry was dropped ('' when it was usable). */
   telemetryIssue = '';
-  /** Function name → {inFlight, queued} as the node last reported. */
-  reported = new Map<string, { inFlight: number; queued: number }>();
+  /** Function name → {inFlight, queued} as the node last reported, and the share beyond this gateway's own (registry/reported-load.ts). */
+  reported = new Map<string, { inFlight: number; queued: number; elsewhere: number }>();
   /** Attempts of any function in flight on this node (kept by the dispatcher). */
   inFlight = 0;
+  /** The node's reported calls beyond this gateway's own, over all its functions (as of its last heartbeat). */
+  inFlightElsewhere = 0;
+  /** The node's links to gateways, as it last reported them (register or heartbeat). */
+  gateways: readonly NodeGatewayLink[] = [];
   /** Why the session ended (lost / left / superseded), set once. */
   endReason = '';
   /** When the gateway last pinged this node (clock.now ms). */

@@ -18,6 +18,7 @@ export class Provider implements Candidate {
 
   private declaration = '';
   private inFlightValue = 0;
+  private elsewhereValue = 0;
 
   constructor(
     readonly session: NodeSession,
@@ -39,12 +40,26 @@ export class Provider implements Candidate {
   }
 
   /**
-   * The provider left its function: its count leaves the function's tally, and the calls
+   * Calls of this function the node reported beyond this gateway's own (its other
+   * gateways' share): set by each heartbeat, see registry/reported-load.ts. Counted in the
+   * function's tally and, through inFlightOf, by every strategy that counts calls.
+   */
+  get inFlightElsewhere(): number {
+    return this.elsewhereValue;
+  }
+
+  set inFlightElsewhere(n: number) {
+    this.tally.total += n - this.elsewhereValue;
+    this.elsewhereValue = n;
+  }
+
+  /**
+   * The provider left its function: its counts leave the function's tally, and the calls
    * still running on it (they end later) no longer move that tally.
    */
   detach(): void {
-    this.tally.total -= this.inFlightValue;
-    this.tally = { total: this.inFlightValue };
+    this.tally.total -= this.inFlightValue + this.elsewhereValue;
+    this.tally = { total: this.inFlightValue + this.elsewhereValue };
   }
 
   get spec(): FunctionSpec {
@@ -93,10 +108,10 @@ export class Provider implements Candidate {
     return this.spec.performanceTier || 1;
   }
 
-  /** Room for one more call: the node's slots plus its queue. */
+  /** No room for one more call: the node's slots plus its queue, counting the calls its other gateways sent it. */
   get full(): boolean {
     const max = this.spec.maxConcurrent;
-    return max > 0 && this.inFlight >= max + this.spec.queueSize;
+    return max > 0 && this.inFlightValue + this.elsewhereValue >= max + this.spec.queueSize;
   }
 
   /** The live figures frozen into a plain Candidate (features at decision time). */
@@ -107,6 +122,7 @@ export class Provider implements Candidate {
       telemetry: this.telemetry,
       rttMs: this.rttMs,
       inFlight: this.inFlight,
+      inFlightElsewhere: this.inFlightElsewhere,
       nodeInFlight: this.nodeInFlight,
       maxConcurrent: this.maxConcurrent,
       queued: this.queued,

@@ -93,7 +93,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** Replaces the functions a session serves (first registration or re-registration). */
   setFunctions(session: NodeSession, specs: readonly FunctionSpec[]): void {
     session.functions = new Set(specs.map((s) => s.name));
-    for (const name of session.reported.keys()) if (!session.functions.has(name)) session.reported.delete(name);
+    for (const [name, r] of session.reported) {
+      if (session.functions.has(name)) continue;
+      session.reported.delete(name);
+      session.inFlightElsewhere -= r.elsewhere;
+    }
     session.slotCapacity = specs.some((s) => s.maxConcurrent === 0) ? 0 : specs.reduce((sum, s) => sum + s.maxConcurrent, 0);
     const wanted = new Set(specs.map((s) => s.name));
     for (const [name, entry] of this.functions) {

@@ -54,9 +54,13 @@ export function replacesTie(ties: number, random: () => number): boolean {
   return ties === 1 || random() * ties < 1;
 }
 
-/** Calls of this function in flight at the gateway. */
+/**
+ * Calls of this function on the node as strategies count them: this gateway's own in
+ * flight (exact, moving with every dispatch) plus what the node reported beyond them at
+ * its last heartbeat (its other gateways' calls; see registry/reported-load.ts).
+ */
 export function inFlightOf(c: Candidate): number {
-  return nonNegative(c.inFlight);
+  return nonNegative(c.inFlight) + nonNegative(c.inFlightElsewhere ?? 0);
 }
 
 /** How many calls of the function the node can run at once, for occupancy: always >= 1. */
@@ -155,7 +159,7 @@ export function ewmaExecOf(c: Candidate): number {
 }
 
 /**
- * Fewest calls of this function in flight at the gateway (nginx `least_conn`), ties broken
+ * Fewest calls of this function in flight (inFlightOf: nginx `least_conn`), ties broken
  * at random so that idle nodes share a burst instead of the first taking it.
  */
 export function fewestInFlight(candidates: readonly Candidate[], random: () => number): Candidate | undefined {

@@ -39,6 +39,12 @@ export interface Candidate {
   readonly rttMs: number | undefined;
   /** Calls of this function on this node in flight at the gateway. */
   readonly inFlight: number;
+  /**
+   * Calls of this function the node reported beyond this gateway's own: those its other
+   * gateways sent it, as of its last heartbeat (absent or 0 with one gateway). Strategies
+   * count `inFlight + inFlightElsewhere` (candidate-math's inFlightOf).
+   */
+  readonly inFlightElsewhere?: number;
   /** Calls of any function on this node in flight at the gateway. */
   readonly nodeInFlight: number;
   /** The node's declared concurrency limit for this function (0 = unlimited). */
@@ -104,7 +110,7 @@ export interface CandidatePool {
   readonly size: number;
   /** Changes whenever the members change (a node joins or leaves), and only then. */
   readonly version: number;
-  /** Calls in flight at the gateway over every member. */
+  /** Calls in flight over every member, as inFlightOf counts them (own plus reported elsewhere). */
   readonly inFlight: number;
   at(i: number): Candidate;
   /**

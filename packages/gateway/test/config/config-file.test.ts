@@ -59,6 +59,7 @@ const EVERYTHING = {
     probeTimeoutMs: 5000,
   },
   location: 'eu',
+  peers: ['127.0.0.1:50052'],
   metrics: { path: ':memory:', flushIntervalMs: 500, maxBufferRows: 1000, maxRowsPerFlush: 100, retention: { maxAgeMs: 86_400_000, maxRows: 10_000 }, retentionIntervalMs: 60_000, busyTimeoutMs: 20, callerLabel: true },
   cache: { maxBytes: 1_000_000, maxEntryShare: 0.5 },
   httpPort: 0,

@@ -1,8 +1,8 @@
 // Where a client's call to this node enters, whatever carried it (Call, CallStream or a
 // Session frame): the same checks, in the same order and with the same errors, as at the
 // gateway's intake (limits, the caller's permission, the function, its kind, the payload
-// limit, the principal's own limits), the deadline the gateway would set, and then the
-// node's one CallRunner. The node ends a direct call at its deadline itself, as the
+// limit, a wrong idempotency assumption, the principal's own limits), the deadline the
+// gateway would set, and then the node's one CallRunner. The node ends a direct call at its deadline itself, as the
 // gateway does for the calls it relays.
 import {
   AFFINITY_METADATA_KEY,
@@ -13,6 +13,7 @@ import {
   checkMetadata,
   DeadlineExceeded,
   FunctionNotFound,
+  IdempotencyMismatch,
   InvalidArgument,
   PayloadTooLarge,
   PermissionDenied,
@@ -47,6 +48,10 @@ export interface DirectRequest {
   /** Chunks (or parts of a large result) the call may get before the caller grants more. */
   readonly initialCredit: number;
   readonly caller: Principal;
+  /** The caller would resend the call elsewhere if this node were lost: a function not declared idempotent refuses it, unrun. */
+  readonly assumeIdempotent: boolean;
+  /** Told whether the function is idempotent once it is found and the call's limits passed (SessionFunction, the response header). */
+  readonly onFunction?: (name: string, idempotent: boolean) => void;
 }
 
 /** A direct call admitted to the runner. */
@@ -184,6 +189,11 @@ export class DirectIntake {
       return new PayloadTooLarge(`arguments of ${argsBytes} bytes exceed node ${this.settings.nodeId}'s limit of ${limit} bytes`, {
         limit: { name: 'max_payload_bytes', limit, actual: argsBytes },
       });
+    }
+    const idempotent = fn.options.idempotent ?? false;
+    request.onFunction?.(fn.name, idempotent);
+    if (request.assumeIdempotent && !idempotent) {
+      return new IdempotencyMismatch(`${fn.name} is not idempotent on node ${this.settings.nodeId}; the call was not run: send it again without assuming it is`);
     }
     return this.limits.acquire(request.caller);
   }

@@ -3,6 +3,7 @@
 // function"). Each RPC is a DirectLink of its own to the node's CallRunner.
 import type * as grpc from '@grpc/grpc-js';
 import {
+  ASSUME_IDEMPOTENT_METADATA_KEY,
   callerMetadata,
   clip,
   InvalidArgument,
@@ -11,6 +12,7 @@ import {
   DEADLINE_GRACE_METADATA_KEY,
   DEFAULT_STREAM_CREDIT,
   errorFromDetail,
+  idempotentHeaderTeller,
   metadataString,
   PAYLOAD_PART_CREDIT,
   principalOf,
@@ -46,6 +48,8 @@ function request(call: GrpcCall, streaming: boolean, auth: Authenticator): Direc
     wantProgress: streaming,
     initialCredit: streaming ? DEFAULT_STREAM_CREDIT : PAYLOAD_PART_CREDIT,
     caller: principalOf(call.metadata, auth),
+    assumeIdempotent: metadataString(call.metadata, ASSUME_IDEMPOTENT_METADATA_KEY) === '1',
+    onFunction: idempotentHeaderTeller(call),
   };
 }
 

@@ -15,6 +15,7 @@ import {
   PAYLOAD_PART_CREDIT,
   quote,
   serverFrameBytes,
+  sessionFunctionTeller,
   unbatch,
   type ClientFrame,
   type EasyRemoteError,
@@ -43,6 +44,8 @@ export class DirectSession {
   private closed = false;
   private halfClosed = false;
   private goneAway: string | undefined;
+  /** Tells the client whether a function it calls is idempotent (SessionFunction). */
+  private readonly tellFunction = sessionFunctionTeller((frame) => this.push(frame));
 
   constructor(
     private readonly stream: SessionStream,
@@ -140,6 +143,8 @@ export class DirectSession {
         wantProgress: c.wantProgress,
         initialCredit: c.initialCredit > 0 ? c.initialCredit : DEFAULT_STREAM_CREDIT,
         caller: this.caller,
+        assumeIdempotent: c.assumeIdempotent,
+        onFunction: this.tellFunction,
       },
       {
         result: (result) => finish({ result: { callId, result, nodeId: this.intake.nodeId, cached: false } }),

@@ -1,7 +1,7 @@
 // Call metadata as handlers see it, and the principal the intake interceptor passed on:
 // the same rules wherever a call arrives (the gateway, or a node serving it directly).
 import type * as grpc from '@grpc/grpc-js';
-import { AUTH_METADATA_KEY, DEADLINE_GRACE_METADATA_KEY } from '../constants.js';
+import { ASSUME_IDEMPOTENT_METADATA_KEY, AUTH_METADATA_KEY, DEADLINE_GRACE_METADATA_KEY } from '../constants.js';
 import type { Authenticator } from './authenticator.js';
 import { ANONYMOUS, type Principal } from './principals.js';
 
@@ -18,6 +18,7 @@ function isPrivate(key: string): boolean {
   return (
     key.startsWith('grpc-') ||
     key === DEADLINE_GRACE_METADATA_KEY ||
+    key === ASSUME_IDEMPOTENT_METADATA_KEY ||
     key === PRINCIPAL_METADATA_KEY ||
     key.startsWith(':') ||
     key === AUTH_METADATA_KEY ||

@@ -471,6 +471,16 @@ export const AdminService = {
     responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
+  /** GET /api/peers: this gateway, its configured peers and the gateways its nodes report. */
+  peers: {
+    path: "/easyremote.v1.Admin/Peers" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AdminEmpty): Buffer => bufferView(AdminEmpty.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
+    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
+  },
   /** GET /api/backends: what look-aside clients may be given (backends, and nodes with a direct address). */
   listBackends: {
     path: "/easyremote.v1.Admin/ListBackends" as const,
@@ -504,6 +514,8 @@ export interface AdminServer extends UntypedServiceImplementation {
   drainNode: handleUnaryCall<NodeRef, JsonReply>;
   /** POST /api/cache/invalidate?function= */
   invalidateCache: handleUnaryCall<FunctionRef, JsonReply>;
+  /** GET /api/peers: this gateway, its configured peers and the gateways its nodes report. */
+  peers: handleUnaryCall<AdminEmpty, JsonReply>;
   /** GET /api/backends: what look-aside clients may be given (backends, and nodes with a direct address). */
   listBackends: handleUnaryCall<AdminEmpty, JsonReply>;
 }

@@ -102,6 +102,12 @@ export interface SessionCall {
    * length of `args`) when `args` is complete.
    */
   argsSize: number;
+  /**
+   * The client will send this call to another gateway if this session breaks before the
+   * call ends, believing the function idempotent. A gateway that finds it is not refuses
+   * the call IDEMPOTENCY_MISMATCH without running it. See proto/session.md.
+   */
+  assumeIdempotent: boolean;
 }
 
 export interface SessionCall_MetadataEntry {
@@ -148,6 +154,18 @@ export interface ServerFrame {
   batch?: ServerBatch | undefined;
   rejected?: SessionRejected | undefined;
   goaway?: SessionGoaway | undefined;
+  functionInfo?: SessionFunction | undefined;
+}
+
+/**
+ * What the gateway tells a session about a function it calls: sent the first time a call
+ * of the function on this session passes intake, and again whenever the value changes,
+ * before any other frame of the call that prompted it (a refusal included).
+ */
+export interface SessionFunction {
+  function: string;
+  /** Whether a call of it may be sent again after a gateway was lost with the call in flight. */
+  idempotent: boolean;
 }
 
 /**
@@ -773,6 +791,7 @@ function createBaseSessionCall(): SessionCall {
     wantProgress: false,
     initialCredit: 0,
     argsSize: 0,
+    assumeIdempotent: false,
   };
 }
 
@@ -807,6 +826,9 @@ export const SessionCall: MessageFns<SessionCall> = {
     }
     if (message.argsSize !== 0) {
       writer.uint32(80).uint64(message.argsSize);
+    }
+    if (message.assumeIdempotent !== false) {
+      writer.uint32(88).bool(message.assumeIdempotent);
     }
     return writer;
   },
@@ -907,6 +929,14 @@ export const SessionCall: MessageFns<SessionCall> = {
             message.argsSize = longToNumber(reader.uint64());
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.assumeIdempotent = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -964,6 +994,11 @@ export const SessionCall: MessageFns<SessionCall> = {
         : isSet(object.args_size)
         ? globalThis.Number(object.args_size)
         : 0,
+      assumeIdempotent: isSet(object.assumeIdempotent)
+        ? globalThis.Boolean(object.assumeIdempotent)
+        : isSet(object.assume_idempotent)
+        ? globalThis.Boolean(object.assume_idempotent)
+        : false,
     };
   },
 
@@ -1005,6 +1040,9 @@ export const SessionCall: MessageFns<SessionCall> = {
     if (message.argsSize !== 0) {
       obj.argsSize = Math.round(message.argsSize);
     }
+    if (message.assumeIdempotent !== false) {
+      obj.assumeIdempotent = message.assumeIdempotent;
+    }
     return obj;
   },
 
@@ -1033,6 +1071,7 @@ export const SessionCall: MessageFns<SessionCall> = {
     message.wantProgress = object.wantProgress ?? false;
     message.initialCredit = object.initialCredit ?? 0;
     message.argsSize = object.argsSize ?? 0;
+    message.assumeIdempotent = object.assumeIdempotent ?? false;
     return message;
   },
 };
@@ -1454,6 +1493,7 @@ function createBaseServerFrame(): ServerFrame {
     batch: undefined,
     rejected: undefined,
     goaway: undefined,
+    functionInfo: undefined,
   };
 }
 
@@ -1488,6 +1528,9 @@ export const ServerFrame: MessageFns<ServerFrame> = {
     }
     if (message.goaway !== undefined) {
       SessionGoaway.encode(message.goaway, writer.uint32(82).fork()).join();
+    }
+    if (message.functionInfo !== undefined) {
+      SessionFunction.encode(message.functionInfo, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1585,6 +1628,14 @@ export const ServerFrame: MessageFns<ServerFrame> = {
             message.goaway = SessionGoaway.decode(reader, reader.uint32());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.functionInfo = SessionFunction.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1617,6 +1668,11 @@ export const ServerFrame: MessageFns<ServerFrame> = {
       batch: isSet(object.batch) ? ServerBatch.fromJSON(object.batch) : undefined,
       rejected: isSet(object.rejected) ? SessionRejected.fromJSON(object.rejected) : undefined,
       goaway: isSet(object.goaway) ? SessionGoaway.fromJSON(object.goaway) : undefined,
+      functionInfo: isSet(object.functionInfo)
+        ? SessionFunction.fromJSON(object.functionInfo)
+        : isSet(object.function_info)
+        ? SessionFunction.fromJSON(object.function_info)
+        : undefined,
     };
   },
 
@@ -1651,6 +1707,9 @@ export const ServerFrame: MessageFns<ServerFrame> = {
     }
     if (message.goaway !== undefined) {
       obj.goaway = SessionGoaway.toJSON(message.goaway);
+    }
+    if (message.functionInfo !== undefined) {
+      obj.functionInfo = SessionFunction.toJSON(message.functionInfo);
     }
     return obj;
   },
@@ -1688,6 +1747,94 @@ export const ServerFrame: MessageFns<ServerFrame> = {
     message.goaway = (object.goaway !== undefined && object.goaway !== null)
       ? SessionGoaway.fromPartial(object.goaway)
       : undefined;
+    message.functionInfo = (object.functionInfo !== undefined && object.functionInfo !== null)
+      ? SessionFunction.fromPartial(object.functionInfo)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSessionFunction(): SessionFunction {
+  return { function: "", idempotent: false };
+}
+
+export const SessionFunction: MessageFns<SessionFunction> = {
+  encode(message: SessionFunction, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.function !== "") {
+      writer.uint32(10).string(message.function);
+    }
+    if (message.idempotent !== false) {
+      writer.uint32(16).bool(message.idempotent);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionFunction {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionFunction();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.function = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.idempotent = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionFunction {
+    return {
+      function: isSet(object.function) ? globalThis.String(object.function) : "",
+      idempotent: isSet(object.idempotent) ? globalThis.Boolean(object.idempotent) : false,
+    };
+  },
+
+  toJSON(message: SessionFunction): unknown {
+    const obj: any = {};
+    if (message.function !== "") {
+      obj.function = message.function;
+    }
+    if (message.idempotent !== false) {
+      obj.idempotent = message.idempotent;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SessionFunction>, I>>(base?: I): SessionFunction {
+    return SessionFunction.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SessionFunction>, I>>(object: I): SessionFunction {
+    const message = createBaseSessionFunction();
+    message.function = object.function ?? "";
+    message.idempotent = object.idempotent ?? false;
     return message;
   },
 };

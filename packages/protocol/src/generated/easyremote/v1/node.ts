@@ -64,10 +64,27 @@ export interface Register {
    */
   instanceId: string;
   /**
+   * Every gateway this node keeps a link to, this one included (`this_link`), as of the
+   * frame; shown to operators (NodeInfo.gateways, /api/peers). See proto/node-link.md.
+   */
+  gateways: GatewayLinkState[];
+  /**
    * Where clients may call this node directly (look-aside mode), host:port; empty: only
    * through the gateway. See proto/README.md, "The LoadBalancer service".
    */
   directAddress: string;
+}
+
+/** One of a node's links to a gateway, as the node sees it. */
+export interface GatewayLinkState {
+  /** The address the node dials for it, host:port as configured (or resolved). */
+  address: string;
+  /** The id that gateway sent in its last accepted Registered on this link; empty before. */
+  gatewayId: string;
+  /** Whether the link's current stream is registered there. */
+  registered: boolean;
+  /** True on the entry for the stream this frame travels on. */
+  thisLink: boolean;
 }
 
 export interface FunctionSpec {
@@ -146,6 +163,11 @@ export interface Heartbeat {
    * ignored and the last usable sample stays.
    */
   hasTelemetry: boolean;
+  /**
+   * The node's links to gateways, as in Register.gateways; empty: unchanged since the
+   * last frame that carried them.
+   */
+  gateways: GatewayLinkState[];
 }
 
 export interface Result {
@@ -195,6 +217,16 @@ export interface GatewayFrame {
   rejected?: FrameRejected | undefined;
   argsPart?: InvokeArgsPart | undefined;
   batch?: GatewayBatch | undefined;
+  goaway?: GatewayGoaway | undefined;
+}
+
+/**
+ * The gateway is stopping: it sends this node no new calls, the calls in flight go on
+ * until they end or the stop's grace runs out, then the stream ends. The node should keep
+ * serving through its other gateways and reconnect to this address (a restart) as usual.
+ */
+export interface GatewayGoaway {
+  reason: string;
 }
 
 /** Frames the gateway produced together, sent as one message. */
@@ -280,7 +312,7 @@ export interface Cancel {
   attemptId: number;
   /**
    * "client-cancelled", "deadline", "attempt-timeout", "protocol-error",
-   * "gateway-shutdown".
+   * "result-too-large", "gateway-shutdown".
    */
   reason: string;
 }
@@ -726,6 +758,7 @@ function createBaseRegister(): Register {
     capabilities: undefined,
     protocolVersion: 0,
     instanceId: "",
+    gateways: [],
     directAddress: "",
   };
 }
@@ -750,8 +783,11 @@ export const Register: MessageFns<Register> = {
     if (message.instanceId !== "") {
       writer.uint32(50).string(message.instanceId);
     }
+    for (const v of message.gateways) {
+      GatewayLinkState.encode(v!, writer.uint32(58).fork()).join();
+    }
     if (message.directAddress !== "") {
-      writer.uint32(58).string(message.directAddress);
+      writer.uint32(66).string(message.directAddress);
     }
     return writer;
   },
@@ -822,6 +858,14 @@ export const Register: MessageFns<Register> = {
               break;
             }
 
+            message.gateways.push(GatewayLinkState.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
             message.directAddress = reader.string();
             continue;
           }
@@ -859,6 +903,9 @@ export const Register: MessageFns<Register> = {
         : isSet(object.instance_id)
         ? globalThis.String(object.instance_id)
         : "",
+      gateways: globalThis.Array.isArray(object?.gateways)
+        ? object.gateways.map((e: any) => GatewayLinkState.fromJSON(e))
+        : [],
       directAddress: isSet(object.directAddress)
         ? globalThis.String(object.directAddress)
         : isSet(object.direct_address)
@@ -887,6 +934,9 @@ export const Register: MessageFns<Register> = {
     if (message.instanceId !== "") {
       obj.instanceId = message.instanceId;
     }
+    if (message.gateways?.length) {
+      obj.gateways = message.gateways.map((e) => GatewayLinkState.toJSON(e));
+    }
     if (message.directAddress !== "") {
       obj.directAddress = message.directAddress;
     }
@@ -906,7 +956,133 @@ export const Register: MessageFns<Register> = {
       : undefined;
     message.protocolVersion = object.protocolVersion ?? 0;
     message.instanceId = object.instanceId ?? "";
+    message.gateways = object.gateways?.map((e) => GatewayLinkState.fromPartial(e)) || [];
     message.directAddress = object.directAddress ?? "";
+    return message;
+  },
+};
+
+function createBaseGatewayLinkState(): GatewayLinkState {
+  return { address: "", gatewayId: "", registered: false, thisLink: false };
+}
+
+export const GatewayLinkState: MessageFns<GatewayLinkState> = {
+  encode(message: GatewayLinkState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== "") {
+      writer.uint32(10).string(message.address);
+    }
+    if (message.gatewayId !== "") {
+      writer.uint32(18).string(message.gatewayId);
+    }
+    if (message.registered !== false) {
+      writer.uint32(24).bool(message.registered);
+    }
+    if (message.thisLink !== false) {
+      writer.uint32(32).bool(message.thisLink);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GatewayLinkState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGatewayLinkState();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.gatewayId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.registered = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.thisLink = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GatewayLinkState {
+    return {
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      gatewayId: isSet(object.gatewayId)
+        ? globalThis.String(object.gatewayId)
+        : isSet(object.gateway_id)
+        ? globalThis.String(object.gateway_id)
+        : "",
+      registered: isSet(object.registered) ? globalThis.Boolean(object.registered) : false,
+      thisLink: isSet(object.thisLink)
+        ? globalThis.Boolean(object.thisLink)
+        : isSet(object.this_link)
+        ? globalThis.Boolean(object.this_link)
+        : false,
+    };
+  },
+
+  toJSON(message: GatewayLinkState): unknown {
+    const obj: any = {};
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.gatewayId !== "") {
+      obj.gatewayId = message.gatewayId;
+    }
+    if (message.registered !== false) {
+      obj.registered = message.registered;
+    }
+    if (message.thisLink !== false) {
+      obj.thisLink = message.thisLink;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GatewayLinkState>, I>>(base?: I): GatewayLinkState {
+    return GatewayLinkState.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GatewayLinkState>, I>>(object: I): GatewayLinkState {
+    const message = createBaseGatewayLinkState();
+    message.address = object.address ?? "";
+    message.gatewayId = object.gatewayId ?? "";
+    message.registered = object.registered ?? false;
+    message.thisLink = object.thisLink ?? false;
     return message;
   },
 };
@@ -2001,7 +2177,15 @@ export const FunctionLoad: MessageFns<FunctionLoad> = {
 };
 
 function createBaseHeartbeat(): Heartbeat {
-  return { cpuPercent: 0, memoryUsedBytes: 0, memoryTotalBytes: 0, gpus: [], functions: [], hasTelemetry: false };
+  return {
+    cpuPercent: 0,
+    memoryUsedBytes: 0,
+    memoryTotalBytes: 0,
+    gpus: [],
+    functions: [],
+    hasTelemetry: false,
+    gateways: [],
+  };
 }
 
 export const Heartbeat: MessageFns<Heartbeat> = {
@@ -2023,6 +2207,9 @@ export const Heartbeat: MessageFns<Heartbeat> = {
     }
     if (message.hasTelemetry !== false) {
       writer.uint32(48).bool(message.hasTelemetry);
+    }
+    for (const v of message.gateways) {
+      GatewayLinkState.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -2088,6 +2275,14 @@ export const Heartbeat: MessageFns<Heartbeat> = {
             message.hasTelemetry = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.gateways.push(GatewayLinkState.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2126,6 +2321,9 @@ export const Heartbeat: MessageFns<Heartbeat> = {
         : isSet(object.has_telemetry)
         ? globalThis.Boolean(object.has_telemetry)
         : false,
+      gateways: globalThis.Array.isArray(object?.gateways)
+        ? object.gateways.map((e: any) => GatewayLinkState.fromJSON(e))
+        : [],
     };
   },
 
@@ -2149,6 +2347,9 @@ export const Heartbeat: MessageFns<Heartbeat> = {
     if (message.hasTelemetry !== false) {
       obj.hasTelemetry = message.hasTelemetry;
     }
+    if (message.gateways?.length) {
+      obj.gateways = message.gateways.map((e) => GatewayLinkState.toJSON(e));
+    }
     return obj;
   },
 
@@ -2163,6 +2364,7 @@ export const Heartbeat: MessageFns<Heartbeat> = {
     message.gpus = object.gpus?.map((e) => GpuStats.fromPartial(e)) || [];
     message.functions = object.functions?.map((e) => FunctionLoad.fromPartial(e)) || [];
     message.hasTelemetry = object.hasTelemetry ?? false;
+    message.gateways = object.gateways?.map((e) => GatewayLinkState.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2804,6 +3006,7 @@ function createBaseGatewayFrame(): GatewayFrame {
     rejected: undefined,
     argsPart: undefined,
     batch: undefined,
+    goaway: undefined,
   };
 }
 
@@ -2835,6 +3038,9 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
     }
     if (message.batch !== undefined) {
       GatewayBatch.encode(message.batch, writer.uint32(74).fork()).join();
+    }
+    if (message.goaway !== undefined) {
+      GatewayGoaway.encode(message.goaway, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -2924,6 +3130,14 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
             message.batch = GatewayBatch.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.goaway = GatewayGoaway.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2951,6 +3165,7 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
         ? InvokeArgsPart.fromJSON(object.args_part)
         : undefined,
       batch: isSet(object.batch) ? GatewayBatch.fromJSON(object.batch) : undefined,
+      goaway: isSet(object.goaway) ? GatewayGoaway.fromJSON(object.goaway) : undefined,
     };
   },
 
@@ -2982,6 +3197,9 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
     }
     if (message.batch !== undefined) {
       obj.batch = GatewayBatch.toJSON(message.batch);
+    }
+    if (message.goaway !== undefined) {
+      obj.goaway = GatewayGoaway.toJSON(message.goaway);
     }
     return obj;
   },
@@ -3016,6 +3234,76 @@ export const GatewayFrame: MessageFns<GatewayFrame> = {
     message.batch = (object.batch !== undefined && object.batch !== null)
       ? GatewayBatch.fromPartial(object.batch)
       : undefined;
+    message.goaway = (object.goaway !== undefined && object.goaway !== null)
+      ? GatewayGoaway.fromPartial(object.goaway)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGatewayGoaway(): GatewayGoaway {
+  return { reason: "" };
+}
+
+export const GatewayGoaway: MessageFns<GatewayGoaway> = {
+  encode(message: GatewayGoaway, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== "") {
+      writer.uint32(10).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GatewayGoaway {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGatewayGoaway();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GatewayGoaway {
+    return { reason: isSet(object.reason) ? globalThis.String(object.reason) : "" };
+  },
+
+  toJSON(message: GatewayGoaway): unknown {
+    const obj: any = {};
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GatewayGoaway>, I>>(base?: I): GatewayGoaway {
+    return GatewayGoaway.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GatewayGoaway>, I>>(object: I): GatewayGoaway {
+    const message = createBaseGatewayGoaway();
+    message.reason = object.reason ?? "";
     return message;
   },
 };
