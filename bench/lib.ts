@@ -54,6 +54,20 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
+/**
+ * Ends the run on SIGINT / SIGTERM, and with exit code 1 after `deadlineS` seconds (a hard
+ * bound: a benchmark that hangs does not hold the machine). process.exit runs the exit
+ * hook above, which SIGKILLs every child.
+ */
+export function boundRun(name: string, deadlineS: number): void {
+  process.on('SIGINT', () => process.exit(130));
+  process.on('SIGTERM', () => process.exit(143));
+  setTimeout(() => {
+    console.error(`bench:${name}: still running after ${deadlineS} s (BENCH_DEADLINE_S); stopping`);
+    process.exit(1);
+  }, deadlineS * 1000).unref();
+}
+
 /** SIGTERM to each (they clean up their temp files), then SIGKILL to any still running after `graceMs`. */
 export async function stop(list: Iterable<ChildProcess>, graceMs = 3000): Promise<void> {
   const live = [...list];

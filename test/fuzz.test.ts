@@ -670,6 +670,7 @@ const register: fc.Arbitrary<Register> = fc.record({
   protocolVersion: fc.constantFrom(0, 1, 1, 1, 2, 2 ** 32 - 1),
   instanceId: fc.oneof(fc.constantFrom('fz-instance', ''), oddString, hugeString(200, 300)),
   gateways: gatewayLinks,
+  directAddress: fc.oneof({ weight: 6, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constantFrom('127.0.0.1:1', '[::1]:7001', 'h:0', 'h:65536', ':80', '[::1]') }, { weight: 1, arbitrary: oddString }, { weight: 1, arbitrary: hugeString(200, 300) }),
 });
 const heartbeat: fc.Arbitrary<NodeFrame> = fc
   .record({
@@ -777,7 +778,7 @@ const firstFrame: fc.Arbitrary<Action[]> = fc.oneof(
     arbitrary: fc
       .tuple(fc.integer({ min: 0, max: 11 }), fc.subarray(FUZZ_FUNCTIONS, { minLength: 1 }), fc.constantFrom('unary', 'stream'), fc.constantFrom('fz-instance', 'other-instance'))
       .map(([i, names, kind, instanceId]) => [
-        { t: 'frame' as const, frame: { register: { nodeId: `fz-${i}`, token: '', functions: names.map((name) => FunctionSpec.fromPartial({ name, kind })), capabilities: undefined, protocolVersion: 1, instanceId, gateways: [] } } },
+        { t: 'frame' as const, frame: { register: { nodeId: `fz-${i}`, token: '', functions: names.map((name) => FunctionSpec.fromPartial({ name, kind })), capabilities: undefined, protocolVersion: 1, instanceId, gateways: [], directAddress: '' } } },
       ]),
   },
   { weight: 3, arbitrary: register.map((r) => [{ t: 'frame' as const, frame: { register: r } }]) },

@@ -7,9 +7,10 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '@easyremote/client';
 import type { Gateway } from '@easyremote/gateway';
-import { CallRequest, encodeArgs, ERROR_TRAILER, ErrorDetail, IDEMPOTENT_HEADER_KEY } from '@easyremote/protocol';
+import { encodeArgs } from '@easyremote/protocol';
 import type { ComputeNode } from '@easyremote/node';
 import { startGateway, startNode } from './support/cluster.js';
+import { idempotencyRpc } from './support/idempotency-rpc.js';
 import { RawSession } from './support/raw.js';
 
 describe('idempotency on the wire', () => {
@@ -69,29 +70,7 @@ describe('idempotency on the wire', () => {
     const client = new grpc.Client(relaxed.address, grpc.credentials.createInsecure());
     const strictClient = new grpc.Client(strict.address, grpc.credentials.createInsecure());
     /** One RPC: the easyremote-idempotent header it got, and how it ended. */
-    const rpc = (on: grpc.Client, method: 'Call' | 'CallStream', fn: string, assume = false) =>
-      new Promise<{ header: string | undefined; status: grpc.status; code: string | undefined }>((resolve) => {
-        const md = new grpc.Metadata();
-        if (assume) md.set('x-easyremote-assume-idempotent', '1');
-        const request = { function: fn, args: encodeArgs([2]), options: undefined };
-        let header: string | undefined;
-        const finish = (status: grpc.status, err?: grpc.ServiceError) => {
-          const bin = err?.metadata?.get(ERROR_TRAILER)[0];
-          resolve({ header, status, code: bin instanceof Buffer ? ErrorDetail.decode(bin).code : undefined });
-        };
-        const path = `/easyremote.v1.Gateway/${method}`;
-        const serialize = (r: CallRequest) => Buffer.from(CallRequest.encode(r).finish());
-        const call =
-          method === 'Call'
-            ? on.makeUnaryRequest(path, serialize, (b: Buffer) => b, request, md, { deadline: Date.now() + 5000 }, (err) => finish(err ? err.code : grpc.status.OK, err ?? undefined))
-            : on.makeServerStreamRequest(path, serialize, (b: Buffer) => b, request, md, { deadline: Date.now() + 5000 });
-        call.on('metadata', (m: grpc.Metadata) => (header = m.get(IDEMPOTENT_HEADER_KEY)[0] as string | undefined));
-        if (method === 'CallStream') {
-          call.on('data', () => undefined);
-          call.on('error', (err: grpc.ServiceError) => finish(err.code, err));
-          call.on('end', () => finish(grpc.status.OK));
-        }
-      });
+    const rpc = (on: grpc.Client, method: 'Call' | 'CallStream', fn: string, assume = false) => idempotencyRpc(on, method, { function: fn, args: encodeArgs([2]), options: undefined }, assume);
     for (const method of ['Call', 'CallStream'] as const) {
       expect(await rpc(client, method, 'idem')).toEqual({ header: '1', status: grpc.status.OK, code: undefined });
       expect(await rpc(client, method, 'once')).toEqual({ header: '0', status: grpc.status.OK, code: undefined });

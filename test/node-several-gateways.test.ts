@@ -73,12 +73,12 @@ describe('a node with several gateways', () => {
     const raw = new RawNode(open.address);
     const links = (n: number) => Array.from({ length: n }, (_, i) => ({ address: `gw-${i}:50051`, gatewayId: '', registered: false, thisLink: i === 0 }));
     const refused = await new Promise<unknown>((resolve) => {
-      raw.send({ register: { nodeId: 'many-links', token: '', functions: [spec('f')], capabilities: undefined, protocolVersion: 1, instanceId: 'i', gateways: links(MAX_GATEWAY_LINKS + 1) } });
+      raw.send({ register: { nodeId: 'many-links', token: '', functions: [spec('f')], capabilities: undefined, protocolVersion: 1, instanceId: 'i', gateways: links(MAX_GATEWAY_LINKS + 1), directAddress: '' } });
       void raw.next((f) => f.registered !== undefined).then((f) => resolve(f.registered));
     });
     expect(refused).toMatchObject({ accepted: false, refusal: { code: 'INVALID_ARGUMENT', limitName: 'max_gateway_links', limit: MAX_GATEWAY_LINKS, actual: MAX_GATEWAY_LINKS + 1 } });
     const from = raw.frames.length;
-    raw.send({ register: { nodeId: 'many-links', token: '', functions: [spec('f')], capabilities: undefined, protocolVersion: 1, instanceId: 'i', gateways: links(2) } });
+    raw.send({ register: { nodeId: 'many-links', token: '', functions: [spec('f')], capabilities: undefined, protocolVersion: 1, instanceId: 'i', gateways: links(2), directAddress: '' } });
     expect((await raw.next((f) => f.registered !== undefined, 5000, from)).registered).toMatchObject({ accepted: true });
     raw.send({ heartbeat: { cpuPercent: 0, memoryUsedBytes: 0, memoryTotalBytes: 0, gpus: [], functions: [], hasTelemetry: false, gateways: links(MAX_GATEWAY_LINKS + 1) } });
     raw.send({ heartbeat: { cpuPercent: 0, memoryUsedBytes: 0, memoryTotalBytes: 0, gpus: [], functions: [], hasTelemetry: false, gateways: [] } });

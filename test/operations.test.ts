@@ -162,7 +162,7 @@ describe('node.start()', () => {
     // Another process: another instance id (RawNode.register would reuse the holder's).
     const claim = async () => {
       const from = claimant.frames.length;
-      claimant.send({ register: { nodeId: 'taken', token: '', functions: [spec('f')], capabilities: undefined, protocolVersion: PROTOCOL_VERSION, instanceId: 'another-process', gateways: [] } });
+      claimant.send({ register: { nodeId: 'taken', token: '', functions: [spec('f')], capabilities: undefined, protocolVersion: PROTOCOL_VERSION, instanceId: 'another-process', gateways: [], directAddress: '' } });
       return (await claimant.next((f) => f.registered !== undefined, 10_000, from)).registered!;
     };
     expect((await claim()).refusal).toMatchObject({ code: 'REGISTRATION_REFUSED', retryAfterMs: 3000 - 400 + 500 });
@@ -408,7 +408,7 @@ describe('/healthz and /readyz', () => {
     cleanups.push(() => h2.destroy());
     const stream = h2.request({ ':method': 'POST', ':path': '/easyremote.v1.NodeLink/Connect', 'content-type': 'application/grpc', te: 'trailers' });
     stream.on('error', () => undefined);
-    const register = NodeFrame.encode({ register: { nodeId: 'holder', token: '', functions: [spec('f')], capabilities: undefined, protocolVersion: PROTOCOL_VERSION, instanceId: 'i', gateways: [] } }).finish();
+    const register = NodeFrame.encode({ register: { nodeId: 'holder', token: '', functions: [spec('f')], capabilities: undefined, protocolVersion: PROTOCOL_VERSION, instanceId: 'i', gateways: [], directAddress: '' } }).finish();
     stream.write(grpcFrame(Buffer.from(register)));
     await new Promise<void>((r) => stream.once('data', () => r()));
 

@@ -117,7 +117,7 @@ describe('malformed node streams', () => {
     return s;
   };
   const register = (nodeId: string, functions: Array<Partial<FunctionSpec>>): NodeFrame => ({
-    register: { nodeId, token: '', functions: functions.map((f) => FunctionSpec.fromPartial(f)), capabilities: undefined, protocolVersion: 1, instanceId: nodeId, gateways: [] },
+    register: { nodeId, token: '', functions: functions.map((f) => FunctionSpec.fromPartial(f)), capabilities: undefined, protocolVersion: 1, instanceId: nodeId, gateways: [], directAddress: '' },
   });
 
   it('garbage bytes, frames before register and answers for unknown attempts leave the gateway serving', async () => {
@@ -155,7 +155,7 @@ describe('malformed node streams', () => {
     const liar = c3.makeBidiStreamRequest('/easyremote.v1.NodeLink/Connect', (f: NodeFrame) => Buffer.from(NodeFrame.encode(f).finish()), (b: Buffer) => GatewayFrame.decode(b));
     liar.on('error', () => undefined);
     const registered = new Promise((r) => liar.once('data', r));
-    liar.write({ register: { nodeId: 'liar', token: '', functions: [{ name: 'other', kind: 'unary', timeoutMs: 0, maxConcurrent: 0, queueSize: 0, idempotent: false, cacheable: false, cacheTtlMs: 0, version: '', tags: [], description: '', costPerHour: 0, performanceTier: 0, priority: 0, requirements: {}, loadBalancingJson: '', worker: false }], capabilities: undefined, protocolVersion: 1, instanceId: 'x', gateways: [] } });
+    liar.write({ register: { nodeId: 'liar', token: '', functions: [{ name: 'other', kind: 'unary', timeoutMs: 0, maxConcurrent: 0, queueSize: 0, idempotent: false, cacheable: false, cacheTtlMs: 0, version: '', tags: [], description: '', costPerHour: 0, performanceTier: 0, priority: 0, requirements: {}, loadBalancingJson: '', worker: false }], capabilities: undefined, protocolVersion: 1, instanceId: 'x', gateways: [], directAddress: '' } });
     await registered;
     for (let id = 1; id < 200; id++) {
       liar.write({ result: { attemptId: id, payload: Buffer.from([0xa3, 0x62, 0x61, 0x64]), execMs: 1 } }); // "bad"

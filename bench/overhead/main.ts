@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { Client, type ClientOptions } from '@easyremote/client';
 import { ServiceBroker } from 'moleculer';
 import { Control, PROFILE_INTERVAL_US } from '../control.js';
-import { ROOT, machine, spawnTs, stop, stopAll, table, writeSection } from '../lib.js';
+import { boundRun, machine, ROOT, spawnTs, stop, stopAll, table, writeSection } from '../lib.js';
 import { summarizeProfile, type ProfileSummary } from './cpuprofile.js';
 import { EchoClient } from './echo-service.js';
 import { closedLoop, median, spread, type CallOnce, type Cell } from './load.js';
@@ -53,13 +53,7 @@ const DEADLINE_S = Number(process.env.BENCH_DEADLINE_S ?? 240 + 1.5 * ROUNDS * L
 
 const dir = mkdtempSync(join(tmpdir(), 'easyremote-bench-overhead-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-process.on('SIGINT', () => process.exit(130));
-process.on('SIGTERM', () => process.exit(143));
-// process.exit runs lib's exit hook, which SIGKILLs every child, and the one above.
-setTimeout(() => {
-  console.error(`bench:overhead: still running after ${DEADLINE_S} s (BENCH_DEADLINE_S); stopping`);
-  process.exit(1);
-}, DEADLINE_S * 1000).unref();
+boundRun('overhead', DEADLINE_S);
 const runStarted = performance.now();
 const loadAtStart = loadavg()[0]!;
 const log = (line: string) => console.log(`[${((performance.now() - runStarted) / 1000).toFixed(0).padStart(3)} s] ${line}`);

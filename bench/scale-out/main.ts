@@ -13,7 +13,7 @@ import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { AdminClient, Client, type ClientOptions } from '@easyremote/client';
 import { Control } from '../control.js';
-import { machine, spawnTs, stopAll, table, writeSection } from '../lib.js';
+import { boundRun, machine, spawnTs, stopAll, table, writeSection } from '../lib.js';
 import { closedLoop, median, spread, type Cell } from '../overhead/load.js';
 import { nginxAvailable, startNginx, type NginxProcess } from '../../test/support/nginx.js';
 
@@ -35,12 +35,7 @@ const AFTER_RESTART_MS = 2500;
 /** A hard bound on the whole run (the default settings finish in about two and a half minutes). */
 const DEADLINE_S = Number(process.env.BENCH_DEADLINE_S ?? 120 + 1.5 * ROUNDS * 9 * (SECONDS + WARMUP_S));
 
-process.on('SIGINT', () => process.exit(130));
-process.on('SIGTERM', () => process.exit(143));
-setTimeout(() => {
-  console.error(`bench:scale-out: still running after ${DEADLINE_S} s (BENCH_DEADLINE_S); stopping`);
-  process.exit(1);
-}, DEADLINE_S * 1000).unref();
+boundRun('scale-out', DEADLINE_S);
 const runStarted = performance.now();
 const loadAtStart = loadavg()[0]!;
 const log = (line: string) => console.log(`[${((performance.now() - runStarted) / 1000).toFixed(0).padStart(3)} s] ${line}`);

@@ -148,6 +148,7 @@ export class RawNode {
         protocolVersion: PROTOCOL_VERSION,
         instanceId: `${nodeId}-raw`,
         gateways: [],
+        directAddress: '',
       },
     });
     return (await this.next((f) => f.registered !== undefined, 10_000, from)).registered!;

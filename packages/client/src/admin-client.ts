@@ -7,6 +7,7 @@ import {
   transportError,
   type ClientTls,
   type AlertsDocument,
+  type BackendDocument,
   type CacheInvalidation,
   type DrainResult,
   type FunctionInfo,
@@ -85,6 +86,10 @@ export class AdminClient {
   /** This gateway, its configured peers and the gateways its nodes report links to. */
   peers(): Promise<PeersDocument> {
     return this.call('peers', {});
+  }
+  /** Look-aside backends, and nodes that take calls directly. */
+  backends(): Promise<BackendDocument[]> {
+    return this.call('listBackends', {});
   }
   close(): void {
     this.client.close();

@@ -3,7 +3,8 @@
 // the node's service class. Calls travel as frames over a few multiplexed Session
 // streams per gateway by default, or as one HTTP/2 stream each (`transport: 'unary'`);
 // both give the same results and errors. With several gateways, calls go to the one with
-// the fewest outstanding and move when one fails (failover-call.ts).
+// the fewest outstanding and move when one fails (failover-call.ts). In look-aside mode a
+// gateway picks the provider and the call goes to it directly (look-aside.ts).
 import type * as grpc from '@grpc/grpc-js';
 import {
   DEFAULT_STREAM_CREDIT,
@@ -17,6 +18,7 @@ import {
 import { mergeOptions, type CallOptions } from './call-options.js';
 import type { CallRequest } from './failover-call.js';
 import { GatewaySet } from './gateway-set.js';
+import { lookAsideRouter, type LookAsideOptions, type LookAsideRouter } from './look-aside-connection.js';
 import { LazyRemoteCall, type AnyRemoteCall, type RemoteCall, type RemoteStream } from './remote-call.js';
 import type { CallHandle, CallListener } from './session.js';
 import type { Remote } from './typed.js';
@@ -44,6 +46,14 @@ export interface ClientOptions {
   channelOptions?: grpc.ChannelOptions;
   /** How host names are resolved when the client expands them to several gateways (the system resolver by default). */
   lookup?: AddressLookup;
+  /**
+   * 'proxy' (default): every call goes through a gateway. 'look-aside': a gateway picks a
+   * provider (LoadBalancer.GetBackends) and the client calls it directly, falling back to
+   * the gateways for providers it cannot reach; see docs/look-aside.md.
+   */
+  mode?: 'proxy' | 'look-aside';
+  /** Look-aside mode's settings; `tls` there is for providers' direct addresses (default: this client's). */
+  lookAside?: LookAsideOptions & { tls?: ClientTls };
 }
 
 /** Member names of Client itself; a remote function with one of these names needs `client.call`. */
@@ -53,10 +63,17 @@ export type RemoteFunctions = { readonly [name: string]: (...args: any[]) => Any
 
 export type DynamicClient = Client & RemoteFunctions;
 
+/** What a Client and the views made with `with()` share: the gateways and, in look-aside mode, the router. */
+interface Connection {
+  readonly gateways: GatewaySet;
+  /** Set in look-aside mode: where calls go first. */
+  readonly lookAside: LookAsideRouter | undefined;
+}
+
 export class Client {
   /** The gateway address as given, or the addresses joined with commas. */
   readonly address: string;
-  private readonly gateways: GatewaySet;
+  private readonly connection: Connection;
   private readonly defaults: CallOptions | undefined;
   private readonly token: string | undefined;
   private readonly transport: 'session' | 'unary';
@@ -69,7 +86,7 @@ export class Client {
   constructor(
     address: string | readonly string[],
     options: ClientOptions = {},
-    shared?: GatewaySet,
+    shared?: Connection,
   ) {
     const addresses = typeof address === 'string' ? [address] : [...address];
     if (addresses.length === 0 || addresses.some((a) => typeof a !== 'string' || a === '')) throw new TypeError(`gateway addresses are host:port strings, got ${JSON.stringify(address)}`);
@@ -78,8 +95,8 @@ export class Client {
     this.token = options.token;
     this.transport = options.transport ?? 'session';
     if (this.transport !== 'session' && this.transport !== 'unary') throw new TypeError(`transport must be 'session' or 'unary', got ${JSON.stringify(this.transport)}`);
-    this.gateways =
-      shared ?? new GatewaySet([...new Set(addresses)], { token: this.token, transport: this.transport, tls: options.tls, channelOptions: options.channelOptions, lookup: options.lookup });
+    if (options.mode !== undefined && options.mode !== 'proxy' && options.mode !== 'look-aside') throw new TypeError(`mode must be 'proxy' or 'look-aside', got ${JSON.stringify(options.mode)}`);
+    this.connection = shared ?? this.connect(addresses, options);
     // The transparent proxy: unknown property names become remote functions.
     return new Proxy(this, {
       get(target, prop, receiver) {
@@ -89,9 +106,15 @@ export class Client {
     });
   }
 
+  private connect(addresses: readonly string[], options: ClientOptions): Connection {
+    const gateways = new GatewaySet([...new Set(addresses)], { token: this.token, transport: this.transport, tls: options.tls, channelOptions: options.channelOptions, lookup: options.lookup });
+    const lookAside = options.mode === 'look-aside' ? lookAsideRouter(gateways, { ...options, transport: this.transport }) : undefined;
+    return { gateways, lookAside };
+  }
+
   /** The gateway addresses the client dials (a name that stands for several appears as each, once resolved). */
   get addresses(): string[] {
-    return this.gateways.addresses;
+    return this.connection.gateways.addresses;
   }
 
   /** Calls an ordinary function by name. `args` is the positional argument list. */
@@ -106,7 +129,7 @@ export class Client {
 
   /** A view of this client whose calls all use these options (same connection). */
   with(options: CallOptions): DynamicClient {
-    const view = new Client(this.address, { token: this.token, transport: this.transport, defaults: mergeOptions(this.defaults, options) }, this.gateways);
+    const view = new Client(this.address, { token: this.token, transport: this.transport, defaults: mergeOptions(this.defaults, options) }, this.connection);
     return view as DynamicClient;
   }
 
@@ -123,11 +146,12 @@ export class Client {
 
   /** Resolves once the channel to a gateway is connected (any, when there are several). */
   waitForReady(timeoutMs = 5000): Promise<void> {
-    return this.gateways.waitForReady(timeoutMs);
+    return this.connection.gateways.waitForReady(timeoutMs);
   }
 
   close(): void {
-    this.gateways.close();
+    this.connection.lookAside?.close();
+    this.connection.gateways.close();
   }
 
   private invoke(name: string, args: unknown[], options: CallOptions | undefined): AnyRemoteCall {
@@ -158,9 +182,10 @@ export class Client {
     return { function: name, args: encodeArgs(args), options: wire, metadata: o.metadata ?? {}, deadline, stream, signal: o.signal, onProgress: o.onProgress };
   }
 
-  /** Sends a call over the client's gateways. */
+  /** Sends a call over the client's gateways (look-aside: to the provider a gateway picks). */
   private start(request: CallRequest, listener: CallListener): CallHandle {
-    return this.gateways.start(request, listener);
+    const { gateways, lookAside } = this.connection;
+    return lookAside !== undefined ? lookAside.start(request, listener) : gateways.start(request, listener);
   }
 
   private unary<T>(name: string, args: readonly unknown[], o: CallOptions): Promise<T> {

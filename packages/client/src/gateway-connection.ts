@@ -63,9 +63,10 @@ export class GatewayConnection {
   readonly health: GatewayHealth;
   /** Calls sent here and not yet answered. */
   outstanding = 0;
+  /** A gRPC failure of a call here as the catalogue error it is; a TLS mismatch says so. */
+  readonly errorOf: (err: grpc.ServiceError) => EasyRemoteError;
   private readonly grpc: GrpcGatewayClient;
   private readonly sessions: SessionTransport | undefined;
-  private readonly errorOf: (err: grpc.ServiceError) => EasyRemoteError;
   private closed = false;
 
   constructor(
@@ -114,6 +115,11 @@ export class GatewayConnection {
   markDown(): void {
     this.health.failed(this.settings.now());
     if (!this.closed) this.grpc.getChannel().getConnectivityState(true);
+  }
+
+  /** The channel, for other services of the same server (look-aside mode's LoadBalancer). */
+  get channel(): grpc.Channel {
+    return this.grpc.getChannel() as grpc.Channel;
   }
 
   /** Resolves once the channel is connected (rejects after `deadline`). */

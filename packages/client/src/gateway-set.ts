@@ -85,9 +85,14 @@ export class GatewaySet implements CallRouting {
   /** Sends a call over the gateways; its outcome goes to `listener`. */
   start(request: CallRequest, listener: CallListener): CallHandle {
     const call = new FailoverCall(this, request, listener);
-    if (this.resolved) call.begin();
-    else void this.ready.then(() => call.begin());
+    this.whenKnown(() => call.begin());
     return call;
+  }
+
+  /** Runs `f` once the gateways are known: at once, unless a name is still being looked up. */
+  whenKnown(f: () => void): void {
+    if (this.resolved) f();
+    else void this.ready.then(f);
   }
 
   /** Resolves once any gateway's channel is connected. */

@@ -1,5 +1,6 @@
 export { Client, connect, RESERVED_NAMES, type ClientOptions, type DynamicClient, type RemoteFunctions } from './client.js';
 export type { CallOptions } from './call-options.js';
+export type { LookAsideOptions } from './look-aside.js';
 export type { RemoteCall, RemoteStream, AnyRemoteCall } from './remote-call.js';
 export type { Remote, RemoteMethod } from './typed.js';
 // The whole error catalogue, so callers can test `instanceof` without a direct dependency
@@ -34,6 +35,7 @@ export { AdminClient, type AdminClientOptions } from './admin-client.js';
 export type { ClientTls, TlsClientOptions } from '@easyremote/protocol';
 export type {
   AlertsDocument,
+  BackendDocument,
   CacheInvalidation,
   DrainResult,
   FunctionInfo,

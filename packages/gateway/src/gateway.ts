@@ -27,6 +27,7 @@ import { systemClock, type Clock } from './clock.js';
 import { NodeHealthMonitor } from './health/health-monitor.js';
 import { OutlierDetector } from './health/outlier-detector.js';
 import { OutlierFeedback } from './health/outlier-feedback.js';
+import { LookAside } from './lookaside/look-aside.js';
 import { AlertLog } from './metrics/advisor.js';
 import { AlertLoop } from './metrics/alert-loop.js';
 import { createMetricsRecorder } from './metrics/metrics-setup.js';
@@ -56,6 +57,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly cache: ResultCache;
   readonly alerts: AlertLog;
   readonly api: AdminApi;
+  readonly lookAside: LookAside;
   /** Where the gateway logs (its lines carry `component` and `gatewayId`); code embedding it may log through it too. */
   readonly logger: Logger;
   private readonly auth: Authenticator;
@@ -84,7 +86,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.certificates = options.tls && new CertificateFiles({ cert: options.tls.cert, key: options.tls.key, clientCa: options.tls.clientCa }, { watchIntervalMs: options.tls.watchIntervalMs, logger });
     const nodeCertificates = options.tls?.nodeCertificates === true;
 
-    const figures = { nodes: () => this.registry.sessions.size, nodeStates: () => this.health.nodes(), inFlight: () => this.dispatcher.inFlight, cache: () => this.cache.stats() };
+    const figures = { nodes: () => this.registry.sessions.size, nodeStates: () => this.health.nodes(), inFlight: () => this.dispatcher.inFlight, cache: () => this.cache.stats(), lookAside: () => this.lookAside.figures() };
     this.metrics = createMetricsRecorder(options.metrics, clock, logger, figures);
     this.cache = new ResultCache({ ...options.cache, clock: () => clock.epochMs() });
     this.registry = new Registry(options.functions, { strategy: settings.defaultStrategy, retryCount: settings.retryCount }, { clock, providerGapMs: settings.providerGapMs });
@@ -105,9 +107,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.intake = new CallIntake({ registry: this.registry, dispatcher: this.dispatcher, cache: this.cache, metrics: this.metrics, recorder: finished, limits, open, clock, settings: intakeSettings });
     const thresholds = options.alerts?.thresholds ?? {};
     this.alerts = new AlertLog({ webhookUrl: options.alerts?.webhookUrl, clock: () => clock.epochMs() });
-    const peers = () => peersDocument({ id: this.id, address: () => this.address, peers: options.peers ?? [], nodes: () => this.registry.sessions.values() });
+    const peers = () => peersDocument({ id: this.id, address: () => this.address, peers: options.peers ?? [], nodes: () => [...this.registry.sessions.values()].filter((s) => s.kind === 'node') });
     this.api = new AdminApi({ health: this.health, registry: this.registry, admission: this.admission, detector: this.detector, metrics: this.metrics, cache: this.cache, alerts: this.alerts, thresholds, clock,
-      drain: (nodeId, by) => this.nodeLinks.drain(nodeId, by), audit: (kind, nodeId, fn, detail) => events.record(kind, nodeId, fn, detail), peers });
+      drain: (nodeId, by) => this.nodeLinks.drain(nodeId, by), audit: (kind, nodeId, fn, detail) => events.record(kind, nodeId, fn, detail), peers, backends: () => this.lookAside.documents() });
     this.alertLoop = new AlertLoop(this.alerts, () => this.api.figures(), thresholds, clock, (err) => logger.error({ reason: err.message }, 'alert evaluation failed'));
 
     // Wiring: capacity that frees up lets waiting calls move; events reach logs and metrics.
@@ -120,7 +122,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.alerts.on('alert', (a) => logger.warn({ severity: a.severity, alert: a.kind }, a.message));
 
     this.sessions = new SessionService(this.intake, clock, this.auth, deferFlush);
-    this.server = grpcServices({ maxPayloadBytes: settings.maxPayloadBytes, auth: this.auth, clock, metrics: this.metrics, nodeCertificates, nodeLinks: this.nodeLinks, intake: this.intake, sessions: this.sessions, api: this.api });
+    this.lookAside = new LookAside({ registry: this.registry, router: this.router, health: this.health, detector: this.detector, limits, clock, random: options.random ?? Math.random, observer: events.observer(), freed: (entry) => this.dispatcher.pump(entry), settings: { ...settings, gatewayId: this.id, pickTtlMs: options.lookAside?.pickTtlMs } });
+    this.server = grpcServices({ maxPayloadBytes: settings.maxPayloadBytes, auth: this.auth, clock, metrics: this.metrics, nodeCertificates, nodeLinks: this.nodeLinks, intake: this.intake, sessions: this.sessions, api: this.api, lookAside: this.lookAside });
   }
 
   /**

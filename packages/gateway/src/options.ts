@@ -105,6 +105,11 @@ export interface GatewayOptions {
   metrics?: false | (Partial<Omit<MetricsStoreOptions, 'clock' | 'onError'>> & { path?: string; callerLabel?: boolean });
   /** Result cache for functions declared cacheable: total bytes, and the largest share one result may take. */
   cache?: { maxBytes?: number; maxEntryShare?: number };
+  /**
+   * The LoadBalancer service (look-aside mode, docs/look-aside.md): how long a client may
+   * start calls on a pick after asking for it, ms (default 1000).
+   */
+  lookAside?: { pickTtlMs?: number };
   /** Port of the HTTP API (/api/..., /metrics); undefined = no HTTP server, 0 = any free port. */
   httpPort?: number;
   /** Alert evaluation: interval, thresholds and an optional webhook that receives each new alert. */

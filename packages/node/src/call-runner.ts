@@ -6,7 +6,6 @@
 // When the link is lost the call is fenced: the gateway has already answered its caller
 // (or retried it elsewhere), so a queued call must never start, a running one is told to
 // stop, and nothing more is sent for it, on that stream or a later one.
-import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import {
   Cancelled,
@@ -122,6 +121,11 @@ export class CallRunner {
 
   has(name: string): boolean {
     return this.fns.has(name);
+  }
+
+  /** A function the node serves, by name. */
+  definition(name: string): RegisteredFunction | undefined {
+    return this.fns.get(name);
   }
 
   get functions(): RegisteredFunction[] {
@@ -315,11 +319,22 @@ export class CallRunner {
       call.credit--;
       const data = payload.subarray(offset, offset + PAYLOAD_PART_BYTES);
       offset += data.length;
-      if (!this.reply(call, { resultPart: { attemptId: invoke.attemptId, data } })) {
-        await Promise.race([call.link.writable(), once(controller.signal, 'abort')]);
-      }
+      if (!this.reply(call, { resultPart: { attemptId: invoke.attemptId, data } })) await this.untilWritable(call);
     }
     this.reply(call, { result: { attemptId: invoke.attemptId, payload: offset === 0 ? payload : payload.subarray(offset), execMs } });
+  }
+
+  /**
+   * Waits until the link's stream has room again, or the call is aborted. The abort
+   * listener goes with the wait: a large result waits many times on one signal.
+   */
+  private async untilWritable(call: Call): Promise<void> {
+    const signal = call.controller.signal;
+    if (signal.aborted) return;
+    let onAbort: () => void = () => undefined;
+    const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', (onAbort = () => resolve()), { once: true }));
+    await Promise.race([call.link.writable(), aborted]);
+    signal.removeEventListener('abort', onAbort);
   }
 
   /** Waits until the call may send one more chunk or part (or is aborted). */
@@ -349,9 +364,7 @@ export class CallRunner {
         if (step.done || controller.signal.aborted) return;
         const payload = this.encodeResult(call, step.value);
         call.credit--;
-        if (!this.reply(call, { chunk: { attemptId: invoke.attemptId, payload } })) {
-          await Promise.race([call.link.writable(), once(controller.signal, 'abort')]);
-        }
+        if (!this.reply(call, { chunk: { attemptId: invoke.attemptId, payload } })) await this.untilWritable(call);
       }
     } finally {
       // Runs the generator's finally blocks when the caller went away or an error ended it.

@@ -27,6 +27,8 @@ import {
 } from '@easyremote/protocol';
 import type { BackoffOptions } from './backoff.js';
 import { CallRunner, SYSTEM_CLOCK } from './call-runner.js';
+import { DirectServer } from './direct/direct-server.js';
+import type { DirectOptions } from './direct/direct-options.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, FirstRegistration } from './first-registration.js';
 import { GatewayLink, type GatewayLinkHelper } from './gateway-link.js';
 import { validateOptions, type RemoteOptions } from './options.js';
@@ -94,6 +96,12 @@ export interface ComputeNodeOptions {
   tls?: NodeTls;
   /** Extra grpc-js channel options. */
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * Also serve clients directly on an address of the node's own (look-aside mode, see
+   * docs/look-aside.md): `{ listen: '0.0.0.0:7001', advertise: 'host:7001' }`, with the
+   * gateway's token and TLS rules. Calls from both paths share the node's limits.
+   */
+  direct?: DirectOptions;
 }
 
 /** The node id a node's own certificate names, if it has one. */
@@ -122,6 +130,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
   /** The gateway addresses as given, `gateway` first. */
   readonly gatewayAddresses: readonly string[];
   private readonly linkHelper: GatewayLinkHelper;
+  private readonly direct: DirectServer | undefined;
   private state: State = 'new';
   /** Where the node logs (its lines carry `component` and `nodeId`); code running it may log through it too. */
   readonly logger: Logger;
@@ -140,6 +149,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     this.runner = new CallRunner({ nodeId: this.nodeId, maxConcurrent: options.maxConcurrent, onIdle: () => this.emit('idle') });
     this.telemetry = options.telemetry === false ? undefined : (options.telemetry ?? new SystemTelemetryProvider());
     this.sampler = this.telemetry ? new TelemetrySampler(this.telemetry, { intervalMs: options.telemetryIntervalMs }) : undefined;
+    this.direct = options.direct && new DirectServer(options.direct, this.runner, this.nodeId);
     this.gatewayAddresses = gatewayList(options);
     this.linkHelper = this.makeLinkHelper();
   }
@@ -209,14 +219,19 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
       clock: SYSTEM_CLOCK,
       gaveUp: (err) => this.gaveUp(err),
     }));
-    const promise = first.promise;
     this.state = 'running';
-    void Promise.all([expandGatewayAddresses(this.gatewayAddresses, this.options.lookup), this.prepareTelemetry()]).then(([targets]) => {
-      if (this.state !== 'running') return;
-      this.links = targets.map((target) => this.link(target));
-      for (const link of this.links) link.start();
-    });
-    return promise;
+    // Listening first: the register frame advertises the direct address.
+    const listening = this.direct?.listen() ?? Promise.resolve();
+    // The lookup never fails (a name that does not resolve is kept as given): a rejection is the direct listen's.
+    void Promise.all([expandGatewayAddresses(this.gatewayAddresses, this.options.lookup), this.prepareTelemetry(), listening]).then(
+      ([targets]) => {
+        if (this.state !== 'running') return;
+        this.links = targets.map((target) => this.link(target));
+        for (const link of this.links) link.start();
+      },
+      () => this.shutdown('direct listen failed'),
+    );
+    return Promise.all([first.promise, listening]).then(() => undefined);
   }
 
   private link(target: GatewayTarget): GatewayLink {
@@ -243,6 +258,11 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     return this.state === 'running' && this.links.some((l) => l.isRegistered);
   }
 
+  /** host:port clients may call this node on directly ('' without `direct`, or before start). */
+  get directAddress(): string {
+    return this.direct?.advertised ?? '';
+  }
+
   /** Calls in progress or waiting on this node. */
   get activeCalls(): number {
     return this.runner.activeCalls;
@@ -258,6 +278,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     this.state = 'draining';
     this.logger.info({ activeCalls: this.runner.activeCalls }, 'draining');
     this.runner.stopAccepting();
+    this.direct?.goAway('the node is draining');
     for (const link of this.links) link.drain();
     this.drained = (async () => {
       while (this.runner.activeCalls > 0) await once(this, 'idle');
@@ -282,6 +303,8 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
     this.sampler?.stop();
+    // Direct calls are answered (CANCELLED) before the runner aborts them silently.
+    void this.direct?.close();
     this.runner.close(reason);
     for (const link of this.links) link.close();
     this.firstRegistration?.cancel(reason);
@@ -366,6 +389,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
       protocolVersion: PROTOCOL_VERSION,
       instanceId: this.instanceId,
       gateways: this.gatewayStates(link),
+      directAddress: this.direct?.advertised ?? '',
     };
   }
 

@@ -2,6 +2,7 @@ export { ComputeNode, type ComputeNodeOptions, type NodeEvents } from './compute
 export { remote, remoteMethodsOf } from './remote.js';
 export { currentCall, tryCurrentCall, type CallContext } from './context.js';
 export type { RemoteOptions, LoadBalancing } from './options.js';
+export type { DirectOptions } from './direct/direct-options.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
 export { SystemTelemetryProvider, StaticTelemetryProvider, TelemetrySampler, type TelemetryProvider, type TelemetrySample, type StaticCapabilities } from './telemetry/index.js';
 export { DEFAULT_CONNECT_TIMEOUT_MS, DUPLICATE_ID_FALLBACK_MS } from './first-registration.js';

@@ -54,7 +54,7 @@ function setup(logger = captured().logger) {
   runner.add({ name: 'f', handler: f.handler, thisArg: undefined, options: { maxConcurrent: 1, queueSize: 1 }, kind: 'unary' });
   const events: string[] = [];
   const helper: GatewayLinkHelper = {
-    registration: () => ({ nodeId: 'n1', functions: [FunctionSpec.fromPartial({ name: 'f', kind: 'unary' })], capabilities: undefined, protocolVersion: 1, instanceId: 'i1', gateways: [] }),
+    registration: () => ({ nodeId: 'n1', functions: [FunctionSpec.fromPartial({ name: 'f', kind: 'unary' })], capabilities: undefined, protocolVersion: 1, instanceId: 'i1', gateways: [], directAddress: '' }),
     heartbeat: () => ({ cpuPercent: 0, memoryUsedBytes: 0, memoryTotalBytes: 0, gpus: [], functions: runner.load(), hasTelemetry: false, gateways: [] }),
     calls: runner,
     registered: (_l, gatewayId) => events.push(`registered:${gatewayId}`),

@@ -62,6 +62,42 @@ export interface NodeInfo {
   uptimeS: number;
   functions: string[];
   capabilities: CapabilitiesDocument;
+  /** 'node' (a compute node's stream) or 'backend' (registered over the LoadBalancer service; the gateway never relays calls to it). */
+  kind: 'node' | 'backend';
+  /** Where look-aside clients call it directly (host:port); '' for a node reachable only through the gateway. */
+  direct: string;
+}
+
+/**
+ * One provider look-aside clients may be given (GET /api/backends, Admin.ListBackends): a
+ * backend, or a compute node that advertises a direct address.
+ */
+export interface BackendDocument {
+  id: string;
+  kind: 'node' | 'backend';
+  /** host:port clients dial. */
+  address: string;
+  /** The services (functions) it provides. */
+  services: string[];
+  /** As NodeInfo: lease alive, active, not ejected for all its services. */
+  healthy: boolean;
+  available: boolean;
+  reason: string;
+  /** 0..1 (a backend's reported load; a node's telemetry). */
+  load: number;
+  /** Calls in flight on it as the gateway counts them: relayed attempts and open picks. */
+  inFlight: number;
+  /** Picks handed out, their outcomes reported, and how many of those failed, since it registered; picks open now. */
+  picks: number;
+  outcomes: number;
+  failures: number;
+  openPicks: number;
+  lastSeenMsAgo: number;
+  /** The principal that registered it. */
+  principal: string;
+  peer: string;
+  uptimeS: number;
+  labels: Record<string, string>;
 }
 
 /** One of a node's links to a gateway, as the node reports it (Register / Heartbeat `gateways`). */
@@ -88,7 +124,7 @@ export interface PeerInfo {
 
 /** GET /api/peers, Admin.Peers. */
 export interface PeersDocument {
-  /** This gateway: its id, the address it listens on, and the addresses its nodes dial it by. */
+  /** This gateway: its id, the address it listens on, the addresses its nodes dial it by, and its compute nodes (look-aside backends not counted). */
   self: { id: string; address: string; knownAs: string[]; nodes: number };
   /** One entry per configured peer (the `peers` option), in the configured order. */
   peers: PeerInfo[];

@@ -36,4 +36,27 @@ export { AdminService, AdminEmpty, NodeRef, FunctionRef, Window, JsonReply } fro
 export * from './transport-security.js';
 export * from './gateway-addresses.js';
 export * from './logger.js';
+export {
+  BackendInfo,
+  BackendLease,
+  BackendPicks,
+  BackendRef,
+  BackendRequest,
+  DeregisterReply,
+  LoadBalancerService,
+  LoadReport,
+  Outcome,
+  OutcomeAck,
+} from './generated/easyremote/v1/lookaside.js';
+// What every server of the client-facing service applies (the gateway, and a node serving calls directly).
+export * from './serving/principals.js';
+export * from './serving/authenticator.js';
+export * from './serving/principal-limits.js';
+export * from './serving/request-limits.js';
+export * from './serving/deadline.js';
+export * from './serving/call-metadata.js';
+export * from './serving/intake-interceptor.js';
+export * from './serving/tolerant-definitions.js';
+export * from './serving/session-definition.js';
+export * from './serving/function-idempotency.js';
 export * from './shutdown-signals.js';

@@ -32,6 +32,14 @@ export const MAX_GPUS_PER_NODE = 64;
 export const MAX_TAGS = 64;
 export const MAX_TAG_BYTES = 128;
 export const MAX_DESCRIPTION_BYTES = 4096;
+/** An address clients dial directly (a node's direct_address, a backend's address), UTF-8 bytes. */
+export const MAX_ADDRESS_BYTES = 256;
+/** Look-aside backends registered at once on one gateway. */
+export const MAX_BACKENDS = 10_000;
+/** Picks one GetBackends request may ask for. */
+export const MAX_PICKS_PER_REQUEST = 64;
+/** Picks open (handed out, not yet released or expired) on one gateway. */
+export const MAX_OPEN_PICKS = 100_000;
 /** Length of an instance id, a token, or a version string in a declaration, bytes. */
 export const MAX_IDENTIFIER_BYTES = 256;
 /** Gateway links one node may report (Register / Heartbeat `gateways`); each address and gateway id is bounded by MAX_IDENTIFIER_BYTES. */

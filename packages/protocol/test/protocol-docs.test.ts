@@ -11,6 +11,7 @@ import { MAX_BATCH_BYTES, MAX_BATCH_FRAMES, SOLO_FRAME_BYTES } from '../src/fram
 import * as limits from '../src/limits.js';
 import { ClientFrame, ServerFrame } from '../src/generated/easyremote/v1/gateway.js';
 import { GatewayFrame, NodeFrame } from '../src/generated/easyremote/v1/node.js';
+import { BackendInfo, BackendLease, BackendRequest, LoadReport, Outcome } from '../src/generated/easyremote/v1/lookaside.js';
 
 const read = (name: string) => readFileSync(new URL(`../../../proto/${name}`, import.meta.url), 'utf8');
 const README = read('README.md');
@@ -73,6 +74,10 @@ describe('proto/README.md', () => {
       max_description_bytes: limits.MAX_DESCRIPTION_BYTES,
       max_identifier_bytes: limits.MAX_IDENTIFIER_BYTES,
       max_gateway_links: limits.MAX_GATEWAY_LINKS,
+      max_address_bytes: limits.MAX_ADDRESS_BYTES,
+      max_backends: limits.MAX_BACKENDS,
+      max_picks_per_request: limits.MAX_PICKS_PER_REQUEST,
+      max_open_picks: limits.MAX_OPEN_PICKS,
       MAX_ERROR_MESSAGE_CHARS: limits.MAX_ERROR_MESSAGE_CHARS,
       MAX_ERROR_STACK_CHARS: limits.MAX_ERROR_STACK_CHARS,
       MAX_QUOTED_CHARS: limits.MAX_QUOTED_CHARS,
@@ -100,7 +105,7 @@ describe('proto/README.md', () => {
   });
 });
 
-describe('byte examples of session.md and node-link.md', () => {
+describe('byte examples of session.md, node-link.md and the LoadBalancer section', () => {
   const examples: Array<[string, Uint8Array]> = [
     ['session.md', ClientFrame.encode(ClientFrame.fromPartial({ call: { callId: 1, function: 'add', args: encodeArgs([1, 2]) } })).finish()],
     ['session.md', ServerFrame.encode(ServerFrame.fromPartial({ result: { callId: 1, result: encode(3), nodeId: 'n1' } })).finish()],
@@ -129,8 +134,14 @@ describe('byte examples of session.md and node-link.md', () => {
       ).finish(),
     ],
     ['node-link.md', GatewayFrame.encode(GatewayFrame.fromPartial({ goaway: { reason: 'stop' } })).finish()],
+    ['node-link.md', NodeFrame.encode(NodeFrame.fromPartial({ register: { nodeId: 'n1', gateways: [{ address: 'gw-a:1', thisLink: true }], directAddress: '10.0.0.7:7001' } })).finish()],
     ['session.md', ClientFrame.encode(ClientFrame.fromPartial({ call: { callId: 1, function: 'add', args: encodeArgs([1, 2]), assumeIdempotent: true } })).finish()],
     ['session.md', ServerFrame.encode(ServerFrame.fromPartial({ functionInfo: { function: 'add', idempotent: true } })).finish()],
+    ['README.md', BackendInfo.encode(BackendInfo.fromPartial({ id: 'b1', address: '10.0.0.7', port: 7001, load: 0.5, services: ['resize'], capacity: 1 })).finish()],
+    ['README.md', BackendLease.encode(BackendLease.fromPartial({ leaseMs: 3000, reportIntervalMs: 1000, gatewayId: 'g1' })).finish()],
+    ['README.md', LoadReport.encode(LoadReport.fromPartial({ id: 'b1', load: 0.25, inFlight: 1 })).finish()],
+    ['README.md', BackendRequest.encode(BackendRequest.fromPartial({ service: 'resize' })).finish()],
+    ['README.md', Outcome.encode(Outcome.fromPartial({ backendId: 'b1', service: 'resize', latencyMs: 12.5, ok: true, pickId: 7 })).finish()],
   ];
   it.each(examples.map(([doc, bytes], i) => [i + 1, doc, hexOf(bytes)]))('example %i of %s: %s', (_i, doc, hex) => {
     expect(read(doc)).toContain(`\`${hex}\``);

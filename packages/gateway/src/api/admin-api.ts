@@ -6,6 +6,7 @@ import {
   PermissionDenied,
   quote,
   type AlertsDocument,
+  type BackendDocument,
   type CacheInvalidation,
   type DashboardSnapshot,
   type DrainResult,
@@ -49,6 +50,8 @@ export interface AdminParts {
   audit(kind: NodeEventKind, nodeId: string, functionName: string, detail: string): void;
   /** This gateway, its configured peers, and the gateways its nodes report (api/peers.ts). */
   peers(): PeersDocument;
+  /** What look-aside clients may be given. */
+  backends(): BackendDocument[];
   clock: Clock;
 }
 
@@ -63,6 +66,10 @@ export class AdminApi {
     const found = this.nodes().find((n) => n.nodeId === nodeId);
     if (!found) throw new NodeNotFound(`no node ${quote(nodeId)} is connected`);
     return found;
+  }
+
+  backends(): BackendDocument[] {
+    return this.parts.backends();
   }
 
   functions(): FunctionInfo[] {

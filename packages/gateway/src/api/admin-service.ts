@@ -33,5 +33,6 @@ export function adminHandlers(api: AdminApi, auth: Authenticator): Record<string
     drainNode: wrap((req: { nodeId: string }, by) => api.drain(req.nodeId, by)),
     invalidateCache: wrap((req: { function: string }, by) => api.invalidateCache(req.function, by)),
     peers: wrap(() => api.peers()),
+    listBackends: wrap(() => api.backends()),
   };
 }

@@ -1,7 +1,7 @@
 // The Gateway service's per-call methods, Call (unary) and CallStream (server
 // streaming): one HTTP/2 stream per call, for any gRPC client in any language.
-import * as grpc from '@grpc/grpc-js';
-import { ASSUME_IDEMPOTENT_METADATA_KEY, clip, DEADLINE_GRACE_METADATA_KEY, IDEMPOTENT_HEADER_KEY, InvalidArgument, MAX_QUOTED_CHARS, type CallReply, type CallRequest, type StreamReply } from '@easyremote/protocol';
+import type * as grpc from '@grpc/grpc-js';
+import { ASSUME_IDEMPOTENT_METADATA_KEY, clip, DEADLINE_GRACE_METADATA_KEY, idempotentHeaderTeller, InvalidArgument, MAX_QUOTED_CHARS, type CallReply, type CallRequest, type StreamReply } from '@easyremote/protocol';
 import type { Clock } from '../clock.js';
 import type { CallIntake, IncomingCall } from './call-intake.js';
 import { failStream, streamSink, unarySink } from './call-sinks.js';
@@ -28,11 +28,7 @@ function incoming(call: GrpcCall, streaming: boolean, clock: Clock, auth: Authen
     arrivedAt: clock.now(),
     assumeIdempotent: metadataString(call.metadata, ASSUME_IDEMPOTENT_METADATA_KEY) === '1',
     // Headers before the call is routed: a client that sees them knows the gateway took it in.
-    onFunction: (_name, idempotent) => {
-      const headers = new grpc.Metadata();
-      headers.set(IDEMPOTENT_HEADER_KEY, idempotent ? '1' : '0');
-      call.sendMetadata(headers);
-    },
+    onFunction: idempotentHeaderTeller(call),
   };
 }
 

@@ -1,11 +1,11 @@
-// The gRPC server and the services on it: NodeLink, Gateway (Call, CallStream, Session)
-// and Admin, every RPC checked first by the intake interceptor.
+// The gRPC server and the services on it: NodeLink, Gateway (Call, CallStream, Session),
+// Admin and LoadBalancer (look-aside), every RPC checked first by the intake interceptor.
 import type * as grpc from '@grpc/grpc-js';
-import { AdminService, type EasyRemoteError } from '@easyremote/protocol';
+import { AdminService, LoadBalancerService } from '@easyremote/protocol';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Clock } from '../clock.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
-import { checkNodeCertificate } from '../tls/node-identity.js';
+import { loadBalancerHandlers, type LoadBalancing } from '../lookaside/load-balancer-service.js';
 import type { AdminApi } from './admin-api.js';
 import { adminHandlers } from './admin-service.js';
 import type { CallIntake } from './call-intake.js';
@@ -21,23 +21,22 @@ export interface GrpcServiceParts {
   auth: Authenticator;
   clock: Clock;
   metrics: MetricsRecorder;
-  /** Nodes must present a certificate on their NodeLink headers. */
+  /** Nodes (and look-aside backends) must present a certificate on their headers. */
   nodeCertificates: boolean;
   nodeLinks: NodeLinkService;
   intake: CallIntake;
   sessions: SessionService;
   api: AdminApi;
+  lookAside: LoadBalancing;
 }
 
 export function grpcServices(parts: GrpcServiceParts): grpc.Server {
   const { auth, clock, metrics } = parts;
-  // A call refused on its headers is still a call row, with the code it got.
-  const refusedAtIntake = (path: string, peer: string, err: EasyRemoteError) => {
-    if (path.startsWith('/easyremote.v1.Gateway/')) metrics.refused({ functionName: '', client: peer, requestBytes: 0, arrivedAt: clock.now() }, err.code);
-  };
-  const server = createGrpcServer(parts.maxPayloadBytes, [intakeInterceptor(auth, refusedAtIntake, parts.nodeCertificates ? checkNodeCertificate : undefined)]);
+  const server = createGrpcServer(parts.maxPayloadBytes, [intakeInterceptor(auth, metrics, clock, parts.nodeCertificates)]);
   server.addService(nodeLinkDefinition(), parts.nodeLinks.handlers());
   server.addService(gatewayServiceDefinition(), { ...callServiceHandlers(parts.intake, clock, auth, metrics), session: parts.sessions.handler() });
   server.addService(AdminService, adminHandlers(parts.api, auth));
+  // With node certificates required, a backend registers under the id its certificate names.
+  server.addService(LoadBalancerService, loadBalancerHandlers(parts.lookAside, auth, parts.nodeCertificates));
   return server;
 }

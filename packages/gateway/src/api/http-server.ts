@@ -133,6 +133,7 @@ export class HttpApi {
       if (p === '/api/recommendations') return this.api.recommendations(window);
       if (p === '/api/alerts') return this.api.alerts();
       if (p === '/api/peers') return this.api.peers();
+      if (p === '/api/backends') return this.api.backends();
     }
     if (method === 'POST') {
       const drain = /^\/api\/nodes\/([^/]+)\/drain$/.exec(p);

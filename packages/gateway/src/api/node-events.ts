@@ -32,13 +32,13 @@ export class NodeEvents {
   observer(): NodeLinkObserver {
     return {
       joined: (s) => {
-        this.logger.info({ nodeId: s.nodeId, principal: s.principal, peer: s.peer, functions: s.functions.size }, 'node joined');
+        this.logger.info({ nodeId: s.nodeId, kind: s.kind, principal: s.principal, peer: s.peer, functions: s.functions.size, ...(s.direct ? { direct: s.direct } : {}) }, 'node joined');
         this.record('joined', s.nodeId, '', `from ${s.peer} as ${s.principal}`);
         this.emitter.emit('node-joined', s);
       },
       left: (s, clean) => {
-        if (clean) this.logger.info({ nodeId: s.nodeId, reason: s.endReason }, 'node left');
-        else this.logger.warn({ nodeId: s.nodeId, reason: s.endReason }, 'node lost');
+        if (clean) this.logger.info({ nodeId: s.nodeId, kind: s.kind, reason: s.endReason }, 'node left');
+        else this.logger.warn({ nodeId: s.nodeId, kind: s.kind, reason: s.endReason }, 'node lost');
         this.record(clean ? 'left' : 'lost', s.nodeId, '', s.endReason);
         this.emitter.emit('node-left', s, clean ? 'left' : 'lost');
       },

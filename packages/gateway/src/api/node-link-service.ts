@@ -235,6 +235,7 @@ export class NodeLinkService {
     if (current !== undefined) {
       // Re-registration on the same stream: same node, new function list.
       if (current.nodeId !== reg.nodeId) return refuse(new InvalidArgument(`this stream is node ${current.nodeId}; it cannot become ${reg.nodeId}`));
+      current.direct = reg.directAddress;
       if (reg.gateways.length > 0) current.gateways = gatewayLinks(reg.gateways, settings.gatewayId) ?? current.gateways;
       registry.setFunctions(current, reg.functions);
       this.sendRegistered(current);
@@ -281,6 +282,7 @@ export class NodeLinkService {
     );
     session.principal = principal.name;
     session.slowStartMs = settings.slowStartMs;
+    session.direct = reg.directAddress;
     session.gateways = gatewayLinks(reg.gateways, settings.gatewayId) ?? [];
     registry.sessions.set(session.nodeId, session);
     registry.setFunctions(session, reg.functions);

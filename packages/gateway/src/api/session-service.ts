@@ -12,11 +12,15 @@ import {
   GatewayUnavailable,
   InvalidArgument,
   MAX_QUOTED_CHARS,
+  MAX_SESSION_CALLS,
   Overloaded,
+  serverFrameBytes,
+  sessionFunctionTeller,
   unbatch,
   type EasyRemoteError,
   type ServerFrame,
   type SessionCall,
+  type SessionStream,
 } from '@easyremote/protocol';
 import { ArgsRelay } from '../calls/args-relay.js';
 import type { CallSink } from '../calls/call-sink.js';
@@ -27,15 +31,7 @@ import type { Principal } from '../auth/principals.js';
 import { handlerMetadata, principalOf } from './metadata.js';
 import type { Undecodable } from './tolerant-definitions.js';
 
-/** Calls one session may have in flight; beyond it a call is refused as OVERLOADED. */
-export const MAX_SESSION_CALLS = 10_000;
-
-/** A frame whose bytes did not decode: refused alone, the session stays. */
-type SessionStream = grpc.ServerDuplexStream<ClientFrame | Undecodable, ServerFrame>;
-
-function serverFrameBytes(f: ServerFrame): number {
-  return f.result?.result.length ?? f.chunk?.chunk.length ?? f.resultPart?.data.length ?? 0;
-}
+export { MAX_SESSION_CALLS };
 
 /**
  * One call on a session, as the dispatcher's sink: its frames go to the session's
@@ -127,14 +123,8 @@ class ClientSession {
   private halfClosed = false;
   /** Why the session takes no more calls, once it was told to (the intake refuses them, recorded like any refusal). */
   private goneAway: string | undefined;
-  /** Function → whether it is idempotent, as last told to this client (SessionFunction). */
-  private readonly told = new Map<string, boolean>();
-  /** Tells the client whether a function it calls is idempotent: the first time, and when it changes. */
-  private readonly tellFunction = (name: string, idempotent: boolean): void => {
-    if (this.told.get(name) === idempotent) return;
-    this.told.set(name, idempotent);
-    this.push({ functionInfo: { function: name, idempotent } });
-  };
+  /** Tells the client whether a function it calls is idempotent (SessionFunction). */
+  private readonly tellFunction = sessionFunctionTeller((frame) => this.push(frame));
 
   constructor(
     private readonly stream: SessionStream,

@@ -113,6 +113,7 @@ export const gatewayConfigSchema = section({
     }).optional(),
   }).optional(),
   auth: section({ principals: z.array(principal, expecting('a list of principals')).optional(), nodeTokens: tokens().optional(), clientTokens: tokens().optional() }).optional(),
+  lookAside: section({ pickTtlMs: ms(1).optional() }).optional(),
   coalesceFrames: bool().optional(),
   shutdownGraceMs: ms(0).optional(),
   // The default logger's settings; a logger of one's own and a destination are code.

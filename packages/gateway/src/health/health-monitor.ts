@@ -12,7 +12,7 @@ import type { OutlierDetector } from './outlier-detector.js';
 /** A node whose load is at or above this is not `available` (strategies steer away). */
 export const DEFAULT_AVAILABLE_THRESHOLD = 0.9;
 
-export type NodeHealth = Omit<NodeInfo, 'peer' | 'uptimeS' | 'functions' | 'capabilities' | 'gateways'>;
+export type NodeHealth = Omit<NodeInfo, 'peer' | 'uptimeS' | 'functions' | 'capabilities' | 'kind' | 'direct' | 'gateways'>;
 
 export interface HealthMonitorOptions {
   leaseMs: number;
@@ -122,6 +122,8 @@ export class NodeHealthMonitor {
       uptimeS: Math.round((this.options.clock.now() - session.joinedAt) / 1000),
       functions,
       capabilities: session.capabilities,
+      kind: session.kind,
+      direct: session.direct,
       gateways: session.gateways.map((g) => ({ ...g })),
     };
   }

@@ -222,6 +222,8 @@ export interface PrometheusSources {
   inFlight: () => number;
   cache?: () => { hits: number; misses: number; bytes: number };
   droppedRows?: () => number;
+  /** Look-aside: backends registered, picks open, and picks and outcomes since start. */
+  lookAside?: () => { backends: number; openPicks: number; picks: number; outcomes: number };
 }
 
 export interface PrometheusOptions {
@@ -278,6 +280,13 @@ export class PrometheusMetrics {
       register(this.registry, new ReadCounter('easyremote_cache_hits_total', 'Result cache hits since start', () => cache().hits));
       register(this.registry, new ReadCounter('easyremote_cache_misses_total', 'Result cache misses since start', () => cache().misses));
       new Gauge({ name: 'easyremote_cache_bytes', help: 'Bytes held by the result cache', registers, collect() { this.set(cache().bytes); } });
+    }
+    if (collect.lookAside) {
+      const lookAside = collect.lookAside;
+      new Gauge({ name: 'easyremote_lookaside_backends', help: 'Look-aside backends registered', registers, collect() { this.set(lookAside().backends); } });
+      new Gauge({ name: 'easyremote_lookaside_open_picks', help: 'Look-aside picks holding a call slot', registers, collect() { this.set(lookAside().openPicks); } });
+      register(this.registry, new ReadCounter('easyremote_lookaside_picks', 'Look-aside picks handed out since start', () => lookAside().picks));
+      register(this.registry, new ReadCounter('easyremote_lookaside_outcomes', 'Look-aside call outcomes reported since start', () => lookAside().outcomes));
     }
     if (collect.droppedRows) {
       const dropped = collect.droppedRows;

@@ -7,6 +7,7 @@ import {
   MAX_FUNCTIONS_PER_NODE,
   MAX_GATEWAY_LINKS,
   MAX_GPUS_PER_NODE,
+  MAX_ADDRESS_BYTES,
   MAX_IDENTIFIER_BYTES,
   MAX_LABEL_KEY_BYTES,
   MAX_LABEL_VALUE_BYTES,
@@ -54,7 +55,7 @@ export function jsonDepth(value: unknown): number {
 /** The register frame's node-level fields. */
 export function checkRegisterFrame(reg: Register): EasyRemoteError | undefined {
   if (reg.functions.length > MAX_FUNCTIONS_PER_NODE) return over('the function list', 'max_functions_per_node', MAX_FUNCTIONS_PER_NODE, reg.functions.length, 'functions');
-  const identifiers = checkBytes('instance_id', reg.instanceId, 'max_identifier_bytes', MAX_IDENTIFIER_BYTES) ?? checkBytes('token', reg.token, 'max_identifier_bytes', MAX_IDENTIFIER_BYTES);
+  const identifiers = checkBytes('instance_id', reg.instanceId, 'max_identifier_bytes', MAX_IDENTIFIER_BYTES) ?? checkBytes('token', reg.token, 'max_identifier_bytes', MAX_IDENTIFIER_BYTES) ?? checkDirectAddress(reg.directAddress);
   if (identifiers) return identifiers;
   const links = checkGatewayLinks(reg.gateways);
   if (links) return links;
@@ -72,6 +73,21 @@ export function checkRegisterFrame(reg: Register): EasyRemoteError | undefined {
     if (err) return err;
   }
   return checkFinite('capabilities.cost_per_hour', caps.costPerHour);
+}
+
+/** A backend's host, before it is joined with its port. */
+export function checkAddressBytes(host: string): EasyRemoteError | undefined {
+  return checkBytes('address', host, 'max_address_bytes', MAX_ADDRESS_BYTES);
+}
+
+/** An address clients dial directly: host:port ([v6]:port), '' for none. */
+export function checkDirectAddress(address: string, what = 'direct_address'): EasyRemoteError | undefined {
+  if (address === '') return undefined;
+  const long = checkBytes(what, address, 'max_address_bytes', MAX_ADDRESS_BYTES);
+  if (long) return long;
+  const m = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$/.exec(address);
+  if (m === null || Number(m[1]) < 1 || Number(m[1]) > 65535) return new InvalidArgument(`${what} ${quote(address)} is not host:port (an IPv6 host in brackets, a port from 1 to 65535)`);
+  return undefined;
 }
 
 /** A node's report of its gateway links (in Register; a heartbeat's list over these limits is ignored). */

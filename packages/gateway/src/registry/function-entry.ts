@@ -197,12 +197,17 @@ export class FunctionEntry {
 
   /**
    * The rule for providers that declare different configurations: the earliest
-   * registered provider still connected defines the function; the others only add
-   * capacity. Returns a description of the disagreement ('' when all agree).
+   * registered provider still connected defines the function (the earliest compute node,
+   * when any serves it); the others only add capacity. Returns a description of the
+   * disagreement ('' when all agree).
    */
   refreshConfig(): string {
-    const first = this.providers.values().next().value;
+    // Compute nodes decide for a function they serve: look-aside backends never run a call
+    // the gateway relays, so what they declare cannot make it retried or cached.
+    let first: Provider | undefined;
+    for (const p of this.providers.values()) if (first === undefined || (first.session.kind !== 'node' && p.session.kind === 'node')) first = p;
     if (first === undefined) return '';
+    const deciding = first.session.kind;
     const key = first.declarationKey;
     // Re-resolving parses JSON and requirements and rebuilds strategies (losing what they
     // learned): only when the defining declaration changed, so a fleet of N nodes joining
@@ -215,7 +220,10 @@ export class FunctionEntry {
     const notIdempotent: string[] = [];
     const notCacheable: string[] = [];
     let minTtl = Infinity;
+    let counted = 0;
     for (const p of this.providers.values()) {
+      if (p.session.kind !== deciding) continue;
+      counted++;
       if (p.declarationKey !== key) differing.push(p.nodeId);
       if (!p.spec.idempotent) notIdempotent.push(p.nodeId);
       if (!p.spec.cacheable || p.spec.version !== first.spec.version) notCacheable.push(p.nodeId);
@@ -227,10 +235,10 @@ export class FunctionEntry {
       return '';
     }
     const notes = [`${differing.join(', ')} declare ${this.name} differently from ${first.nodeId}; ${first.nodeId}'s declaration is used`];
-    if (this.override.idempotent === undefined && notIdempotent.length > 0 && notIdempotent.length < this.providers.size) {
+    if (this.override.idempotent === undefined && notIdempotent.length > 0 && notIdempotent.length < counted) {
       notes.push(`not retried after a node is lost, since ${notIdempotent.join(', ')} do not declare it idempotent`);
     }
-    if (this.override.cacheable === undefined && notCacheable.length > 0 && notCacheable.length < this.providers.size) {
+    if (this.override.cacheable === undefined && notCacheable.length > 0 && notCacheable.length < counted) {
       notes.push(`results not cached, since ${notCacheable.join(', ')} do not declare it cacheable with version ${JSON.stringify(first.spec.version)}`);
     }
     this.conflict = notes.join('; ');

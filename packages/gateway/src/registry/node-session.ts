@@ -5,6 +5,9 @@ import type { NodeCapabilities, TelemetrySnapshot } from '../strategies/strategy
 
 export type SessionState = 'active' | 'draining' | 'closed';
 
+/** A compute node on a NodeLink stream, or a look-aside backend that registered over the LoadBalancer service (the gateway cannot send it calls). */
+export type SessionKind = 'node' | 'backend';
+
 /** The node's end of the link: frames to it, its buffer, and closing it. */
 export interface NodeChannel {
   send(frame: GatewayFrame): void;
@@ -42,6 +45,9 @@ export class NodeSession {
   slotCapacity = 0;
   /** Slow-start window for this node's weight (ms; 0 = none). */
   slowStartMs = 0;
+  /** Where clients may call it directly (look-aside), host:port; '' when only through the gateway. */
+  direct = '';
+  kind: SessionKind = 'node';
   readonly joinedAt: number;
 
   constructor(

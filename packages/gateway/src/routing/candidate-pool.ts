@@ -32,6 +32,8 @@ export class ProviderPool implements CandidatePool {
   /** clock.now for this call: one reading serves every provider asked about. */
   private now = 0;
   private softFilter = true;
+  /** A look-aside pick: backends may take it too. */
+  private lookAside = false;
   /** The last sample's members with headroom, and its loaded ones; reused. */
   private readonly picked: Provider[] = [];
   private readonly loaded: Provider[] = [];
@@ -42,7 +44,7 @@ export class ProviderPool implements CandidatePool {
   ) {}
 
   /** Readies the pool for one call: the members as they are now, the nodes it already tried, the soft filter on. */
-  begin(tried: ReadonlySet<string> | undefined, now: number): this {
+  begin(tried: ReadonlySet<string> | undefined, now: number, lookAside = false): this {
     const members = this.entry.routingMembers;
     if (members !== this.members) {
       this.members = members;
@@ -50,6 +52,7 @@ export class ProviderPool implements CandidatePool {
     }
     this.tried = tried;
     this.now = now;
+    this.lookAside = lookAside;
     this.softFilter = true;
     return this;
   }
@@ -110,6 +113,7 @@ export class ProviderPool implements CandidatePool {
   /** The hard filters, as the router applies them to every provider of a small set. */
   private mayTake(p: Provider): boolean {
     if (p.full) return false;
+    if (!this.lookAside && p.session.kind !== 'node') return false;
     if (this.tried !== undefined && this.tried.has(p.nodeId)) return false;
     if (!this.health.routable(p, this.entry, this.now)) return false;
     const live = this.entry.liveRequirements;

@@ -45,6 +45,17 @@ export interface RoutableCall {
   readonly requestBytes: number;
   /** Nodes already tried by earlier attempts of this call. */
   readonly tried: ReadonlySet<string> | undefined;
+  /**
+   * A look-aside pick (GetBackend): the client calls the provider itself, so backends that
+   * registered over the LoadBalancer service are candidates too. Otherwise the gateway
+   * relays the call, and only compute nodes can take it.
+   */
+  readonly lookAside?: boolean;
+}
+
+/** Whether the gateway could send this call to the provider (a backend takes calls only from clients). */
+function reaches(p: Provider, call: RoutableCall): boolean {
+  return call.lookAside === true || p.session.kind === 'node';
 }
 
 /**
@@ -82,14 +93,14 @@ export class Router {
   /** Whether any provider of the function could take a call now (waiting calls may move). */
   hasRoom(entry: FunctionEntry): boolean {
     const now = this.now();
-    for (const p of entry.providers.values()) if (!p.full && this.options.health.routable(p, entry, now)) return true;
+    for (const p of entry.providers.values()) if (p.session.kind === 'node' && !p.full && this.options.health.routable(p, entry, now)) return true;
     return false;
   }
 
   /** Whether a provider the call has not tried yet could take it (now or once it has room). */
   hasUntried(call: RoutableCall): boolean {
     const now = this.now();
-    for (const p of call.entry.providers.values()) if (!call.tried?.has(p.session.nodeId) && this.options.health.routable(p, call.entry, now)) return true;
+    for (const p of call.entry.providers.values()) if (reaches(p, call) && !call.tried?.has(p.session.nodeId) && this.options.health.routable(p, call.entry, now)) return true;
     return false;
   }
 
@@ -132,7 +143,7 @@ export class Router {
     const { entry } = call;
     let pool = this.pools.get(entry);
     if (pool === undefined) this.pools.set(entry, (pool = new ProviderPool(entry, this.options.health)));
-    pool.begin(call.tried, this.now());
+    pool.begin(call.tried, this.now(), call.lookAside === true);
     if (pool.size === 0) return undefined;
     try {
       const strategy = entry.strategy(strategyName);
@@ -164,10 +175,15 @@ export class Router {
     let candidates: Provider[] = [];
     let healthy = 0;
     let busy = 0;
+    let backendsOnly = 0;
     const now = this.now();
     for (const p of entry.providers.values()) {
       if (call.tried?.has(p.session.nodeId)) continue;
       if (!health.routable(p, entry, now)) continue;
+      if (!reaches(p, call)) {
+        backendsOnly++;
+        continue;
+      }
       healthy++;
       if (p.full) continue;
       if (!health.available(p)) busy++;
@@ -176,6 +192,10 @@ export class Router {
     if (candidates.length === 0) {
       if (healthy > 0) {
         return { type: 'queue', reason: 'full', strategyName, error: new Overloaded(`every provider of ${entry.name} is at capacity`, { retryAfterMs: RETRY_AFTER_MS }) };
+      }
+      if (backendsOnly > 0) {
+        // Waiting would not help: the gateway can never send a call to a look-aside backend.
+        return refuse(strategyName, new NoNodeAvailable(`no node provides ${entry.name} through the gateway; its ${backendsOnly} look-aside backend(s) take calls from clients directly (look-aside mode)`));
       }
       const none = new NoNodeAvailable(`no healthy node provides ${entry.name}`, { retryAfterMs: RETRY_AFTER_MS });
       // Providers that exist may recover (lease, drain replacement, probe); a function whose

@@ -73,6 +73,7 @@ const EVERYTHING = {
     nodeTokens: ['node-token-123'],
     clientTokens: ['client-token-123'],
   },
+  lookAside: { pickTtlMs: 500 },
   coalesceFrames: true,
   shutdownGraceMs: 10_000,
   logger: { level: 'silent', format: 'json' },

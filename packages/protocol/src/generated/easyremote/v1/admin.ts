@@ -481,6 +481,16 @@ export const AdminService = {
     responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
+  /** GET /api/backends: what look-aside clients may be given (backends, and nodes with a direct address). */
+  listBackends: {
+    path: "/easyremote.v1.Admin/ListBackends" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AdminEmpty): Buffer => bufferView(AdminEmpty.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
+    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
+  },
 } as const;
 
 export interface AdminServer extends UntypedServiceImplementation {
@@ -506,6 +516,8 @@ export interface AdminServer extends UntypedServiceImplementation {
   invalidateCache: handleUnaryCall<FunctionRef, JsonReply>;
   /** GET /api/peers: this gateway, its configured peers and the gateways its nodes report. */
   peers: handleUnaryCall<AdminEmpty, JsonReply>;
+  /** GET /api/backends: what look-aside clients may be given (backends, and nodes with a direct address). */
+  listBackends: handleUnaryCall<AdminEmpty, JsonReply>;
 }
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {

@@ -68,6 +68,11 @@ export interface Register {
    * frame; shown to operators (NodeInfo.gateways, /api/peers). See proto/node-link.md.
    */
   gateways: GatewayLinkState[];
+  /**
+   * Where clients may call this node directly (look-aside mode), host:port; empty: only
+   * through the gateway. See proto/README.md, "The LoadBalancer service".
+   */
+  directAddress: string;
 }
 
 /** One of a node's links to a gateway, as the node sees it. */
@@ -754,6 +759,7 @@ function createBaseRegister(): Register {
     protocolVersion: 0,
     instanceId: "",
     gateways: [],
+    directAddress: "",
   };
 }
 
@@ -779,6 +785,9 @@ export const Register: MessageFns<Register> = {
     }
     for (const v of message.gateways) {
       GatewayLinkState.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.directAddress !== "") {
+      writer.uint32(66).string(message.directAddress);
     }
     return writer;
   },
@@ -852,6 +861,14 @@ export const Register: MessageFns<Register> = {
             message.gateways.push(GatewayLinkState.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.directAddress = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -889,6 +906,11 @@ export const Register: MessageFns<Register> = {
       gateways: globalThis.Array.isArray(object?.gateways)
         ? object.gateways.map((e: any) => GatewayLinkState.fromJSON(e))
         : [],
+      directAddress: isSet(object.directAddress)
+        ? globalThis.String(object.directAddress)
+        : isSet(object.direct_address)
+        ? globalThis.String(object.direct_address)
+        : "",
     };
   },
 
@@ -915,6 +937,9 @@ export const Register: MessageFns<Register> = {
     if (message.gateways?.length) {
       obj.gateways = message.gateways.map((e) => GatewayLinkState.toJSON(e));
     }
+    if (message.directAddress !== "") {
+      obj.directAddress = message.directAddress;
+    }
     return obj;
   },
 
@@ -932,6 +957,7 @@ export const Register: MessageFns<Register> = {
     message.protocolVersion = object.protocolVersion ?? 0;
     message.instanceId = object.instanceId ?? "";
     message.gateways = object.gateways?.map((e) => GatewayLinkState.fromPartial(e)) || [];
+    message.directAddress = object.directAddress ?? "";
     return message;
   },
 };
