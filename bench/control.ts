@@ -1,10 +1,11 @@
 // A line-based control channel between a benchmark and its child processes, over the
 // child's stdin and stdout: `<id> <command>` in, `ctl <id> <reply>` out. The child answers
-// `cpu` (its own process.cpuUsage(), user + system, µs) and `profile-start` /
+// `cpu` (its own process.cpuUsage(), user + system, µs: every thread), `thread-cpu` (its
+// main thread's alone, from /proc/thread-self/schedstat, µs; -1 where there is none) and `profile-start` /
 // `profile-stop <file>` (a CPU profile of a window, through node:inspector), and exits
 // when the pipe closes, so a benchmark that dies leaves no child behind.
 import type { ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { findSourceMap } from 'node:module';
 import { createInterface } from 'node:readline';
@@ -27,6 +28,13 @@ export function serveControl(): void {
         const u = process.cpuUsage();
         return String(u.user + u.system);
       }
+      case 'thread-cpu':
+        // The control channel runs on the main thread: this is its CPU, worker threads left out.
+        try {
+          return String(Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1000);
+        } catch {
+          return '-1';
+        }
       case 'profile-start':
         session = new Session();
         session.connect();
@@ -112,5 +120,10 @@ export class Control {
   /** The child's CPU time so far (user + system), µs. */
   async cpuUs(): Promise<number> {
     return Number(await this.ask('cpu'));
+  }
+
+  /** The child's main thread's CPU time so far, µs; negative where it cannot be read. */
+  async threadCpuUs(): Promise<number> {
+    return Number(await this.ask('thread-cpu'));
   }
 }

@@ -1,7 +1,7 @@
 // The gateway as shipped (default strategy, metrics on in an SQLite file), in its own
 // process. METRICS=off turns metrics off; METRICS_PATH names the file (default: a temp
 // dir of its own); HEARTBEAT_MS sets the heartbeat interval asked of nodes; TLS_CERT and
-// TLS_KEY (PEM file paths) serve TLS on the gRPC port. Prints
+// TLS_KEY (PEM file paths) serve TLS on the gRPC port; STRATEGY sets the default strategy. Prints
 // `ready <port>`; answers `cpu` and profiles on the control channel.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +21,7 @@ const gw = new Gateway({
   logger: { level: 'silent' },
   metrics: process.env.METRICS === 'off' ? false : { path: metricsPath! },
   heartbeatMs: process.env.HEARTBEAT_MS ? Number(process.env.HEARTBEAT_MS) : undefined,
+  ...(process.env.STRATEGY ? { defaultStrategy: process.env.STRATEGY } : {}),
   ...(process.env.TLS_CERT ? { tls: { cert: process.env.TLS_CERT, key: process.env.TLS_KEY! } } : {}),
 });
 await gw.start();
