@@ -2,6 +2,9 @@
 // message. Under load a gateway answers many calls per turn; each gRPC message costs a
 // serialisation, an HTTP/2 DATA frame and a wake-up on the other side, so sending them
 // as one batch frame divides that cost by the batch size. A lone frame goes out as itself.
+// On a quiet stream (the last turn carried at most one frame) the first frame of a turn is
+// written at once, so a lone call pays no wait for the end of the turn; only a stream that
+// was busy holds its first frame back (Nagle's trade, decided per turn).
 
 /** Frames at or above this many payload bytes are sent alone, never batched. */
 export const SOLO_FRAME_BYTES = 16 * 1024;
@@ -30,8 +33,15 @@ export class FrameBatcher<F> {
   private scheduled = false;
   private closed = false;
   private readonly defer: (flush: () => void) => void;
+  /** Whether the next turn's first frame is written at once (the last turn carried at most one frame). */
+  private eager = true;
+  /** This turn's first frame was written at once. */
+  private sentEagerly = false;
   private readonly flushLater = () => {
     this.scheduled = false;
+    // A busy stream (more than one frame last turn) batches from the first frame on; a quiet one writes it at once.
+    this.eager = this.pending.length + (this.sentEagerly ? 1 : 0) <= 1;
+    this.sentEagerly = false;
     this.flush();
   };
 
@@ -39,13 +49,22 @@ export class FrameBatcher<F> {
     this.defer = options.defer ?? ((flush) => setImmediate(flush));
   }
 
-  /** Queues a frame; it is written within this turn of the event loop, in order. */
+  /** Queues a frame (or, on a quiet stream, writes it now); it is written within this turn of the event loop, in order. */
   push(frame: F): void {
     if (this.closed) return;
     const size = this.options.sizeOf(frame);
     if (size >= SOLO_FRAME_BYTES) {
       // Large payloads go alone, after whatever was queued before them.
       this.flush();
+      this.options.write(frame);
+      return;
+    }
+    if (!this.scheduled && this.eager) {
+      // An idle stream: the turn's first frame goes out now, so a lone call is not held
+      // for the rest of the turn; any more frames this turn are batched after it.
+      this.scheduled = true;
+      this.sentEagerly = true;
+      this.defer(this.flushLater);
       this.options.write(frame);
       return;
     }
