@@ -196,21 +196,42 @@ const profile: ProfileSummary = summarizeProfile(profileFile, ROOT, TOP_FUNCTION
 log(`profiled ${profiled.cell.done} calls`);
 
 // ---- Large payloads -------------------------------------------------------------------
-const big: Array<{ label: string; direct: number[]; routed: number[] }> = [];
+// Per round trip also the CPU each process spent on it: the client (this process), and
+// the servers (direct server; gateway and node), read over their control channels.
+type BigSide = 'direct' | 'routed';
+const BIG_SIDES: readonly BigSide[] = ['direct', 'routed'];
+type BigCpu = { client: number[]; servers: number[][] };
+type BigRow = { label: string } & Record<BigSide, number[]> & { cpu: Record<BigSide, BigCpu> };
+const big: BigRow[] = [];
+const bigServers: Record<BigSide, Control[]> = { direct: [direct.control], routed: [gw.control, node.control] };
 for (const size of BIG) {
   const buf = Buffer.alloc(size.bytes, 0x5a);
-  const time = async (echo: () => Promise<unknown>) => {
-    const t0 = performance.now();
-    const back = (await echo()) as Uint8Array;
-    if (back.length !== size.bytes) throw new Error(`echo of ${size.label} came back with ${back.length} bytes`);
-    return performance.now() - t0;
+  const sides: Record<BigSide, () => Promise<unknown>> = { direct: () => plain.echo(buf), routed: () => routed.call('echo', [buf]) };
+  const row: BigRow = {
+    label: size.label,
+    direct: [],
+    routed: [],
+    cpu: { direct: { client: [], servers: [[]] }, routed: { client: [], servers: [[], []] } },
   };
-  const sides = { direct: () => plain.echo(buf), routed: () => routed.call('echo', [buf]) };
-  await time(sides.direct);
-  await time(sides.routed);
-  const row = { label: size.label, direct: [] as number[], routed: [] as number[] };
+  const time = async (side: BigSide, keep: boolean) => {
+    const servers = bigServers[side];
+    const s0 = await Promise.all(servers.map((c) => c.cpuUs()));
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const back = (await sides[side]()) as Uint8Array;
+    const ms = performance.now() - t0;
+    const c1 = process.cpuUsage(c0);
+    const s1 = await Promise.all(servers.map((c) => c.cpuUs()));
+    if (back.length !== size.bytes) throw new Error(`echo of ${size.label} came back with ${back.length} bytes`);
+    if (!keep) return;
+    row[side].push(ms);
+    row.cpu[side].client.push((c1.user + c1.system) / 1000);
+    servers.forEach((_, i) => row.cpu[side].servers[i]!.push((s1[i]! - s0[i]!) / 1000));
+  };
+  for (const side of BIG_SIDES) await time(side, false);
   for (let i = 0; i < size.reps; i++) {
-    for (const side of i % 2 ? (['routed', 'direct'] as const) : (['direct', 'routed'] as const)) row[side].push(await time(sides[side]));
+    // Rotating order, so that no path always follows the same one.
+    for (let j = 0; j < BIG_SIDES.length; j++) await time(BIG_SIDES[(i + j) % BIG_SIDES.length]!, true);
   }
   big.push(row);
 }
@@ -356,7 +377,27 @@ const bigTable = table(
   ['payload', 'reps', 'direct grpc-js ms per round trip', 'routed ms per round trip', 'routed ÷ direct time', 'routed speed ÷ direct'],
   big.map((b) => [b.label, b.direct.length, spread(b.direct, f1), spread(b.routed, f1), f2(median(b.routed) / median(b.direct)), f2(median(b.direct) / median(b.routed))]),
 );
+const BIG_SIDE_LABEL: Record<BigSide, string> = { direct: 'direct', routed: 'routed' };
+const bigCpuTable = table(
+  ['payload', 'path', 'client CPU ms', 'server CPU ms', 'all processes CPU ms', 'wall ms', 'CPU ÷ wall'],
+  big.flatMap((b) =>
+    BIG_SIDES.map((side) => {
+      const c = b.cpu[side];
+      const total = c.client.map((x, i) => x + c.servers.reduce((sum, srv) => sum + srv[i]!, 0));
+      const serverCell = side === 'direct' ? f1(median(c.servers[0]!)) : `${f1(median(c.servers[0]!))} (gateway) + ${f1(median(c.servers[1]!))} (node)`;
+      return [b.label, BIG_SIDE_LABEL[side], f1(median(c.client)), serverCell, f1(median(total)), f1(median(b[side])), f2(median(total.map((t, i) => t / b[side][i]!)))];
+    }),
+  ),
+);
 
+/** For the 16 MiB row: what total CPU a routed round trip at 0.8 × direct could use at most, against the direct path's. */
+const bigBound = (() => {
+  const b = big.find((x) => x.label === '16 MiB')!;
+  const total = (c: BigCpu) => median(c.client.map((x, i) => x + c.servers.reduce((sum, srv) => sum + srv[i]!, 0)));
+  const directCpu = total(b.cpu.direct);
+  const directOverlap = directCpu / median(b.direct);
+  return { directOverlap, allowed: (cpus().length * (median(b.direct) / 0.8)) / directCpu, actual: total(b.cpu.routed) / directCpu };
+})();
 const one = providerRuns[0]!;
 const thousand = providerRuns.find((r) => r.providers === 1000);
 /** a ÷ b per round (both measured in the same round), for drift between rounds. */
@@ -466,6 +507,12 @@ This project's own heaviest functions: ${ownLine || 'none sampled'}.
 The echo of a Buffer of that size, one call at a time, direct (the plain grpc-js client and server above) and routed alternating; first call of each discarded. Median (min–max) ms per round trip.
 
 ${bigTable}
+
+The CPU each process spent per round trip in the same calls (the client's \`process.cpuUsage()\`, each server's over its control channel; medians):
+
+${bigCpuTable}
+
+The routed path moves every byte through three processes, each of which decodes and re-encodes it (the node also runs the function: MessagePack decode of the argument, encode of the result), where the direct path has two. With every process on the same 2 cores, the round trip cannot take less than the CPU of all processes ÷ 2, and the processes can only overlap as far as the parts pipeline: a routed 16 MiB round trip at 0.8 × direct would need the three processes' CPU together within ${f2(bigBound.allowed)} × the direct path's even if they overlapped perfectly on the ${cpus().length} cores (the direct path's CPU ÷ wall is ${f2(bigBound.directOverlap)}); this run's is ${f2(bigBound.actual)} ×. Over look-aside (\`pnpm bench:seed-lookaside\`) the bytes skip the gateway, and a 16 MiB round trip runs at about direct speed.
 
 ### Routing cost against the number of providers
 
