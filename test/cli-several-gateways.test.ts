@@ -43,3 +43,31 @@ describe('easyremote with several gateways', () => {
     expect(await runCli(['call', 'hello', '--gateway', `${b.address},nohostport`])).toMatchObject({ code: 2, stderr: expect.stringContaining('gateway: expected gateway addresses (host:port, several separated by commas)') });
   });
 });
+
+describe('easyremote node when one of its gateways refuses it', () => {
+  it('serves through the gateway that took it, and exits 0 once that gateway drains it', async () => {
+    const open = await startGateway();
+    // A gateway whose node principal may register gpu-* only: cpu-1 is refused for good.
+    const strict = await startGateway({ auth: { principals: [{ name: 'fleet', token: 'fleet-token', role: 'node', nodeIds: ['gpu-*'] }] }, startupGraceMs: 0 });
+    const cpu = startCli(['node', FUNCTIONS, '--id', 'cpu-1', '--gateway', `${open.address},${strict.address}`], { EASYREMOTE_TOKEN: 'fleet-token' });
+    try {
+      await cpu.waitForLine(/^node cpu-1 serving hello, nap through /);
+      // The refusal has come (or comes) from the strict gateway; the process goes on.
+      for (let i = 0; i < 100 && !/PERMISSION_DENIED/.test(cpu.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(cpu.stderr()).toMatch(/registration refused[\s\S]*PERMISSION_DENIED|PERMISSION_DENIED[\s\S]*registration refused/);
+      const stillRunning = await Promise.race([cpu.exited.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 1000))]);
+      expect(stillRunning).toBe(true);
+      expect(strict.nodes()).toEqual([]);
+      expect(await runCli(['call', 'hello', '--gateway', open.address])).toMatchObject({ code: 0, stdout: 'hello\n' });
+      // Drained by the gateway (as by the dashboard's button): the node finishes and exits 0.
+      expect(open.drainNode('cpu-1')).toBe(true);
+      const exit = await Promise.race([cpu.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000))]);
+      expect(exit?.code).toBe(0);
+    } finally {
+      cpu.signal('SIGKILL');
+      await cpu.exited;
+      await open.stop();
+      await strict.stop();
+    }
+  }, 60_000);
+});

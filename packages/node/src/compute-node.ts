@@ -119,6 +119,12 @@ export interface NodeEvents {
   error: [Error];
   /** No call in progress or waiting. */
   idle: [];
+  /**
+   * The node stopped: `reason` is `stopped` (stop()), `drained` (drain(), or a gateway
+   * asked it to drain), `refused` (every gateway refused it for good) or `connect timeout`.
+   * A drained node's links may still be sending its last results; drain() resolves after.
+   */
+  stopped: [{ reason: string }];
 }
 
 export class ComputeNode extends EventEmitter<NodeEvents> {
@@ -310,6 +316,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     this.firstRegistration?.cancel(reason);
     this.firstRegistration = undefined;
     this.logger.info({ reason }, 'stopped');
+    this.emit('stopped', { reason });
   }
 
   /** start() rejected: the node does not go on retrying behind the caller's back. */

@@ -2,7 +2,7 @@
 // drains (running calls finish and their results are delivered) and exits.
 import { z } from 'zod';
 import type { Io } from '../io.js';
-import { EXIT_FAILURE } from '../exit-codes.js';
+import { EXIT_FAILURE, EXIT_OK } from '../exit-codes.js';
 import { loadModuleServices } from '../module-services.js';
 import { CONNECTION_SETTINGS, connectionShape, nodeTls, tlsShape } from '../settings/connection.js';
 import { resolveSettings, type SettingSpec } from '../settings/layers.js';
@@ -61,9 +61,12 @@ export async function runNode(input: NodeCommandInput, io: Io): Promise<number> 
   let end!: (status: number) => void;
   const stopped = new Promise<number>((resolve) => (end = resolve));
   drainOnSignals(node, { exit: end });
-  node.on('refused', (err) => {
-    // A duplicate id may be this node's own stale session: the node retries. Any other refusal is final.
-    if (err.code !== 'REGISTRATION_REFUSED') end(EXIT_FAILURE);
+  node.on('stopped', ({ reason }) => {
+    // A refusal for good closes that gateway's link only; the node stops, and the command
+    // fails, once no gateway is left. Drained (a gateway asked it to): done once its last
+    // results are sent. A stop from a signal is the signal handler's to end.
+    if (reason === 'refused' || reason === 'connect timeout') end(EXIT_FAILURE);
+    else if (reason === 'drained') void node.drain().then(() => end(EXIT_OK));
   });
   try {
     await node.start();
