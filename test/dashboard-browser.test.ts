@@ -14,6 +14,7 @@ import { connect, type DynamicClient } from '@easyremote/client';
 import type { Gateway } from '@easyremote/gateway';
 import { StaticTelemetryProvider, type ComputeNode } from '@easyremote/node';
 import { ROOT, startGateway, startNode, waitFor } from './support/cluster.js';
+import { ok, RawLoadBalancer } from './support/load-balancer.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const present = existsSync(CHROMIUM);
@@ -105,6 +106,25 @@ describe.skipIf(!present && !process.env.CI)('the dashboard in Chromium', () => 
     expect(row).toContain('20 GiB / 64 GiB');
     expect(await text('tr[data-node="gpu-box"] [data-field=load]')).toBe('0 / 12');
     expect(await text('[data-testid=card-nodes]')).toContain('2 / 2');
+  });
+
+  it('marks a look-aside backend as one, with its direct address', async () => {
+    // Registered over the LoadBalancer service, kept alive by reports while the page is read.
+    const lb = new RawLoadBalancer(gw.address, 'fleet-node-token');
+    ok(await lb.register({ id: 'img-backend', address: '127.0.0.1', port: 7009, services: ['resize'] }));
+    const keepAlive = setInterval(() => void lb.report({ id: 'img-backend', load: 0.1 }), 150);
+    try {
+      await page.locator('tr[data-node="img-backend"]').waitFor({ timeout: 10_000 });
+      expect(await text('tr[data-node="img-backend"] [data-field=kind]')).toBe('backend');
+      expect(await text('tr[data-node="img-backend"] [data-field=direct]')).toBe('direct 127.0.0.1:7009');
+      // Compute nodes carry no such mark.
+      expect(await page.locator('tr[data-node="cpu-box"] [data-field=kind]').count()).toBe(0);
+    } finally {
+      clearInterval(keepAlive);
+      ok(await lb.deregister('img-backend'));
+      lb.close();
+    }
+    await page.locator('tr[data-node="img-backend"]').waitFor({ state: 'detached', timeout: 10_000 });
   });
 
   it('moves its figures while a client calls', async () => {

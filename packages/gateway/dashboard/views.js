@@ -106,7 +106,7 @@ export function Nodes({ snap, onDrain }) {
           const r = recent.get(n.nodeId);
           const d = total.get(n.nodeId);
           return html`<tr key=${n.nodeId} data-node=${n.nodeId}>
-            <td><b>${n.nodeId}</b><div class="muted small">${n.functions.join(', ')}</div></td>
+            <td><b>${n.nodeId}</b>${n.kind === 'backend' ? html` <span class="pill backend" data-field="kind" title="registered over the LoadBalancer service: look-aside clients call it directly; the gateway relays no calls to it">backend</span>` : ''}<div class="muted small">${n.functions.join(', ')}</div>${n.direct ? html`<div class="muted small" data-field="direct">direct ${n.direct}</div>` : ''}</td>
             <td><span class=${`pill ${state.cls}`} data-field="health" title=${n.reason}>${state.word}</span>${n.reason && html`<div class="muted small">${n.reason}</div>`}</td>
             <${Telemetry} node=${n} />
             <td data-field="load"><${Bar} value=${n.slots > 0 ? n.inFlight / n.slots : 0} label=${`${n.inFlight} / ${n.slots > 0 ? n.slots : '∞'}`} /></td>
