@@ -255,6 +255,8 @@ interface Setup {
   metrics: boolean;
   /** The gateway's default strategy when not the shipped one. */
   strategy?: string;
+  /** The gateway's coalesceFrames (default on). */
+  coalesce: boolean;
   gateway: Control;
   call: CallOnce;
   close(): void;
@@ -270,14 +272,20 @@ const setups: Setup[] = [];
 // The provider counts with the shipped strategy, metrics off with one provider, and the
 // most providers with pick_first (every call to the same node: what is left of the
 // difference is not routing but fanning calls out over many node streams) and with
-// round_robin (O(1) routing, every call to the next node: the fan-out alone).
+// round_robin (O(1) routing, every call to the next node: the fan-out alone); last, one
+// provider with the gateway's frame coalescing off.
 const most = Math.max(...PROVIDERS);
-const configurations: Array<readonly [number, boolean, string?]> = [...PROVIDERS.map((n) => [n, true] as const), [1, false], ...(most > 1 ? [[most, true, 'pick_first'] as const, [most, true, 'round_robin'] as const] : [])];
-for (const [providers, metrics, strategy] of configurations) {
-  const label = `${providers} provider${providers === 1 ? '' : 's'}, metrics ${metrics ? 'on' : 'off'}${strategy ? `, ${strategy}` : ''}`;
+const configurations: Array<readonly [number, boolean, string?, boolean?]> = [
+  ...PROVIDERS.map((n) => [n, true] as const),
+  [1, false],
+  ...(most > 1 ? [[most, true, 'pick_first'] as const, [most, true, 'round_robin'] as const] : []),
+  [1, true, undefined, false],
+];
+for (const [providers, metrics, strategy, coalesce = true] of configurations) {
+  const label = `${providers} provider${providers === 1 ? '' : 's'}, metrics ${metrics ? 'on' : 'off'}${strategy ? `, ${strategy}` : ''}${coalesce ? '' : ', coalescing off'}`;
   const g = await controlled(
     'bench/overhead/gateway.ts',
-    { HEARTBEAT_MS: String(SETUP_HEARTBEAT_MS), ...(strategy ? { STRATEGY: strategy } : {}), ...(metrics ? { METRICS_PATH: join(dir, `setup-${setups.length}.db`) } : { METRICS: 'off' }) },
+    { HEARTBEAT_MS: String(SETUP_HEARTBEAT_MS), ...(strategy ? { STRATEGY: strategy } : {}), ...(coalesce ? {} : { COALESCE: 'off' }), ...(metrics ? { METRICS_PATH: join(dir, `setup-${setups.length}.db`) } : { METRICS: 'off' }) },
     `gateway (${label})`,
   );
   const address = `127.0.0.1:${g.line.split(' ')[1]}`;
@@ -288,7 +296,7 @@ for (const [providers, metrics, strategy] of configurations) {
     }),
   );
   const client = routedClient(address);
-  setups.push({ label, providers, metrics, gateway: g.control, call: () => client.call('echo', [PAYLOAD]), close: () => client.close(), idleRate: 0, rate: [], raw: [], aboveIdle: [], mainThread: [], ...(strategy ? { strategy } : {}) });
+  setups.push({ label, providers, metrics, gateway: g.control, call: () => client.call('echo', [PAYLOAD]), close: () => client.close(), idleRate: 0, rate: [], raw: [], aboveIdle: [], mainThread: [], coalesce, ...(strategy ? { strategy } : {}) });
 }
 log(`setups up: ${setups.map((s) => s.label).join('; ')}`);
 await sleep(SETTLE_MS);
@@ -318,7 +326,7 @@ for (let round = 0; round < SETUP_ROUNDS; round++) {
   log(`setup round ${round + 1}/${SETUP_ROUNDS}: ${setups.map((s) => `${s.label} ${Math.round(s.rate.at(-1)!)}/s ${s.raw.at(-1)!.toFixed(0)} µs`).join(', ')}`);
 }
 // Where the extra CPU goes when there are many providers.
-const many = setups.filter((s) => s.metrics && s.strategy === undefined).at(-1)!;
+const many = setups.filter((s) => s.metrics && s.strategy === undefined && s.coalesce).at(-1)!;
 const manyProfileFile = join(dir, 'gateway-many.cpuprofile');
 await many.gateway.ask('profile-start');
 await closedLoop(many.call, SATURATION, PROFILE_S);
@@ -326,10 +334,11 @@ await many.gateway.ask(`profile-stop ${manyProfileFile}`);
 const manyProfile = summarizeProfile(manyProfileFile, ROOT, TOP_FUNCTIONS);
 for (const s of setups) s.close();
 await stopAll();
-const providerRuns = setups.filter((s) => s.metrics && s.strategy === undefined);
+const providerRuns = setups.filter((s) => s.metrics && s.strategy === undefined && s.coalesce);
 const pickFirstRun = setups.find((s) => s.strategy === 'pick_first');
 const roundRobinRun = setups.find((s) => s.strategy === 'round_robin');
-const metricsRuns = { on: setups.find((s) => s.metrics && s.providers === 1)!, off: setups.find((s) => !s.metrics)! };
+const metricsRuns = { on: providerRuns.find((s) => s.providers === 1)!, off: setups.find((s) => !s.metrics)! };
+const uncoalesced = setups.find((s) => !s.coalesce)!;
 const totalS = (performance.now() - runStarted) / 1000;
 
 // ---- Report ---------------------------------------------------------------------------
@@ -428,6 +437,15 @@ const metricsTable = table(
     ['on (`metrics: { path }`, SQLite file)', spread(metricsRuns.on.rate, f0), spread(metricsRuns.on.raw, f1), hasThreadCpu ? spread(metricsRuns.on.mainThread, f1) : '–'],
   ],
 );
+const coalescingTable = table(
+  ['gateway (1 provider, metrics on)', 'calls/s', `gateway CPU µs per call at ${SATURATION} in flight`, 'of which its main thread'],
+  [
+    ['frames of a turn coalesced (shipped)', spread(metricsRuns.on.rate, f0), spread(metricsRuns.on.raw, f1), hasThreadCpu ? spread(metricsRuns.on.mainThread, f1) : '–'],
+    ['`coalesceFrames: false` (a message per frame)', spread(uncoalesced.rate, f0), spread(uncoalesced.raw, f1), hasThreadCpu ? spread(uncoalesced.mainThread, f1) : '–'],
+  ],
+);
+const coalescingCpu = median(roundRatios(uncoalesced.raw, metricsRuns.on.raw));
+const coalescingRate = median(roundRatios(metricsRuns.on.rate, uncoalesced.rate));
 const fanOut = pickFirstRun && thousand ? median(roundRatios(pickFirstRun.aboveIdle, one.aboveIdle)) : undefined;
 const spreadOnly = roundRobinRun && thousand ? median(roundRatios(roundRobinRun.aboveIdle, one.aboveIdle)) : undefined;
 const manyTable = table(
@@ -530,7 +548,13 @@ ${manyTable}
 
 Two of the setups above, one provider each: the gateway as shipped (\`metrics: { path }\`, an SQLite file) and one with \`metrics: false\`, measured in the same rounds. Recording costs the gateway's main thread (where every call is handled) **${hasThreadCpu ? pct(threadShare) : 'not measured'}** of its CPU per call${hasThreadCpu ? ` (min ${pct(Math.min(...threadShares))}, max ${pct(Math.max(...threadShares))})` : ''}; the whole process, with the metrics writer thread that writes the rows to SQLite on another core, **${pct(metricsShare)}** (min ${pct(Math.min(...metricsShares))}, max ${pct(Math.max(...metricsShares))}): (on − off) ÷ on within each round, median across rounds. Main-thread CPU is read from \`/proc/thread-self/schedstat\`; \`pnpm bench:metrics\` takes recording apart.
 
-${metricsTable}`;
+${metricsTable}
+
+### Frame coalescing on versus off
+
+Two of the setups above, one provider each, metrics on: the gateway as shipped, which sends the frames it produces for a node or a session in one turn of its event loop as one message (a lone frame as itself, at once on a quiet stream), and one with \`coalesceFrames: false\`, a message per frame, measured in the same rounds (the client and the node batch their own frames in both). Coalescing ${coalescingRate >= 1 ? 'raises' : 'changes'} calls/s by **${f2(coalescingRate)} ×** and the gateway's CPU per call without it is **${f2(coalescingCpu)} ×** that with it (ratios within each round, median across rounds).
+
+${coalescingTable}`;
 
 console.log(md);
 writeSection('overhead', md);

@@ -117,8 +117,9 @@ export interface GatewayOptions {
   auth?: AuthOptions;
   /**
    * Frames to a node or a session produced in one turn of the event loop go out as one
-   * message (default true). Off, each frame is its own message: lower latency for a lone
-   * call by a few µs, much more CPU per call under load.
+   * message (default true; on a quiet stream the turn's first frame is written at once,
+   * so a lone call waits for nothing). Off, each frame is its own message: more CPU per
+   * call under load (BENCHMARKS.md, "Frame coalescing").
    */
   coalesceFrames?: boolean;
   /** Injected randomness (strategies). */
