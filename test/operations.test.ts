@@ -278,6 +278,17 @@ describe('logs', () => {
     expect(gwLines().slice(-2).map((e) => e.msg)).toEqual(['gateway stopping', 'gateway stopped']);
   });
 
+  it("a gateway's own stop ends its nodes' streams at info level, not as warnings", async () => {
+    const gwLogs = captureLogs();
+    const gw = await gateway({ logger: gwLogs.logger });
+    const n = node(gw.address, { nodeId: 'at-stop', logger: { level: 'silent' } });
+    await n.start();
+    await gw.stop();
+    const lost = gwLogs.entries.map(fields).filter((e) => e.msg === 'node lost');
+    expect(lost).toEqual([expect.objectContaining({ level: 'info', nodeId: 'at-stop', reason: 'gateway-shutdown' })]);
+    expect(gwLogs.entries.map(fields).filter((e) => e.level === 'warn' || e.level === 'error')).toEqual([]);
+  });
+
   it('a node that loses its gateway logs disconnected and each reconnect, then registered again', async () => {
     const port = await freePort();
     const first = new Gateway({ port, metrics: false });

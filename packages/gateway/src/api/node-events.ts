@@ -38,6 +38,8 @@ export class NodeEvents {
       },
       left: (s, clean) => {
         if (clean) this.logger.info({ nodeId: s.nodeId, kind: s.kind, reason: s.endReason }, 'node left');
+        // The gateway's own stop ends every stream: expected, so not a warning.
+        else if (s.endReason === 'gateway-shutdown') this.logger.info({ nodeId: s.nodeId, kind: s.kind, reason: s.endReason }, 'node lost');
         else this.logger.warn({ nodeId: s.nodeId, kind: s.kind, reason: s.endReason }, 'node lost');
         this.record(clean ? 'left' : 'lost', s.nodeId, '', s.endReason);
         this.emitter.emit('node-left', s, clean ? 'left' : 'lost');
