@@ -35,13 +35,13 @@ export class FrameBatcher<F> {
   private readonly defer: (flush: () => void) => void;
   /** Whether the next turn's first frame is written at once (the last turn carried at most one frame). */
   private eager = true;
-  /** This turn's first frame was written at once. */
-  private sentEagerly = false;
+  /** Batchable frames pushed this turn (those written at once or flushed early included). */
+  private turnFrames = 0;
   private readonly flushLater = () => {
     this.scheduled = false;
     // A busy stream (more than one frame last turn) batches from the first frame on; a quiet one writes it at once.
-    this.eager = this.pending.length + (this.sentEagerly ? 1 : 0) <= 1;
-    this.sentEagerly = false;
+    this.eager = this.turnFrames <= 1;
+    this.turnFrames = 0;
     this.flush();
   };
 
@@ -59,11 +59,11 @@ export class FrameBatcher<F> {
       this.options.write(frame);
       return;
     }
+    this.turnFrames++;
     if (!this.scheduled && this.eager) {
       // An idle stream: the turn's first frame goes out now, so a lone call is not held
       // for the rest of the turn; any more frames this turn are batched after it.
       this.scheduled = true;
-      this.sentEagerly = true;
       this.defer(this.flushLater);
       this.options.write(frame);
       return;

@@ -82,6 +82,11 @@ describe('FrameBatcher', () => {
     expect(h.shape()).toEqual([1, 2, 3]);
     h.endTurn();
     expect(h.shape()).toEqual([1, 2, 3]);
+    // That turn carried two small frames (one of them flushed early by the large one): busy.
+    h.batcher.push({ id: 4 });
+    expect(h.shape()).toEqual([1, 2, 3]);
+    h.endTurn();
+    expect(h.shape()).toEqual([1, 2, 3, 4]);
   });
 
   it('splits a turn at MAX_BATCH_FRAMES', () => {
@@ -92,6 +97,11 @@ describe('FrameBatcher', () => {
     expect(h.written).toHaveLength(3);
     expect(h.written[1]!.batch!.frames).toHaveLength(MAX_BATCH_FRAMES);
     expect(h.written[2]!.id).toBe(MAX_BATCH_FRAMES + 1); // the remainder, alone
+    // A turn flushed early was still busy: the next turn's first frame waits for the turn's end.
+    h.batcher.push({ id: 1000 });
+    expect(h.written).toHaveLength(3);
+    h.endTurn();
+    expect(h.written[3]!.id).toBe(1000);
   });
 
   it('writes nothing once closed', () => {
