@@ -43,6 +43,17 @@ export async function spawnTs(file: string, env: Record<string, string> = {}, re
 }
 
 /** Counts a process started elsewhere (not by spawnTs) among the children stopped at exit. */
+/** USER_HZ: the unit of utime and stime in /proc/<pid>/stat on Linux. */
+const CLOCK_TICKS_PER_S = 100;
+
+/** A process's CPU time so far (user + system), µs, from /proc (10 ms resolution). */
+export function procCpuUs(pid: number): number {
+  // Fields after the command name (which is in parentheses): utime and stime are the 12th and 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS_PER_S;
+}
+
 export function track(child: ChildProcess): ChildProcess {
   children.add(child);
   child.on('exit', () => children.delete(child));

@@ -8,13 +8,13 @@
 // node both verify the gateway), so TLS on against off is measured in the same rounds.
 // Every server is its own process; see BENCHMARKS.md for the figures.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, type ClientOptions } from '@easyremote/client';
 import { ServiceBroker } from 'moleculer';
 import { Control, PROFILE_INTERVAL_US } from '../control.js';
+import { freePort } from '../../test/support/cluster.js';
 import { boundRun, machine, ROOT, spawnTs, stop, stopAll, table, writeSection } from '../lib.js';
 import { summarizeProfile, type ProfileSummary } from './cpuprofile.js';
 import { EchoClient } from './echo-service.js';
@@ -65,16 +65,6 @@ function routedClient(address: string, options: ClientOptions = {}): Client {
   return new Client(address, transport ? { ...options, transport } : options);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function controlled(file: string, env: Record<string, string>, name: string) {
   const { child, line } = await spawnTs(file, env, /^ready/, { control: true });
@@ -96,7 +86,7 @@ interface Peer {
 // ---- Servers and clients -------------------------------------------------------------
 const direct = await controlled('bench/overhead/direct-server.ts', {}, 'direct server');
 const directPort = Number(direct.line.split(' ')[1]);
-const nginx = await startNginx(join(dir, 'nginx'), await freePort(), directPort);
+const nginx = await startNginx(await freePort(), directPort);
 if (!nginx) console.log(`SKIP nginx: ${NGINX_BIN} is not installed (Debian package nginx-light); its column is left out`);
 const [servicePort, callerPort] = [await freePort(), await freePort()];
 const moleculer = await controlled('bench/overhead/moleculer-service.ts', { PORT: String(servicePort), CALLER_PORT: String(callerPort) }, 'moleculer service');
@@ -243,6 +233,7 @@ viaNginx?.close();
 routed.close();
 routedTls.close();
 await caller.stop();
+await nginx?.stop();
 await stopAll();
 
 // ---- Providers and metrics: gateway setups side by side, measured in rounds ------------

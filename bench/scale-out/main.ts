@@ -7,13 +7,12 @@
 // and through nginx). On a machine with few cores every process here shares them, so
 // throughput is bounded by CPU, not by the number of gateways: CPU per call says what a
 // gateway costs. Figures go to BENCHMARKS.md (section scale-out).
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { AdminClient, Client, type ClientOptions } from '@easyremote/client';
 import { Control } from '../control.js';
-import { boundRun, machine, spawnTs, stopAll, table, writeSection } from '../lib.js';
+import { freePort } from '../../test/support/cluster.js';
+import { boundRun, machine, procCpuUs, spawnTs, stopAll, table, writeSection } from '../lib.js';
 import { closedLoop, median, spread, type Cell } from '../overhead/load.js';
 import { nginxAvailable, startNginx, type NginxProcess } from '../../test/support/nginx.js';
 
@@ -41,23 +40,6 @@ const loadAtStart = loadavg()[0]!;
 const log = (line: string) => console.log(`[${((performance.now() - runStarted) / 1000).toFixed(0).padStart(3)} s] ${line}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A process's CPU time so far (user + system), µs, from /proc (10 ms resolution). */
-function procCpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
-}
 
 interface GatewayProc {
   readonly name: string;

@@ -47,11 +47,14 @@ export function nginxAvailable(): boolean {
   return existsSync(NGINX_BIN);
 }
 
-/** Starts nginx on `port` in front of `gateways` (host:port each). */
-export async function startNginx(gateways: readonly string[], port: number, startTimeoutMs = 10_000): Promise<NginxProcess> {
+/**
+ * Starts Debian's nginx in a temp dir of its own (one process, no daemon) and waits until
+ * it accepts connections on `port`. `http(dir)` gives the body of its http block (and may
+ * write files it includes into `dir`).
+ */
+export async function runNginx(http: (dir: string) => string, port: number, startTimeoutMs = 10_000): Promise<NginxProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'easyremote-nginx-'));
   for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub));
-  writeFileSync(join(dir, 'easyremote.conf'), nginxConfig(gateways, port));
   const log = join(dir, 'error.log');
   writeFileSync(
     join(dir, 'nginx.conf'),
@@ -68,7 +71,7 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-  include ${dir}/easyremote.conf;
+${http(dir)}
 }
 `,
   );
@@ -99,4 +102,16 @@ http {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Starts nginx on `port` in front of `gateways` (host:port each), with the shipped configuration. */
+export function startNginx(gateways: readonly string[], port: number, startTimeoutMs = 10_000): Promise<NginxProcess> {
+  return runNginx(
+    (dir) => {
+      writeFileSync(join(dir, 'easyremote.conf'), nginxConfig(gateways, port));
+      return `  include ${dir}/easyremote.conf;`;
+    },
+    port,
+    startTimeoutMs,
+  );
 }
