@@ -1,13 +1,12 @@
 // The Gateway service's per-call methods, Call (unary) and CallStream (server
 // streaming): one HTTP/2 stream per call, for any gRPC client in any language.
 import type * as grpc from '@grpc/grpc-js';
-import { ASSUME_IDEMPOTENT_METADATA_KEY, clip, DEADLINE_GRACE_METADATA_KEY, idempotentHeaderTeller, InvalidArgument, MAX_QUOTED_CHARS, type CallReply, type CallRequest, type StreamReply } from '@easyremote/protocol';
+import { ASSUME_IDEMPOTENT_METADATA_KEY, clip, DEADLINE_GRACE_METADATA_KEY, idempotentHeaderTeller, InvalidArgument, isUndecodable, MAX_QUOTED_CHARS, type CallReply, type CallRequest, type StreamReply, type Undecodable } from '@easyremote/protocol';
 import type { Clock } from '../clock.js';
 import type { CallIntake, IncomingCall } from './call-intake.js';
 import { failStream, streamSink, unarySink } from './call-sinks.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { callerMetadata, metadataString, principalOf } from './metadata.js';
-import { isUndecodable, type Undecodable } from './tolerant-definitions.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 
 type GrpcCall = grpc.ServerUnaryCall<CallRequest, unknown> | grpc.ServerWritableStream<CallRequest, unknown>;

@@ -1,7 +1,7 @@
 // The gRPC server and the services on it: NodeLink, Gateway (Call, CallStream, Session),
 // Admin and LoadBalancer (look-aside), every RPC checked first by the intake interceptor.
 import type * as grpc from '@grpc/grpc-js';
-import { AdminService, LoadBalancerService } from '@easyremote/protocol';
+import { AdminService, gatewayServiceDefinition, LoadBalancerService, nodeLinkDefinition } from '@easyremote/protocol';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Clock } from '../clock.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
@@ -14,7 +14,6 @@ import { createGrpcServer } from './grpc-server.js';
 import { intakeInterceptor } from './intake-interceptor.js';
 import type { NodeLinkService } from './node-link-service.js';
 import type { SessionService } from './session-service.js';
-import { gatewayServiceDefinition, nodeLinkDefinition } from './tolerant-definitions.js';
 
 export interface GrpcServiceParts {
   maxPayloadBytes: number;

@@ -19,6 +19,7 @@ import {
   type GatewayFrame,
   type NodeFrame,
   type Register,
+  type Undecodable,
 } from '@easyremote/protocol';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principals.js';
@@ -33,7 +34,6 @@ import { applyReportedLoad } from '../registry/reported-load.js';
 import type { Registry } from '../registry/registry.js';
 import { certifiedNodeId, checkRegisteredId } from '../tls/node-identity.js';
 import { principalOf } from './metadata.js';
-import type { Undecodable } from './tolerant-definitions.js';
 
 /** Round trips above this are a clock or nonce problem, not a measurement. */
 const MAX_PLAUSIBLE_RTT_MS = 60_000;

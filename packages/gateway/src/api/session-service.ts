@@ -5,18 +5,11 @@
 // behave exactly as there.
 import * as grpc from '@grpc/grpc-js';
 import {
-  ClientFrame,
-  clip,
   DEFAULT_STREAM_CREDIT,
-  FrameBatcher,
-  GatewayUnavailable,
   InvalidArgument,
-  MAX_QUOTED_CHARS,
   MAX_SESSION_CALLS,
   Overloaded,
-  serverFrameBytes,
-  sessionFunctionTeller,
-  unbatch,
+  SessionServer,
   type EasyRemoteError,
   type ServerFrame,
   type SessionCall,
@@ -29,7 +22,6 @@ import type { AdmittedCall, CallIntake } from './call-intake.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principals.js';
 import { handlerMetadata, principalOf } from './metadata.js';
-import type { Undecodable } from './tolerant-definitions.js';
 
 export { MAX_SESSION_CALLS };
 
@@ -112,89 +104,48 @@ class SessionCallSink implements CallSink {
   }
 }
 
+interface SessionEntry {
+  sink: SessionCallSink;
+  argsRelay: ArgsRelay | undefined;
+  admitted: AdmittedCall;
+}
+
 /** One open Session stream and its calls in flight. */
-class ClientSession {
-  private readonly calls = new Map<number, { sink: SessionCallSink; argsRelay: ArgsRelay | undefined; admitted: AdmittedCall }>();
-  private readonly batcher: FrameBatcher<ServerFrame>;
+class ClientSession extends SessionServer<SessionEntry> {
   private readonly peer: string;
   /** Authenticated once, on the session's headers: every call on it is this principal's. */
   private readonly caller: Principal;
-  private closed = false;
-  private halfClosed = false;
-  /** Why the session takes no more calls, once it was told to (the intake refuses them, recorded like any refusal). */
-  private goneAway: string | undefined;
-  /** Tells the client whether a function it calls is idempotent (SessionFunction). */
-  private readonly tellFunction = sessionFunctionTeller((frame) => this.push(frame));
 
   constructor(
-    private readonly stream: SessionStream,
+    stream: SessionStream,
     private readonly intake: CallIntake,
     private readonly clock: Clock,
     private readonly onClosed: (session: ClientSession) => void,
     deferFlush: ((flush: () => void) => void) | undefined,
     auth: Authenticator,
   ) {
+    super(stream, deferFlush);
     this.peer = stream.getPeer();
     this.caller = principalOf(stream.metadata, auth);
-    this.batcher = new FrameBatcher<ServerFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: serverFrameBytes, defer: deferFlush });
-    stream.on('data', (frame: ClientFrame | Undecodable) => {
-      if ('undecodable' in frame) {
-        this.reject(new InvalidArgument(`a frame could not be decoded: ${clip(frame.undecodable, MAX_QUOTED_CHARS)}`));
-        return;
-      }
-      unbatch(frame, (f) => this.onFrame(f));
-    });
-    stream.on('drain', () => {
-      for (const { sink } of this.calls.values()) sink.maybeDrain();
-    });
-    const close = () => this.close();
-    stream.on('end', () => this.halfClose());
-    stream.on('error', close);
-    stream.on('cancelled', close);
-    stream.on('close', close);
   }
 
-  get writable(): boolean {
-    return !this.stream.writableNeedDrain;
+  protected drained(): void {
+    for (const { sink } of this.calls.values()) sink.maybeDrain();
   }
 
-  push(frame: ServerFrame): void {
-    if (!this.closed) this.batcher.push(frame);
+  protected onCredit(callId: number, chunks: number): void {
+    this.calls.get(callId)?.sink.grant(chunks);
   }
 
-  forget(callId: number): void {
-    this.calls.delete(callId);
-    this.endIfDone();
+  protected abandon(entry: SessionEntry): void {
+    entry.admitted.cancel();
   }
 
-  private reject(err: EasyRemoteError): void {
-    this.push({ rejected: { error: err.toDetail() } });
+  protected closedDown(): void {
+    this.onClosed(this);
   }
 
-  private onFrame(frame: ClientFrame): void {
-    if (this.closed) return;
-    if (frame.call) this.onCall(frame.call);
-    else if (frame.cancel) this.onCancel(frame.cancel.callId);
-    else if (frame.credit) this.calls.get(frame.credit.callId)?.sink.grant(frame.credit.chunks);
-    else if (frame.argsPart) this.onArgsPart(frame.argsPart.callId, frame.argsPart.data);
-  }
-
-  /** Takes no more calls (the gateway is stopping); the client is told to use another session. */
-  goAway(reason: string): void {
-    if (this.closed || this.goneAway !== undefined) return;
-    this.goneAway = reason;
-    this.push({ goaway: { reason } });
-  }
-
-  /** Ends the stream now, after what is queued; calls still in flight get nothing more. */
-  end(): void {
-    if (this.closed) return;
-    this.batcher.flush();
-    this.close();
-    this.stream.end();
-  }
-
-  private onCall(call: SessionCall): void {
+  protected onCall(call: SessionCall): void {
     if (this.calls.has(call.callId)) {
       // The id names a call in flight: answering under it would confuse that call.
       this.reject(new InvalidArgument(`call id ${call.callId} is already in flight on this session`));
@@ -238,14 +189,14 @@ class ClientSession {
    * reply produced in the same turn, such as its deadline, may still go out). The call
    * leaves the session, so it no longer counts as in flight.
    */
-  private onCancel(callId: number): void {
+  protected onCancel(callId: number): void {
     const entry = this.calls.get(callId);
     if (entry === undefined) return;
     entry.admitted.cancel();
     entry.sink.cancelled();
   }
 
-  private onArgsPart(callId: number, data: Buffer): void {
+  protected onArgsPart(callId: number, data: Buffer): void {
     const entry = this.calls.get(callId);
     // A part for a call already over (refused, failed, cancelled) is dropped.
     if (entry?.argsRelay === undefined) return;
@@ -253,32 +204,6 @@ class ClientSession {
       entry.admitted.cancel();
       entry.sink.error(new InvalidArgument(`call ${callId} sent more argument bytes than the ${entry.argsRelay.total} it announced`));
     }
-  }
-
-  /** The client sends no more calls: the session ends once those in flight are answered. */
-  private halfClose(): void {
-    this.halfClosed = true;
-    this.endIfDone();
-  }
-
-  private endIfDone(): void {
-    if (!this.halfClosed || this.calls.size > 0 || this.closed) return;
-    this.batcher.flush();
-    this.batcher.close();
-    this.closed = true;
-    this.onClosed(this);
-    this.stream.end();
-  }
-
-  /** The client went away: its calls are cancelled, nothing more is sent. */
-  private close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.onClosed(this);
-    this.batcher.close();
-    const calls = [...this.calls.values()];
-    this.calls.clear();
-    for (const { admitted } of calls) admitted.cancel();
   }
 }
 

@@ -3,27 +3,19 @@
 // gateway. Each session is one DirectLink to the node's CallRunner.
 import * as grpc from '@grpc/grpc-js';
 import {
-  clip,
   DEFAULT_STREAM_CREDIT,
-  FrameBatcher,
   GatewayUnavailable,
   handlerMetadata,
   InvalidArgument,
-  MAX_QUOTED_CHARS,
   MAX_SESSION_CALLS,
   Overloaded,
   PAYLOAD_PART_CREDIT,
   quote,
-  serverFrameBytes,
-  sessionFunctionTeller,
-  unbatch,
-  type ClientFrame,
-  type EasyRemoteError,
+  SessionServer,
   type Principal,
   type ServerFrame,
   type SessionCall,
   type SessionStream,
-  type Undecodable,
 } from '@easyremote/protocol';
 import type { DirectCall, DirectIntake } from './direct-intake.js';
 import { DirectLink } from './direct-link.js';
@@ -37,75 +29,41 @@ interface OpenCall {
   partsOwed: number;
 }
 
-export class DirectSession {
-  private readonly calls = new Map<number, OpenCall>();
+export class DirectSession extends SessionServer<OpenCall> {
   private readonly link: DirectLink;
-  private readonly batcher: FrameBatcher<ServerFrame>;
-  private closed = false;
-  private halfClosed = false;
-  private goneAway: string | undefined;
-  /** Tells the client whether a function it calls is idempotent (SessionFunction). */
-  private readonly tellFunction = sessionFunctionTeller((frame) => this.push(frame));
 
   constructor(
-    private readonly stream: SessionStream,
+    stream: SessionStream,
     private readonly intake: DirectIntake,
     /** Authenticated once, on the session's headers. */
     private readonly caller: Principal,
     maxPayloadBytes: number,
     private readonly onClosed: (session: DirectSession) => void,
   ) {
+    super(stream);
     this.link = new DirectLink(maxPayloadBytes, () => stream.writableNeedDrain);
-    this.batcher = new FrameBatcher<ServerFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: serverFrameBytes });
     // Headers first: a client that saw them knows its calls reached a running session.
     stream.sendMetadata(new grpc.Metadata());
-    stream.on('data', (frame: ClientFrame | Undecodable) => {
-      if ('undecodable' in frame) {
-        this.reject(new InvalidArgument(`a frame could not be decoded: ${clip(frame.undecodable, MAX_QUOTED_CHARS)}`));
-        return;
-      }
-      unbatch(frame, (f) => this.onFrame(f));
-    });
-    stream.on('drain', () => this.link.drained());
-    const close = () => this.close();
-    stream.on('end', () => this.halfClose());
-    stream.on('error', close);
-    stream.on('cancelled', close);
-    stream.on('close', close);
   }
 
-  /** Takes no more calls; the client is told to use another session (or the gateway). */
-  goAway(reason: string): void {
-    if (this.closed || this.goneAway !== undefined) return;
-    this.goneAway = reason;
-    this.push({ goaway: { reason } });
+  protected drained(): void {
+    this.link.drained();
   }
 
-  /** Ends the stream after what is queued (the node stops: its calls were answered). */
-  end(): void {
-    if (this.closed) return;
-    this.batcher.flush();
-    this.close();
-    this.stream.end();
+  protected onCredit(callId: number, chunks: number): void {
+    this.calls.get(callId)?.call?.credit(chunks);
   }
 
-  private push(frame: ServerFrame): void {
-    if (!this.closed) this.batcher.push(frame);
+  protected abandon(open: OpenCall): void {
+    open.call?.cancel();
   }
 
-  private reject(err: EasyRemoteError): void {
-    this.push({ rejected: { error: err.toDetail() } });
+  protected closedDown(): void {
+    this.intake.linkClosed(this.link);
+    this.onClosed(this);
   }
 
-  private onFrame(frame: ClientFrame): void {
-    if (this.closed) return;
-    if (frame.call) this.onCall(frame.call);
-    else if (frame.cancel) this.onCancel(frame.cancel.callId);
-    else if (frame.credit) this.calls.get(frame.credit.callId)?.call?.credit(frame.credit.chunks);
-    else if (frame.argsPart) this.onArgsPart(frame.argsPart.callId, frame.argsPart.data);
-  }
-
-  private onCall(c: SessionCall): void {
+  protected onCall(c: SessionCall): void {
     const callId = c.callId;
     if (this.goneAway !== undefined) {
       this.push({ error: { callId, error: new GatewayUnavailable(`this node took no more calls on this session (${this.goneAway}); ${quote(c.function)} was not run`).toDetail() } });
@@ -127,7 +85,7 @@ export class DirectSession {
       this.push(frame);
       this.forget(callId);
     };
-    const writable = () => !this.closed && !this.stream.writableNeedDrain;
+    const writable = () => !this.closed && this.writable;
     open.call = this.intake.start(
       this.link,
       {
@@ -158,14 +116,14 @@ export class DirectSession {
   }
 
   /** The client cancelled a call: the handler is told, nothing more is sent for it, and its id is free. */
-  private onCancel(callId: number): void {
+  protected onCancel(callId: number): void {
     const open = this.calls.get(callId);
     if (open === undefined) return;
     open.call?.cancel();
     this.forget(callId);
   }
 
-  private onArgsPart(callId: number, data: Buffer): void {
+  protected onArgsPart(callId: number, data: Buffer): void {
     const open = this.calls.get(callId);
     if (open?.call === undefined) return;
     open.call.argsPart(data);
@@ -174,34 +132,5 @@ export class DirectSession {
       this.push({ argsCredit: { callId, parts: open.partsOwed } });
       open.partsOwed = 0;
     }
-  }
-
-  private forget(callId: number): void {
-    this.calls.delete(callId);
-    this.endIfDone();
-  }
-
-  private halfClose(): void {
-    this.halfClosed = true;
-    this.endIfDone();
-  }
-
-  private endIfDone(): void {
-    if (!this.halfClosed || this.calls.size > 0 || this.closed) return;
-    this.batcher.flush();
-    this.close();
-    this.stream.end();
-  }
-
-  /** The client went away (or the session ended): its calls are cancelled, nothing more is sent. */
-  private close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.batcher.close();
-    const calls = [...this.calls.values()];
-    this.calls.clear();
-    for (const open of calls) open.call?.cancel();
-    this.intake.linkClosed(this.link);
-    this.onClosed(this);
   }
 }
