@@ -4,6 +4,7 @@
 // stream credit behave exactly as on the per-call methods.
 import * as grpc from '@grpc/grpc-js';
 import {
+  joinParts,
   AUTH_METADATA_KEY,
   Cancelled,
   DEADLINE_GRACE_MS,
@@ -142,7 +143,7 @@ class SessionCall implements CallHandle {
     if (!this.finish()) return;
     const parts = this.resultParts;
     this.resultParts = undefined;
-    this.listener.payload(parts === undefined ? bytes : Buffer.concat([...parts, bytes]));
+    this.listener.payload(joinParts(parts, bytes));
     if (this.request.stream) this.listener.end();
   }
 

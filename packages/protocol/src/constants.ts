@@ -21,6 +21,11 @@ export const PAYLOAD_PART_BYTES = 60 * 1024;
 /** Parts of a large payload a sender may have in flight before it is granted more. */
 export const PAYLOAD_PART_CREDIT = 16;
 
+/** A payload that came in parts, whole: the parts before the last, and the last (no copy when there was only one). */
+export function joinParts(parts: readonly Buffer[] | undefined, last: Buffer): Buffer {
+  return parts === undefined || parts.length === 0 ? last : Buffer.concat([...parts, last]);
+}
+
 /** Default heartbeat interval of a node and lease after which a silent node is lost. */
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_LEASE_MS = 3000;

@@ -1,17 +1,12 @@
 // Adapters from the dispatcher's CallSink to grpc-js server calls.
 import type * as grpc from '@grpc/grpc-js';
-import { toServiceError, type CallReply, type EasyRemoteError, type StreamReply } from '@easyremote/protocol';
+import { joinParts, toServiceError, type CallReply, type EasyRemoteError, type StreamReply } from '@easyremote/protocol';
 import type { CallSink } from '../calls/call-sink.js';
-
-/** Joins a result that came in parts: a per-call RPC answers with one message. */
-function joined(parts: Buffer[], last: Buffer): Buffer {
-  return parts.length === 0 ? last : Buffer.concat([...parts, last]);
-}
 
 export function unarySink(callback: grpc.sendUnaryData<CallReply>): CallSink {
   const parts: Buffer[] = [];
   return {
-    result: (payload, nodeId, cached) => callback(null, { result: joined(parts, payload), nodeId, cached }),
+    result: (payload, nodeId, cached) => callback(null, { result: joinParts(parts, payload), nodeId, cached }),
     resultPart: (data) => (parts.push(data), true),
     chunk: () => true,
     progress: () => undefined,
@@ -37,7 +32,7 @@ export function streamSink(call: grpc.ServerWritableStream<unknown, StreamReply>
   return {
     result: (payload) => {
       if (closed) return;
-      call.write({ result: joined(parts, payload) });
+      call.write({ result: joinParts(parts, payload) });
       call.end();
     },
     resultPart: (data) => (parts.push(data), true),

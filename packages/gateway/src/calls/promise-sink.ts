@@ -1,4 +1,4 @@
-import type { EasyRemoteError } from '@easyremote/protocol';
+import { joinParts, type EasyRemoteError } from '@easyremote/protocol';
 import type { CallSink } from './call-sink.js';
 
 /** Collects a unary outcome as a promise (the result cache's compute function). */
@@ -11,7 +11,7 @@ export class PromiseSink implements CallSink {
   });
   private readonly parts: Buffer[] = [];
   result(payload: Buffer): void {
-    this.resolveFn(this.parts.length === 0 ? payload : Buffer.concat([...this.parts, payload]));
+    this.resolveFn(joinParts(this.parts, payload));
   }
   resultPart(data: Buffer): boolean {
     this.parts.push(data);

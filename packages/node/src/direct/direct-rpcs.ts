@@ -3,6 +3,7 @@
 // function"). Each RPC is a DirectLink of its own to the node's CallRunner.
 import type * as grpc from '@grpc/grpc-js';
 import {
+  joinParts,
   ASSUME_IDEMPOTENT_METADATA_KEY,
   callerMetadata,
   clip,
@@ -57,10 +58,6 @@ function serviceError(detail: ErrorDetail): grpc.ServiceError {
   return toServiceError(errorFromDetail(detail)) as grpc.ServiceError;
 }
 
-function joined(parts: Buffer[], last: Buffer): Buffer {
-  return parts.length === 0 ? last : Buffer.concat([...parts, last]);
-}
-
 /** Bytes that are not a CallRequest: INVALID_ARGUMENT with the trailer, as the gateway answers them. */
 function undecodable(request: Undecodable): grpc.ServiceError {
   return toServiceError(new InvalidArgument(`the request is not a CallRequest: ${clip(request.undecodable, MAX_QUOTED_CHARS)}`)) as grpc.ServiceError;
@@ -75,7 +72,7 @@ export function directRpcHandlers(intake: DirectIntake, auth: Authenticator, max
       let owed = 0;
       // A per-call RPC answers with one message: parts are gathered, their credit returned at once.
       const direct = intake.start(link, request(call as GrpcCall, false, auth), {
-        result: (payload) => callback(null, { result: joined(parts, payload), nodeId: intake.nodeId, cached: false }),
+        result: (payload) => callback(null, { result: joinParts(parts, payload), nodeId: intake.nodeId, cached: false }),
         resultPart: (data) => {
           parts.push(data);
           if (++owed >= CREDIT_BATCH) {
@@ -124,7 +121,7 @@ export function directRpcHandlers(intake: DirectIntake, auth: Authenticator, max
       const direct = intake.start(link, request(call as GrpcCall, true, auth), {
         result: (payload) => {
           if (closed) return;
-          call.write({ result: joined(parts, payload) });
+          call.write({ result: joinParts(parts, payload) });
           call.end();
         },
         resultPart: (data) => (parts.push(data), took(true)),
