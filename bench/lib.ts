@@ -14,11 +14,13 @@ export interface SpawnOptions {
    * so the child answers commands there, and exits when the pipe closes.
    */
   control?: boolean;
+  /** Node options before the script (V8 flags that NODE_OPTIONS refuses, e.g. --min-semi-space-size). */
+  nodeArgs?: string[];
 }
 
 /** Runs a TypeScript file as a child process and resolves when it prints `ready` (or a line matching). */
 export async function spawnTs(file: string, env: Record<string, string> = {}, ready = /^ready/, options: SpawnOptions = {}): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', file], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', file], {
     cwd: ROOT,
     // Lifecycle logs of hundreds of simulated nodes would drown the tables: warnings and errors only, unless asked.
     env: { ...process.env, EASYREMOTE_LOG_LEVEL: process.env.EASYREMOTE_LOG_LEVEL ?? 'warn', ...env, ...(options.control ? { BENCH_CONTROL: '1' } : {}) },

@@ -1,9 +1,10 @@
 // Generates packages/protocol/src/generated from proto/ (buf + ts-proto), then removes the
 // payload copies ts-proto's Node output makes: `Buffer.from(uint8array)` copies its input,
-// so every bytes field was copied once more on decode and every message once more on
-// encode. A Buffer view over the same memory does neither. The decoded views keep the
-// received message's memory alive for as long as the payload is held, which is what a
-// copy would cost anyway.
+// so every bytes field was copied once more on decode. A Buffer view over the same memory
+// does not. The decoded views keep the received message's memory alive for as long as the
+// payload is held, which is what a copy would cost anyway. The services' serializers use
+// the protocol's MessageWriter (src/message-writer.ts), which copies each byte once,
+// instead of `Buffer.from(X.encode(value).finish())`, which copied it up to seven times.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +24,8 @@ for (const name of readdirSync(DIR)) {
   const before = readFileSync(file, 'utf8');
   const after = before
     .replaceAll('Buffer.from(reader.bytes())', 'bufferView(reader.bytes())')
-    .replace(/Buffer\.from\((\w+)\.encode\(value\)\.finish\(\)\)/g, 'bufferView($1.encode(value).finish())');
-  writeFileSync(file, after === before ? before : `${after.trimEnd()}\n${HELPER}`);
+    .replace(/Buffer\.from\((\w+)\.encode\(value\)\.finish\(\)\)/g, 'serializeMessage($1, value)');
+  const serializes = after.includes('serializeMessage(');
+  const imported = serializes ? after.replace(/^(import .*"@bufbuild\/protobuf\/wire";\n)/m, `$1import { serializeMessage } from "../../../message-writer.js";\n`) : after;
+  writeFileSync(file, imported === before ? before : `${imported.trimEnd()}\n${HELPER}`);
 }

@@ -18,6 +18,7 @@ import {
   GatewayService,
   IDEMPOTENT_HEADER_KEY,
   KEEPALIVE_OPTIONS,
+  FLOW_CONTROL_CHANNEL_OPTIONS,
   channelSecurity,
   targetChannelOptions,
   transportError,
@@ -79,6 +80,7 @@ export class GatewayConnection {
     const serverName = settings.tls === undefined || settings.tls === true ? undefined : settings.tls.serverName;
     this.grpc = new GatewayClient(this.address, security.credentials, {
       ...KEEPALIVE_OPTIONS,
+      ...FLOW_CONTROL_CHANNEL_OPTIONS,
       ...security.options,
       ...targetChannelOptions(target, security.secure, serverName),
       // A restarted gateway is found again within about a second, not grpc's default two minutes.

@@ -1,7 +1,7 @@
 // What a gateway link needs from the network: open a NodeLink.Connect stream, and close
 // the channel. grpc-js in production (plaintext or TLS); a scripted stream in unit tests.
 import * as grpc from '@grpc/grpc-js';
-import { channelSecurity, DEFAULT_MAX_PAYLOAD_BYTES, ENVELOPE_SLACK_BYTES, KEEPALIVE_OPTIONS, NodeLinkService, type GatewayFrame, type NodeFrame, type NodeTls } from '@easyremote/protocol';
+import { channelSecurity, DEFAULT_MAX_PAYLOAD_BYTES, ENVELOPE_SLACK_BYTES, FLOW_CONTROL_CHANNEL_OPTIONS, KEEPALIVE_OPTIONS, NodeLinkService, type GatewayFrame, type NodeFrame, type NodeTls } from '@easyremote/protocol';
 
 /** Backoff of grpc-js's own channel reconnects; the link's reconnects (with its backoff) come on top. */
 export const CHANNEL_INITIAL_RECONNECT_BACKOFF_MS = 100;
@@ -35,6 +35,7 @@ export function grpcTransport(address: string, channelOptions: grpc.ChannelOptio
   const security = channelSecurity(tls);
   const client = new NodeLinkClient(address, security.credentials, {
     ...KEEPALIVE_OPTIONS,
+    ...FLOW_CONTROL_CHANNEL_OPTIONS,
     ...security.options,
     'grpc.max_receive_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,
     'grpc.max_send_message_length': DEFAULT_MAX_PAYLOAD_BYTES + ENVELOPE_SLACK_BYTES,

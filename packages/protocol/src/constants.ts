@@ -26,6 +26,19 @@ export function joinParts(parts: readonly Buffer[] | undefined, last: Buffer): B
   return parts === undefined || parts.length === 0 ? last : Buffer.concat([...parts, last]);
 }
 
+/**
+ * HTTP/2 flow-control window, per stream and per connection, that the gateway, a node's
+ * direct server, and the TypeScript client's and node's channels advertise (grpc-js and
+ * Node default to 65,535 bytes). A sender may have this much unacknowledged data on the
+ * wire; grpc-js reads everything it receives at once, so it is not memory held by the
+ * receiver. With 64 KiB, a 16 MiB payload crossed each hop in 256 window round trips, each
+ * a wake-up of both ends; over a 50 ms link it capped a stream at about 1.3 MB/s.
+ */
+export const HTTP2_WINDOW_BYTES = 4 * 1024 * 1024;
+
+/** The channel option that makes a grpc-js channel advertise HTTP2_WINDOW_BYTES. */
+export const FLOW_CONTROL_CHANNEL_OPTIONS = { 'grpc-node.flow_control_window': HTTP2_WINDOW_BYTES } as const;
+
 /** Default heartbeat interval of a node and lease after which a silent node is lost. */
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_LEASE_MS = 3000;

@@ -58,6 +58,7 @@ export * from './serving/call-metadata.js';
 export * from './serving/intake-interceptor.js';
 export * from './serving/tolerant-definitions.js';
 export * from './serving/session-definition.js';
+export * from './serving/flow-control.js';
 export * from './serving/session-server.js';
 export * from './serving/function-idempotency.js';
 export * from './shutdown-signals.js';

@@ -89,7 +89,9 @@ export class Encoder {
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     const used = this.pos - this.start;
-    this.replace(Math.max(INITIAL_BYTES, 2 * (used + n)), used);
+    // Doubling keeps many small writes cheap; a single large write (a big bin or string)
+    // gets room for itself and the usual headroom, not twice its size.
+    this.replace(Math.max(INITIAL_BYTES, 2 * used, used + n + INITIAL_BYTES), used);
   }
 
   private replace(size: number, keep: number): void {

@@ -1,6 +1,6 @@
 // The gateway's gRPC server: message limits, keepalive, TLS, binding and shutdown.
 import * as grpc from '@grpc/grpc-js';
-import { ENVELOPE_SLACK_BYTES, KEEPALIVE_OPTIONS } from '@easyremote/protocol';
+import { ENVELOPE_SLACK_BYTES, KEEPALIVE_OPTIONS, raiseServerWindows } from '@easyremote/protocol';
 import type { CertificateFiles } from '../tls/certificate-files.js';
 import { checkPortFree, listenFailure } from './listen-failure.js';
 
@@ -30,12 +30,16 @@ export function tlsCredentials(files: CertificateFiles): grpc.ServerCredentials 
   return grpc.experimental.createCertificateProviderServerCredentials(files, files.paths.clientCa === undefined ? null : files, false);
 }
 
-/** Listens on host:port (0 = any free port); resolves with the port bound, or fails with one line naming the port. */
+/** Listens on host:port (0 = any free port), with HTTP/2 windows of HTTP2_WINDOW_BYTES; resolves with the port bound, or fails with one line naming the port. */
 export async function bindGrpcServer(server: grpc.Server, host: string, port: number, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
   await checkPortFree(port, host, 'gRPC');
   const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   return new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${hostPart}:${port}`, credentials, (err, p) => (err ? reject(listenFailure(err, port, host, 'gRPC')) : resolve(p))),
+    server.bindAsync(`${hostPart}:${port}`, credentials, (err, p) => {
+      if (err) return reject(listenFailure(err, port, host, 'gRPC'));
+      raiseServerWindows(server);
+      resolve(p);
+    }),
   );
 }
 

@@ -11,6 +11,7 @@ import {
   KEEPALIVE_OPTIONS,
   principalOf,
   PrincipalLimits,
+  raiseServerWindows,
   readPem,
   type SessionStream,
 } from '@easyremote/protocol';
@@ -63,6 +64,7 @@ export class DirectServer {
       this.server.bindAsync(joinHostPort(host, port), credentials, (err, bound) => {
         if (err) return reject(new Error(`cannot listen for direct calls on ${joinHostPort(host, port)}: ${err.message}`, { cause: err }));
         this.boundPort = bound;
+        raiseServerWindows(this.server);
         resolve();
       }),
     );

@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { serializeMessage } from "../../../message-writer.js";
 import type { handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 
 export const protobufPackage = "easyremote.v1";
@@ -376,9 +377,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/ListNodes" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: AdminEmpty): Buffer => bufferView(AdminEmpty.encode(value).finish()),
+    requestSerialize: (value: AdminEmpty): Buffer => serializeMessage(AdminEmpty, value),
     requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/nodes/{node_id} */
@@ -386,9 +387,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/GetNode" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: NodeRef): Buffer => bufferView(NodeRef.encode(value).finish()),
+    requestSerialize: (value: NodeRef): Buffer => serializeMessage(NodeRef, value),
     requestDeserialize: (value: Buffer): NodeRef => NodeRef.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/functions: providers and resolved configuration per function. */
@@ -396,9 +397,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/ListFunctions" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: AdminEmpty): Buffer => bufferView(AdminEmpty.encode(value).finish()),
+    requestSerialize: (value: AdminEmpty): Buffer => serializeMessage(AdminEmpty, value),
     requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/metrics?window_ms=: live figures plus statistics from SQLite. */
@@ -406,9 +407,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/GetMetrics" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: Window): Buffer => bufferView(Window.encode(value).finish()),
+    requestSerialize: (value: Window): Buffer => serializeMessage(Window, value),
     requestDeserialize: (value: Buffer): Window => Window.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/stats/nodes?window_ms= */
@@ -416,9 +417,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/NodeStats" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: Window): Buffer => bufferView(Window.encode(value).finish()),
+    requestSerialize: (value: Window): Buffer => serializeMessage(Window, value),
     requestDeserialize: (value: Buffer): Window => Window.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/stats/functions?window_ms= */
@@ -426,9 +427,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/FunctionStats" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: Window): Buffer => bufferView(Window.encode(value).finish()),
+    requestSerialize: (value: Window): Buffer => serializeMessage(Window, value),
     requestDeserialize: (value: Buffer): Window => Window.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/recommendations?window_ms= */
@@ -436,9 +437,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/Recommendations" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: Window): Buffer => bufferView(Window.encode(value).finish()),
+    requestSerialize: (value: Window): Buffer => serializeMessage(Window, value),
     requestDeserialize: (value: Buffer): Window => Window.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/alerts */
@@ -446,9 +447,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/Alerts" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: AdminEmpty): Buffer => bufferView(AdminEmpty.encode(value).finish()),
+    requestSerialize: (value: AdminEmpty): Buffer => serializeMessage(AdminEmpty, value),
     requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** POST /api/nodes/{node_id}/drain */
@@ -456,9 +457,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/DrainNode" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: NodeRef): Buffer => bufferView(NodeRef.encode(value).finish()),
+    requestSerialize: (value: NodeRef): Buffer => serializeMessage(NodeRef, value),
     requestDeserialize: (value: Buffer): NodeRef => NodeRef.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** POST /api/cache/invalidate?function= */
@@ -466,9 +467,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/InvalidateCache" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: FunctionRef): Buffer => bufferView(FunctionRef.encode(value).finish()),
+    requestSerialize: (value: FunctionRef): Buffer => serializeMessage(FunctionRef, value),
     requestDeserialize: (value: Buffer): FunctionRef => FunctionRef.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/peers: this gateway, its configured peers and the gateways its nodes report. */
@@ -476,9 +477,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/Peers" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: AdminEmpty): Buffer => bufferView(AdminEmpty.encode(value).finish()),
+    requestSerialize: (value: AdminEmpty): Buffer => serializeMessage(AdminEmpty, value),
     requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/backends: what look-aside clients may be given (backends, and nodes with a direct address). */
@@ -486,9 +487,9 @@ export const AdminService = {
     path: "/easyremote.v1.Admin/ListBackends" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: AdminEmpty): Buffer => bufferView(AdminEmpty.encode(value).finish()),
+    requestSerialize: (value: AdminEmpty): Buffer => serializeMessage(AdminEmpty, value),
     requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => bufferView(JsonReply.encode(value).finish()),
+    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
 } as const;

@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { serializeMessage } from "../../../message-writer.js";
 import type {
   handleBidiStreamingCall,
   handleServerStreamingCall,
@@ -2720,9 +2721,9 @@ export const GatewayService = {
     path: "/easyremote.v1.Gateway/Call" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: CallRequest): Buffer => bufferView(CallRequest.encode(value).finish()),
+    requestSerialize: (value: CallRequest): Buffer => serializeMessage(CallRequest, value),
     requestDeserialize: (value: Buffer): CallRequest => CallRequest.decode(value),
-    responseSerialize: (value: CallReply): Buffer => bufferView(CallReply.encode(value).finish()),
+    responseSerialize: (value: CallReply): Buffer => serializeMessage(CallReply, value),
     responseDeserialize: (value: Buffer): CallReply => CallReply.decode(value),
   },
   /**
@@ -2734,9 +2735,9 @@ export const GatewayService = {
     path: "/easyremote.v1.Gateway/CallStream" as const,
     requestStream: false as const,
     responseStream: true as const,
-    requestSerialize: (value: CallRequest): Buffer => bufferView(CallRequest.encode(value).finish()),
+    requestSerialize: (value: CallRequest): Buffer => serializeMessage(CallRequest, value),
     requestDeserialize: (value: Buffer): CallRequest => CallRequest.decode(value),
-    responseSerialize: (value: StreamReply): Buffer => bufferView(StreamReply.encode(value).finish()),
+    responseSerialize: (value: StreamReply): Buffer => serializeMessage(StreamReply, value),
     responseDeserialize: (value: Buffer): StreamReply => StreamReply.decode(value),
   },
   /**
@@ -2748,9 +2749,9 @@ export const GatewayService = {
     path: "/easyremote.v1.Gateway/Session" as const,
     requestStream: true as const,
     responseStream: true as const,
-    requestSerialize: (value: ClientFrame): Buffer => bufferView(ClientFrame.encode(value).finish()),
+    requestSerialize: (value: ClientFrame): Buffer => serializeMessage(ClientFrame, value),
     requestDeserialize: (value: Buffer): ClientFrame => ClientFrame.decode(value),
-    responseSerialize: (value: ServerFrame): Buffer => bufferView(ServerFrame.encode(value).finish()),
+    responseSerialize: (value: ServerFrame): Buffer => serializeMessage(ServerFrame, value),
     responseDeserialize: (value: Buffer): ServerFrame => ServerFrame.decode(value),
   },
 } as const;

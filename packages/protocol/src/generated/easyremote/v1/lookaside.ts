@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { serializeMessage } from "../../../message-writer.js";
 import type { handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { Capabilities } from "./node.js";
 
@@ -1646,9 +1647,9 @@ export const LoadBalancerService = {
     path: "/easyremote.v1.LoadBalancer/RegisterBackend" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: BackendInfo): Buffer => bufferView(BackendInfo.encode(value).finish()),
+    requestSerialize: (value: BackendInfo): Buffer => serializeMessage(BackendInfo, value),
     requestDeserialize: (value: Buffer): BackendInfo => BackendInfo.decode(value),
-    responseSerialize: (value: BackendLease): Buffer => bufferView(BackendLease.encode(value).finish()),
+    responseSerialize: (value: BackendLease): Buffer => serializeMessage(BackendLease, value),
     responseDeserialize: (value: Buffer): BackendLease => BackendLease.decode(value),
   },
   /** A backend's current load; also renews its lease. Node principals only. */
@@ -1656,9 +1657,9 @@ export const LoadBalancerService = {
     path: "/easyremote.v1.LoadBalancer/ReportLoad" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: LoadReport): Buffer => bufferView(LoadReport.encode(value).finish()),
+    requestSerialize: (value: LoadReport): Buffer => serializeMessage(LoadReport, value),
     requestDeserialize: (value: Buffer): LoadReport => LoadReport.decode(value),
-    responseSerialize: (value: BackendLease): Buffer => bufferView(BackendLease.encode(value).finish()),
+    responseSerialize: (value: BackendLease): Buffer => serializeMessage(BackendLease, value),
     responseDeserialize: (value: Buffer): BackendLease => BackendLease.decode(value),
   },
   /** One pick: the backend (or compute node) the strategy chose for one call. */
@@ -1666,9 +1667,9 @@ export const LoadBalancerService = {
     path: "/easyremote.v1.LoadBalancer/GetBackend" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: BackendRequest): Buffer => bufferView(BackendRequest.encode(value).finish()),
+    requestSerialize: (value: BackendRequest): Buffer => serializeMessage(BackendRequest, value),
     requestDeserialize: (value: Buffer): BackendRequest => BackendRequest.decode(value),
-    responseSerialize: (value: BackendInfo): Buffer => bufferView(BackendInfo.encode(value).finish()),
+    responseSerialize: (value: BackendInfo): Buffer => serializeMessage(BackendInfo, value),
     responseDeserialize: (value: Buffer): BackendInfo => BackendInfo.decode(value),
   },
   /** Up to `count` picks in one round trip, each as GetBackend would answer it. */
@@ -1676,9 +1677,9 @@ export const LoadBalancerService = {
     path: "/easyremote.v1.LoadBalancer/GetBackends" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: BackendRequest): Buffer => bufferView(BackendRequest.encode(value).finish()),
+    requestSerialize: (value: BackendRequest): Buffer => serializeMessage(BackendRequest, value),
     requestDeserialize: (value: Buffer): BackendRequest => BackendRequest.decode(value),
-    responseSerialize: (value: BackendPicks): Buffer => bufferView(BackendPicks.encode(value).finish()),
+    responseSerialize: (value: BackendPicks): Buffer => serializeMessage(BackendPicks, value),
     responseDeserialize: (value: Buffer): BackendPicks => BackendPicks.decode(value),
   },
   /**
@@ -1689,9 +1690,9 @@ export const LoadBalancerService = {
     path: "/easyremote.v1.LoadBalancer/ReportOutcome" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: Outcome): Buffer => bufferView(Outcome.encode(value).finish()),
+    requestSerialize: (value: Outcome): Buffer => serializeMessage(Outcome, value),
     requestDeserialize: (value: Buffer): Outcome => Outcome.decode(value),
-    responseSerialize: (value: OutcomeAck): Buffer => bufferView(OutcomeAck.encode(value).finish()),
+    responseSerialize: (value: OutcomeAck): Buffer => serializeMessage(OutcomeAck, value),
     responseDeserialize: (value: Buffer): OutcomeAck => OutcomeAck.decode(value),
   },
   /** A backend leaves. Node principals only. */
@@ -1699,9 +1700,9 @@ export const LoadBalancerService = {
     path: "/easyremote.v1.LoadBalancer/Deregister" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: BackendRef): Buffer => bufferView(BackendRef.encode(value).finish()),
+    requestSerialize: (value: BackendRef): Buffer => serializeMessage(BackendRef, value),
     requestDeserialize: (value: Buffer): BackendRef => BackendRef.decode(value),
-    responseSerialize: (value: DeregisterReply): Buffer => bufferView(DeregisterReply.encode(value).finish()),
+    responseSerialize: (value: DeregisterReply): Buffer => serializeMessage(DeregisterReply, value),
     responseDeserialize: (value: Buffer): DeregisterReply => DeregisterReply.decode(value),
   },
 } as const;

@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { serializeMessage } from "../../../message-writer.js";
 import type { handleBidiStreamingCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { ErrorDetail } from "./common.js";
 
@@ -4425,9 +4426,9 @@ export const NodeLinkService = {
     path: "/easyremote.v1.NodeLink/Connect" as const,
     requestStream: true as const,
     responseStream: true as const,
-    requestSerialize: (value: NodeFrame): Buffer => bufferView(NodeFrame.encode(value).finish()),
+    requestSerialize: (value: NodeFrame): Buffer => serializeMessage(NodeFrame, value),
     requestDeserialize: (value: Buffer): NodeFrame => NodeFrame.decode(value),
-    responseSerialize: (value: GatewayFrame): Buffer => bufferView(GatewayFrame.encode(value).finish()),
+    responseSerialize: (value: GatewayFrame): Buffer => serializeMessage(GatewayFrame, value),
     responseDeserialize: (value: Buffer): GatewayFrame => GatewayFrame.decode(value),
   },
 } as const;
