@@ -6,7 +6,8 @@ import http2 from 'node:http2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '@easyremote/client';
 import { ComputeNode } from '@easyremote/node';
-import { HTTP2_WINDOW_BYTES } from '@easyremote/protocol';
+import * as grpc from '@grpc/grpc-js';
+import { HTTP2_WINDOW_BYTES, raiseServerWindows } from '@easyremote/protocol';
 import { startGateway, startNode, waitFor } from './support/cluster.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -48,6 +49,11 @@ describe('HTTP/2 windows', () => {
     expect(await serverWindows(gw.address)).toEqual({ stream: HTTP2_WINDOW_BYTES, connection: HTTP2_WINDOW_BYTES });
     // Every connection, not only the first.
     expect(await serverWindows(gw.address)).toEqual({ stream: HTTP2_WINDOW_BYTES, connection: HTTP2_WINDOW_BYTES });
+  });
+
+  it('reports whether it could reach a grpc-js server\'s connections, and never throws', () => {
+    expect(raiseServerWindows(new grpc.Server())).toBe(true);
+    expect(raiseServerWindows({} as grpc.Server)).toBe(false);
   });
 
   it("a node's direct server grants the same", async () => {
