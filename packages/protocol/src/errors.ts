@@ -4,6 +4,7 @@
 import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { ErrorDetail } from './generated/easyremote/v1/common.js';
 import { clip, MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_STACK_CHARS } from './limits.js';
+import { serializeMessage } from './message-writer.js';
 import { RETRY_AFTER_METADATA_KEY } from './constants.js';
 
 export const ERROR_TRAILER = 'easyremote-error-bin';
@@ -213,7 +214,7 @@ export function toEasyRemoteError(err: unknown): EasyRemoteError {
 export function toServiceError(err: EasyRemoteError): Partial<ServiceError> {
   const metadata = new Metadata();
   const detail = err.toDetail();
-  metadata.set(ERROR_TRAILER, Buffer.from(ErrorDetail.encode(detail).finish()));
+  metadata.set(ERROR_TRAILER, serializeMessage(ErrorDetail, detail));
   if (err.retryAfterMs !== undefined) metadata.set(RETRY_AFTER_METADATA_KEY, String(err.retryAfterMs));
   return { code: err.grpcStatus, details: `${err.code}: ${detail.message}`, metadata };
 }
