@@ -100,8 +100,12 @@ export class CallRunner {
   private readonly calls = new Map<CallLink, Map<number, Call>>();
   private count = 0;
   private accepting = true;
-  /** Invocations whose arguments are still arriving in parts, per link. */
-  private readonly collecting = new Map<CallLink, Map<number, { invoke: Invoke; parts: Buffer[]; received: number }>>();
+  /**
+   * Invocations whose arguments are still arriving in parts, per link. Each part is copied
+   * into `args` (sized as announced) as it arrives, so the frames that carried it die
+   * young instead of waiting for the last part; untouched pages of `args` cost no memory.
+   */
+  private readonly collecting = new Map<CallLink, Map<number, { invoke: Invoke; args: Buffer; received: number }>>();
 
   constructor(options: CallRunnerOptions) {
     this.nodeId = options.nodeId;
@@ -192,15 +196,17 @@ export class CallRunner {
     const ofLink = this.collecting.get(link);
     const pending = ofLink?.get(attemptId);
     if (ofLink === undefined || pending === undefined) return;
-    pending.parts.push(data);
-    pending.received += data.length;
-    if (pending.received < pending.invoke.argsSize) return;
-    ofLink.delete(attemptId);
-    if (pending.received > pending.invoke.argsSize) {
-      this.refuse(link, attemptId, new InvalidArgument(`the arguments of ${pending.invoke.function} came to more than the ${pending.invoke.argsSize} bytes announced`));
+    const size = pending.invoke.argsSize;
+    if (pending.received + data.length > size) {
+      ofLink.delete(attemptId);
+      this.refuse(link, attemptId, new InvalidArgument(`the arguments of ${pending.invoke.function} came to more than the ${size} bytes announced`));
       return;
     }
-    this.invoke(link, { ...pending.invoke, args: Buffer.concat(pending.parts), argsSize: 0 });
+    pending.args.set(data, pending.received);
+    pending.received += data.length;
+    if (pending.received < size) return;
+    ofLink.delete(attemptId);
+    this.invoke(link, { ...pending.invoke, args: pending.args, argsSize: 0 });
   }
 
   cancel(link: CallLink, attemptId: number, reason: string): void {
@@ -246,7 +252,10 @@ export class CallRunner {
     }
     let ofLink = this.collecting.get(link);
     if (ofLink === undefined) this.collecting.set(link, (ofLink = new Map()));
-    ofLink.set(invoke.attemptId, { invoke, parts: [invoke.args], received: invoke.args.length });
+    // invoke() sends a call here only when args_size is above the first part's length.
+    const args = Buffer.allocUnsafe(invoke.argsSize);
+    args.set(invoke.args, 0);
+    ofLink.set(invoke.attemptId, { invoke, args, received: invoke.args.length });
   }
 
   // ---- one call ----------------------------------------------------------------------

@@ -282,3 +282,72 @@ describe('CallRunner replies', () => {
     expect(link.errorCode(big.attemptId)).toBe('PAYLOAD_TOO_LARGE');
   });
 });
+
+describe('CallRunner arguments in parts', () => {
+  /** An invocation whose encoded arguments come as a first part of `first` bytes, then `rest` parts. */
+  function inParts(args: unknown[], first: number, partBytes: number) {
+    const whole = invokeOf('f', args);
+    const bytes = whole.args;
+    const invoke = { ...whole, args: bytes.subarray(0, first), argsSize: bytes.length };
+    const parts: Buffer[] = [];
+    for (let at = first; at < bytes.length; at += partBytes) parts.push(Buffer.from(bytes.subarray(at, at + partBytes)));
+    return { invoke, parts, bytes };
+  }
+
+  it('runs the call with the parts joined in order, once the announced size has arrived', async () => {
+    const { runner, add, link } = setup();
+    const f = manualHandler();
+    add('f', f.handler);
+    const value = Buffer.from(Array.from({ length: 5000 }, (_, i) => i & 0xff));
+    const { invoke, parts } = inParts([value], 100, 1024);
+    runner.invoke(link, invoke);
+    for (const part of parts.slice(0, -1)) runner.argsPart(link, invoke.attemptId, part);
+    expect(f.started).toHaveLength(0); // not all here yet
+    const last = parts.at(-1)!;
+    runner.argsPart(link, invoke.attemptId, last);
+    expect(f.started).toHaveLength(1);
+    // Each part was copied as it came: the frames that carried them may be reused or dropped.
+    for (const part of parts) part.fill(0xee);
+    expect(Buffer.compare(f.started[0]!.arg as Buffer, value)).toBe(0);
+    f.started[0]!.resolve('ok');
+    await flush();
+    expect(resultOf(link, invoke.attemptId)).toBe('ok');
+  });
+
+  it('refuses as InvalidArgument arguments that come to more than announced, and forgets them', () => {
+    const { runner, add, link } = setup();
+    const f = manualHandler();
+    add('f', f.handler);
+    const { invoke, parts } = inParts([Buffer.alloc(3000, 1)], 10, 1000);
+    runner.invoke(link, invoke);
+    for (const part of parts.slice(0, -1)) runner.argsPart(link, invoke.attemptId, part);
+    runner.argsPart(link, invoke.attemptId, Buffer.concat([parts.at(-1)!, Buffer.from([1])]));
+    expect(link.errorCode(invoke.attemptId)).toBe('INVALID_ARGUMENT');
+    expect(link.sent.find((x) => x.error?.attemptId === invoke.attemptId)!.error!.error!.message).toContain(`more than the ${invoke.argsSize} bytes announced`);
+    runner.argsPart(link, invoke.attemptId, Buffer.from([1])); // after the refusal: ignored
+    expect(link.sent.filter((x) => x.error?.attemptId === invoke.attemptId)).toHaveLength(1);
+    expect(f.started).toHaveLength(0);
+  });
+
+  it('refuses announced arguments above the gateway limit before anything is collected', () => {
+    const { runner, add, link } = setup();
+    add('f', manualHandler().handler);
+    link.maxPayloadBytes = 1000;
+    const { invoke } = inParts([Buffer.alloc(3000, 1)], 10, 1000);
+    runner.invoke(link, invoke);
+    expect(link.errorCode(invoke.attemptId)).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('drops the collected parts of a cancelled invocation', () => {
+    const { runner, add, link } = setup();
+    const f = manualHandler();
+    add('f', f.handler);
+    const { invoke, parts } = inParts([Buffer.alloc(3000, 1)], 10, 1000);
+    runner.invoke(link, invoke);
+    runner.argsPart(link, invoke.attemptId, parts[0]!);
+    runner.cancel(link, invoke.attemptId, 'client');
+    for (const part of parts.slice(1)) runner.argsPart(link, invoke.attemptId, part);
+    expect(f.started).toHaveLength(0);
+    expect(link.sent).toHaveLength(0);
+  });
+});

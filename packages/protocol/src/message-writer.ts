@@ -13,6 +13,11 @@ const BY_REFERENCE_BYTES = 1024;
 const INITIAL_SCRATCH = 4096;
 /** A scratch buffer grown past this for one message is dropped afterwards. */
 const MAX_RETAINED_SCRATCH = 256 * 1024;
+/**
+ * Largest message finishView() assembles in a reused buffer (a batch of payload parts
+ * fits); a larger one gets a buffer of its own, as from finishBuffer().
+ */
+const MAX_VIEW_BYTES = 2 * 1024 * 1024;
 const UINT32_MAX = 0xffffffff;
 const TWO_32 = 2 ** 32;
 
@@ -46,6 +51,8 @@ export class MessageWriter {
   private readonly forkPos: number[] = [];
   private readonly forkRefBytes: number[] = [];
   busy = false;
+  /** Where finishView() assembles a message with referenced fields. */
+  private assembly = Buffer.alloc(0);
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -188,26 +195,57 @@ export class MessageWriter {
 
   /** The message: every scratch byte and referenced field copied once into one buffer of the exact size. */
   finishBuffer(): Buffer {
-    const refs = this.refs;
     let out: Buffer;
-    if (refs.length === 0) {
+    if (this.refs.length === 0) {
       out = Buffer.allocUnsafe(this.pos);
       this.buf.copy(out, 0, 0, this.pos);
     } else {
       out = Buffer.allocUnsafeSlow(this.pos + this.refBytes);
-      let from = 0;
-      let to = 0;
-      for (let i = 0; i < refs.length; i++) {
-        const at = this.refAt[i]!;
-        to += this.buf.copy(out, to, from, at);
-        from = at;
-        out.set(refs[i]!, to);
-        to += refs[i]!.byteLength;
-      }
-      this.buf.copy(out, to, from, this.pos);
+      this.assemble(out);
     }
     this.reset();
     return out;
+  }
+
+  /**
+   * The message as a view of a buffer this writer reuses: valid only until the writer's
+   * next message. For a caller that copies it at once (grpc-js's server frames a response
+   * by copying it behind the 5-byte gRPC prefix before it returns); it saves that caller
+   * one allocation and one copy of every byte per message.
+   */
+  finishView(): Buffer {
+    let out: Buffer;
+    const size = this.pos + this.refBytes;
+    if (this.refs.length === 0) {
+      out = this.buf.subarray(0, this.pos);
+      // Left behind, not reset: a scratch grown past the cap for this message must outlive the view.
+      if (this.buf.length > MAX_RETAINED_SCRATCH) this.buf = Buffer.allocUnsafe(INITIAL_SCRATCH);
+      this.pos = 0;
+      this.forkPos.length = 0;
+      this.forkRefBytes.length = 0;
+      return out;
+    }
+    if (size > MAX_VIEW_BYTES) return this.finishBuffer();
+    if (this.assembly.length < size) this.assembly = Buffer.allocUnsafeSlow(Math.min(MAX_VIEW_BYTES, Math.max(size, 2 * this.assembly.length)));
+    out = this.assembly.subarray(0, size);
+    this.assemble(out);
+    this.reset();
+    return out;
+  }
+
+  /** Scratch bytes and referenced fields, in order, into `out` (exactly their size). */
+  private assemble(out: Buffer): void {
+    const refs = this.refs;
+    let from = 0;
+    let to = 0;
+    for (let i = 0; i < refs.length; i++) {
+      const at = this.refAt[i]!;
+      to += this.buf.copy(out, to, from, at);
+      from = at;
+      out.set(refs[i]!, to);
+      to += refs[i]!.byteLength;
+    }
+    this.buf.copy(out, to, from, this.pos);
   }
 
   reset(): void {
@@ -227,12 +265,29 @@ const shared = new MessageWriter();
 
 /** The serialized message, for grpc-js's serializers (the generated service definitions call it). */
 export function serializeMessage<T>(type: Encodes<T>, message: T): Buffer {
+  return serializeWith(type, message, false);
+}
+
+/**
+ * The serialized message as a view valid until the next message is serialized: only for
+ * a server's response serializer, which grpc-js calls and copies from at once (see
+ * MessageWriter.finishView). grpc-js's client may hold a request's bytes (to retry, or
+ * until the call starts), so requests use serializeMessage.
+ */
+export function serializeResponse<T>(type: Encodes<T>, message: T): Buffer {
+  return serializeWith(type, message, true);
+}
+
+const viewing = new MessageWriter();
+
+function serializeWith<T>(type: Encodes<T>, message: T, view: boolean): Buffer {
   // A serializer does not run inside another, but a second writer keeps that true anyway.
-  const writer = shared.busy ? new MessageWriter() : shared;
+  const free = view ? viewing : shared;
+  const writer = free.busy ? new MessageWriter() : free;
   writer.busy = true;
   try {
     type.encode(message, writer as unknown as BinaryWriter);
-    return writer.finishBuffer();
+    return view ? writer.finishView() : writer.finishBuffer();
   } catch (err) {
     writer.reset();
     throw err;

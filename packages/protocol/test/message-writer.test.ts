@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CallReply, CallRequest, ClientFrame, ServerFrame, StreamReply } from '../src/generated/easyremote/v1/gateway.js';
 import { GatewayFrame, NodeFrame } from '../src/generated/easyremote/v1/node.js';
-import { MessageWriter, serializeMessage } from '../src/message-writer.js';
+import { MessageWriter, serializeMessage, serializeResponse } from '../src/message-writer.js';
 
 const GENERATED = new URL('../src/generated/easyremote/v1/', import.meta.url);
 
@@ -111,6 +111,7 @@ function sameAsBinaryWriter<T>(type: Fns<T>, partial: object): void {
   const expected = Buffer.from(type.encode(message).finish());
   // Buffer.equals, not toEqual: a deep comparison of megabyte buffers element by element takes seconds.
   expect(serializeMessage(type, message).equals(expected)).toBe(true);
+  expect(serializeResponse(type, message).equals(expected)).toBe(true);
 }
 
 describe('MessageWriter', () => {
@@ -137,6 +138,30 @@ describe('MessageWriter', () => {
     expect(GatewayFrame.decode(out).batch!.frames[0]!.argsPart!.data.equals(data)).toBe(true);
     data.fill(8); // the message is a copy: changing the source afterwards changes nothing
     expect(GatewayFrame.decode(out).batch!.frames[0]!.argsPart!.data[0]).toBe(7);
+  });
+
+  it('writes a response into a reused buffer, valid until the next response; a very large one gets its own', () => {
+    const frame = (nonce: number, data?: Buffer) => GatewayFrame.fromPartial(data ? { argsPart: { attemptId: nonce, data } } : { ping: { nonce } });
+    // Small: a view of the scratch buffer, overwritten by the next response.
+    const first = serializeResponse(GatewayFrame, frame(1));
+    const copy = Buffer.from(first);
+    serializeResponse(GatewayFrame, frame(2));
+    expect(first.equals(copy)).toBe(false);
+    expect(GatewayFrame.decode(copy).ping!.nonce).toBe(1);
+    // With a large field: assembled in a second reused buffer, also overwritten next time.
+    const large = serializeResponse(GatewayFrame, frame(3, Buffer.alloc(100_000, 3)));
+    const largeCopy = Buffer.from(large);
+    serializeResponse(GatewayFrame, frame(4, Buffer.alloc(100_000, 4)));
+    expect(large.equals(largeCopy)).toBe(false);
+    // Past the reused buffer's cap (2 MiB): a buffer of its own, left alone by what follows.
+    const huge = serializeResponse(GatewayFrame, frame(5, Buffer.alloc(3 * 2 ** 20, 5)));
+    serializeResponse(GatewayFrame, frame(6, Buffer.alloc(100_000, 6)));
+    serializeResponse(GatewayFrame, frame(7, Buffer.alloc(3 * 2 ** 20, 7)));
+    expect(GatewayFrame.decode(huge).argsPart!.data.every((b) => b === 5)).toBe(true);
+    // Requests (serializeMessage) are never views: grpc-js's client may hold them.
+    const request = serializeMessage(GatewayFrame, frame(8));
+    serializeMessage(GatewayFrame, frame(9));
+    expect(GatewayFrame.decode(request).ping!.nonce).toBe(8);
   });
 
   it('refuses what BinaryWriter refuses and is usable again afterwards', () => {

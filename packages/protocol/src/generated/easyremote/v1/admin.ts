@@ -6,7 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { serializeMessage } from "../../../message-writer.js";
+import { serializeMessage, serializeResponse } from "../../../message-writer.js";
 import type { handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 
 export const protobufPackage = "easyremote.v1";
@@ -379,7 +379,7 @@ export const AdminService = {
     responseStream: false as const,
     requestSerialize: (value: AdminEmpty): Buffer => serializeMessage(AdminEmpty, value),
     requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
+    responseSerialize: (value: JsonReply): Buffer => serializeResponse(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/nodes/{node_id} */
@@ -389,7 +389,7 @@ export const AdminService = {
     responseStream: false as const,
     requestSerialize: (value: NodeRef): Buffer => serializeMessage(NodeRef, value),
     requestDeserialize: (value: Buffer): NodeRef => NodeRef.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
+    responseSerialize: (value: JsonReply): Buffer => serializeResponse(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/functions: providers and resolved configuration per function. */
@@ -399,7 +399,7 @@ export const AdminService = {
     responseStream: false as const,
     requestSerialize: (value: AdminEmpty): Buffer => serializeMessage(AdminEmpty, value),
     requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
+    responseSerialize: (value: JsonReply): Buffer => serializeResponse(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/metrics?window_ms=: live figures plus statistics from SQLite. */
@@ -409,7 +409,7 @@ export const AdminService = {
     responseStream: false as const,
     requestSerialize: (value: Window): Buffer => serializeMessage(Window, value),
     requestDeserialize: (value: Buffer): Window => Window.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
+    responseSerialize: (value: JsonReply): Buffer => serializeResponse(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/stats/nodes?window_ms= */
@@ -419,7 +419,7 @@ export const AdminService = {
     responseStream: false as const,
     requestSerialize: (value: Window): Buffer => serializeMessage(Window, value),
     requestDeserialize: (value: Buffer): Window => Window.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
+    responseSerialize: (value: JsonReply): Buffer => serializeResponse(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/stats/functions?window_ms= */
@@ -429,7 +429,7 @@ export const AdminService = {
     responseStream: false as const,
     requestSerialize: (value: Window): Buffer => serializeMessage(Window, value),
     requestDeserialize: (value: Buffer): Window => Window.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
+    responseSerialize: (value: JsonReply): Buffer => serializeResponse(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/recommendations?window_ms= */
@@ -439,7 +439,7 @@ export const AdminService = {
     responseStream: false as const,
     requestSerialize: (value: Window): Buffer => serializeMessage(Window, value),
     requestDeserialize: (value: Buffer): Window => Window.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
+    responseSerialize: (value: JsonReply): Buffer => serializeResponse(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/alerts */
@@ -449,7 +449,7 @@ export const AdminService = {
     responseStream: false as const,
     requestSerialize: (value: AdminEmpty): Buffer => serializeMessage(AdminEmpty, value),
     requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
+    responseSerialize: (value: JsonReply): Buffer => serializeResponse(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** POST /api/nodes/{node_id}/drain */
@@ -459,7 +459,7 @@ export const AdminService = {
     responseStream: false as const,
     requestSerialize: (value: NodeRef): Buffer => serializeMessage(NodeRef, value),
     requestDeserialize: (value: Buffer): NodeRef => NodeRef.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
+    responseSerialize: (value: JsonReply): Buffer => serializeResponse(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** POST /api/cache/invalidate?function= */
@@ -469,7 +469,7 @@ export const AdminService = {
     responseStream: false as const,
     requestSerialize: (value: FunctionRef): Buffer => serializeMessage(FunctionRef, value),
     requestDeserialize: (value: Buffer): FunctionRef => FunctionRef.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
+    responseSerialize: (value: JsonReply): Buffer => serializeResponse(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/peers: this gateway, its configured peers and the gateways its nodes report. */
@@ -479,7 +479,7 @@ export const AdminService = {
     responseStream: false as const,
     requestSerialize: (value: AdminEmpty): Buffer => serializeMessage(AdminEmpty, value),
     requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
+    responseSerialize: (value: JsonReply): Buffer => serializeResponse(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
   /** GET /api/backends: what look-aside clients may be given (backends, and nodes with a direct address). */
@@ -489,7 +489,7 @@ export const AdminService = {
     responseStream: false as const,
     requestSerialize: (value: AdminEmpty): Buffer => serializeMessage(AdminEmpty, value),
     requestDeserialize: (value: Buffer): AdminEmpty => AdminEmpty.decode(value),
-    responseSerialize: (value: JsonReply): Buffer => serializeMessage(JsonReply, value),
+    responseSerialize: (value: JsonReply): Buffer => serializeResponse(JsonReply, value),
     responseDeserialize: (value: Buffer): JsonReply => JsonReply.decode(value),
   },
 } as const;

@@ -6,7 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { serializeMessage } from "../../../message-writer.js";
+import { serializeMessage, serializeResponse } from "../../../message-writer.js";
 import type {
   handleBidiStreamingCall,
   handleServerStreamingCall,
@@ -2723,7 +2723,7 @@ export const GatewayService = {
     responseStream: false as const,
     requestSerialize: (value: CallRequest): Buffer => serializeMessage(CallRequest, value),
     requestDeserialize: (value: Buffer): CallRequest => CallRequest.decode(value),
-    responseSerialize: (value: CallReply): Buffer => serializeMessage(CallReply, value),
+    responseSerialize: (value: CallReply): Buffer => serializeResponse(CallReply, value),
     responseDeserialize: (value: Buffer): CallReply => CallReply.decode(value),
   },
   /**
@@ -2737,7 +2737,7 @@ export const GatewayService = {
     responseStream: true as const,
     requestSerialize: (value: CallRequest): Buffer => serializeMessage(CallRequest, value),
     requestDeserialize: (value: Buffer): CallRequest => CallRequest.decode(value),
-    responseSerialize: (value: StreamReply): Buffer => serializeMessage(StreamReply, value),
+    responseSerialize: (value: StreamReply): Buffer => serializeResponse(StreamReply, value),
     responseDeserialize: (value: Buffer): StreamReply => StreamReply.decode(value),
   },
   /**
@@ -2751,7 +2751,7 @@ export const GatewayService = {
     responseStream: true as const,
     requestSerialize: (value: ClientFrame): Buffer => serializeMessage(ClientFrame, value),
     requestDeserialize: (value: Buffer): ClientFrame => ClientFrame.decode(value),
-    responseSerialize: (value: ServerFrame): Buffer => serializeMessage(ServerFrame, value),
+    responseSerialize: (value: ServerFrame): Buffer => serializeResponse(ServerFrame, value),
     responseDeserialize: (value: Buffer): ServerFrame => ServerFrame.decode(value),
   },
 } as const;

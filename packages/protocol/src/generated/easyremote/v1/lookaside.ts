@@ -6,7 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { serializeMessage } from "../../../message-writer.js";
+import { serializeMessage, serializeResponse } from "../../../message-writer.js";
 import type { handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { Capabilities } from "./node.js";
 
@@ -1649,7 +1649,7 @@ export const LoadBalancerService = {
     responseStream: false as const,
     requestSerialize: (value: BackendInfo): Buffer => serializeMessage(BackendInfo, value),
     requestDeserialize: (value: Buffer): BackendInfo => BackendInfo.decode(value),
-    responseSerialize: (value: BackendLease): Buffer => serializeMessage(BackendLease, value),
+    responseSerialize: (value: BackendLease): Buffer => serializeResponse(BackendLease, value),
     responseDeserialize: (value: Buffer): BackendLease => BackendLease.decode(value),
   },
   /** A backend's current load; also renews its lease. Node principals only. */
@@ -1659,7 +1659,7 @@ export const LoadBalancerService = {
     responseStream: false as const,
     requestSerialize: (value: LoadReport): Buffer => serializeMessage(LoadReport, value),
     requestDeserialize: (value: Buffer): LoadReport => LoadReport.decode(value),
-    responseSerialize: (value: BackendLease): Buffer => serializeMessage(BackendLease, value),
+    responseSerialize: (value: BackendLease): Buffer => serializeResponse(BackendLease, value),
     responseDeserialize: (value: Buffer): BackendLease => BackendLease.decode(value),
   },
   /** One pick: the backend (or compute node) the strategy chose for one call. */
@@ -1669,7 +1669,7 @@ export const LoadBalancerService = {
     responseStream: false as const,
     requestSerialize: (value: BackendRequest): Buffer => serializeMessage(BackendRequest, value),
     requestDeserialize: (value: Buffer): BackendRequest => BackendRequest.decode(value),
-    responseSerialize: (value: BackendInfo): Buffer => serializeMessage(BackendInfo, value),
+    responseSerialize: (value: BackendInfo): Buffer => serializeResponse(BackendInfo, value),
     responseDeserialize: (value: Buffer): BackendInfo => BackendInfo.decode(value),
   },
   /** Up to `count` picks in one round trip, each as GetBackend would answer it. */
@@ -1679,7 +1679,7 @@ export const LoadBalancerService = {
     responseStream: false as const,
     requestSerialize: (value: BackendRequest): Buffer => serializeMessage(BackendRequest, value),
     requestDeserialize: (value: Buffer): BackendRequest => BackendRequest.decode(value),
-    responseSerialize: (value: BackendPicks): Buffer => serializeMessage(BackendPicks, value),
+    responseSerialize: (value: BackendPicks): Buffer => serializeResponse(BackendPicks, value),
     responseDeserialize: (value: Buffer): BackendPicks => BackendPicks.decode(value),
   },
   /**
@@ -1692,7 +1692,7 @@ export const LoadBalancerService = {
     responseStream: false as const,
     requestSerialize: (value: Outcome): Buffer => serializeMessage(Outcome, value),
     requestDeserialize: (value: Buffer): Outcome => Outcome.decode(value),
-    responseSerialize: (value: OutcomeAck): Buffer => serializeMessage(OutcomeAck, value),
+    responseSerialize: (value: OutcomeAck): Buffer => serializeResponse(OutcomeAck, value),
     responseDeserialize: (value: Buffer): OutcomeAck => OutcomeAck.decode(value),
   },
   /** A backend leaves. Node principals only. */
@@ -1702,7 +1702,7 @@ export const LoadBalancerService = {
     responseStream: false as const,
     requestSerialize: (value: BackendRef): Buffer => serializeMessage(BackendRef, value),
     requestDeserialize: (value: Buffer): BackendRef => BackendRef.decode(value),
-    responseSerialize: (value: DeregisterReply): Buffer => serializeMessage(DeregisterReply, value),
+    responseSerialize: (value: DeregisterReply): Buffer => serializeResponse(DeregisterReply, value),
     responseDeserialize: (value: Buffer): DeregisterReply => DeregisterReply.decode(value),
   },
 } as const;

@@ -6,7 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { serializeMessage } from "../../../message-writer.js";
+import { serializeMessage, serializeResponse } from "../../../message-writer.js";
 import type { handleBidiStreamingCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { ErrorDetail } from "./common.js";
 
@@ -4428,7 +4428,7 @@ export const NodeLinkService = {
     responseStream: true as const,
     requestSerialize: (value: NodeFrame): Buffer => serializeMessage(NodeFrame, value),
     requestDeserialize: (value: Buffer): NodeFrame => NodeFrame.decode(value),
-    responseSerialize: (value: GatewayFrame): Buffer => serializeMessage(GatewayFrame, value),
+    responseSerialize: (value: GatewayFrame): Buffer => serializeResponse(GatewayFrame, value),
     responseDeserialize: (value: Buffer): GatewayFrame => GatewayFrame.decode(value),
   },
 } as const;
