@@ -103,7 +103,8 @@ export class CallRunner {
   /**
    * Invocations whose arguments are still arriving in parts, per link. Each part is copied
    * into `args` (sized as announced) as it arrives, so the frames that carried it die
-   * young instead of waiting for the last part; untouched pages of `args` cost no memory.
+   * young instead of waiting for the last part. The announced size is reserved when the
+   * invocation comes (collectArgs refuses one above the gateway's payload limit first).
    */
   private readonly collecting = new Map<CallLink, Map<number, { invoke: Invoke; args: Buffer; received: number }>>();
 
