@@ -214,21 +214,16 @@ export class MessageWriter {
    * one allocation and one copy of every byte per message.
    */
   finishView(): Buffer {
-    let out: Buffer;
     const size = this.pos + this.refBytes;
-    if (this.refs.length === 0) {
-      out = this.buf.subarray(0, this.pos);
-      // Left behind, not reset: a scratch grown past the cap for this message must outlive the view.
-      if (this.buf.length > MAX_RETAINED_SCRATCH) this.buf = Buffer.allocUnsafe(INITIAL_SCRATCH);
-      this.pos = 0;
-      this.forkPos.length = 0;
-      this.forkRefBytes.length = 0;
-      return out;
+    if (size > MAX_VIEW_BYTES && this.refs.length > 0) return this.finishBuffer();
+    let out: Buffer;
+    if (this.refs.length === 0) out = this.buf.subarray(0, this.pos);
+    else {
+      if (this.assembly.length < size) this.assembly = Buffer.allocUnsafeSlow(Math.min(MAX_VIEW_BYTES, Math.max(size, 2 * this.assembly.length)));
+      out = this.assembly.subarray(0, size);
+      this.assemble(out);
     }
-    if (size > MAX_VIEW_BYTES) return this.finishBuffer();
-    if (this.assembly.length < size) this.assembly = Buffer.allocUnsafeSlow(Math.min(MAX_VIEW_BYTES, Math.max(size, 2 * this.assembly.length)));
-    out = this.assembly.subarray(0, size);
-    this.assemble(out);
+    // reset() may drop an oversized scratch buffer; the view keeps the memory it shows.
     this.reset();
     return out;
   }
@@ -262,6 +257,8 @@ export class MessageWriter {
 type Encodes<T> = { encode(message: T, writer?: BinaryWriter): BinaryWriter };
 
 const shared = new MessageWriter();
+/** Writes responses only, so a view it returned is never overwritten by a request's serializer. */
+const viewing = new MessageWriter();
 
 /** The serialized message, for grpc-js's serializers (the generated service definitions call it). */
 export function serializeMessage<T>(type: Encodes<T>, message: T): Buffer {
@@ -277,8 +274,6 @@ export function serializeMessage<T>(type: Encodes<T>, message: T): Buffer {
 export function serializeResponse<T>(type: Encodes<T>, message: T): Buffer {
   return serializeWith(type, message, true);
 }
-
-const viewing = new MessageWriter();
 
 function serializeWith<T>(type: Encodes<T>, message: T, view: boolean): Buffer {
   // A serializer does not run inside another, but a second writer keeps that true anyway.
