@@ -173,6 +173,8 @@ export class RawSession {
   readonly stream: grpc.ClientDuplexStream<Buffer, ServerFrame>;
   /** The stream's final status, once it ended. */
   status: grpc.StatusObject | undefined;
+  /** The response headers, once they came. */
+  headers: grpc.Metadata | undefined;
   private readonly waiters = new Set<() => void>();
 
   constructor(address: string, token?: string) {
@@ -181,6 +183,10 @@ export class RawSession {
     if (token !== undefined) md.set('authorization', `Bearer ${token}`);
     this.stream = this.client.makeBidiStreamRequest('/easyremote.v1.Gateway/Session', (b: Buffer) => b, (b: Buffer) => ServerFrame.decode(b), md);
     this.stream.on('error', () => undefined);
+    this.stream.on('metadata', (headers: grpc.Metadata) => {
+      this.headers = headers;
+      this.wake();
+    });
     this.stream.on('status', (s: grpc.StatusObject) => {
       this.status = s;
       this.wake();

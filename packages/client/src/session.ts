@@ -14,8 +14,9 @@ import {
   FrameBatcher,
   GatewayLost,
   GatewayService,
-  PAYLOAD_PART_BYTES,
+  MAX_PAYLOAD_HEADER_KEY,
   PAYLOAD_PART_CREDIT,
+  partBytesWithin,
   errorFromDetail,
   unbatch,
   type CallOptions as WireCallOptions,
@@ -153,7 +154,7 @@ class SessionCall implements CallHandle {
     this.argsCredit += credit;
     const args = this.request.args;
     while (!this.over && this.argsCredit > 0 && this.argsOffset < args.length) {
-      const data = args.subarray(this.argsOffset, this.argsOffset + PAYLOAD_PART_BYTES);
+      const data = args.subarray(this.argsOffset, this.argsOffset + this.session.partBytes);
       this.argsOffset += data.length;
       this.argsCredit--;
       this.session.send({ argsPart: { callId: this.id, data } });
@@ -194,6 +195,11 @@ class Session {
   broken = false;
   /** The gateway said it takes no more calls here: new calls go to another session. */
   draining = false;
+  /**
+   * The size of the argument parts this session sends: sized to the payload limit the
+   * server named in its headers, the size that fits any server's message limit until then.
+   */
+  partBytes = partBytesWithin(undefined);
 
   constructor(
     open: () => SessionDuplex,
@@ -204,7 +210,11 @@ class Session {
   ) {
     const stream = (this.stream = open());
     this.batcher = new FrameBatcher<ClientFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: (f) => f.call?.args.length ?? f.argsPart?.data.length ?? 0 });
-    stream.on('metadata', () => this.establish());
+    stream.on('metadata', (headers: grpc.Metadata) => {
+      const limit = headers.get(MAX_PAYLOAD_HEADER_KEY)[0];
+      if (typeof limit === 'string' && /^[0-9]{1,15}$/.test(limit)) this.partBytes = partBytesWithin(Number(limit));
+      this.establish();
+    });
     stream.on('data', (message: ServerFrame) => {
       this.establish();
       unbatch(message, (frame) => this.onFrame(frame));
@@ -296,12 +306,13 @@ export class SessionTransport {
     call.arm(timeoutMs);
     // Large arguments go in parts, never as one message over the gateway's limit (which
     // would end the whole session): the first with the call, the rest within credit.
-    const parted = request.args.length > PAYLOAD_PART_BYTES;
+    const partBytes = session.partBytes;
+    const parted = request.args.length > partBytes;
     session.send({
       call: {
         callId: call.id,
         function: request.function,
-        args: parted ? request.args.subarray(0, PAYLOAD_PART_BYTES) : request.args,
+        args: parted ? request.args.subarray(0, partBytes) : request.args,
         options: request.options,
         metadata: request.metadata,
         timeoutMs,
@@ -312,7 +323,7 @@ export class SessionTransport {
         assumeIdempotent: request.assumeIdempotent,
       },
     });
-    if (parted) call.sendArgs(PAYLOAD_PART_BYTES, PAYLOAD_PART_CREDIT);
+    if (parted) call.sendArgs(partBytes, PAYLOAD_PART_CREDIT);
     return call;
   }
 

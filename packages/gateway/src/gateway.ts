@@ -121,7 +121,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
     this.alerts.on('alert', (a) => logger.warn({ severity: a.severity, alert: a.kind }, a.message));
 
-    this.sessions = new SessionService(this.intake, clock, this.auth, deferFlush);
+    this.sessions = new SessionService(this.intake, clock, this.auth, settings.maxPayloadBytes, deferFlush);
     this.lookAside = new LookAside({ registry: this.registry, router: this.router, health: this.health, detector: this.detector, limits, clock, random: options.random ?? Math.random, observer: events.observer(), freed: (entry) => this.dispatcher.pump(entry), settings: { ...settings, gatewayId: this.id, pickTtlMs: options.lookAside?.pickTtlMs } });
     this.server = grpcServices({ maxPayloadBytes: settings.maxPayloadBytes, auth: this.auth, clock, metrics: this.metrics, nodeCertificates, nodeLinks: this.nodeLinks, intake: this.intake, sessions: this.sessions, api: this.api, lookAside: this.lookAside });
   }

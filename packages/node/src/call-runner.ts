@@ -15,7 +15,7 @@ import {
   InvalidArgument,
   NodeLost,
   Overloaded,
-  PAYLOAD_PART_BYTES,
+  partBytesWithin,
   PayloadTooLarge,
   RemoteError,
   decodeArgs,
@@ -323,11 +323,13 @@ export class CallRunner {
   private async sendResult(call: Call, payload: Buffer, execMs: number): Promise<void> {
     const { invoke, controller } = call;
     let offset = 0;
-    while (payload.length - offset > PAYLOAD_PART_BYTES) {
+    // Parts fit the receiver's message limit: none is larger than its payload limit.
+    const partBytes = partBytesWithin(call.link.maxPayloadBytes);
+    while (payload.length - offset > partBytes) {
       await this.creditFor(call);
       if (controller.signal.aborted) return;
       call.credit--;
-      const data = payload.subarray(offset, offset + PAYLOAD_PART_BYTES);
+      const data = payload.subarray(offset, offset + partBytes);
       offset += data.length;
       if (!this.reply(call, { resultPart: { attemptId: invoke.attemptId, data } })) await this.untilWritable(call);
     }

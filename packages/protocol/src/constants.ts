@@ -11,15 +11,37 @@ export const ENVELOPE_SLACK_BYTES = 64 * 1024;
 export const DEFAULT_STREAM_CREDIT = 16;
 
 /**
- * Arguments and results larger than this travel over a session and a node stream in
- * parts of this size, each part within credit, so no hop holds a whole large payload and
- * one large call cannot hold up others on the same stream. It stays under
- * ENVELOPE_SLACK_BYTES, so a part fits any gateway's message limit (payload limit + slack)
- * whatever its payload limit: a message over it would end the whole stream.
+ * Arguments and results larger than a part travel over a session and a node stream in
+ * parts, each part within credit, so no hop holds a whole large payload and one large call
+ * cannot hold up others on the same stream. The TypeScript client and node send parts of
+ * `partBytesWithin(limit)`, where `limit` is the receiver's payload limit: at most
+ * PAYLOAD_PART_BYTES (fewer, larger parts cost every hop less per byte), and at most that
+ * limit or SAFE_PART_BYTES, whichever is larger, so a part always fits the receiver's
+ * message limit (payload limit + ENVELOPE_SLACK_BYTES): a message over it would end the
+ * whole stream.
  */
-export const PAYLOAD_PART_BYTES = 60 * 1024;
+export const PAYLOAD_PART_BYTES = 256 * 1024;
+/**
+ * The part size when the receiver's payload limit is not known (yet): under
+ * ENVELOPE_SLACK_BYTES, it fits any receiver's message limit whatever its payload limit.
+ */
+export const SAFE_PART_BYTES = 60 * 1024;
+
+/** The part size for a receiver whose payload limit is `maxPayloadBytes` (undefined: not known). */
+export function partBytesWithin(maxPayloadBytes: number | undefined): number {
+  if (maxPayloadBytes === undefined || !(maxPayloadBytes > SAFE_PART_BYTES)) return SAFE_PART_BYTES;
+  return Math.min(PAYLOAD_PART_BYTES, maxPayloadBytes);
+}
+
 /** Parts of a large payload a sender may have in flight before it is granted more. */
 export const PAYLOAD_PART_CREDIT = 16;
+
+/**
+ * Response header of the Session RPC (sent at once, before any frame), from a gateway and
+ * from a node's direct server: the server's payload limit in bytes, decimal. A client uses
+ * it to size its argument parts (`partBytesWithin`).
+ */
+export const MAX_PAYLOAD_HEADER_KEY = 'easyremote-max-payload-bytes';
 
 /** A payload that came in parts, whole: the parts before the last, and the last (no copy when there was only one). */
 export function joinParts(parts: readonly Buffer[] | undefined, last: Buffer): Buffer {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { encode, encodeArgs } from '../src/codec.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_STREAM_CREDIT, ENVELOPE_SLACK_BYTES, HTTP2_WINDOW_BYTES, PAYLOAD_PART_BYTES, PAYLOAD_PART_CREDIT } from '../src/constants.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_STREAM_CREDIT, ENVELOPE_SLACK_BYTES, HTTP2_WINDOW_BYTES, PAYLOAD_PART_BYTES, PAYLOAD_PART_CREDIT, SAFE_PART_BYTES } from '../src/constants.js';
 import { ERROR_CODES } from '../src/errors.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_FRAMES, SOLO_FRAME_BYTES } from '../src/frame-batcher.js';
 import * as limits from '../src/limits.js';
@@ -82,6 +82,7 @@ describe('proto/README.md', () => {
       MAX_ERROR_STACK_CHARS: limits.MAX_ERROR_STACK_CHARS,
       MAX_QUOTED_CHARS: limits.MAX_QUOTED_CHARS,
       PAYLOAD_PART_BYTES,
+      SAFE_PART_BYTES,
       PAYLOAD_PART_CREDIT,
       DEFAULT_STREAM_CREDIT,
       MAX_BATCH_FRAMES,

@@ -3,13 +3,13 @@
 // the client's call id; frames produced in one turn go out as one batch. Calls go through
 // the same intake as Call and CallStream, so limits, deadlines, errors and the cache
 // behave exactly as there.
-import * as grpc from '@grpc/grpc-js';
 import {
   DEFAULT_STREAM_CREDIT,
   InvalidArgument,
   MAX_SESSION_CALLS,
   Overloaded,
   SessionServer,
+  sessionHeaders,
   type EasyRemoteError,
   type ServerFrame,
   type SessionCall,
@@ -217,13 +217,15 @@ export class SessionService {
     private readonly intake: CallIntake,
     private readonly clock: Clock,
     private readonly auth: Authenticator,
+    /** The gateway's payload limit, told to every client in the session's headers. */
+    private readonly maxPayloadBytes: number,
     private readonly deferFlush?: (flush: () => void) => void,
   ) {}
 
   handler(): (stream: SessionStream) => void {
     return (stream) => {
       // Headers first: a client that saw them knows its calls reached a gateway handler.
-      stream.sendMetadata(new grpc.Metadata());
+      stream.sendMetadata(sessionHeaders(this.maxPayloadBytes));
       const session = new ClientSession(stream, this.intake, this.clock, (s) => this.sessions.delete(s), this.deferFlush, this.auth);
       this.sessions.add(session);
       if (this.goneAway !== undefined) session.goAway(this.goneAway);

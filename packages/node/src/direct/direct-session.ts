@@ -1,7 +1,6 @@
 // Gateway.Session served by the node itself: the frames, ids, credit, argument parts,
 // goaway and refusals of proto/session.md, so a client speaks to a node exactly as to a
 // gateway. Each session is one DirectLink to the node's CallRunner.
-import * as grpc from '@grpc/grpc-js';
 import {
   DEFAULT_STREAM_CREDIT,
   GatewayUnavailable,
@@ -12,6 +11,7 @@ import {
   PAYLOAD_PART_CREDIT,
   quote,
   SessionServer,
+  sessionHeaders,
   type Principal,
   type ServerFrame,
   type SessionCall,
@@ -43,7 +43,7 @@ export class DirectSession extends SessionServer<OpenCall> {
     super(stream);
     this.link = new DirectLink(maxPayloadBytes, () => stream.writableNeedDrain);
     // Headers first: a client that saw them knows its calls reached a running session.
-    stream.sendMetadata(new grpc.Metadata());
+    stream.sendMetadata(sessionHeaders(maxPayloadBytes));
   }
 
   protected drained(): void {

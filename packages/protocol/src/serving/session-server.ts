@@ -4,6 +4,8 @@
 // the stream (half-closed by the client: ended once its calls are answered; gone: its
 // calls cancelled). What a call is, and how it is started, cancelled, credited and fed
 // argument parts, is the server's own.
+import * as grpc from '@grpc/grpc-js';
+import { MAX_PAYLOAD_HEADER_KEY } from '../constants.js';
 import { FrameBatcher, unbatch } from '../frame-batcher.js';
 import type { ClientFrame, ServerFrame, SessionCall } from '../generated/easyremote/v1/gateway.js';
 import { InvalidArgument, type EasyRemoteError } from '../errors.js';
@@ -11,6 +13,17 @@ import { clip, MAX_QUOTED_CHARS } from '../limits.js';
 import { sessionFunctionTeller } from './function-idempotency.js';
 import { serverFrameBytes, type SessionStream } from './session-definition.js';
 import type { Undecodable } from './tolerant-definitions.js';
+
+/**
+ * The Session RPC's response headers, sent at once, before any frame: a client that saw them
+ * knows its calls reached a running session, and learns the server's payload limit (which
+ * sizes its argument parts).
+ */
+export function sessionHeaders(maxPayloadBytes: number): grpc.Metadata {
+  const headers = new grpc.Metadata();
+  headers.set(MAX_PAYLOAD_HEADER_KEY, String(maxPayloadBytes));
+  return headers;
+}
 
 export abstract class SessionServer<Call> {
   /** The calls in flight, by the client's call id. */
