@@ -32,8 +32,8 @@ const PAYLOAD = { id: 42, text: 'hello', values: [1, 2, 3] };
 const PROFILE_S = 3;
 const TOP_FUNCTIONS = 15;
 const BIG = [
-  { label: '1 MiB', bytes: 2 ** 20, reps: 10 },
-  { label: '16 MiB', bytes: 16 * 2 ** 20, reps: 5 },
+  { label: '1 MiB', bytes: 2 ** 20, reps: 20 },
+  { label: '16 MiB', bytes: 16 * 2 ** 20, reps: 15 },
 ];
 const PROVIDERS = (process.env.BENCH_PROVIDERS ?? '1,16,100,1000').split(',').map(Number);
 const NODES_PER_PROCESS = 500;
