@@ -76,13 +76,11 @@ export class Dispatcher {
   /** Attempts in flight per node session, for failover when a session is lost. */
   private readonly bySession = new Map<NodeSession, Map<number, Attempt>>();
   private readonly initialCredit: number;
-  private readonly creditBatch: number;
   private readonly maxResultBytes: number;
 
   constructor(private readonly parts: DispatcherParts) {
     this.initialCredit = parts.initialCredit ?? DEFAULT_STREAM_CREDIT;
     this.maxResultBytes = parts.maxResultBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
-    this.creditBatch = Math.max(1, this.initialCredit >> 1);
   }
 
   get inFlight(): number {
@@ -279,7 +277,7 @@ export class Dispatcher {
       }
       return;
     }
-    if (!a.blocked && a.owedCredit >= this.creditBatch) this.grantCredit(a);
+    if (!a.blocked && a.owedCredit >= a.creditBatch) this.grantCredit(a);
   }
 
   private grantCredit(a: Attempt): void {

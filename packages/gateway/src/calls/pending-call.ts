@@ -64,6 +64,11 @@ export class Attempt {
   credit: number;
   /** Chunks the consumer has taken whose credit is not yet returned to the node. */
   owedCredit = 0;
+  /**
+   * Owed credit is returned once this much has gathered: half the initial credit, so the
+   * node never runs dry waiting for a batch larger than what it was given.
+   */
+  readonly creditBatch: number;
   /** The consumer is slow: credit waits for its drain. */
   blocked = false;
   /** healthCheck.timeout timer, when the function sets one. */
@@ -82,5 +87,6 @@ export class Attempt {
     initialCredit: number,
   ) {
     this.credit = initialCredit;
+    this.creditBatch = Math.max(1, initialCredit >> 1);
   }
 }

@@ -283,6 +283,21 @@ describe('Dispatcher: stream credit', () => {
     expect(a.credits()).toEqual([{ attemptId: id, chunks: 2 }]);
   });
 
+  it(`returns a large result's part credit in batches of half its own ${PAYLOAD_PART_CREDIT}, whatever the stream credit`, () => {
+    // A stream credit far above the parts' credit must not make the node wait for a batch it can never fill.
+    const { core, a } = twoNodes({}, { initialCredit: 64 });
+    const { sink } = core.call('f');
+    const id = attemptOf(a);
+    expect(a.lastInvoke().initialCredit).toBe(PAYLOAD_PART_CREDIT);
+    for (let i = 0; i < PAYLOAD_PART_CREDIT; i++) a.resultPart(id);
+    expect(a.credits()).toEqual([
+      { attemptId: id, chunks: PAYLOAD_PART_CREDIT / 2 },
+      { attemptId: id, chunks: PAYLOAD_PART_CREDIT / 2 },
+    ]);
+    a.result(id, 'last');
+    expect(sink.finals()).toHaveLength(1);
+  });
+
   it('a slow consumer withholds credit until its drain fires, then returns all it owes', () => {
     const { core, a } = twoNodes({ kind: 'stream' });
     const { sink } = core.call('f', { streaming: true });

@@ -135,6 +135,11 @@ export class TestNode {
     this.core.dispatcher.onChunk(this.session, { attemptId, payload: Buffer.from(payload) });
   }
 
+  resultPart(attemptId: number, data: Buffer | string = 'p'): void {
+    this.heartbeat();
+    this.core.dispatcher.onResultPart(this.session, { attemptId, data: Buffer.from(data) });
+  }
+
   end(attemptId: number, execMs = 1): void {
     this.heartbeat();
     this.core.dispatcher.onEnd(this.session, { attemptId, execMs });
