@@ -9,7 +9,6 @@ import {
   MAX_SESSION_CALLS,
   Overloaded,
   SessionServer,
-  sessionHeaders,
   type EasyRemoteError,
   type ServerFrame,
   type SessionCall,
@@ -121,10 +120,11 @@ class ClientSession extends SessionServer<SessionEntry> {
     private readonly intake: CallIntake,
     private readonly clock: Clock,
     private readonly onClosed: (session: ClientSession) => void,
+    maxPayloadBytes: number,
     deferFlush: ((flush: () => void) => void) | undefined,
     auth: Authenticator,
   ) {
-    super(stream, deferFlush);
+    super(stream, maxPayloadBytes, deferFlush);
     this.peer = stream.getPeer();
     this.caller = principalOf(stream.metadata, auth);
   }
@@ -224,9 +224,7 @@ export class SessionService {
 
   handler(): (stream: SessionStream) => void {
     return (stream) => {
-      // Headers first: a client that saw them knows its calls reached a gateway handler.
-      stream.sendMetadata(sessionHeaders(this.maxPayloadBytes));
-      const session = new ClientSession(stream, this.intake, this.clock, (s) => this.sessions.delete(s), this.deferFlush, this.auth);
+      const session = new ClientSession(stream, this.intake, this.clock, (s) => this.sessions.delete(s), this.maxPayloadBytes, this.deferFlush, this.auth);
       this.sessions.add(session);
       if (this.goneAway !== undefined) session.goAway(this.goneAway);
     };

@@ -11,7 +11,6 @@ import {
   PAYLOAD_PART_CREDIT,
   quote,
   SessionServer,
-  sessionHeaders,
   type Principal,
   type ServerFrame,
   type SessionCall,
@@ -40,10 +39,8 @@ export class DirectSession extends SessionServer<OpenCall> {
     maxPayloadBytes: number,
     private readonly onClosed: (session: DirectSession) => void,
   ) {
-    super(stream);
+    super(stream, maxPayloadBytes);
     this.link = new DirectLink(maxPayloadBytes, () => stream.writableNeedDrain);
-    // Headers first: a client that saw them knows its calls reached a running session.
-    stream.sendMetadata(sessionHeaders(maxPayloadBytes));
   }
 
   protected drained(): void {

@@ -14,17 +14,6 @@ import { sessionFunctionTeller } from './function-idempotency.js';
 import { serverFrameBytes, type SessionStream } from './session-definition.js';
 import type { Undecodable } from './tolerant-definitions.js';
 
-/**
- * The Session RPC's response headers, sent at once, before any frame: a client that saw them
- * knows its calls reached a running session, and learns the server's payload limit (which
- * sizes its argument parts).
- */
-export function sessionHeaders(maxPayloadBytes: number): grpc.Metadata {
-  const headers = new grpc.Metadata();
-  headers.set(MAX_PAYLOAD_HEADER_KEY, String(maxPayloadBytes));
-  return headers;
-}
-
 export abstract class SessionServer<Call> {
   /** The calls in flight, by the client's call id. */
   protected readonly calls = new Map<number, Call>();
@@ -38,9 +27,16 @@ export abstract class SessionServer<Call> {
 
   constructor(
     protected readonly stream: SessionStream,
+    /** The server's payload limit, told to the client in the headers. */
+    maxPayloadBytes: number,
     /** Defers the batcher's flush (FrameBatcherOptions.defer). */
     deferFlush?: (flush: () => void) => void,
   ) {
+    // Headers first, before any frame: a client that saw them knows its calls reached a
+    // running session, and learns the payload limit that sizes its argument parts.
+    const headers = new grpc.Metadata();
+    headers.set(MAX_PAYLOAD_HEADER_KEY, String(maxPayloadBytes));
+    stream.sendMetadata(headers);
     this.batcher = new FrameBatcher<ServerFrame>({ write: (f) => stream.write(f), batch: (frames) => ({ batch: { frames } }), sizeOf: serverFrameBytes, defer: deferFlush });
     stream.on('data', (frame: ClientFrame | Undecodable) => {
       if ('undecodable' in frame) {
