@@ -25,6 +25,7 @@ import {
   type ResultProfile,
   type NodeFrame,
 } from '@easyremote/protocol';
+import { CallAbort } from './call-abort.js';
 import { runWithContext, type CallContext } from './context.js';
 import type { RegisteredFunction } from './registered-function.js';
 import { Scheduler, type Job } from './scheduler.js';
@@ -79,7 +80,7 @@ interface Call {
   readonly link: CallLink;
   readonly invoke: Invoke;
   readonly fn: RegisteredFunction;
-  readonly controller: AbortController;
+  readonly aborter: CallAbort;
   /** Set while the call waits for a slot. */
   job: Job | undefined;
   cancelDeadline: (() => void) | undefined;
@@ -167,7 +168,7 @@ export class CallRunner {
       link,
       invoke,
       fn,
-      controller: new AbortController(),
+      aborter: new CallAbort(),
       job: undefined,
       cancelDeadline: undefined,
       credit: invoke.initialCredit,
@@ -264,7 +265,7 @@ export class CallRunner {
   /** The scheduler gave the call a slot. */
   private begin(call: Call): void {
     call.job = undefined;
-    if (!this.mayReply(call) || call.controller.signal.aborted) {
+    if (!this.mayReply(call) || call.aborter.aborted) {
       this.finish(call, true);
       return;
     }
@@ -281,12 +282,12 @@ export class CallRunner {
   }
 
   private async execute(call: Call): Promise<void> {
-    const { invoke, fn, controller } = call;
+    const { invoke, fn, aborter } = call;
     const t0 = performance.now();
     try {
       if (fn.pool) {
-        const payload = Buffer.from(await fn.pool.run(invoke.args, controller.signal, profileOf(invoke)));
-        if (controller.signal.aborted) return;
+        const payload = Buffer.from(await fn.pool.run(invoke.args, aborter.signal, profileOf(invoke)));
+        if (aborter.aborted) return;
         const limit = call.link.maxPayloadBytes;
         if (payload.length > limit) throw new PayloadTooLarge(`${fn.name} produced ${payload.length} bytes; the gateway's limit is ${limit} bytes`);
         await this.sendResult(call, payload, performance.now() - t0);
@@ -301,15 +302,15 @@ export class CallRunner {
       const ctx = this.context(call);
       if (fn.kind === 'stream') {
         await this.runStream(call, ctx, args);
-        if (!controller.signal.aborted) this.reply(call, { end: { attemptId: invoke.attemptId, execMs: performance.now() - t0 } });
+        if (!aborter.aborted) this.reply(call, { end: { attemptId: invoke.attemptId, execMs: performance.now() - t0 } });
       } else {
         const value = await runWithContext(ctx, () => fn.handler.apply(fn.thisArg, args));
-        if (controller.signal.aborted) return;
+        if (aborter.aborted) return;
         const payload = this.encodeResult(call, value);
         await this.sendResult(call, payload, performance.now() - t0);
       }
     } catch (err) {
-      if (controller.signal.aborted) return; // the gateway already answered the caller
+      if (aborter.aborted) return; // the gateway already answered the caller
       this.sendError(call, asWireError(err), performance.now() - t0);
     } finally {
       this.finish(call, true);
@@ -321,13 +322,13 @@ export class CallRunner {
    * (the gateway returns credit as its caller takes them), the last part in the result.
    */
   private async sendResult(call: Call, payload: Buffer, execMs: number): Promise<void> {
-    const { invoke, controller } = call;
+    const { invoke, aborter } = call;
     let offset = 0;
     // Parts fit the receiver's message limit: none is larger than its payload limit.
     const partBytes = partBytesWithin(call.link.maxPayloadBytes);
     while (payload.length - offset > partBytes) {
       await this.creditFor(call);
-      if (controller.signal.aborted) return;
+      if (aborter.aborted) return;
       call.credit--;
       const data = payload.subarray(offset, offset + partBytes);
       offset += data.length;
@@ -341,7 +342,7 @@ export class CallRunner {
    * listener goes with the wait: a large result waits many times on one signal.
    */
   private async untilWritable(call: Call): Promise<void> {
-    const signal = call.controller.signal;
+    const signal = call.aborter.signal;
     if (signal.aborted) return;
     let onAbort: () => void = () => undefined;
     const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', (onAbort = () => resolve()), { once: true }));
@@ -351,14 +352,14 @@ export class CallRunner {
 
   /** Waits until the call may send one more chunk or part (or is aborted). */
   private async creditFor(call: Call): Promise<void> {
-    while (call.credit <= 0 && !call.controller.signal.aborted) {
+    while (call.credit <= 0 && !call.aborter.aborted) {
       await new Promise<void>((resolve) => (call.creditWaiter = resolve));
       call.creditWaiter = undefined;
     }
   }
 
   private async runStream(call: Call, ctx: CallContext, args: unknown[]): Promise<void> {
-    const { fn, invoke, controller } = call;
+    const { fn, invoke, aborter } = call;
     const produced = runWithContext(ctx, () => fn.handler.apply(fn.thisArg, args)) as AsyncIterable<unknown> | Iterable<unknown>;
     const iterator: AsyncIterator<unknown> | Iterator<unknown> =
       typeof (produced as AsyncIterable<unknown>)?.[Symbol.asyncIterator] === 'function'
@@ -371,21 +372,21 @@ export class CallRunner {
     try {
       for (;;) {
         await this.creditFor(call);
-        if (controller.signal.aborted) return;
+        if (aborter.aborted) return;
         const step = await runWithContext(ctx, () => iterator.next());
-        if (step.done || controller.signal.aborted) return;
+        if (step.done || aborter.aborted) return;
         const payload = this.encodeResult(call, step.value);
         call.credit--;
         if (!this.reply(call, { chunk: { attemptId: invoke.attemptId, payload } })) await this.untilWritable(call);
       }
     } finally {
       // Runs the generator's finally blocks when the caller went away or an error ended it.
-      if (controller.signal.aborted) await Promise.resolve(iterator.return?.()).catch(() => undefined);
+      if (aborter.aborted) await Promise.resolve(iterator.return?.()).catch(() => undefined);
     }
   }
 
   private context(call: Call): CallContext {
-    const { invoke, fn, controller } = call;
+    const { invoke, fn, aborter } = call;
     const wantProgress = invoke.wantProgress;
     return {
       callId: invoke.callId,
@@ -393,11 +394,13 @@ export class CallRunner {
       functionName: fn.name,
       nodeId: this.nodeId,
       deadline: invoke.deadlineUnixMs > 0 ? invoke.deadlineUnixMs : undefined,
-      signal: controller.signal,
+      get signal() {
+        return aborter.signal;
+      },
       caller: invoke.caller,
       metadata: invoke.metadata,
       progress: (fraction: number, message = '') => {
-        if (!wantProgress || controller.signal.aborted) return;
+        if (!wantProgress || aborter.aborted) return;
         const f = Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : 0;
         this.reply(call, { progress: { attemptId: invoke.attemptId, fraction: f, message: String(message) } });
       },
@@ -470,7 +473,7 @@ export class CallRunner {
       call.job = undefined;
       this.finish(call, false);
     }
-    if (!call.controller.signal.aborted) call.controller.abort(reason);
+    call.aborter.abort(reason);
     call.creditWaiter?.();
   }
 
