@@ -125,6 +125,19 @@ export function machine(): string {
   return `${c[0]?.model ?? 'unknown CPU'}, ${c.length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`;
 }
 
+/**
+ * Which code the EasyRemote processes of a run execute. The bench scripts in package.json
+ * build first and set TSX_TSCONFIG_PATH=bench/tsconfig.json (no `paths`), so
+ * `@easyremote/*` resolves to each package's `dist/` (what npm ships); run with the root
+ * tsconfig, tsx loads the TypeScript sources instead, and its esbuild transform names
+ * every function created at run time (`__name`), which costs a call several per cent.
+ */
+export function packagesMeasured(): string {
+  return import.meta.resolve('@easyremote/gateway').includes('/dist/')
+    ? 'the packages as built (`pnpm build`: the `dist/` that npm ships)'
+    : '**the TypeScript sources through tsx** (not the build: run it with its package.json script)';
+}
+
 export function table(header: string[], rows: Array<Array<string | number>>): string {
   const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
   for (const r of rows) lines.push(`| ${r.join(' | ')} |`);

@@ -15,7 +15,7 @@ import { Client, type ClientOptions } from '@easyremote/client';
 import { ServiceBroker } from 'moleculer';
 import { Control, PROFILE_INTERVAL_US } from '../control.js';
 import { freePort } from '../../test/support/cluster.js';
-import { boundRun, machine, ROOT, spawnTs, stop, stopAll, table, writeSection } from '../lib.js';
+import { boundRun, machine, packagesMeasured, ROOT, spawnTs, stop, stopAll, table, writeSection } from '../lib.js';
 import { summarizeProfile, type ProfileSummary } from './cpuprofile.js';
 import { EchoClient } from './echo-service.js';
 import { closedLoop, median, spread, type CallOnce, type Cell } from './load.js';
@@ -506,6 +506,8 @@ An echo of a small object (\`${JSON.stringify(PAYLOAD)}\`), measured in one run 
 - **Moleculer**: moleculer 0.14.36, a caller broker calling action \`echo.echo\` on a service broker over the TCP transporter (static addresses, no UDP discovery; default JSON serializer), one hop.
 - **EasyRemote routed**: \`@easyremote/client\` → gateway → compute node, each its own process: two hops, the second over the node's bidirectional stream; the gateway as shipped (default strategy, every call recorded in an SQLite file), the node with its default telemetry.${process.env.BENCH_TRANSPORT ? ` Client option \`transport: ${process.env.BENCH_TRANSPORT}\`.` : ''}
 - **EasyRemote routed over TLS**: the same, with a second gateway serving TLS (an ECDSA P-256 certificate from a CA made for the run) and its own node; client and node verify the gateway against that CA. Its "routed ÷ peer" columns are TLS off ÷ TLS on.
+
+Every EasyRemote process (client, gateways, nodes) runs ${packagesMeasured()}.
 
 ${ROUNDS} rounds; each round runs every peer at 1, 16 and ${SATURATION} calls in flight (closed loop: each caller issues its next call when the last answers) for ${SECONDS} s per cell, peers in rotating order, after a warm-up. Figures are the **median across rounds (min–max)**; "routed ÷ peer" is the ratio within each round (the two measured at most a few seconds apart), then its median and spread: above 1 for calls/s and below 1 for p50 favour this project. Machine: ${machine()}; the client process and every server share its cores, and other people's jobs were running on it (1-minute load average ${loadAtStart.toFixed(1)} at the start of the run, ${loadavg()[0]!.toFixed(1)} at the end, on ${cpus().length} cores), so absolute figures are noisy. Command: \`${command}\` (${Math.round(totalS)} s in all; \`BENCH_ROUNDS\`, \`BENCH_SECONDS\` per cell).
 
