@@ -3,6 +3,7 @@
 // name the server's limit, the TypeScript client sizes its argument parts by it, and a
 // node sizes its result parts by the limit its gateway named at registration. A part is
 // never larger than that limit, so it always fits the receiver's message limit.
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '@easyremote/client';
 import {
@@ -155,5 +156,41 @@ describe('result parts from the TypeScript node', () => {
     expect(await resultShape(big.address, 600_000, 1, rawBig)).toEqual({ parts: [262_144, 262_144], last: whole - 2 * 262_144 });
     // 150 KB: three parts of 60 KiB before parts followed the limit; within this gateway's 200,000 bytes, so one frame now.
     expect(await resultShape(small.address, 150_000, 1, rawSmall)).toEqual({ parts: [], last: encodeResult(blob(150_000), 'full').length });
+  });
+});
+
+describe('large arguments and results are taken when the call starts and when the handler returns', () => {
+  const digest = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+  it('changing a Buffer argument after the call started, or a returned Buffer after the handler returned, changes nothing that travels', async () => {
+    const gw = await startGateway();
+    cleanups.push(() => gw.stop());
+    const node = await startNode(
+      gw.address,
+      (n) => {
+        n.register('digest', (b: Buffer) => digest(b));
+        n.register('give', (size: number) => {
+          const b = Buffer.alloc(size, 9);
+          // After the handler returned: its parts are still on their way to the caller.
+          setImmediate(() => b.fill(1));
+          return b;
+        });
+      },
+      { nodeId: 'copies', telemetry: false },
+    );
+    cleanups.push(() => node.stop());
+    const client = new Client(gw.address);
+    cleanups.push(() => client.close());
+
+    const size = 3 * 2 ** 20 + 5;
+    const arg = Buffer.alloc(size, 7);
+    const expected = digest(arg);
+    const pending = client.call<string>('digest', [arg]);
+    arg.fill(0); // the call's 12 parts have not been sent yet
+    expect(await pending).toBe(expected);
+
+    const got = await client.call<Buffer>('give', [size]);
+    expect(got.length).toBe(size);
+    expect(digest(got)).toBe(digest(Buffer.alloc(size, 9)));
   });
 });

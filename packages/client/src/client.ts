@@ -9,7 +9,8 @@ import type * as grpc from '@grpc/grpc-js';
 import {
   DEFAULT_STREAM_CREDIT,
   decode,
-  encodeArgs,
+  encodeArgsSegments,
+  PAYLOAD_PART_BYTES,
   type AddressLookup,
   type ClientTls,
   type CallOptions as WireCallOptions,
@@ -179,7 +180,7 @@ export class Client {
     };
     let deadline = o.deadline === undefined ? Infinity : +o.deadline;
     if (o.timeout !== undefined) deadline = Math.min(deadline, Date.now() + o.timeout);
-    return { function: name, args: encodeArgs(args), options: wire, metadata: o.metadata ?? {}, deadline, stream, signal: o.signal, onProgress: o.onProgress };
+    return { function: name, args: encodeArgsSegments(args, PAYLOAD_PART_BYTES), options: wire, metadata: o.metadata ?? {}, deadline, stream, signal: o.signal, onProgress: o.onProgress };
   }
 
   /** Sends a call over the client's gateways (look-aside: to the provider a gateway picks). */

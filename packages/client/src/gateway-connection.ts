@@ -180,7 +180,7 @@ export class GatewayConnection {
       listener.error(new Cancelled(`call to ${request.function} aborted before it started`, { cause: signal.reason }));
       return noop;
     }
-    const req: CallRequest = { function: request.function, args: request.args, options: request.options };
+    const req: CallRequest = { function: request.function, args: request.args.whole(), options: request.options };
     const { metadata, callOptions } = this.grpcArgs(request);
     let taken = false;
     const onHeaders = (headers: grpc.Metadata) => {

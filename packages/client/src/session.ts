@@ -18,6 +18,7 @@ import {
   PAYLOAD_PART_CREDIT,
   partBytesWithin,
   errorFromDetail,
+  type SegmentedBytes,
   unbatch,
   type CallOptions as WireCallOptions,
   type ClientFrame,
@@ -32,7 +33,8 @@ const DEEP_WRITE_QUEUE = 64;
 /** One call as the session transport sends it. */
 export interface SessionRequest {
   readonly function: string;
-  readonly args: Buffer;
+  /** The encoded arguments (encodeArgsSegments: a large byte array in part-sized chunks). */
+  readonly args: SegmentedBytes;
   readonly options: WireCallOptions | undefined;
   readonly metadata: Record<string, string>;
   /** Absolute deadline, epoch ms; Infinity for none. */
@@ -154,7 +156,7 @@ class SessionCall implements CallHandle {
     this.argsCredit += credit;
     const args = this.request.args;
     while (!this.over && this.argsCredit > 0 && this.argsOffset < args.length) {
-      const data = args.subarray(this.argsOffset, this.argsOffset + this.session.partBytes);
+      const data = args.slice(this.argsOffset, this.argsOffset + this.session.partBytes);
       this.argsOffset += data.length;
       this.argsCredit--;
       this.session.send({ argsPart: { callId: this.id, data } });
@@ -312,7 +314,7 @@ export class SessionTransport {
       call: {
         callId: call.id,
         function: request.function,
-        args: parted ? request.args.subarray(0, partBytes) : request.args,
+        args: parted ? request.args.slice(0, partBytes) : request.args.whole(),
         options: request.options,
         metadata: request.metadata,
         timeoutMs,

@@ -2,7 +2,7 @@
 // stand-ins that record the calls sent to them and answer as a test tells them, and time
 // is a number the test moves (GatewayHealth and pickGateway take it as an argument).
 import { describe, expect, it } from 'vitest';
-import { Cancelled, EasyRemoteError, GatewayLost, GatewayUnavailable, IdempotencyMismatch, NoNodeAvailable, type ErrorCode } from '@easyremote/protocol';
+import { Cancelled, EasyRemoteError, GatewayLost, GatewayUnavailable, IdempotencyMismatch, NoNodeAvailable, SegmentedBytes, type ErrorCode } from '@easyremote/protocol';
 import { FailoverCall, type CallRequest, type CallRouting } from '../src/failover-call.js';
 import type { GatewayConnection } from '../src/gateway-connection.js';
 import { GatewayHealth, INITIAL_RETRY_MS, MAX_RETRY_MS } from '../src/gateway-health.js';
@@ -117,7 +117,7 @@ interface Outcome {
 
 function call(route: CallRouting, fields: Partial<CallRequest> = {}): { handle: FailoverCall; outcome: Outcome } {
   const outcome: Outcome = { payloads: [], ended: false, error: undefined };
-  const request: CallRequest = { function: 'f', args: Buffer.alloc(0), options: undefined, metadata: {}, deadline: Infinity, stream: false, signal: undefined, onProgress: undefined, ...fields };
+  const request: CallRequest = { function: 'f', args: SegmentedBytes.of(Buffer.alloc(0)), options: undefined, metadata: {}, deadline: Infinity, stream: false, signal: undefined, onProgress: undefined, ...fields };
   const handle = new FailoverCall(route, request, {
     payload: (b) => outcome.payloads.push(b.toString()),
     end: () => (outcome.ended = true),

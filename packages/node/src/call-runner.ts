@@ -20,6 +20,8 @@ import {
   RemoteError,
   decodeArgs,
   encodeResult,
+  encodeResultSegments,
+  SegmentedBytes,
   type FunctionLoad,
   type Invoke,
   type ResultProfile,
@@ -286,7 +288,7 @@ export class CallRunner {
     const t0 = performance.now();
     try {
       if (fn.pool) {
-        const payload = Buffer.from(await fn.pool.run(invoke.args, aborter.signal, profileOf(invoke)));
+        const payload = SegmentedBytes.of(Buffer.from(await fn.pool.run(invoke.args, aborter.signal, profileOf(invoke))));
         if (aborter.aborted) return;
         const limit = call.link.maxPayloadBytes;
         if (payload.length > limit) throw new PayloadTooLarge(`${fn.name} produced ${payload.length} bytes; the gateway's limit is ${limit} bytes`);
@@ -306,7 +308,7 @@ export class CallRunner {
       } else {
         const value = await runWithContext(ctx, () => fn.handler.apply(fn.thisArg, args));
         if (aborter.aborted) return;
-        const payload = this.encodeResult(call, value);
+        const payload = this.encodeResult(call, value, true);
         await this.sendResult(call, payload, performance.now() - t0);
       }
     } catch (err) {
@@ -321,7 +323,7 @@ export class CallRunner {
    * Sends a result: at once when it is small, else in parts within the call's credit
    * (the gateway returns credit as its caller takes them), the last part in the result.
    */
-  private async sendResult(call: Call, payload: Buffer, execMs: number): Promise<void> {
+  private async sendResult(call: Call, payload: SegmentedBytes, execMs: number): Promise<void> {
     const { invoke, aborter } = call;
     let offset = 0;
     // Parts fit the receiver's message limit: none is larger than its payload limit.
@@ -330,11 +332,11 @@ export class CallRunner {
       await this.creditFor(call);
       if (aborter.aborted) return;
       call.credit--;
-      const data = payload.subarray(offset, offset + partBytes);
+      const data = payload.slice(offset, offset + partBytes);
       offset += data.length;
       if (!this.reply(call, { resultPart: { attemptId: invoke.attemptId, data } })) await this.untilWritable(call);
     }
-    this.reply(call, { result: { attemptId: invoke.attemptId, payload: offset === 0 ? payload : payload.subarray(offset), execMs } });
+    this.reply(call, { result: { attemptId: invoke.attemptId, payload: offset === 0 ? payload.whole() : payload.slice(offset, payload.length), execMs } });
   }
 
   /**
@@ -375,7 +377,7 @@ export class CallRunner {
         if (aborter.aborted) return;
         const step = await runWithContext(ctx, () => iterator.next());
         if (step.done || aborter.aborted) return;
-        const payload = this.encodeResult(call, step.value);
+        const payload = this.encodeResult(call, step.value, false);
         call.credit--;
         if (!this.reply(call, { chunk: { attemptId: invoke.attemptId, payload } })) await this.untilWritable(call);
       }
@@ -407,11 +409,18 @@ export class CallRunner {
     };
   }
 
-  private encodeResult(call: Call, value: unknown): Buffer {
+  /**
+   * A result in segments, for sendResult: a large byte array in chunks the size of the
+   * link's parts, so each part is one chunk. A stream chunk travels whole.
+   */
+  private encodeResult(call: Call, value: unknown, inParts: true): SegmentedBytes;
+  private encodeResult(call: Call, value: unknown, inParts: false): Buffer;
+  private encodeResult(call: Call, value: unknown, inParts: boolean): SegmentedBytes | Buffer {
     const { fn } = call;
-    let payload: Buffer;
+    let payload: SegmentedBytes | Buffer;
     try {
-      payload = encodeResult(value, profileOf(call.invoke));
+      const profile = profileOf(call.invoke);
+      payload = inParts ? encodeResultSegments(value, profile, partBytesWithin(call.link.maxPayloadBytes)) : encodeResult(value, profile);
     } catch (err) {
       throw Object.assign(new TypeError(`${fn.name} returned a value that cannot be encoded: ${(err as Error).message}`), { name: 'SerializationError' });
     }

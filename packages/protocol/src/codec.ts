@@ -4,9 +4,11 @@
 import type { CallOptions } from './generated/easyremote/v1/common.js';
 import { Decoder } from './msgpack-decoder.js';
 import { Encoder } from './msgpack-encoder.js';
+import type { SegmentedBytes } from './segmented-bytes.js';
 
 export * from './extension-types.js';
-export { MAX_DEPTH } from './msgpack-encoder.js';
+export { CHUNKED_BYTES, MAX_DEPTH } from './msgpack-encoder.js';
+export { SegmentedBytes } from './segmented-bytes.js';
 
 /**
  * How a result is encoded. 'full': Maps, Sets and undefined as extension types, so a
@@ -43,6 +45,20 @@ export function encodeResult(value: unknown, profile: ResultProfile): Buffer {
   return encode(value, { portable: profile === 'portable' });
 }
 
+/**
+ * encode()'s bytes as segments, for a payload that may travel in parts of `align` bytes:
+ * each byte array of CHUNKED_BYTES or more is copied into chunks that end at multiples of
+ * `align` bytes of the encoding, so such a part is one chunk (see SegmentedBytes).
+ */
+export function encodeSegments(value: unknown, align: number, options?: EncodeOptions): SegmentedBytes {
+  return (encoder.busy ? new Encoder() : encoder).encodeSegments(value, options?.portable ?? false, align);
+}
+
+/** encodeResult() as segments for parts of `align` bytes (see encodeSegments). */
+export function encodeResultSegments(value: unknown, profile: ResultProfile, align: number): SegmentedBytes {
+  return encodeSegments(value, align, { portable: profile === 'portable' });
+}
+
 /** Decodes one value of either profile; throws `TypeError` with a readable reason on malformed bytes. */
 export function decode<T = unknown>(bytes: Uint8Array): T {
   if (bytes.length === 0) throw new TypeError('empty MessagePack payload');
@@ -56,6 +72,11 @@ export function decode<T = unknown>(bytes: Uint8Array): T {
 /** Encodes a positional argument list as the wire format wants it: one MessagePack array. */
 export function encodeArgs(args: readonly unknown[]): Buffer {
   return encode(args);
+}
+
+/** encodeArgs() as segments for parts of `align` bytes (see encodeSegments). */
+export function encodeArgsSegments(args: readonly unknown[], align: number): SegmentedBytes {
+  return encodeSegments(args, align);
 }
 
 export function decodeArgs(bytes: Uint8Array): unknown[] {

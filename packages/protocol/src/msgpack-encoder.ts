@@ -15,6 +15,7 @@ import {
   UNDEFINED_EXTENSION_TYPE,
   type TypedArrayKind,
 } from './extension-types.js';
+import { SegmentedBytes } from './segmented-bytes.js';
 
 /** Deepest nesting of MessagePack arrays and maps written or read; deeper is taken for a cycle. */
 export const MAX_DEPTH = 256;
@@ -26,6 +27,11 @@ const MAX_RETAINED_BYTES = 1024 * 1024;
 const MIN_ROOM = 2048;
 /** Below this length a string is encoded in JS; above, Buffer's native writer is faster. */
 const SHORT_STRING = 64;
+/**
+ * In segmented encoding, a byte array (bin or typed-array payload) at least this long is
+ * copied into chunks of its own instead of into the writer's buffer.
+ */
+export const CHUNKED_BYTES = 64 * 1024;
 /** The longest ext header: c9, a 4-byte length and the type. */
 const MAX_EXT_HEADER = 6;
 
@@ -66,6 +72,64 @@ export class Encoder {
   private portable = false;
   /** A user's toJSON may itself encode: the module then uses a second writer. */
   busy = false;
+  /** Segmented encoding: chunk boundaries fall at multiples of this many bytes (0: off). */
+  private align = 0;
+  /** Extensions being written whose header follows their payload's length (no chunks inside). */
+  private nested = 0;
+  /** Chunks of large byte arrays, each inserted before offset `chunkAt[i]` (from `start`) of the own bytes. */
+  private readonly chunks: Buffer[] = [];
+  private readonly chunkAt: number[] = [];
+  private chunkBytes = 0;
+
+  /**
+   * The same bytes as encode(), as segments: every byte array of CHUNKED_BYTES or more is
+   * copied into chunks whose boundaries fall at multiples of `align` bytes of the whole
+   * encoding (inside Map, Set, Error and RegExp extensions it is written in line), and the
+   * writer's own bytes between them are views, valid as encode()'s result is.
+   */
+  encodeSegments(value: unknown, portable: boolean, align: number): SegmentedBytes {
+    this.align = Math.max(1, Math.floor(align));
+    try {
+      const own = this.encode(value, portable);
+      if (this.chunks.length === 0) return SegmentedBytes.of(own);
+      const segments: Buffer[] = [];
+      let from = 0;
+      for (let i = 0; i < this.chunks.length; i++) {
+        const at = this.chunkAt[i]!;
+        if (at > from) segments.push(own.subarray(from, at));
+        segments.push(this.chunks[i]!);
+        from = at;
+      }
+      if (from < own.length) segments.push(own.subarray(from));
+      return new SegmentedBytes(segments, own.length + this.chunkBytes);
+    } finally {
+      this.align = 0;
+      this.nested = 0;
+      this.chunks.length = 0;
+      this.chunkAt.length = 0;
+      this.chunkBytes = 0;
+    }
+  }
+
+  private chunked(length: number): boolean {
+    return this.align > 0 && this.nested === 0 && length >= CHUNKED_BYTES;
+  }
+
+  /** Copies `bytes` into chunks at the current position, each ending at a multiple of `align`. */
+  private writeChunks(bytes: Uint8Array): void {
+    const at = this.pos - this.start;
+    let offset = at + this.chunkBytes;
+    for (let from = 0; from < bytes.length; ) {
+      const n = Math.min(this.align - (offset % this.align), bytes.length - from);
+      const chunk = Buffer.allocUnsafe(n);
+      chunk.set(bytes.subarray(from, from + n));
+      this.chunks.push(chunk);
+      this.chunkAt.push(at);
+      from += n;
+      offset += n;
+    }
+    this.chunkBytes += bytes.length;
+  }
 
   encode(value: unknown, portable: boolean): Buffer {
     if (this.buf.length - this.pos < MIN_ROOM) this.replace(INITIAL_BYTES, 0);
@@ -231,7 +295,8 @@ export class Encoder {
 
   private writeBin(bytes: Uint8Array): void {
     const n = bytes.length;
-    this.ensure(5 + n);
+    const chunked = this.chunked(n);
+    this.ensure(chunked ? 5 : 5 + n);
     if (n < 0x100) {
       this.buf[this.pos++] = 0xc4;
       this.buf[this.pos++] = n;
@@ -244,7 +309,8 @@ export class Encoder {
       this.view.setUint32(this.pos, n);
       this.pos += 4;
     }
-    this.writeBytes(bytes);
+    if (chunked) this.writeChunks(bytes);
+    else this.writeBytes(bytes);
   }
 
   private writeArrayHeader(n: number): void {
@@ -276,8 +342,8 @@ export class Encoder {
   }
 
   /** The shortest ext header for `length` payload bytes: fixext 1/2/4/8/16, else ext 8/16/32. */
-  private writeExtHeader(type: number, length: number): void {
-    this.ensure(MAX_EXT_HEADER + length);
+  private writeExtHeader(type: number, length: number, inLine = length): void {
+    this.ensure(MAX_EXT_HEADER + inLine);
     this.putExtHeader(this.pos, type, length);
     this.pos += extHeaderLength(length);
   }
@@ -326,7 +392,12 @@ export class Encoder {
     // Offsets from `start`: growth inside `body` moves the buffer.
     const headerAt = this.pos - this.start;
     this.pos += MAX_EXT_HEADER;
-    body();
+    this.nested++;
+    try {
+      body();
+    } finally {
+      this.nested--;
+    }
     const payloadAt = this.start + headerAt + MAX_EXT_HEADER;
     const length = this.pos - payloadAt;
     const header = extHeaderLength(length);
@@ -438,9 +509,11 @@ export class Encoder {
     const kind = TYPED_ARRAY_KINDS[tag as TypedArrayKind] as number | undefined;
     if (kind === undefined) throw new TypeError(`cannot encode a ${tag}`);
     const bytes = ArrayBuffer.isView(value) ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(value);
-    this.writeExtHeader(TYPED_ARRAY_EXTENSION_TYPE, 1 + bytes.length);
+    const chunked = this.chunked(bytes.length);
+    this.writeExtHeader(TYPED_ARRAY_EXTENSION_TYPE, 1 + bytes.length, chunked ? 1 : 1 + bytes.length);
     this.buf[this.pos++] = kind;
-    this.writeBytes(bytes);
+    if (chunked) this.writeChunks(bytes);
+    else this.writeBytes(bytes);
   }
 
   /** The MessagePack timestamp in its shortest form; an invalid Date is nil, as in JSON. */
