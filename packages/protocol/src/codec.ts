@@ -7,7 +7,7 @@ import { Encoder } from './msgpack-encoder.js';
 import type { SegmentedBytes } from './segmented-bytes.js';
 
 export * from './extension-types.js';
-export { CHUNKED_BYTES, MAX_DEPTH } from './msgpack-encoder.js';
+export { MAX_DEPTH } from './msgpack-encoder.js';
 export { SegmentedBytes } from './segmented-bytes.js';
 
 /**
@@ -47,7 +47,7 @@ export function encodeResult(value: unknown, profile: ResultProfile): Buffer {
 
 /**
  * encode()'s bytes as segments, for a payload that may travel in parts of `align` bytes:
- * each byte array of CHUNKED_BYTES or more is copied into chunks that end at multiples of
+ * each byte array of `align` bytes or more is copied into chunks that end at multiples of
  * `align` bytes of the encoding, so such a part is one chunk (see SegmentedBytes).
  */
 export function encodeSegments(value: unknown, align: number, options?: EncodeOptions): SegmentedBytes {

@@ -27,11 +27,6 @@ const MAX_RETAINED_BYTES = 1024 * 1024;
 const MIN_ROOM = 2048;
 /** Below this length a string is encoded in JS; above, Buffer's native writer is faster. */
 const SHORT_STRING = 64;
-/**
- * In segmented encoding, a byte array (bin or typed-array payload) at least this long is
- * copied into chunks of its own instead of into the writer's buffer.
- */
-export const CHUNKED_BYTES = 64 * 1024;
 /** The longest ext header: c9, a 4-byte length and the type. */
 const MAX_EXT_HEADER = 6;
 
@@ -82,10 +77,12 @@ export class Encoder {
   private chunkBytes = 0;
 
   /**
-   * The same bytes as encode(), as segments: every byte array of CHUNKED_BYTES or more is
+   * The same bytes as encode(), as segments: every byte array of `align` bytes or more is
    * copied into chunks whose boundaries fall at multiples of `align` bytes of the whole
    * encoding (inside Map, Set, Error and RegExp extensions it is written in line), and the
-   * writer's own bytes between them are views, valid as encode()'s result is.
+   * writer's own bytes between them are views, valid as encode()'s result is. A shorter
+   * array is written in line: it would gain nothing, and an encoding that fits one part
+   * is sent whole.
    */
   encodeSegments(value: unknown, portable: boolean, align: number): SegmentedBytes {
     this.align = Math.max(1, Math.floor(align));
@@ -104,7 +101,6 @@ export class Encoder {
       return new SegmentedBytes(segments, own.length + this.chunkBytes);
     } finally {
       this.align = 0;
-      this.nested = 0;
       this.chunks.length = 0;
       this.chunkAt.length = 0;
       this.chunkBytes = 0;
@@ -112,7 +108,7 @@ export class Encoder {
   }
 
   private chunked(length: number): boolean {
-    return this.align > 0 && this.nested === 0 && length >= CHUNKED_BYTES;
+    return this.align > 0 && this.nested === 0 && length >= this.align;
   }
 
   /** Copies `bytes` into chunks at the current position, each ending at a multiple of `align`. */

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { CHUNKED_BYTES, encode, encodeArgs, encodeArgsSegments, encodeSegments, SegmentedBytes } from '../src/index.js';
+import { encode, encodeArgs, encodeArgsSegments, encodeSegments, SegmentedBytes } from '../src/index.js';
+
+/** The smallest alignment the tests use: a byte array this long or longer is chunked at it. */
+const CHUNKED_BYTES = 64 * 1024;
 
 function bytes(n: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(n);
@@ -22,7 +25,7 @@ describe('segmented encoding', () => {
     ['one large Buffer', [big]],
     ['a large Buffer after a string', ['prefix', big, 7]],
     ['two large Buffers and a typed array', [big, { second: bytes(CHUNKED_BYTES, 9), floats: new Float64Array(20_000).fill(1.5) }]],
-    ['a Buffer just under the threshold', [bytes(CHUNKED_BYTES - 1, 3)]],
+    ['a Buffer just under the smallest alignment', [bytes(CHUNKED_BYTES - 1, 3)]],
     ['a large Buffer inside a Map', [new Map([['k', big]])]],
     ['a large Buffer inside a Set and an Error cause', [new Set([big]), Object.assign(new Error('x'), { cause: big })]],
   ];
@@ -50,6 +53,9 @@ describe('segmented encoding', () => {
     expect(encodeSegments([new Map([['k', big]])], align).segments).toHaveLength(1);
     expect(encodeSegments([new Map([['k', big]])], align, { portable: true }).segments.length).toBeGreaterThan(1);
     expect(encodeSegments({ small: 'value' }, align).segments).toHaveLength(1);
+    // Shorter than align: in line, since an encoding within one part is sent whole.
+    expect(encodeSegments([bytes(align - 1, 4)], align).segments).toHaveLength(1);
+    expect(encodeSegments([bytes(align, 4)], align).segments.length).toBeGreaterThan(1);
   });
 
   it('a 1 MiB Buffer argument in 256 KiB alignment: parts 2, 3 and 4 are whole chunks, views without a copy', () => {
