@@ -2,7 +2,7 @@
 // process. METRICS=off turns metrics off; METRICS_PATH names the file (default: a temp
 // dir of its own); HEARTBEAT_MS sets the heartbeat interval asked of nodes; TLS_CERT and
 // TLS_KEY (PEM file paths) serve TLS on the gRPC port; STRATEGY sets the default strategy;
-// COALESCE=off sends every frame as its own message. Prints
+// COALESCE=off sends every frame as its own message; HEAP_HEADROOM sets heapHeadroomBytes. Prints
 // `ready <port>`; answers `cpu` and profiles on the control channel.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ const gw = new Gateway({
   heartbeatMs: process.env.HEARTBEAT_MS ? Number(process.env.HEARTBEAT_MS) : undefined,
   ...(process.env.STRATEGY ? { defaultStrategy: process.env.STRATEGY } : {}),
   ...(process.env.COALESCE === 'off' ? { coalesceFrames: false } : {}),
+  ...(process.env.HEAP_HEADROOM ? { heapHeadroomBytes: Number(process.env.HEAP_HEADROOM) } : {}),
   ...(process.env.TLS_CERT ? { tls: { cert: process.env.TLS_CERT, key: process.env.TLS_KEY! } } : {}),
 });
 await gw.start();

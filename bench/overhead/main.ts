@@ -188,28 +188,28 @@ log(`profiled ${profiled.cell.done} calls`);
 // ---- Large payloads -------------------------------------------------------------------
 // Per round trip also the CPU each process spent on it: the client (this process), and
 // the servers (direct server; gateway and node), read over their control channels.
-// 'tuned' is the same routed path through a second gateway whose Node runs with a young
-// generation that never shrinks below 16 MiB (docs/operations.md, "Large payloads").
-type BigSide = 'direct' | 'routed' | 'tuned';
-const BIG_SIDES: readonly BigSide[] = ['direct', 'routed', 'tuned'];
-const TUNED_GATEWAY_ARGS = ['--min-semi-space-size=16'];
-const gwTuned = await controlled('bench/overhead/gateway.ts', { METRICS_PATH: join(dir, 'metrics-tuned.db') }, 'gateway (tuned)', TUNED_GATEWAY_ARGS);
-const gwTunedAddress = `127.0.0.1:${gwTuned.line.split(' ')[1]}`;
-const nodeTuned = await controlled('bench/overhead/node.ts', { GATEWAY: gwTunedAddress }, 'node (tuned gateway)');
-const routedTuned = new Client(gwTunedAddress);
+// 'noHeadroom' is the same routed path through a second gateway and node that hold no heap
+// headroom (heapHeadroomBytes: 0), so V8 chooses its growing factor itself (docs/operations.md,
+// "Large payloads"): what that default of the gateway and the node is worth.
+type BigSide = 'direct' | 'routed' | 'noHeadroom';
+const BIG_SIDES: readonly BigSide[] = ['direct', 'routed', 'noHeadroom'];
+const gwBare = await controlled('bench/overhead/gateway.ts', { METRICS_PATH: join(dir, 'metrics-no-headroom.db'), HEAP_HEADROOM: '0' }, 'gateway (no heap headroom)');
+const gwBareAddress = `127.0.0.1:${gwBare.line.split(' ')[1]}`;
+const nodeBare = await controlled('bench/overhead/node.ts', { GATEWAY: gwBareAddress, HEAP_HEADROOM: '0' }, 'node (no heap headroom)');
+const routedBare = new Client(gwBareAddress);
 type BigCpu = { client: number[]; servers: number[][] };
 type BigRow = { label: string } & Record<BigSide, number[]> & { cpu: Record<BigSide, BigCpu> };
 const big: BigRow[] = [];
-const bigServers: Record<BigSide, Control[]> = { direct: [direct.control], routed: [gw.control, node.control], tuned: [gwTuned.control, nodeTuned.control] };
+const bigServers: Record<BigSide, Control[]> = { direct: [direct.control], routed: [gw.control, node.control], noHeadroom: [gwBare.control, nodeBare.control] };
 for (const size of BIG) {
   const buf = Buffer.alloc(size.bytes, 0x5a);
-  const sides: Record<BigSide, () => Promise<unknown>> = { direct: () => plain.echo(buf), routed: () => routed.call('echo', [buf]), tuned: () => routedTuned.call('echo', [buf]) };
+  const sides: Record<BigSide, () => Promise<unknown>> = { direct: () => plain.echo(buf), routed: () => routed.call('echo', [buf]), noHeadroom: () => routedBare.call('echo', [buf]) };
   const row: BigRow = {
     label: size.label,
     direct: [],
     routed: [],
-    tuned: [],
-    cpu: { direct: { client: [], servers: [[]] }, routed: { client: [], servers: [[], []] }, tuned: { client: [], servers: [[], []] } },
+    noHeadroom: [],
+    cpu: { direct: { client: [], servers: [[]] }, routed: { client: [], servers: [[], []] }, noHeadroom: { client: [], servers: [[], []] } },
   };
   const time = async (side: BigSide, keep: boolean) => {
     const servers = bigServers[side];
@@ -239,7 +239,7 @@ log('large payloads done');
 plain.close();
 viaNginx?.close();
 routed.close();
-routedTuned.close();
+routedBare.close();
 routedTls.close();
 await caller.stop();
 await nginx?.stop();
@@ -383,7 +383,7 @@ const ownLine = profile.topOwn
   .join(', ');
 
 const bigTable = table(
-  ['payload', 'reps', 'direct grpc-js ms per round trip', 'routed ms per round trip', 'routed ÷ direct time', 'routed speed ÷ direct', 'routed, tuned gateway: ms', 'tuned speed ÷ direct'],
+  ['payload', 'reps', 'direct grpc-js ms per round trip', 'routed ms per round trip', 'routed ÷ direct time', 'routed speed ÷ direct', 'routed, no heap headroom: ms', 'no headroom speed ÷ direct'],
   big.map((b) => [
     b.label,
     b.direct.length,
@@ -391,11 +391,11 @@ const bigTable = table(
     spread(b.routed, f1),
     f2(median(b.routed) / median(b.direct)),
     f2(median(b.direct) / median(b.routed)),
-    spread(b.tuned, f1),
-    f2(median(b.direct) / median(b.tuned)),
+    spread(b.noHeadroom, f1),
+    f2(median(b.direct) / median(b.noHeadroom)),
   ]),
 );
-const BIG_SIDE_LABEL: Record<BigSide, string> = { direct: 'direct', routed: 'routed', tuned: 'routed, tuned gateway' };
+const BIG_SIDE_LABEL: Record<BigSide, string> = { direct: 'direct', routed: 'routed', noHeadroom: 'routed, no heap headroom' };
 const bigCpuTable = table(
   ['payload', 'path', 'client CPU ms', 'server CPU ms', 'all processes CPU ms', 'wall ms', 'CPU ÷ wall'],
   big.flatMap((b) =>
@@ -543,7 +543,7 @@ ${bigCpuTable}
 
 The routed path moves every byte through three processes, each of which decodes and re-encodes it (the node also runs the function: MessagePack decode of the argument, encode of the result), where the direct path has two. With every process on the same 2 cores, the round trip cannot take less than the CPU of all processes ÷ 2, and the processes can only overlap as far as the parts pipeline: a routed 16 MiB round trip at 0.8 × direct would need the three processes' CPU together within ${f2(bigBound.allowed)} × the direct path's even if they overlapped perfectly on the ${cpus().length} cores (the direct path's CPU ÷ wall is ${f2(bigBound.directOverlap)}); this run's is ${f2(bigBound.actual)} ×. Over look-aside (\`pnpm bench:seed-lookaside\`) the bytes skip the gateway, and a 16 MiB round trip runs at about direct speed.
 
-"Routed, tuned gateway" is the same path through a second gateway and node, the gateway's Node started with \`${TUNED_GATEWAY_ARGS.join(' ')}\` (a flag NODE_OPTIONS refuses: \`node ${TUNED_GATEWAY_ARGS.join(' ')} …\`). Relaying large payloads, a gateway allocates and drops buffers at hundreds of MB/s; when V8 has shrunk the young generation after a quiet spell, the parts in flight outlive two scavenges, are promoted, and their memory then counts against the old generation's limit: the gateway runs a mark-compact every few MB (about six per 16 MiB round trip) and stays in that mode. The fixed young generation keeps them in it (docs/operations.md, "Large payloads").
+"Routed, no heap headroom" is the same path through a second gateway and node started with \`heapHeadroomBytes: 0\`: V8 chooses its heap growing factor itself, as it did before both held 64 MiB of headroom by default. V8 counts the buffer memory allocated since its last full collection against the old generation's limit, which it sets about 8 MB above a small live heap once the process has run a while; relaying or echoing 16 MiB allocates a few times that in short-lived buffers between two scavenges, so such a process runs a full collection every few MB (several per round trip, each finding almost nothing). The headroom keeps that limit at least 64 MiB above the live heap (docs/operations.md, "Large payloads").
 
 ### Routing cost against the number of providers
 

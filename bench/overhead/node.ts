@@ -2,7 +2,8 @@
 // system telemetry. COUNT=n starts n nodes (`provider-<FIRST + i>`, each with its own
 // connection, as separate machines would have) with fixed telemetry, so a thousand of
 // them do not each sample the machine. TLS_CA (a PEM file path) connects over TLS,
-// verifying the gateway against that CA. Prints `ready` once all are registered.
+// verifying the gateway against that CA. HEAP_HEADROOM sets heapHeadroomBytes. Prints
+// `ready` once all are registered.
 import { ComputeNode, StaticTelemetryProvider } from '@easyremote/node';
 import { serveControl } from '../control.js';
 
@@ -21,9 +22,10 @@ function staticTelemetry(): StaticTelemetryProvider {
 
 const echo = (value: unknown) => value;
 const nodes: ComputeNode[] = [];
+const heap = process.env.HEAP_HEADROOM ? { heapHeadroomBytes: Number(process.env.HEAP_HEADROOM) } : {};
 if (COUNT === undefined) {
   const tls = process.env.TLS_CA ? { ca: process.env.TLS_CA } : undefined;
-  const node = new ComputeNode({ gateway: process.env.GATEWAY!, nodeId: 'echo-node', ...(tls ? { tls } : {}) });
+  const node = new ComputeNode({ gateway: process.env.GATEWAY!, nodeId: 'echo-node', ...heap, ...(tls ? { tls } : {}) });
   node.register('echo', echo);
   nodes.push(node);
   await node.start();
@@ -31,7 +33,7 @@ if (COUNT === undefined) {
   await Promise.all(
     Array.from({ length: COUNT }, async (_, j) => {
       await new Promise((r) => setTimeout(r, (j * SPREAD_MS) / COUNT));
-      const node = new ComputeNode({ gateway: process.env.GATEWAY!, nodeId: `provider-${FIRST + j}`, telemetry: staticTelemetry() });
+      const node = new ComputeNode({ gateway: process.env.GATEWAY!, nodeId: `provider-${FIRST + j}`, telemetry: staticTelemetry(), ...heap });
       node.register('echo', echo);
       nodes.push(node);
       await node.start();

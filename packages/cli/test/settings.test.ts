@@ -45,6 +45,8 @@ describe('precedence', () => {
     expect(gateway({ file: { metrics: { path: 'x.db' } }, env: { EASYREMOTE_NO_METRICS: 'false' } })).toMatchObject({ metrics: { path: 'x.db' } });
     expect(gateway({ file: { metrics: false }, flags: { 'metrics-path': 'y.db' } })).toMatchObject({ metrics: { path: 'y.db' } });
     expect(gateway({ flags: { 'no-coalesce-frames': true }, env: { EASYREMOTE_COALESCE_FRAMES: 'true' } })).toMatchObject({ coalesceFrames: false });
+    expect(gateway({ flags: { 'heap-headroom-bytes': '0' }, env: { EASYREMOTE_HEAP_HEADROOM_BYTES: '1048576' } })).toMatchObject({ heapHeadroomBytes: 0 });
+    expect(gateway({ env: { EASYREMOTE_HEAP_HEADROOM_BYTES: '1048576' } })).toMatchObject({ heapHeadroomBytes: 1048576 });
   });
 
   it('tokens and principals come from variables (never flags): a list, and JSON', () => {

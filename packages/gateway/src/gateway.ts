@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
-import { createLogger, type Logger, type NodeInfo } from '@easyremote/protocol';
+import { createLogger, keepHeapHeadroom, type Logger, type NodeInfo } from '@easyremote/protocol';
 import { AdminApi } from './api/admin-api.js';
 import { CallIntake } from './api/call-intake.js';
 import { SessionService } from './api/session-service.js';
@@ -73,6 +73,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private boundPort = 0;
   private httpBoundPort = 0;
   private stopping: Promise<void> | undefined;
+  private releaseHeadroom = () => {};
   private readonly onHangup = () => void this.reloadCertificates('SIGHUP');
 
   constructor(private readonly options: GatewayOptions = {}) {
@@ -159,6 +160,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       process.on('SIGHUP', this.onHangup);
     }
     this.alertLoop.start(this.options.alerts?.intervalMs);
+    this.releaseHeadroom = keepHeapHeadroom(this.settings.heapHeadroomBytes);
     this.readiness.state = 'serving';
     this.logger.info({ address: this.address, httpPort: this.http && this.httpBoundPort, tls: certificates !== undefined }, 'gateway listening');
   }
@@ -192,6 +194,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.logger.info({ openCalls: this.open.size, graceMs }, 'gateway stopping');
     this.alertLoop.stop();
     process.off('SIGHUP', this.onHangup);
+    this.releaseHeadroom();
     this.certificates?.unwatch();
     const reason = 'the gateway is stopping';
     // Clients send new calls to other gateways; nodes keep serving through theirs.

@@ -1,5 +1,5 @@
 // The gateway's options, their defaults, and the checks that run before anything starts.
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_PAYLOAD_BYTES, FunctionSpec, type LoggerOption } from '@easyremote/protocol';
+import { DEFAULT_HEAP_HEADROOM_BYTES, DEFAULT_HEARTBEAT_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_PAYLOAD_BYTES, FunctionSpec, type LoggerOption } from '@easyremote/protocol';
 import type { AuthOptions } from './auth/authenticator.js';
 import { DEFAULT_GATEWAY_QUEUE_BYTES, DEFAULT_GATEWAY_QUEUE_SIZE } from './calls/admission-queue.js';
 import type { Clock, RandomSource } from './clock.js';
@@ -122,6 +122,13 @@ export interface GatewayOptions {
    * call under load (BENCHMARKS.md, "Frame coalescing").
    */
   coalesceFrames?: boolean;
+  /**
+   * While the gateway runs, V8 may let its heap grow this many bytes past what survived the
+   * last full collection before the next one (default 64 MiB; 0 leaves V8's own choice), as
+   * long as that is under 4 times this. Relaying large payloads otherwise runs a full
+   * collection every few MB. Process-wide; see docs/operations.md, "Large payloads".
+   */
+  heapHeadroomBytes?: number;
   /** Injected randomness (strategies). */
   random?: RandomSource;
   /** Injected time (leases, deadlines, ejection, learning, metrics); the system clock by default. */
@@ -157,6 +164,7 @@ export interface GatewaySettings {
   readonly startupGraceMs: number;
   readonly slowStartMs: number;
   readonly shutdownGraceMs: number;
+  readonly heapHeadroomBytes: number;
 }
 
 export interface StopOptions {
@@ -165,6 +173,7 @@ export interface StopOptions {
 }
 
 export function gatewaySettings(options: GatewayOptions): GatewaySettings {
+  checkHeapHeadroom(options.heapHeadroomBytes);
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const leaseMs = options.leaseMs ?? Math.max(DEFAULT_LEASE_MS, 3 * heartbeatMs);
   return {
@@ -182,6 +191,7 @@ export function gatewaySettings(options: GatewayOptions): GatewaySettings {
     startupGraceMs: options.startupGraceMs ?? leaseMs,
     slowStartMs: options.slowStartMs ?? DEFAULT_SLOW_START_WINDOW_MS,
     shutdownGraceMs: options.shutdownGraceMs ?? 0,
+    heapHeadroomBytes: options.heapHeadroomBytes ?? DEFAULT_HEAP_HEADROOM_BYTES,
   };
 }
 
@@ -248,4 +258,9 @@ export function checkOptions(settings: GatewaySettings, options: GatewayOptions)
   checkFunctionOverrides(settings, options.functions);
   checkTlsOptions(options.tls);
   checkPeers(options.peers);
+}
+
+/** Refuses, at construction, a heapHeadroomBytes that is not a number of bytes >= 0. */
+export function checkHeapHeadroom(bytes: unknown): void {
+  if (bytes !== undefined && !(typeof bytes === 'number' && Number.isFinite(bytes) && bytes >= 0)) throw new TypeError(`gateway heapHeadroomBytes must be a number >= 0, got ${String(bytes)}`);
 }

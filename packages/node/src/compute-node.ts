@@ -12,6 +12,8 @@ import {
   createLogger,
   EasyRemoteError,
   expandGatewayAddresses,
+  DEFAULT_HEAP_HEADROOM_BYTES,
+  keepHeapHeadroom,
   pemIdentity,
   PROTOCOL_VERSION,
   readPem,
@@ -102,6 +104,13 @@ export interface ComputeNodeOptions {
    * gateway's token and TLS rules. Calls from both paths share the node's limits.
    */
   direct?: DirectOptions;
+  /**
+   * While the node runs, V8 may let its heap grow this many bytes past what survived the
+   * last full collection before the next one (default 64 MiB; 0 leaves V8's own choice), as
+   * long as that is under 4 times this. Receiving and returning large payloads otherwise
+   * runs a full collection every few MB. Process-wide; docs/operations.md, "Large payloads".
+   */
+  heapHeadroomBytes?: number;
 }
 
 /** The node id a node's own certificate names, if it has one. */
@@ -138,6 +147,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
   private readonly linkHelper: GatewayLinkHelper;
   private readonly direct: DirectServer | undefined;
   private state: State = 'new';
+  private releaseHeadroom = () => {};
   /** Where the node logs (its lines carry `component` and `nodeId`); code running it may log through it too. */
   readonly logger: Logger;
   private firstRegistration?: FirstRegistration;
@@ -151,6 +161,8 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     this.nodeId = options.nodeId ?? certificateNodeId(options.tls) ?? `${hostname()}-${process.pid}`;
     const timeout = options.connectTimeoutMs;
     if (timeout !== undefined && !(Number.isFinite(timeout) && timeout >= 0)) throw new TypeError(`connectTimeoutMs must be a number >= 0 (0 = no limit), got ${String(timeout)}`);
+    const headroom = options.heapHeadroomBytes;
+    if (headroom !== undefined && !(typeof headroom === 'number' && Number.isFinite(headroom) && headroom >= 0)) throw new TypeError(`heapHeadroomBytes must be a number >= 0, got ${String(headroom)}`);
     this.logger = createLogger('node', options.logger).child({ nodeId: this.nodeId });
     this.runner = new CallRunner({ nodeId: this.nodeId, maxConcurrent: options.maxConcurrent, onIdle: () => this.emit('idle') });
     this.telemetry = options.telemetry === false ? undefined : (options.telemetry ?? new SystemTelemetryProvider());
@@ -226,6 +238,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
       gaveUp: (err) => this.gaveUp(err),
     }));
     this.state = 'running';
+    this.releaseHeadroom = keepHeapHeadroom(this.options.heapHeadroomBytes ?? DEFAULT_HEAP_HEADROOM_BYTES);
     // Listening first: the register frame advertises the direct address.
     const listening = this.direct?.listen() ?? Promise.resolve();
     // The lookup never fails (a name that does not resolve is kept as given): a rejection is the direct listen's.
@@ -308,6 +321,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
   private shutdown(reason: string): void {
     if (this.state === 'stopped') return;
     this.state = 'stopped';
+    this.releaseHeadroom();
     this.sampler?.stop();
     // Direct calls are answered (CANCELLED) before the runner aborts them silently.
     void this.direct?.close();

@@ -62,3 +62,4 @@ export * from './serving/flow-control.js';
 export * from './serving/session-server.js';
 export * from './serving/function-idempotency.js';
 export * from './shutdown-signals.js';
+export * from './heap-headroom.js';

@@ -47,6 +47,7 @@ export const GATEWAY_SETTINGS: readonly SettingSpec[] = [
   row('auth.principals', undefined, 'EASYREMOTE_PRINCIPALS', 'json', 'named principals, a JSON list as in the file'),
   { path: 'coalesceFrames', flag: 'no-coalesce-frames', kind: 'bool', whenTrue: false, help: 'send each frame as its own message' },
   row('coalesceFrames', undefined, 'EASYREMOTE_COALESCE_FRAMES', 'bool', 'frames of one turn go out as one message'),
+  row('heapHeadroomBytes', 'heap-headroom-bytes', 'EASYREMOTE_HEAP_HEADROOM_BYTES', 'number', 'heap growth V8 allows between full collections (0: V8 chooses)', '<bytes>'),
   row('logger.level', 'log-level', 'EASYREMOTE_LOG_LEVEL', 'string', 'fatal, error, warn, info (default), debug, trace or silent', '<level>'),
   row('logger.format', 'log-format', 'EASYREMOTE_LOG_FORMAT', 'string', 'json, or pretty (default on a terminal)', '<format>'),
   row('shutdownGraceMs', 'grace-ms', 'EASYREMOTE_GRACE_MS', 'number', `on SIGTERM/SIGINT, how long calls in flight may take to finish (default ${CLI_SHUTDOWN_GRACE_MS})`, '<ms>'),

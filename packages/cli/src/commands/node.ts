@@ -16,6 +16,7 @@ export const NODE_SETTINGS: readonly SettingSpec[] = [
   { path: 'tls.cert', flag: 'tls-cert', arg: '<file>', env: 'EASYREMOTE_NODE_CERT', kind: 'string', help: "the node's certificate (PEM file), for gateways that require one" },
   { path: 'tls.key', flag: 'tls-key', arg: '<file>', env: 'EASYREMOTE_NODE_KEY', kind: 'string', help: "the node certificate's private key (PEM file)" },
   { path: 'connectTimeoutMs', flag: 'connect-timeout-ms', arg: '<ms>', env: 'EASYREMOTE_CONNECT_TIMEOUT_MS', kind: 'number', help: 'give up when no gateway accepted the node within this long (0: never; default 30000)' },
+  { path: 'heapHeadroomBytes', flag: 'heap-headroom-bytes', arg: '<bytes>', env: 'EASYREMOTE_HEAP_HEADROOM_BYTES', kind: 'number', help: 'heap growth V8 allows between full collections (0: V8 chooses; default 67108864)' },
   { path: 'logger.level', flag: 'log-level', arg: '<level>', env: 'EASYREMOTE_LOG_LEVEL', kind: 'string', help: 'fatal, error, warn, info (default), debug, trace or silent' },
   { path: 'logger.format', flag: 'log-format', arg: '<format>', env: 'EASYREMOTE_LOG_FORMAT', kind: 'string', help: 'json, or pretty (default on a terminal)' },
 ];
@@ -27,6 +28,7 @@ const nodeSchema = z.strictObject({
   maxConcurrent: integer(1).optional(),
   tls: z.strictObject({ ...tlsShape, cert: filePath().optional(), key: filePath().optional() }).optional(),
   connectTimeoutMs: ms(0).optional(),
+  heapHeadroomBytes: integer(0).optional(),
   logger: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], expecting('a log level (fatal, error, warn, info, debug, trace or silent)')).optional(),
@@ -53,6 +55,7 @@ export async function runNode(input: NodeCommandInput, io: Io): Promise<number> 
     maxConcurrent: settings.maxConcurrent,
     tls: nodeTls(settings.tls),
     connectTimeoutMs: settings.connectTimeoutMs,
+    heapHeadroomBytes: settings.heapHeadroomBytes,
     logger: settings.logger,
   });
   for (const { instance } of services.instances) node.serve(instance);

@@ -115,6 +115,7 @@ export const gatewayConfigSchema = section({
   auth: section({ principals: z.array(principal, expecting('a list of principals')).optional(), nodeTokens: tokens().optional(), clientTokens: tokens().optional() }).optional(),
   lookAside: section({ pickTtlMs: ms(1).optional() }).optional(),
   coalesceFrames: bool().optional(),
+  heapHeadroomBytes: bytes(0).optional(),
   shutdownGraceMs: ms(0).optional(),
   // The default logger's settings; a logger of one's own and a destination are code.
   logger: section({

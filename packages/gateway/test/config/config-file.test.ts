@@ -75,6 +75,7 @@ const EVERYTHING = {
   },
   lookAside: { pickTtlMs: 500 },
   coalesceFrames: true,
+  heapHeadroomBytes: 32 * 1024 * 1024,
   shutdownGraceMs: 10_000,
   logger: { level: 'silent', format: 'json' },
 };
