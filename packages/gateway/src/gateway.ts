@@ -160,7 +160,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       process.on('SIGHUP', this.onHangup);
     }
     this.alertLoop.start(this.options.alerts?.intervalMs);
-    this.releaseHeadroom = keepHeapHeadroom(this.settings.heapHeadroomBytes);
+    this.releaseHeadroom = keepHeapHeadroom(this.options.heapHeadroomBytes);
     this.readiness.state = 'serving';
     this.logger.info({ address: this.address, httpPort: this.http && this.httpBoundPort, tls: certificates !== undefined }, 'gateway listening');
   }

@@ -1,5 +1,5 @@
 // The gateway's options, their defaults, and the checks that run before anything starts.
-import { DEFAULT_HEAP_HEADROOM_BYTES, DEFAULT_HEARTBEAT_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_PAYLOAD_BYTES, FunctionSpec, type LoggerOption } from '@easyremote/protocol';
+import { checkHeapHeadroomBytes, DEFAULT_HEARTBEAT_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_PAYLOAD_BYTES, FunctionSpec, type LoggerOption } from '@easyremote/protocol';
 import type { AuthOptions } from './auth/authenticator.js';
 import { DEFAULT_GATEWAY_QUEUE_BYTES, DEFAULT_GATEWAY_QUEUE_SIZE } from './calls/admission-queue.js';
 import type { Clock, RandomSource } from './clock.js';
@@ -164,7 +164,6 @@ export interface GatewaySettings {
   readonly startupGraceMs: number;
   readonly slowStartMs: number;
   readonly shutdownGraceMs: number;
-  readonly heapHeadroomBytes: number;
 }
 
 export interface StopOptions {
@@ -173,7 +172,6 @@ export interface StopOptions {
 }
 
 export function gatewaySettings(options: GatewayOptions): GatewaySettings {
-  checkHeapHeadroom(options.heapHeadroomBytes);
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const leaseMs = options.leaseMs ?? Math.max(DEFAULT_LEASE_MS, 3 * heartbeatMs);
   return {
@@ -191,7 +189,6 @@ export function gatewaySettings(options: GatewayOptions): GatewaySettings {
     startupGraceMs: options.startupGraceMs ?? leaseMs,
     slowStartMs: options.slowStartMs ?? DEFAULT_SLOW_START_WINDOW_MS,
     shutdownGraceMs: options.shutdownGraceMs ?? 0,
-    heapHeadroomBytes: options.heapHeadroomBytes ?? DEFAULT_HEAP_HEADROOM_BYTES,
   };
 }
 
@@ -258,9 +255,5 @@ export function checkOptions(settings: GatewaySettings, options: GatewayOptions)
   checkFunctionOverrides(settings, options.functions);
   checkTlsOptions(options.tls);
   checkPeers(options.peers);
-}
-
-/** Refuses, at construction, a heapHeadroomBytes that is not a number of bytes >= 0. */
-export function checkHeapHeadroom(bytes: unknown): void {
-  if (bytes !== undefined && !(typeof bytes === 'number' && Number.isFinite(bytes) && bytes >= 0)) throw new TypeError(`gateway heapHeadroomBytes must be a number >= 0, got ${String(bytes)}`);
+  checkHeapHeadroomBytes(options.heapHeadroomBytes, 'gateway');
 }

@@ -12,7 +12,7 @@ import {
   createLogger,
   EasyRemoteError,
   expandGatewayAddresses,
-  DEFAULT_HEAP_HEADROOM_BYTES,
+  checkHeapHeadroomBytes,
   keepHeapHeadroom,
   pemIdentity,
   PROTOCOL_VERSION,
@@ -161,8 +161,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
     this.nodeId = options.nodeId ?? certificateNodeId(options.tls) ?? `${hostname()}-${process.pid}`;
     const timeout = options.connectTimeoutMs;
     if (timeout !== undefined && !(Number.isFinite(timeout) && timeout >= 0)) throw new TypeError(`connectTimeoutMs must be a number >= 0 (0 = no limit), got ${String(timeout)}`);
-    const headroom = options.heapHeadroomBytes;
-    if (headroom !== undefined && !(typeof headroom === 'number' && Number.isFinite(headroom) && headroom >= 0)) throw new TypeError(`heapHeadroomBytes must be a number >= 0, got ${String(headroom)}`);
+    checkHeapHeadroomBytes(options.heapHeadroomBytes, 'node');
     this.logger = createLogger('node', options.logger).child({ nodeId: this.nodeId });
     this.runner = new CallRunner({ nodeId: this.nodeId, maxConcurrent: options.maxConcurrent, onIdle: () => this.emit('idle') });
     this.telemetry = options.telemetry === false ? undefined : (options.telemetry ?? new SystemTelemetryProvider());
@@ -238,7 +237,7 @@ export class ComputeNode extends EventEmitter<NodeEvents> {
       gaveUp: (err) => this.gaveUp(err),
     }));
     this.state = 'running';
-    this.releaseHeadroom = keepHeapHeadroom(this.options.heapHeadroomBytes ?? DEFAULT_HEAP_HEADROOM_BYTES);
+    this.releaseHeadroom = keepHeapHeadroom(this.options.heapHeadroomBytes);
     // Listening first: the register frame advertises the direct address.
     const listening = this.direct?.listen() ?? Promise.resolve();
     // The lookup never fails (a name that does not resolve is kept as given): a rejection is the direct listen's.

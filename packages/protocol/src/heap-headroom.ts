@@ -41,6 +41,11 @@ export interface HeapControl {
   readonly leaveAlone: boolean;
 }
 
+/** Refuses, at construction, a `heapHeadroomBytes` of `owner` ('gateway', 'node') that is not a number of bytes >= 0. */
+export function checkHeapHeadroomBytes(bytes: unknown, owner: string): void {
+  if (bytes !== undefined && !(typeof bytes === 'number' && Number.isFinite(bytes) && bytes >= 0)) throw new TypeError(`${owner} heapHeadroomBytes must be a number >= 0, got ${String(bytes)}`);
+}
+
 /** The percent that makes the next limit the live heap plus `headroom` (0: leave it to V8). */
 export function growingPercentFor(liveBytes: number, headroomBytes: number): number {
   if (!(headroomBytes > 0) || !(liveBytes > 0) || liveBytes >= LIVE_CEILING * headroomBytes) return 0;
