@@ -73,8 +73,10 @@ export function serveControl(): void {
  */
 function toSourceLine(frame: ProfileNode['callFrame']): void {
   if (!frame.url.startsWith('file:') || frame.lineNumber < 0) return;
-  const entry = findSourceMap(frame.url)?.findEntry(frame.lineNumber, frame.columnNumber) as { originalLine?: number; originalColumn?: number } | undefined;
+  const entry = findSourceMap(frame.url)?.findEntry(frame.lineNumber, frame.columnNumber) as { originalSource?: string; originalLine?: number; originalColumn?: number } | undefined;
   if (entry?.originalLine === undefined) return;
+  // The TypeScript file and line (the map names the source as a URL, resolved against the .js file).
+  if (entry.originalSource) frame.url = new URL(entry.originalSource, frame.url).href;
   frame.lineNumber = entry.originalLine;
   frame.columnNumber = entry.originalColumn ?? 0;
 }

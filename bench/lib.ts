@@ -16,6 +16,8 @@ export interface SpawnOptions {
   control?: boolean;
   /** Node options before the script (V8 flags that NODE_OPTIONS refuses, e.g. --min-semi-space-size). */
   nodeArgs?: string[];
+  /** How long the child may take to print the line awaited (default 30 s). */
+  readyTimeoutMs?: number;
 }
 
 /** Runs a TypeScript file as a child process and resolves when it prints `ready` (or a line matching). */
@@ -29,7 +31,8 @@ export async function spawnTs(file: string, env: Record<string, string> = {}, re
   track(child);
   return new Promise((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => reject(new Error(`${file} did not get ready in 30 s`)), 30_000);
+    const readyMs = options.readyTimeoutMs ?? 30_000;
+    const timer = setTimeout(() => reject(new Error(`${file} did not get ready in ${readyMs / 1000} s`)), readyMs);
     child.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
       for (const line of buf.split('\n')) {

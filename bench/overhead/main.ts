@@ -48,8 +48,8 @@ const SETUP_ROUNDS = 5;
  */
 const SETUP_HEARTBEAT_MS = 30_000;
 const SETUP_WARMUP_S = 3;
-/** A hard bound on the whole run (default settings finish in about 4.5 minutes). */
-const DEADLINE_S = Number(process.env.BENCH_DEADLINE_S ?? 240 + 1.5 * ROUNDS * LEVELS.length * 4 * SECONDS);
+/** A hard bound on the whole run (default settings finish in about 6 minutes). */
+const DEADLINE_S = Number(process.env.BENCH_DEADLINE_S ?? 300 + 1.5 * ROUNDS * LEVELS.length * 4 * SECONDS);
 
 const dir = mkdtempSync(join(tmpdir(), 'easyremote-bench-overhead-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -269,18 +269,21 @@ interface Setup {
   mainThread: number[];
 }
 const setups: Setup[] = [];
-// The provider counts with the shipped strategy, metrics off with one provider, and the
-// most providers with pick_first (every call to the same node: what is left of the
-// difference is not routing but fanning calls out over many node streams) and with
-// round_robin (O(1) routing, every call to the next node: the fan-out alone); last, one
-// provider with the gateway's frame coalescing off.
+// One provider as shipped, then beside it the two setups compared with it alone: metrics
+// off and the gateway's frame coalescing off (each pair measured seconds apart, in every
+// round, since a ratio of two windows far apart takes in the machine's drift too); then
+// the other provider counts with the shipped strategy, and the most providers with
+// pick_first (every call to the same node: what is left of the difference is not routing
+// but fanning calls out over many node streams) and with round_robin (O(1) routing, every
+// call to the next node: the fan-out alone).
 const most = Math.max(...PROVIDERS);
-const configurations: Array<readonly [number, boolean, string?, boolean?]> = [
-  ...PROVIDERS.map((n) => [n, true] as const),
-  [1, false],
-  ...(most > 1 ? [[most, true, 'pick_first'] as const, [most, true, 'round_robin'] as const] : []),
-  [1, true, undefined, false],
-];
+type Configuration = readonly [providers: number, metrics: boolean, strategy?: string, coalesce?: boolean];
+const configurations: Configuration[] = [];
+for (const n of PROVIDERS) {
+  configurations.push([n, true]);
+  if (n === 1) configurations.push([1, false], [1, true, undefined, false]);
+}
+if (most > 1) configurations.push([most, true, 'pick_first'], [most, true, 'round_robin']);
 for (const [providers, metrics, strategy, coalesce = true] of configurations) {
   const label = `${providers} provider${providers === 1 ? '' : 's'}, metrics ${metrics ? 'on' : 'off'}${strategy ? `, ${strategy}` : ''}${coalesce ? '' : ', coalescing off'}`;
   const g = await controlled(
@@ -312,8 +315,9 @@ const idleAfter = await Promise.all(setups.map((s) => s.gateway.cpuUs()));
 const idleS = (performance.now() - idleT0) / 1000;
 setups.forEach((s, i) => (s.idleRate = (idleAfter[i]! - idleBefore[i]!) / idleS));
 for (let round = 0; round < SETUP_ROUNDS; round++) {
-  const shift = round % setups.length;
-  for (const s of [...setups.slice(shift), ...setups.slice(0, shift)]) {
+  // Forward in even rounds, backward in odd ones: neighbours stay neighbours, and each
+  // setup is measured early and late in turn.
+  for (const s of round % 2 === 0 ? setups : [...setups].reverse()) {
     const before = await s.gateway.cpuUs();
     const threadBefore = await s.gateway.threadCpuUs();
     const cell = await closedLoop(s.call, SATURATION, SECONDS);
@@ -334,6 +338,23 @@ await many.gateway.ask(`profile-stop ${manyProfileFile}`);
 const manyProfile = summarizeProfile(manyProfileFile, ROOT, TOP_FUNCTIONS);
 for (const s of setups) s.close();
 await stopAll();
+// The floor under those figures: the same fan-out, one stream against `most`, in a server
+// with no project code (bench/overhead/fanout-floor.ts), over grpc-js and over bare node:http2.
+interface Floor {
+  impl: string;
+  count: number;
+  one: number[];
+  many: number[];
+}
+const floors: Floor[] = [];
+if (most > 1) {
+  for (const impl of ['grpc-js', 'http2']) {
+    const { child, line } = await spawnTs('bench/overhead/fanout-floor.ts', { IMPL: impl, COUNT: String(most), ROUNDS: String(SETUP_ROUNDS), WINDOW_S: String(SECONDS) }, /^result /, { readyTimeoutMs: 180_000 });
+    floors.push(JSON.parse(line.slice('result '.length)) as Floor);
+    await stop([child]);
+    log(`fan-out floor over ${impl}: 1 stream ${median(floors.at(-1)!.one).toFixed(1)} µs, ${most} streams ${median(floors.at(-1)!.many).toFixed(1)} µs per round trip`);
+  }
+}
 const providerRuns = setups.filter((s) => s.metrics && s.strategy === undefined && s.coalesce);
 const pickFirstRun = setups.find((s) => s.strategy === 'pick_first');
 const roundRobinRun = setups.find((s) => s.strategy === 'round_robin');
@@ -457,6 +478,23 @@ const coalescingCpu = median(roundRatios(uncoalesced.raw, metricsRuns.on.raw));
 const coalescingRate = median(roundRatios(metricsRuns.on.rate, uncoalesced.rate));
 const fanOut = pickFirstRun && thousand ? median(roundRatios(pickFirstRun.aboveIdle, one.aboveIdle)) : undefined;
 const spreadOnly = roundRobinRun && thousand ? median(roundRatios(roundRobinRun.aboveIdle, one.aboveIdle)) : undefined;
+/** What the 1,000-provider target allows the gateway per call: 1.2 × its cost with one provider (above idle). */
+const providerBudget = 1.2 * median(one.aboveIdle);
+const floorOf = (impl: string) => floors.find((f) => f.impl === impl);
+const floorTable = table(
+  ['server running no project code', 'CPU µs per round trip, 1 stream', `${most.toLocaleString('en')} streams`, `${most.toLocaleString('en')} ÷ 1`],
+  floors.map((f) => [f.impl === 'http2' ? 'bare `node:http2` streams' : 'grpc-js bidi streams (raw buffers)', spread(f.one, f1), spread(f.many, f1), spread(roundRatios(f.many, f.one), f0)]),
+);
+const floorText = (() => {
+  const g = floorOf('grpc-js');
+  const h = floorOf('http2');
+  if (g === undefined || h === undefined) return '';
+  return `The fan-out has a floor that no routing can lower. A server that runs no project code at all (\`bench/overhead/fanout-floor.ts\`) keeps ${SATURATION} round trips of a 96-byte message going over long-lived streams, one per node connection (each node process opens ${NODES_PER_PROCESS} at most, each its own connection), and sends what it has for a stream in one turn of its event loop as one message, as the gateway does: either every round trip on one stream, or each on the next of ${most.toLocaleString('en')}. The two take turns in ${SETUP_ROUNDS} windows of ${SECONDS} s, in one process, after the gateways above have stopped; median (min–max) of its CPU per round trip:
+
+${floorTable}
+
+The target allows the gateway 1.2 × its whole cost per call with one provider (${f1(median(one.aboveIdle))} µs above idle in this run) when the function has ${most.toLocaleString('en')}: **${f1(providerBudget)} µs** per call for everything, the client's session, routing, dispatch, the node link and both codecs. Fanning calls out over ${most.toLocaleString('en')} connections alone costs a server that does nothing else **${f1(median(g.many))} µs** per round trip on grpc-js, the library the project is built on (${f2(median(g.many) / median(one.aboveIdle))} × the gateway's whole one-provider cost), and **${f1(median(h.many))} µs** on bare \`node:http2\` with no gRPC library at all (${f2(median(h.many) / median(one.aboveIdle))} ×), before any of the gateway's other work. On grpc-js that is above the allowance by itself; on bare HTTP/2 it would leave ${f1(Math.max(0, providerBudget - median(h.many)))} µs for the work that costs the gateway about ${f1(Math.max(0, median(one.aboveIdle) - median(h.one)))} µs with one provider. Only a gateway that kept the calls on a few providers could meet the bound, as \`pick_first\` does above, and that is not balancing load.`;
+})();
 const manyTable = table(
   ['#', 'function', 'where (source line)', 'kind', 'share of gateway busy time'],
   manyProfile.top.slice(0, 8).map((t, i) => [i + 1, `\`${t.functionName}\``, t.location ? `\`${t.location}\`` : '', t.kind, pct(t.share)]),
@@ -474,7 +512,7 @@ const targets: Array<[string, string, boolean | undefined]> = [
   [
     'gateway CPU per call with 1,000 providers ≤ 1.2 × with 1 (above idle)',
     thousand
-      ? `${f2(median(roundRatios(thousand.aboveIdle, one.aboveIdle)))} × (raw ${f2(median(roundRatios(thousand.raw, one.raw)))} ×)${fanOut !== undefined ? `; pick_first ${f2(fanOut)} ×` : ''}${spreadOnly !== undefined ? `, round_robin ${f2(spreadOnly)} ×` : ''}`
+      ? `${f2(median(roundRatios(thousand.aboveIdle, one.aboveIdle)))} × (raw ${f2(median(roundRatios(thousand.raw, one.raw)))} ×)${fanOut !== undefined ? `; pick_first ${f2(fanOut)} ×` : ''}${spreadOnly !== undefined ? `, round_robin ${f2(spreadOnly)} ×` : ''}${floorOf('grpc-js') && floorOf('http2') ? `; the fan-out alone, with no project code, costs ${f1(median(floorOf('grpc-js')!.many))} µs per call on grpc-js and ${f1(median(floorOf('http2')!.many))} µs on node:http2, against the ${f1(providerBudget)} µs this bound allows` : ''}`
       : 'not run',
     thousand ? median(roundRatios(thousand.aboveIdle, one.aboveIdle)) <= 1.2 : undefined,
   ],
@@ -547,11 +585,13 @@ The routed path moves every byte through three processes, each of which decodes 
 
 ### Routing cost against the number of providers
 
-One fresh gateway per provider count (as shipped, except that nodes are asked for a heartbeat every ${SETUP_HEARTBEAT_MS / 1000} s instead of every second, so that a thousand idle providers do not load the cores the other setups are measured on; \`pnpm bench:heartbeats\` measures what heartbeats cost), each with N compute nodes serving \`echo\` (any of them may be picked, so every one answers; ${NODES_PER_PROCESS} per process at most, each node with its own connection, fixed telemetry) and its own client; default strategy. All the setups below (and the metrics-off one) run side by side and are measured in ${SETUP_ROUNDS} rounds, rotating order, ${SECONDS} s at ${SATURATION} in flight each, after a ${SETUP_WARMUP_S} s warm-up each; median (min–max); the ratios to 1 provider are taken within each round, then their median (min–max). Providers send heartbeats whether or not calls run, and gateways have timers of their own, so each gateway's CPU was also read over one ${IDLE_WINDOW_MS / 1000} s window with no calls (after the warm-up); "above idle" subtracts that rate over the window, leaving what calls cost. The other setups stay up, idle, during every window.
+One fresh gateway per provider count (as shipped, except that nodes are asked for a heartbeat every ${SETUP_HEARTBEAT_MS / 1000} s instead of every second, so that a thousand idle providers do not load the cores the other setups are measured on; \`pnpm bench:heartbeats\` measures what heartbeats cost), each with N compute nodes serving \`echo\` (any of them may be picked, so every one answers; ${NODES_PER_PROCESS} per process at most, each node with its own connection, fixed telemetry) and its own client; default strategy. All the setups below (and the metrics-off one) run side by side and are measured in ${SETUP_ROUNDS} rounds, in the order of the table (one provider, then metrics off and coalescing off beside it, then the other counts) in even rounds and the reverse in odd ones, ${SECONDS} s at ${SATURATION} in flight each, after a ${SETUP_WARMUP_S} s warm-up each; median (min–max); the ratios to 1 provider are taken within each round, then their median (min–max). Providers send heartbeats whether or not calls run, and gateways have timers of their own, so each gateway's CPU was also read over one ${IDLE_WINDOW_MS / 1000} s window with no calls (after the warm-up); "above idle" subtracts that rate over the window, leaving what calls cost. The other setups stay up, idle, during every window.
 
 ${providerTable}
 
 ${fanOut !== undefined && spreadOnly !== undefined ? `The last two rows are the same ${pickFirstRun!.providers.toLocaleString('en')} providers routed by \`pick_first\` and by \`round_robin\`. With \`pick_first\` every call goes to one node, so frames to it are coalesced as with one provider: ${f2(fanOut)} × one provider above idle, so holding a thousand providers costs a call nothing. With \`round_robin\` (O(1) routing, a counter) each call goes to the next node: ${f2(spreadOnly)} × one provider. That difference is the fan-out itself: each call is a write of its own on a different node stream (a gRPC message, an HTTP/2 DATA frame, a syscall, and a read on the way back), where one provider's ${SATURATION} calls in flight share a few batched writes. The default strategy's row adds to that the scoring of its 16-candidate sample (\`SAMPLE_SIZE\` in \`packages/gateway/src/routing/router.ts\`).` : ''}
+
+${floorText}
 
 With ${many.providers.toLocaleString('en')} providers, the gateway's heaviest functions (one more ${PROFILE_S} s profiled window; by kind: ${manyProfile.byKind.map((k) => `${k.kind} ${pct(k.share)}`).join(', ')}):
 
