@@ -31,6 +31,8 @@ export interface SelfTime {
 export interface ProfileSummary {
   wallMs: number;
   busyMs: number;
+  /** Every function, heaviest first. */
+  all: SelfTime[];
   /** The `topN` heaviest functions. */
   top: SelfTime[];
   /** The `topN` heaviest functions of this project's own code. */
@@ -95,6 +97,7 @@ export function summarizeProfile(file: string, root: string, topN = 15): Profile
   return {
     wallMs: totalUs / 1000,
     busyMs: busyUs / 1000,
+    all,
     top: all.slice(0, topN),
     topOwn: all.filter((e) => e.kind === 'this project').slice(0, topN),
     byKind: [...byKind]
