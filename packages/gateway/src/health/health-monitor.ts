@@ -61,17 +61,9 @@ export class NodeHealthMonitor {
     return this.load(provider.session) < this.threshold;
   }
 
-  /** O(1): runs per candidate on every call. */
+  /** The machine's load as its telemetry gives it (NodeSession.load, worked out when telemetry arrives). */
   load(session: NodeSession): number {
-    const t = session.telemetry;
-    if (t === undefined) return 0;
-    const gpus = t.gpus;
-    let gpu = 0;
-    if (gpus.length > 0) {
-      for (let i = 0; i < gpus.length; i++) gpu += gpus[i]!.utilizationPercent;
-      gpu /= 100 * gpus.length;
-    }
-    return Math.max(t.cpuPercent / 100, gpu);
+    return session.load;
   }
 
   occupancy(session: NodeSession): number {

@@ -21,7 +21,6 @@ export interface NodeChannel {
 export class NodeSession {
   state: SessionState = 'active';
   lastSeen: number;
-  telemetry: TelemetrySnapshot | undefined;
   rttMs: number | undefined;
   /** The functions the node declared; heartbeats report on these only. */
   functions: ReadonlySet<string> = new Set();
@@ -49,6 +48,8 @@ export class NodeSession {
   direct = '';
   kind: SessionKind = 'node';
   readonly joinedAt: number;
+  private telemetryValue: TelemetrySnapshot | undefined;
+  private loadValue = 0;
 
   constructor(
     readonly nodeId: string,
@@ -60,6 +61,25 @@ export class NodeSession {
   ) {
     this.joinedAt = clock.now();
     this.lastSeen = this.joinedAt;
+  }
+
+  /** What the node last reported of its machine; undefined before the first report or after an unusable one. */
+  get telemetry(): TelemetrySnapshot | undefined {
+    return this.telemetryValue;
+  }
+
+  set telemetry(t: TelemetrySnapshot | undefined) {
+    this.telemetryValue = t;
+    this.loadValue = machineLoad(t);
+  }
+
+  /**
+   * How busy the machine is, from its telemetry: the larger of CPU use and the mean GPU
+   * use, as fractions (0 without telemetry). Worked out when telemetry arrives, since
+   * routing reads it for every candidate (NodeHealthMonitor.available).
+   */
+  get load(): number {
+    return this.loadValue;
   }
 
   send(frame: GatewayFrame): void {
@@ -78,4 +98,15 @@ export class NodeSession {
   close(): void {
     this.channel.close();
   }
+}
+
+function machineLoad(t: TelemetrySnapshot | undefined): number {
+  if (t === undefined) return 0;
+  const gpus = t.gpus;
+  let gpu = 0;
+  if (gpus.length > 0) {
+    for (let i = 0; i < gpus.length; i++) gpu += gpus[i]!.utilizationPercent;
+    gpu /= 100 * gpus.length;
+  }
+  return Math.max(t.cpuPercent / 100, gpu);
 }

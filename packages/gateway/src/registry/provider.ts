@@ -16,9 +16,17 @@ export interface InFlightTally {
 export class Provider implements Candidate {
   readonly history: ProviderHistory = { completed: 0, failures: 0, ewmaLatencyMs: 0, ewmaExecMs: 0 };
 
+  /**
+   * Calls of this function the node reported queued at its last heartbeat (set there, see
+   * registry/reported-load.ts): a field, since routing reads it for every candidate it scores.
+   */
+  queued = 0;
+
   private declaration = '';
   private inFlightValue = 0;
   private elsewhereValue = 0;
+  /** maxConcurrent + queueSize when the declaration limits calls, else Infinity: what `full` compares with. */
+  private capacity = Infinity;
 
   constructor(
     readonly session: NodeSession,
@@ -27,6 +35,7 @@ export class Provider implements Candidate {
     private tally: InFlightTally = { total: 0 },
   ) {
     this.spec = specValue;
+    this.queued = session.reported.get(specValue.name)?.queued ?? 0;
   }
 
   /** Calls of this function on this node in flight at the gateway (kept by the dispatcher). */
@@ -69,6 +78,7 @@ export class Provider implements Candidate {
   set spec(spec: FunctionSpec) {
     this.specValue = spec;
     this.declaration = '';
+    this.capacity = spec.maxConcurrent > 0 ? spec.maxConcurrent + spec.queueSize : Infinity;
   }
 
   /** The parts of the declaration that define the function (not capacity or cost), as a comparable string; computed once per spec. */
@@ -94,9 +104,6 @@ export class Provider implements Candidate {
   get maxConcurrent() {
     return this.spec.maxConcurrent;
   }
-  get queued() {
-    return this.session.reported.get(this.spec.name)?.queued ?? 0;
-  }
   get costPerHour() {
     return this.spec.costPerHour || this.session.capabilities.costPerHour;
   }
@@ -110,8 +117,7 @@ export class Provider implements Candidate {
 
   /** No room for one more call: the node's slots plus its queue, counting the calls its other gateways sent it. */
   get full(): boolean {
-    const max = this.spec.maxConcurrent;
-    return max > 0 && this.inFlightValue + this.elsewhereValue >= max + this.spec.queueSize;
+    return this.inFlightValue + this.elsewhereValue >= this.capacity;
   }
 
   /** The live figures frozen into a plain Candidate (features at decision time). */

@@ -37,7 +37,10 @@ export function applyReportedLoad(session: NodeSession, loads: readonly Function
     const provider = functions.get(f.name)?.providers.get(session.nodeId);
     const own = provider?.session === session ? provider : undefined;
     const elsewhere = elsewhereShare(f.inFlight, f.queued, own?.inFlight ?? 0);
-    if (own !== undefined) own.inFlightElsewhere = elsewhere;
+    if (own !== undefined) {
+      own.inFlightElsewhere = elsewhere;
+      own.queued = f.queued;
+    }
     session.reported.set(f.name, { inFlight: f.inFlight, queued: f.queued, elsewhere });
   }
   let total = 0;

@@ -1,6 +1,7 @@
 // The rule by which a gateway counts a node's calls from its other gateways
 // (registry/reported-load.ts), in fake time: heartbeats arrive at their interval, this
 // gateway's own dispatches and replies move its counts in between.
+import { FunctionSpec } from '@easyremote/protocol';
 import { describe, expect, it } from 'vitest';
 import { applyReportedLoad, elsewhereShare } from '../../src/registry/reported-load.js';
 import { Core, type TestNode } from '../support/core-harness.js';
@@ -102,5 +103,36 @@ describe('calls a node runs for other gateways', () => {
 
     a.lose();
     expect(entry.inFlight.total).toBe(0);
+  });
+
+  it('give the queue a strategy reads from the last heartbeat, for this node’s provider only', () => {
+    const core = new Core();
+    const a = core.addNode('a', [{ name: 'f' }, { name: 'g' }]);
+    const provider = core.entry('f').providers.get('a')!;
+    expect(provider.queued).toBe(0);
+    heartbeat(core, a, { f: [1, 3], g: [0, 7] });
+    expect([provider.queued, core.entry('g').providers.get('a')!.queued]).toEqual([3, 7]);
+    heartbeat(core, a, { f: [0, 0] });
+    // g was left out of that heartbeat: it keeps its last figure, as the session's report does.
+    expect([provider.queued, core.entry('g').providers.get('a')!.queued]).toEqual([0, 7]);
+  });
+});
+
+describe('a provider’s capacity', () => {
+  it('follows its declaration: max_concurrent + queue_size, none when max_concurrent is 0', () => {
+    const core = new Core();
+    core.addNode('a', [{ name: 'f', maxConcurrent: 2, queueSize: 1 }]);
+    const provider = core.entry('f').providers.get('a')!;
+    provider.inFlight = 2;
+    expect(provider.full).toBe(false);
+    provider.inFlightElsewhere = 1;
+    expect(provider.full).toBe(true);
+    provider.spec = FunctionSpec.fromPartial({ name: 'f', kind: 'unary', maxConcurrent: 4, queueSize: 0 });
+    expect(provider.full).toBe(false);
+    provider.inFlight = 3;
+    expect(provider.full).toBe(true);
+    provider.spec = FunctionSpec.fromPartial({ name: 'f', kind: 'unary', maxConcurrent: 0, queueSize: 5 });
+    provider.inFlight = 1_000;
+    expect(provider.full).toBe(false);
   });
 });
