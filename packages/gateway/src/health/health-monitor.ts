@@ -58,12 +58,7 @@ export class NodeHealthMonitor {
    * forced idle slow nodes over fast ones with a short queue).
    */
   available(provider: Provider): boolean {
-    return this.load(provider.session) < this.threshold;
-  }
-
-  /** The machine's load as its telemetry gives it (NodeSession.load, worked out when telemetry arrives). */
-  load(session: NodeSession): number {
-    return session.load;
+    return provider.session.load < this.threshold;
   }
 
   occupancy(session: NodeSession): number {
@@ -80,7 +75,7 @@ export class NodeHealthMonitor {
   health(session: NodeSession, functions = this.functionsOf(session)): NodeHealth {
     const now = this.options.clock.now();
     const ejected = functions.filter((fn) => this.detector.state(session.nodeId, fn) !== 'closed');
-    const load = this.load(session);
+    const load = session.load;
     const reasons: string[] = [];
     if (!this.leaseAlive(session)) reasons.push(`no frame for ${Math.round(now - session.lastSeen)} ms (lease ${this.options.leaseMs} ms)`);
     if (session.state !== 'active') reasons.push(session.state);

@@ -53,7 +53,7 @@ export interface LookAsideSettings {
 export interface LookAsideParts {
   registry: Registry;
   router: Router;
-  health: Pick<NodeHealthMonitor, 'load' | 'summary'>;
+  health: Pick<NodeHealthMonitor, 'summary'>;
   detector: OutlierDetector;
   limits: PrincipalLimits;
   clock: Clock;
@@ -186,7 +186,7 @@ export class LookAside implements LoadBalancing {
       id: s.nodeId,
       address,
       port,
-      load: this.parts.health.load(s),
+      load: s.load,
       services: [...s.functions],
       capacity: provider.maxConcurrent,
       labels: { ...caps.labels },
